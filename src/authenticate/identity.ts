@@ -1,0 +1,19 @@
+// What every authenticator returns. Kept apart from any one mechanism so the
+// token file and OIDC produce the same thing for the layers after them.
+import type { Identity } from '../record/model.js';
+
+export type { Identity };
+
+export type AuthResult = { ok: true; identity: Identity } | { ok: false; reason: string };
+
+export interface Authenticator {
+  /** `authorization` is the raw Authorization header, if any. */
+  authenticate(authorization: string | undefined): Promise<AuthResult>;
+}
+
+/** Extract a bearer token; undefined when the header is missing or of another scheme. */
+export function bearerToken(authorization: string | undefined): string | undefined {
+  if (!authorization) return undefined;
+  const m = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
+  return m ? m[1] : undefined;
+}

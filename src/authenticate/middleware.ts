@@ -1,0 +1,22 @@
+// Authentication on the data path: nothing past this point runs for a caller
+// kubetape cannot name.
+import type { Request, Response, NextFunction } from 'express';
+import { sendStatus } from '../kube/status.js';
+import type { Authenticator } from './identity.js';
+import type { Metrics } from '../admin/metrics.js';
+
+export function authenticate(authn: Authenticator, metrics: Metrics) {
+  return async (req: Request, res: Response, next: NextFunction): Promise<void> => {
+    const result = await authn.authenticate(req.headers.authorization);
+    if (!result.ok) {
+      metrics.authFailures.inc();
+      metrics.requests.inc({ verb: req.method.toLowerCase(), code: '401' });
+      // The API server answers 401 with reason Unauthorized; kubectl prints its own
+      // "You must be logged in" line, and client libraries get the message.
+      sendStatus(res, 401, `Unauthorized: ${result.reason}`, 'Unauthorized');
+      return;
+    }
+    res.locals['identity'] = result.identity;
+    next();
+  };
+}

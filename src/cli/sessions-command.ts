@@ -1,0 +1,195 @@
+// `kubetape sessions list|show`: reading recordings back.
+import { gunzipSync, constants as zc } from 'node:zlib';
+import type { Command } from 'commander';
+import { LocalStore } from '../store/local/local-store.js';
+import type { RecordingStore, SessionFilter } from '../store/store.js';
+import type { RecordedBody, RecordEvent, RequestAttributes, SessionSummary } from '../record/model.js';
+import { CliError } from './errors.js';
+import { humanBytes, parseSince, shortTime, table } from './format.js';
+import { configForCli } from './cli-config.js';
+
+interface ReadOptions {
+  dataDir?: string;
+  config?: string;
+}
+
+export function openStoreForReading(o: ReadOptions): RecordingStore {
+  const c = configForCli(o);
+  return new LocalStore(c.dataDir, { writable: false });
+}
+
+export function registerSessionsCommand(program: Command): void {
+  const sessions = program.command('sessions').description('list and show recorded sessions');
+
+  sessions
+    .command('list')
+    .description('list recorded sessions, newest first')
+    .option('--user <name>', 'only sessions of this user')
+    .option('--cluster <name>', 'only sessions on this cluster')
+    .option('--since <when>', 'only sessions started since (90s, 30m, 1h, 2d or a timestamp)')
+    .option('--verb <verb>', 'only sessions with a request of this verb (get, list, watch, create, update, patch, delete, ...)')
+    .option('--namespace <ns>', 'only sessions that touched this namespace')
+    .option('--limit <n>', 'at most this many sessions', (v) => positiveInt(v, '--limit'))
+    .option('--json', 'print a JSON array')
+    .option('--data-dir <dir>', 'kubetape data directory (default ~/.kubetape)')
+    .option('--config <file>', 'kubetape config file (for its dataDir)')
+    .action(async (o: ReadOptions & { user?: string; cluster?: string; since?: string; verb?: string; namespace?: string; limit?: number; json?: boolean }) => {
+      const filter: SessionFilter = {};
+      if (o.user) filter.user = o.user;
+      if (o.cluster) filter.cluster = o.cluster;
+      if (o.verb) filter.verb = o.verb;
+      if (o.namespace) filter.namespace = o.namespace;
+      if (o.limit) filter.limit = o.limit;
+      if (o.since) {
+        try {
+          filter.since = parseSince(o.since);
+        } catch (e) {
+          throw new CliError((e as Error).message);
+        }
+      }
+      const store = openStoreForReading(o);
+      const list = await store.listSessions(filter);
+      if (o.json) {
+        process.stdout.write(JSON.stringify(list, null, 2) + '\n');
+        return;
+      }
+      if (list.length === 0) {
+        process.stdout.write('No sessions recorded' + (Object.keys(filter).length ? ' match those filters.\n' : ' yet.\n'));
+        return;
+      }
+      process.stdout.write(table(['ID', 'STARTED', 'USER', 'CLUSTER', 'COMMAND', 'REQUESTS', 'STATE'], list.map(listRow)));
+    });
+
+  sessions
+    .command('show <id>')
+    .description('show one session as a timeline (an id or a unique prefix of one)')
+    .option('--json', 'print everything recorded, bodies included, as JSON')
+    .option('--bodies', 'include request and response bodies in the timeline')
+    .option('--data-dir <dir>', 'kubetape data directory (default ~/.kubetape)')
+    .option('--config <file>', 'kubetape config file (for its dataDir)')
+    .action(async (idArg: string, o: ReadOptions & { json?: boolean; bodies?: boolean }) => {
+      const store = openStoreForReading(o);
+      let id: string | undefined;
+      try {
+        id = await store.resolveId(idArg);
+      } catch (e) {
+        throw new CliError((e as Error).message);
+      }
+      if (!id) throw new CliError(`no session "${idArg}"; see \`kubetape sessions list\``);
+      const summary = (await store.listSessions()).find((s) => s.id === id);
+      const events: RecordEvent[] = [];
+      for await (const ev of store.readSession(id)) events.push(ev);
+      if (o.json) {
+        process.stdout.write(JSON.stringify({ session: summary, events: events.map(decodeEventBodies) }, null, 2) + '\n');
+        return;
+      }
+      process.stdout.write(renderTimeline(summary, events, !!o.bodies));
+    });
+}
+
+function listRow(s: SessionSummary): string[] {
+  return [s.id, shortTime(s.startedAt), s.user, s.cluster, s.command ?? clientName(s.userAgent), String(s.requests), s.state];
+}
+
+function clientName(ua: string | undefined): string {
+  return ua ? ua.split(/[ /]/)[0]! : '-';
+}
+
+function positiveInt(v: string, flag: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n <= 0) throw new CliError(`${flag} wants a positive whole number, got "${v}"`);
+  return n;
+}
+
+/** What a request did, in kubectl's words: "list pods -n default", "logs web-0 -f". */
+export function describeRequest(a: RequestAttributes, method: string, uri: string): string {
+  if (!a.isResourceRequest) return `${method} ${uri.split('?')[0]}`;
+  const resource = a.apiGroup ? `${a.resource}.${a.apiGroup}` : a.resource;
+  const ns = a.namespace && !(a.resource === 'namespaces' && a.name === a.namespace) ? ` -n ${a.namespace}` : '';
+  if (a.subresource === 'log') return `logs ${a.name}${ns}${/[?&]follow=(true|1)/.test(uri) ? ' -f' : ''}`;
+  const sub = a.subresource ? `/${a.subresource}` : '';
+  return `${a.verb} ${resource}${sub}${a.name ? ' ' + a.name : ''}${ns}`;
+}
+
+function renderTimeline(s: SessionSummary | undefined, events: RecordEvent[], bodies: boolean): string {
+  const out: string[] = [];
+  const start = events.find((e) => e.type === 'session.start');
+  if (!s || !start || start.type !== 'session.start') return 'This session has no readable start record.\n';
+  out.push(`Session   ${s.id}  (${s.state})`);
+  out.push(`User      ${s.user}${s.groups.length ? `  groups: ${s.groups.join(', ')}` : ''}  (${start.authMethod} from ${s.source})`);
+  out.push(`Cluster   ${s.cluster}`);
+  out.push(`Command   ${s.command ?? '-'}${s.userAgent ? `   client: ${s.userAgent}` : ''}`);
+  out.push(`Started   ${s.startedAt}${s.endedAt ? `   ended ${s.endedAt}` : ''}`);
+  out.push(`Requests  ${s.requests}   bytes in ${humanBytes(s.bytesIn)}, out ${humanBytes(s.bytesOut)}${s.errors ? `   errors ${s.errors}` : ''}`);
+  out.push('');
+  const t0 = Date.parse(start.time);
+  const requests = new Map<number, Extract<RecordEvent, { type: 'request' }>>();
+  const chunks = new Map<number, { n: number; bytes: number }>();
+  const rows: string[][] = [];
+  for (const ev of events) {
+    if (ev.type === 'request') requests.set(ev.seq, ev);
+    else if (ev.type === 'response.chunk') {
+      const c = chunks.get(ev.seq) ?? { n: 0, bytes: 0 };
+      c.n++;
+      c.bytes += ev.encoding === 'base64' ? Buffer.from(ev.data, 'base64').length : Buffer.byteLength(ev.data);
+      chunks.set(ev.seq, c);
+    } else if (ev.type === 'response') {
+      const rq = requests.get(ev.seq);
+      if (!rq) continue;
+      const c = chunks.get(ev.seq);
+      const notes = [
+        c ? `${c.n} chunks streamed` : '',
+        ev.body?.redacted ? 'body redacted (secret)' : '',
+        ev.body?.truncated || ev.truncated ? 'truncated' : '',
+        rq.headers['x-kubetape-stripped'] ? `stripped ${rq.headers['x-kubetape-stripped']}` : '',
+        ev.error ?? '',
+      ].filter(Boolean);
+      rows.push([
+        `+${((Date.parse(rq.time) - t0) / 1000).toFixed(3)}s`,
+        String(ev.status),
+        describeRequest(rq.attrs, rq.method, rq.uri),
+        `${ev.durationMs}ms`,
+        humanBytes(ev.bytesOut),
+        notes.join('; '),
+      ]);
+      if (bodies) {
+        if (rq.body) rows.push(['', '', `  > ${preview(rq.body)}`, '', '', '']);
+        if (ev.body) rows.push(['', '', `  < ${preview(ev.body)}`, '', '', '']);
+      }
+      requests.delete(ev.seq);
+    }
+  }
+  for (const rq of requests.values()) {
+    rows.push([`+${((Date.parse(rq.time) - t0) / 1000).toFixed(3)}s`, '...', describeRequest(rq.attrs, rq.method, rq.uri), '', '', 'no response recorded (in flight or interrupted)']);
+  }
+  out.push(table(['AT', 'CODE', 'REQUEST', 'TOOK', 'OUT', 'NOTES'], rows));
+  return out.join('\n');
+}
+
+function preview(b: RecordedBody): string {
+  if (b.redacted) return `[${b.redacted} redacted, ${b.size} bytes]`;
+  const text = bodyText(b);
+  return text.length > 400 ? text.slice(0, 400) + ` ... (${b.size} bytes)` : text;
+}
+
+/** A recorded body as text: base64 decoded, gzip inflated (partial streams included). */
+export function bodyText(b: RecordedBody): string {
+  if (b.redacted) return '';
+  let buf = b.encoding === 'base64' ? Buffer.from(b.data, 'base64') : Buffer.from(b.data, 'utf8');
+  if (b.contentEncoding === 'gzip') {
+    try {
+      buf = gunzipSync(buf, { finishFlush: zc.Z_SYNC_FLUSH });
+    } catch {
+      return `[gzip body, ${b.size} bytes, not decodable]`;
+    }
+  }
+  return buf.toString('utf8');
+}
+
+function decodeEventBodies(ev: RecordEvent): RecordEvent & { bodyText?: string } {
+  if ((ev.type === 'request' || ev.type === 'response') && ev.body?.contentEncoding) {
+    return { ...ev, bodyText: bodyText(ev.body) };
+  }
+  return ev;
+}
+

@@ -1,0 +1,120 @@
+// kubetape's configuration: defaults, then the YAML file (--config), then
+// command-line flags, each overriding the one before. Every flag has a key
+// here; the README documents them in this order.
+import { readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+
+export interface RecordingConfig {
+  /** Bytes kept of each request and response body (default 1 MiB). */
+  maxBodyBytes: number;
+  /** Bytes kept of each streaming response: watch, logs -f (default 64 MiB). */
+  maxStreamBytes: number;
+  /** A kubectl invocation's session ends after this many idle seconds (default 30). */
+  sessionIdleSeconds: number;
+  /** closed: refuse what cannot be recorded durably (default). open: forward anyway and count it. */
+  failMode: 'closed' | 'open';
+}
+
+export interface ServeConfig {
+  /** host:port of the API listener (default 127.0.0.1:8443). */
+  listen: string;
+  /** host:port of the health/metrics listener (default 127.0.0.1:9443). */
+  adminListen: string;
+  dataDir: string;
+  /** Upstream kubeconfig (default $KUBECONFIG, then ~/.kube/config). */
+  kubeconfig?: string;
+  /** Upstream context (default: current-context). */
+  context?: string;
+  /** Name recordings carry for the upstream (default: the context name). */
+  clusterName?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  /** Token file (kube-apiserver format). Default: DATA/tokens.csv, created with one token for the OS user. */
+  tokenFile?: string;
+  /** Seconds to wait for upstream response headers on non-streaming requests (default 60). */
+  upstreamTimeoutSeconds: number;
+  /** Largest request body accepted, in bytes (default 8 MiB; the API server itself stops at 3 MiB). */
+  maxRequestBodyBytes: number;
+  recording: RecordingConfig;
+}
+
+export const DEFAULTS: ServeConfig = {
+  listen: '127.0.0.1:8443',
+  adminListen: '127.0.0.1:9443',
+  dataDir: join(homedir(), '.kubetape'),
+  upstreamTimeoutSeconds: 60,
+  maxRequestBodyBytes: 8 * 1024 * 1024,
+  recording: { maxBodyBytes: 1024 * 1024, maxStreamBytes: 64 * 1024 * 1024, sessionIdleSeconds: 30, failMode: 'closed' },
+};
+
+export class ConfigError extends Error {}
+
+const TOP_KEYS = new Set(['listen', 'adminListen', 'dataDir', 'kubeconfig', 'context', 'clusterName', 'tlsCert', 'tlsKey', 'tokenFile', 'upstreamTimeoutSeconds', 'maxRequestBodyBytes', 'recording']);
+const RECORDING_KEYS = new Set(['maxBodyBytes', 'maxStreamBytes', 'sessionIdleSeconds', 'failMode']);
+
+/** Read a YAML config file; unknown keys are errors (a typo must not silently weaken recording). */
+export function readConfigFile(path: string): Partial<ServeConfig> {
+  let doc: unknown;
+  try {
+    doc = parseYaml(readFileSync(path, 'utf8'));
+  } catch (e) {
+    throw new ConfigError(`cannot read config ${path}: ${(e as Error).message.split('\n')[0]}`);
+  }
+  if (doc === null || doc === undefined) return {};
+  if (typeof doc !== 'object' || Array.isArray(doc)) throw new ConfigError(`config ${path}: expected a mapping at the top level`);
+  const obj = doc as Record<string, unknown>;
+  for (const k of Object.keys(obj)) if (!TOP_KEYS.has(k)) throw new ConfigError(`config ${path}: unknown key "${k}"`);
+  const rec = obj['recording'];
+  if (rec !== undefined) {
+    if (typeof rec !== 'object' || rec === null) throw new ConfigError(`config ${path}: "recording" must be a mapping`);
+    for (const k of Object.keys(rec)) if (!RECORDING_KEYS.has(k)) throw new ConfigError(`config ${path}: unknown key "recording.${k}"`);
+  }
+  // Relative paths in a config file are relative to the file, like kubeconfig paths.
+  const base = resolve(path, '..');
+  for (const k of ['dataDir', 'kubeconfig', 'tlsCert', 'tlsKey', 'tokenFile'] as const) {
+    const v = obj[k];
+    if (typeof v === 'string') obj[k] = resolve(base, expandHome(v));
+  }
+  return obj as Partial<ServeConfig>;
+}
+
+export function expandHome(p: string): string {
+  return p === '~' ? homedir() : p.startsWith('~/') ? join(homedir(), p.slice(2)) : p;
+}
+
+/** Merge layers and validate the result. */
+export function resolveConfig(file: Partial<ServeConfig>, flags: Partial<ServeConfig>): ServeConfig {
+  const defined = <T extends object>(o: T): Partial<T> => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+  const c: ServeConfig = {
+    ...DEFAULTS,
+    ...defined(file),
+    ...defined(flags),
+    recording: { ...DEFAULTS.recording, ...defined(file.recording ?? {}), ...defined(flags.recording ?? {}) },
+  };
+  c.dataDir = resolve(expandHome(c.dataDir));
+  parseHostPort(c.listen, 'listen');
+  parseHostPort(c.adminListen, 'adminListen');
+  for (const [k, v] of [
+    ['upstreamTimeoutSeconds', c.upstreamTimeoutSeconds],
+    ['maxRequestBodyBytes', c.maxRequestBodyBytes],
+    ['recording.maxBodyBytes', c.recording.maxBodyBytes],
+    ['recording.maxStreamBytes', c.recording.maxStreamBytes],
+    ['recording.sessionIdleSeconds', c.recording.sessionIdleSeconds],
+  ] as const) {
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new ConfigError(`${k} must be a non-negative number, got ${JSON.stringify(v)}`);
+  }
+  if (c.recording.failMode !== 'closed' && c.recording.failMode !== 'open') {
+    throw new ConfigError(`recording.failMode must be "closed" or "open", got ${JSON.stringify(c.recording.failMode)}`);
+  }
+  if ((c.tlsCert === undefined) !== (c.tlsKey === undefined)) throw new ConfigError('tlsCert and tlsKey go together: give both or neither');
+  return c;
+}
+
+export function parseHostPort(s: string, what: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(s);
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || port > 65535) throw new ConfigError(`${what} must be host:port (e.g. 127.0.0.1:8443), got "${s}"`);
+  return { host: m[1] ?? (m[2] || '127.0.0.1'), port };
+}

@@ -1,0 +1,231 @@
+// Forwarding of ordinary (non-upgrade) API requests through
+// http-proxy-middleware. By the time a request gets here it is
+// authenticated; this module records it durably, swaps the caller's
+// credential for kubetape's, and taps the response as it streams back.
+import type { IncomingMessage, ServerResponse, ClientRequest } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Agent } from 'node:https';
+import { createProxyMiddleware, type Plugin } from 'http-proxy-middleware';
+import type { Request, Response, NextFunction, RequestHandler } from 'express';
+import { sendStatus } from '../kube/status.js';
+import { requestAttributes, isStreamingRequest } from './request-info.js';
+import { recordedHeaders, stripCallerHeaders } from './headers.js';
+import { impersonationHeaders, impersonationRefusal } from '../authorize/impersonation.js';
+import { readBody, hasBody, BodyTooLargeError } from './read-body.js';
+import { upstreamTarget, type Upstream, type UpstreamAuth } from './upstream.js';
+import type { Recorder, Exchange } from '../record/recorder.js';
+import type { Identity } from '../record/model.js';
+import type { Metrics } from '../admin/metrics.js';
+
+export interface RestForwarderOptions {
+  upstream: Upstream;
+  recorder: Recorder;
+  metrics: Metrics;
+  agent: Agent;
+  /** How long to wait for the upstream's response headers on non-streaming requests. */
+  responseTimeoutMs: number;
+  maxRequestBodyBytes: number;
+}
+
+/** What one request carries from the handler to the proxy's events. */
+interface InFlight {
+  exchange: Exchange;
+  auth: UpstreamAuth;
+  body: Buffer | undefined;
+  verb: string;
+  streaming: boolean;
+  started: number;
+  timedOut: boolean;
+  timer?: NodeJS.Timeout;
+}
+
+export function createRestForwarder(o: RestForwarderOptions): RequestHandler {
+  const inflight = new WeakMap<IncomingMessage, InFlight>();
+
+  const tap: Plugin = (proxy) => {
+    proxy.on('proxyReq', (proxyReq: ClientRequest, req: IncomingMessage, res: ServerResponse) => {
+      const f = inflight.get(req);
+      if (!f) return;
+      if (f.auth.authorization) proxyReq.setHeader('Authorization', f.auth.authorization);
+      else proxyReq.removeHeader('Authorization');
+      // The body was read (and recorded) up front; the proxy pipes an ended request, so write it here.
+      if (f.body && f.body.length > 0) proxyReq.write(f.body);
+      if (!f.streaming) {
+        // Waiting for headers only: once the response starts, a slow body is the client's business.
+        f.timer = setTimeout(() => {
+          f.timedOut = true;
+          proxyReq.destroy(new Error('upstream response timeout'));
+        }, o.responseTimeoutMs);
+        proxyReq.once('response', () => clearTimeout(f.timer));
+      }
+      // A client that goes away must not leave a watch open upstream.
+      res.once('close', () => {
+        if (!res.writableFinished) proxyReq.destroy();
+      });
+    });
+
+    proxy.on('proxyRes', (proxyRes: IncomingMessage, req: IncomingMessage, res: ServerResponse) => {
+      const f = inflight.get(req);
+      if (!f) return;
+      const status = proxyRes.statusCode ?? 0;
+      if (status === 401) o.upstream.credentials.invalidate();
+      f.exchange.responseHead(status, header(proxyRes, 'content-type'), header(proxyRes, 'content-encoding'));
+      proxyRes.on('data', (chunk: Buffer) => f.exchange.responseData(chunk));
+      const done = (error?: string) => finish(req, res, status, error);
+      proxyRes.once('end', () => done());
+      proxyRes.once('error', (err) => done(`upstream stream failed: ${err.message}`));
+    });
+
+    proxy.on('error', (err: NodeJS.ErrnoException, req: IncomingMessage, resOrSocket: ServerResponse | Socket) => {
+      const f = inflight.get(req);
+      const res = resOrSocket as ServerResponse;
+      if (!f || typeof res.setHeader !== 'function') return;
+      clearTimeout(f.timer);
+      const target = o.upstream.server.origin;
+      let code = 502;
+      let message: string;
+      if (f.timedOut) {
+        code = 504;
+        message = `kubetape: the upstream cluster ${target} did not answer within ${Math.round(o.responseTimeoutMs / 1000)}s`;
+        o.metrics.upstreamErrors.inc({ kind: 'timeout' });
+      } else if (res.headersSent) {
+        message = `upstream connection broke mid-response: ${err.code ?? err.message}`;
+        o.metrics.upstreamErrors.inc({ kind: 'broken' });
+      } else {
+        message = `kubetape could not reach the upstream cluster ${target}: ${describeNetError(err)}`;
+        o.metrics.upstreamErrors.inc({ kind: 'connect' });
+      }
+      if (res.headersSent) res.destroy();
+      else sendStatus(res, code, message);
+      finish(req, res, code, message);
+    });
+  };
+
+  /** `status` undefined: keep the upstream's status if one arrived (a client leaving a watch), else 499. */
+  function finish(req: IncomingMessage, _res: ServerResponse, status: number | undefined, error?: string): void {
+    const f = inflight.get(req);
+    if (!f) return;
+    inflight.delete(req);
+    clearTimeout(f.timer);
+    const code = status ?? (f.exchange.statusCode || 499);
+    f.exchange.finish(error, code);
+    o.metrics.requests.inc({ verb: f.verb, code: String(code) });
+    o.metrics.duration.observe({ verb: f.verb }, (Date.now() - f.started) / 1000);
+  }
+
+  const proxy = createProxyMiddleware<IncomingMessage, ServerResponse>({
+    changeOrigin: true,
+    secure: !o.upstream.insecureSkipTlsVerify,
+    agent: o.agent,
+    // Every request's target carries the credential of the moment (client certs rotate).
+    router: (req) => {
+      const f = inflight.get(req);
+      return upstreamTarget(o.upstream, f?.auth ?? {}) as unknown as string;
+    },
+    target: o.upstream.server.toString(),
+    ejectPlugins: true, // no default logger or error page: errors become Status objects below
+    plugins: [tap],
+  });
+
+  return async (req: Request, res: Response, next: NextFunction) => {
+    const identity = res.locals['identity'] as Identity;
+    const started = Date.now();
+    const uri = req.originalUrl;
+    const attrs = requestAttributes(req.method, uri);
+    const streaming = isStreamingRequest(attrs, uri);
+    const headersToRecord = recordedHeaders(req.headers);
+    const impersonation = impersonationHeaders(req.headers);
+    const stripped = stripCallerHeaders(req.headers);
+    if (stripped.length > 1 || (stripped.length === 1 && stripped[0] !== 'authorization')) {
+      headersToRecord['x-kubetape-stripped'] = stripped.join(', ');
+    }
+
+    let body: Buffer | undefined;
+    if (hasBody(req)) {
+      try {
+        body = await readBody(req, o.maxRequestBodyBytes);
+      } catch (err) {
+        if (err instanceof BodyTooLargeError) return sendStatus(res, 413, `kubetape: ${err.message}`);
+        return sendStatus(res, 400, `kubetape could not read the request body: ${(err as Error).message}`);
+      }
+    }
+
+    let exchange: Exchange;
+    try {
+      exchange = await o.recorder.begin({
+        identity,
+        method: req.method,
+        uri,
+        attrs,
+        headers: headersToRecord,
+        ...(body ? { body } : {}),
+        streaming,
+        source: req.socket.remoteAddress ?? '',
+        ...optional('userAgent', header(req, 'user-agent')),
+        ...optional('command', header(req, 'kubectl-command')),
+        ...optional('clientSession', header(req, 'kubectl-session')),
+        socket: req.socket,
+      });
+    } catch (err) {
+      o.metrics.failClosedRefusals.inc();
+      o.metrics.requests.inc({ verb: attrs.verb, code: '503' });
+      return sendStatus(res, 503, `kubetape refused the request because it could not be recorded: ${(err as Error).message}`, 'ServiceUnavailable');
+    }
+
+    if (impersonation.length > 0) {
+      const message = impersonationRefusal(impersonation);
+      exchange.finish(message, 403);
+      o.metrics.requests.inc({ verb: attrs.verb, code: '403' });
+      return sendStatus(res, 403, message, 'Forbidden');
+    }
+
+    let auth: UpstreamAuth;
+    try {
+      auth = await o.upstream.credentials.get();
+    } catch (err) {
+      const message = `kubetape could not obtain a credential for the upstream cluster: ${(err as Error).message}`;
+      exchange.finish(message, 502);
+      o.metrics.upstreamErrors.inc({ kind: 'credential' });
+      return sendStatus(res, 502, message);
+    }
+
+    o.metrics.bytes.inc({ direction: 'in' }, body?.length ?? 0);
+    inflight.set(req, { exchange, auth, body, verb: attrs.verb, streaming, started, timedOut: false });
+    res.on('close', () => {
+      // Covers a client that leaves before any upstream response arrived.
+      if (inflight.has(req) && !res.writableFinished) finish(req, res, undefined, 'client closed the connection');
+    });
+    return proxy(req, res, next);
+  };
+}
+
+function header(m: IncomingMessage, name: string): string | undefined {
+  const v = m.headers[name];
+  return Array.isArray(v) ? v.join(', ') : v;
+}
+
+function optional<K extends string>(key: K, v: string | undefined): { [P in K]?: string } {
+  return v === undefined ? {} : ({ [key]: v } as { [P in K]: string });
+}
+
+function describeNetError(err: NodeJS.ErrnoException): string {
+  switch (err.code) {
+    case 'ECONNREFUSED':
+      return 'connection refused';
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return 'host not found';
+    case 'ECONNRESET':
+      return 'connection reset';
+    case 'ETIMEDOUT':
+      return 'connection timed out';
+    case 'DEPTH_ZERO_SELF_SIGNED_CERT':
+    case 'UNABLE_TO_VERIFY_LEAF_SIGNATURE':
+    case 'SELF_SIGNED_CERT_IN_CHAIN':
+    case 'ERR_TLS_CERT_ALTNAME_INVALID':
+    case 'CERT_HAS_EXPIRED':
+      return `TLS verification failed (${err.code}); check the cluster's certificate-authority`;
+    default:
+      return err.code ? `${err.code} ${err.message}` : err.message;
+  }
+}

@@ -1,0 +1,66 @@
+// The cluster kubetape forwards to, as the forwarders need it. Built from a
+// kubeconfig context by serve; anything that yields these fields will do.
+import { Agent } from 'node:https';
+
+export interface UpstreamAuth {
+  /** The Authorization header value kubetape sends upstream, if the credential is a token. */
+  authorization?: string;
+  /** Client certificate and key (PEM) when the credential is mTLS. */
+  cert?: string;
+  key?: string;
+}
+
+export interface CredentialSource {
+  get(): Promise<UpstreamAuth>;
+  /** The upstream rejected the credential (401): fetch a fresh one next time. */
+  invalidate(): void;
+}
+
+export interface Upstream {
+  /** The name recordings carry for this cluster (the kubeconfig context name by default). */
+  name: string;
+  server: URL;
+  ca?: string;
+  insecureSkipTlsVerify: boolean;
+  credentials: CredentialSource;
+  /** The kubeconfig context's namespace, carried into the kubeconfig kubetape writes. */
+  namespace?: string;
+}
+
+/** Connection options for one request to the upstream, with the credential of the moment. */
+export interface UpstreamTarget {
+  protocol: string;
+  host: string;
+  hostname: string;
+  port: number;
+  /** Path prefix of the server URL (e.g. Rancher's /k8s/clusters/c-xxx), without a trailing slash. */
+  path: string;
+  ca?: string;
+  cert?: string;
+  key?: string;
+}
+
+export function upstreamTarget(u: Upstream, auth: UpstreamAuth): UpstreamTarget {
+  const url = u.server;
+  const https = url.protocol === 'https:';
+  const t: UpstreamTarget = {
+    protocol: url.protocol,
+    host: url.hostname.replace(/^\[|\]$/g, ''),
+    hostname: url.hostname.replace(/^\[|\]$/g, ''),
+    port: url.port ? Number(url.port) : https ? 443 : 80,
+    path: url.pathname.replace(/\/+$/, ''),
+  };
+  if (u.ca) t.ca = u.ca;
+  if (auth.cert) t.cert = auth.cert;
+  if (auth.key) t.key = auth.key;
+  return t;
+}
+
+/**
+ * One keep-alive agent for all upstream requests. Node keys its socket pools
+ * by the TLS options of each request (ca, cert, key), so a rotated client
+ * certificate gets fresh connections without a new agent.
+ */
+export function upstreamAgent(): Agent {
+  return new Agent({ keepAlive: true, keepAliveMsecs: 30_000, maxSockets: Infinity, maxFreeSockets: 64, scheduling: 'lifo' });
+}

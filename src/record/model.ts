@@ -1,0 +1,166 @@
+// The recording model: what kubetape keeps about every session, request and
+// stream. These shapes are the contract between the recorder (which produces
+// them on the data path) and every store (local files today, DynamoDB + S3
+// later), and they are what `sessions show --json` prints. Add fields; never
+// change the meaning of one.
+
+/** Who made a request, as authentication established it. */
+export interface Identity {
+  user: string;
+  uid?: string;
+  groups: string[];
+  /** Which authenticator vouched for the caller: 'token-file', later 'oidc'. */
+  method: string;
+}
+
+/**
+ * The attributes the API server itself derives from a request path (its
+ * RequestInfo), so recordings can be searched the way RBAC and audit think.
+ */
+export interface RequestAttributes {
+  /** True for /api/... and /apis/... resource paths; false for /version, /openapi, /healthz. */
+  isResourceRequest: boolean;
+  /** get, list, watch, create, update, patch, delete, deletecollection; or the HTTP verb in lower case for non-resource paths. */
+  verb: string;
+  apiGroup: string;
+  apiVersion: string;
+  resource: string;
+  subresource: string;
+  namespace: string;
+  name: string;
+}
+
+/** A body as recorded: text when it is UTF-8, base64 otherwise. */
+export interface RecordedBody {
+  encoding: 'utf8' | 'base64';
+  data: string;
+  /** Bytes seen on the wire (before any cut). */
+  size: number;
+  /** True when `data` holds only the first part of the body. */
+  truncated: boolean;
+  contentType?: string;
+  /** Set when the recorded bytes are compressed as they were on the wire (decoded when read). */
+  contentEncoding?: string;
+  /** Set when the body was not stored in clear; `data` is then empty. */
+  redacted?: 'secret';
+}
+
+export interface SessionStartEvent {
+  type: 'session.start';
+  session: string;
+  time: string;
+  user: string;
+  uid?: string;
+  groups: string[];
+  authMethod: string;
+  cluster: string;
+  source: string;
+  userAgent?: string;
+  /** kubectl's `Kubectl-Command` header, e.g. "kubectl get". */
+  command?: string;
+  /** kubectl's `Kubectl-Session` header, when present. */
+  clientSession?: string;
+}
+
+export interface RequestEvent {
+  type: 'request';
+  session: string;
+  /** Request number within the session, from 1. */
+  seq: number;
+  time: string;
+  method: string;
+  /** Path and query, exactly as the client sent them. */
+  uri: string;
+  attrs: RequestAttributes;
+  /** Headers worth keeping (content type, accept, user agent, kubectl's); never credentials. */
+  headers: Record<string, string>;
+  body?: RecordedBody;
+  /** Watch and follow requests stream their responses as response.chunk events. */
+  streaming: boolean;
+}
+
+/** A piece of a streaming response (watch events, log lines) recorded as it flowed. */
+export interface ResponseChunkEvent {
+  type: 'response.chunk';
+  session: string;
+  seq: number;
+  /** Milliseconds since the request started. */
+  offsetMs: number;
+  encoding: 'utf8' | 'base64';
+  data: string;
+}
+
+export interface ResponseEvent {
+  type: 'response';
+  session: string;
+  seq: number;
+  time: string;
+  status: number;
+  durationMs: number;
+  bytesIn: number;
+  bytesOut: number;
+  contentType?: string;
+  /** The whole body for ordinary responses; absent for streams (see response.chunk). */
+  body?: RecordedBody;
+  /** For streams: true when chunks stopped being recorded at the size limit. */
+  truncated?: boolean;
+  /** Why the exchange failed, when kubetape (not the cluster) ended it. */
+  error?: string;
+}
+
+export interface SessionEndEvent {
+  type: 'session.end';
+  session: string;
+  time: string;
+  reason: 'idle' | 'connection-closed' | 'shutdown';
+  summary: SessionSummaryCounts;
+}
+
+export interface SessionSummaryCounts {
+  requests: number;
+  bytesIn: number;
+  bytesOut: number;
+  verbs: string[];
+  namespaces: string[];
+  resources: string[];
+  errors: number;
+}
+
+export type RecordEvent = SessionStartEvent | RequestEvent | ResponseChunkEvent | ResponseEvent | SessionEndEvent;
+
+/** One line of `sessions list`. */
+export interface SessionSummary extends SessionSummaryCounts {
+  id: string;
+  user: string;
+  groups: string[];
+  cluster: string;
+  source: string;
+  command?: string;
+  userAgent?: string;
+  startedAt: string;
+  endedAt?: string;
+  /** live: still open; ended: closed normally; interrupted: kubetape stopped without closing it. */
+  state: 'live' | 'ended' | 'interrupted';
+}
+
+export function emptyCounts(): SessionSummaryCounts {
+  return { requests: 0, bytesIn: 0, bytesOut: 0, verbs: [], namespaces: [], resources: [], errors: 0 };
+}
+
+/** Fold one event into running counts (used by the recorder and by readers of unfinished sessions). */
+export function countEvent(c: SessionSummaryCounts, ev: RecordEvent): void {
+  if (ev.type === 'request') {
+    c.requests++;
+    addUnique(c.verbs, ev.attrs.verb);
+    if (ev.attrs.namespace) addUnique(c.namespaces, ev.attrs.namespace);
+    if (ev.attrs.resource) addUnique(c.resources, ev.attrs.subresource ? `${ev.attrs.resource}/${ev.attrs.subresource}` : ev.attrs.resource);
+  } else if (ev.type === 'response') {
+    c.bytesIn += ev.bytesIn;
+    c.bytesOut += ev.bytesOut;
+    if (ev.status >= 400 || ev.error) c.errors++;
+  }
+}
+
+function addUnique(list: string[], v: string): void {
+  if (!list.includes(v)) list.push(v);
+}

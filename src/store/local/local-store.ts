@@ -1,0 +1,177 @@
+// The embedded store: plain files under DATA/recordings, so a recording is
+// readable with `cat` while it is being written and survives kill -9.
+//
+//   recordings/index.ndjson                     one line per session start and end
+//   recordings/sessions/YYYY-MM-DD/<id>.ndjson  every event of one session
+//   recordings/instance.json                    which serve process owns the live sessions
+//
+// The index keeps `sessions list` from reading bodies; a session whose end
+// line is missing is summarised from its own file and shown as live (its
+// serve process is still running) or interrupted.
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { AppendLog } from './append-log.js';
+import { readNdjson } from './ndjson-reader.js';
+import { countEvent, emptyCounts, type RecordEvent, type SessionStartEvent, type SessionSummary, type SessionEndEvent } from '../../record/model.js';
+import type { AppendOptions, RecordingStore, SessionFilter, SessionWriter } from '../store.js';
+
+interface IndexStart {
+  kind: 'start';
+  id: string;
+  file: string;
+  instance: string;
+  start: SessionStartEvent;
+}
+interface IndexEnd {
+  kind: 'end';
+  id: string;
+  end: SessionEndEvent;
+}
+type IndexLine = IndexStart | IndexEnd;
+
+interface InstanceInfo {
+  instance: string;
+  pid: number;
+}
+
+export class LocalStore implements RecordingStore {
+  private readonly root: string;
+  private readonly index: AppendLog | undefined;
+  private readonly instance: string = randomUUID();
+
+  /** `writable: false` opens for reading only (the CLI), so it never claims the live sessions. */
+  constructor(dataDir: string, opts: { writable: boolean }) {
+    this.root = join(dataDir, 'recordings');
+    mkdirSync(join(this.root, 'sessions'), { recursive: true, mode: 0o700 });
+    if (opts.writable) {
+      this.index = new AppendLog(join(this.root, 'index.ndjson'));
+      const info: InstanceInfo = { instance: this.instance, pid: process.pid };
+      writeFileSync(join(this.root, 'instance.json'), JSON.stringify(info) + '\n', { mode: 0o600 });
+    }
+  }
+
+  async openSession(start: SessionStartEvent): Promise<SessionWriter> {
+    if (!this.index) throw new Error('this store was opened read-only');
+    const day = start.time.slice(0, 10);
+    const dir = join(this.root, 'sessions', day);
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const file = join('sessions', day, `${start.session}.ndjson`);
+    const log = new AppendLog(join(this.root, file));
+    const line: IndexStart = { kind: 'start', id: start.session, file, instance: this.instance, start };
+    // Both the session file and the index must hold the start before anything is forwarded.
+    await Promise.all([log.append(JSON.stringify(start), true), this.index.append(JSON.stringify(line), true)]);
+    return new LocalSessionWriter(start.session, log, this.index);
+  }
+
+  private async readIndex(): Promise<Map<string, { start?: IndexStart; end?: IndexEnd }>> {
+    const byId = new Map<string, { start?: IndexStart; end?: IndexEnd }>();
+    for await (const l of readNdjson<IndexLine>(join(this.root, 'index.ndjson'))) {
+      const e = byId.get(l.id) ?? {};
+      if (l.kind === 'start') e.start = l;
+      else if (l.kind === 'end') e.end = l;
+      byId.set(l.id, e);
+    }
+    return byId;
+  }
+
+  private liveInstance(): string | undefined {
+    try {
+      const info = JSON.parse(readFileSync(join(this.root, 'instance.json'), 'utf8')) as InstanceInfo;
+      if (info.instance === this.instance) return info.instance;
+      process.kill(info.pid, 0); // throws when that process is gone
+      return info.instance;
+    } catch {
+      return undefined;
+    }
+  }
+
+  async listSessions(filter: SessionFilter = {}): Promise<SessionSummary[]> {
+    const index = await this.readIndex();
+    const live = this.liveInstance();
+    const out: SessionSummary[] = [];
+    for (const [id, { start, end }] of index) {
+      if (!start) continue;
+      const s = start.start;
+      if (filter.user && s.user !== filter.user) continue;
+      if (filter.cluster && s.cluster !== filter.cluster) continue;
+      if (filter.since && Date.parse(s.time) < filter.since.getTime()) continue;
+      const counts = end ? end.end.summary : await this.countFromFile(start.file);
+      if (filter.verb && !counts.verbs.includes(filter.verb)) continue;
+      if (filter.namespace && !counts.namespaces.includes(filter.namespace)) continue;
+      const summary: SessionSummary = {
+        id,
+        user: s.user,
+        groups: s.groups,
+        cluster: s.cluster,
+        source: s.source,
+        startedAt: s.time,
+        state: end ? 'ended' : start.instance === live ? 'live' : 'interrupted',
+        ...counts,
+      };
+      if (s.command) summary.command = s.command;
+      if (s.userAgent) summary.userAgent = s.userAgent;
+      if (end) summary.endedAt = end.end.time;
+      out.push(summary);
+    }
+    out.sort((a, b) => (a.startedAt < b.startedAt ? 1 : a.startedAt > b.startedAt ? -1 : a.id < b.id ? 1 : -1));
+    return filter.limit ? out.slice(0, filter.limit) : out;
+  }
+
+  private async countFromFile(file: string) {
+    const c = emptyCounts();
+    for await (const ev of readNdjson<RecordEvent>(join(this.root, file))) countEvent(c, ev);
+    return c;
+  }
+
+  async resolveId(idOrPrefix: string): Promise<string | undefined> {
+    const want = idOrPrefix.toUpperCase();
+    const matches = [...(await this.readIndex()).keys()].filter((id) => id.startsWith(want));
+    if (matches.length > 1) throw new Error(`session id prefix "${idOrPrefix}" matches ${matches.length} sessions; give more characters`);
+    return matches[0];
+  }
+
+  async *readSession(id: string): AsyncIterable<RecordEvent> {
+    const file = this.fileOf(id);
+    if (!file) return;
+    yield* readNdjson<RecordEvent>(join(this.root, file));
+  }
+
+  /** Session files are found by id without the index: the id is in the name. */
+  private fileOf(id: string): string | undefined {
+    for (const day of readdirSync(join(this.root, 'sessions')).sort().reverse()) {
+      const name = `${id}.ndjson`;
+      try {
+        if (readdirSync(join(this.root, 'sessions', day)).includes(name)) return join('sessions', day, name);
+      } catch {
+        // not a directory: ignore
+      }
+    }
+    return undefined;
+  }
+
+  async close(): Promise<void> {
+    await this.index?.close();
+  }
+}
+
+class LocalSessionWriter implements SessionWriter {
+  constructor(
+    readonly id: string,
+    private readonly log: AppendLog,
+    private readonly index: AppendLog,
+  ) {}
+
+  append(event: RecordEvent, opts: AppendOptions = {}): Promise<void> {
+    return this.log.append(JSON.stringify(event), opts.durable ?? false);
+  }
+
+  async close(end: RecordEvent): Promise<void> {
+    await this.log.append(JSON.stringify(end), true);
+    await this.log.close();
+    if (end.type === 'session.end') {
+      const line: IndexEnd = { kind: 'end', id: this.id, end };
+      await this.index.append(JSON.stringify(line), true);
+    }
+  }
+}

@@ -1,0 +1,30 @@
+// Reads newline-delimited JSON written by AppendLog, tolerating what a crash
+// or a concurrent writer leaves behind: a last line without its newline is
+// not yet (or never will be) complete, so it is skipped, as is any line that
+// does not parse.
+import { createReadStream } from 'node:fs';
+
+export async function* readNdjson<T>(path: string): AsyncGenerator<T> {
+  let rest = '';
+  const stream = createReadStream(path, { encoding: 'utf8', highWaterMark: 256 * 1024 });
+  try {
+    for await (const chunk of stream as AsyncIterable<string>) {
+      rest += chunk;
+      let nl: number;
+      while ((nl = rest.indexOf('\n')) >= 0) {
+        const line = rest.slice(0, nl);
+        rest = rest.slice(nl + 1);
+        if (line.length === 0) continue;
+        try {
+          yield JSON.parse(line) as T;
+        } catch {
+          // a torn or foreign line: skip it, keep the rest readable
+        }
+      }
+    }
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  } finally {
+    stream.destroy();
+  }
+}

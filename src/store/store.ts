@@ -1,0 +1,55 @@
+// The one interface every recording store implements. The recorder writes
+// through it on the data path; the CLI reads through it. A store must make an
+// append `durable` before it resolves when asked, because kubetape forwards a
+// request only after its record is safe.
+import type { RecordEvent, SessionStartEvent, SessionSummary } from '../record/model.js';
+
+export interface AppendOptions {
+  /** Resolve only once the event would survive a crash (fsync or equivalent). */
+  durable?: boolean;
+}
+
+/** Writes one session's events, in order. */
+export interface SessionWriter {
+  readonly id: string;
+  append(event: RecordEvent, opts?: AppendOptions): Promise<void>;
+  /** Append the session.end event (durably) and release resources. */
+  close(end: RecordEvent): Promise<void>;
+}
+
+export interface SessionFilter {
+  user?: string;
+  cluster?: string;
+  /** Only sessions started at or after this time. */
+  since?: Date;
+  verb?: string;
+  namespace?: string;
+  limit?: number;
+}
+
+export interface RecordingStore {
+  /** Start a session; resolves once its start event is durable. */
+  openSession(start: SessionStartEvent): Promise<SessionWriter>;
+  /** Sessions matching `filter`, newest first. */
+  listSessions(filter?: SessionFilter): Promise<SessionSummary[]>;
+  /** Resolve a full id or a unique prefix of one. */
+  resolveId(idOrPrefix: string): Promise<string | undefined>;
+  /** Every event of one session, in the order written. */
+  readSession(id: string): AsyncIterable<RecordEvent>;
+  close(): Promise<void>;
+}
+
+/** Session ids sort by start time: 10 chars of time + 16 of randomness (a ULID). */
+export function newSessionId(now = Date.now()): string {
+  const A = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
+  let t = now;
+  let time = '';
+  for (let i = 0; i < 10; i++) {
+    time = A[t % 32] + time;
+    t = Math.floor(t / 32);
+  }
+  const rnd = crypto.getRandomValues(new Uint8Array(16));
+  let tail = '';
+  for (const b of rnd) tail += A[b % 32];
+  return time + tail;
+}
