@@ -58,7 +58,7 @@ t.test('upstream sees kubetape credential, never the caller token; impersonation
   before = h.api.received.length;
   const as = await k(['get', 'pods', '--as', 'cluster-admin', '--as-group', 'system:masters']);
   t.equal(as.code, 1);
-  t.match(as.stderr, /kubetape does not forward impersonation \(Impersonate-User, Impersonate-Group\)/);
+  t.match(as.stderr, /kubetape does not forward impersonation headers \[[^\]]*Impersonate-User[^\]]*\]; requests run as the authenticated caller/);
   const raw = await rawGet('/api/v1/namespaces/default/pods', `Bearer ${h.kt.localToken}`, h.kt.url, { 'Impersonate-User': 'admin' });
   t.equal(raw.status, 403);
   t.match(JSON.parse(raw.body), { kind: 'Status', reason: 'Forbidden', code: 403 });
@@ -76,7 +76,7 @@ t.test('upstream sees kubetape credential, never the caller token; impersonation
       }
     }
   }
-  t.equal(found, 2, 'both impersonation attempts are in the recording');
+  t.ok(found >= 2, `every impersonation attempt is in the recording (${found})`);
 });
 
 t.test('unknown and missing tokens get 401 Status objects; nothing is forwarded', async (t) => {
@@ -254,18 +254,18 @@ t.test('upstream down: a clear Status, no hang', async (t) => {
   t.not(r.code, 0);
   t.ok(Date.now() - started < 15_000, 'kubectl got its answer quickly');
   t.match(r.stderr, /could not reach the upstream cluster/);
-  const raw = await rawGet('/api/v1/namespaces/default/pods', `Bearer ${h2.kt.localToken}`, h2.kt.url);
+  const raw = await rawGet('/api/v1/namespaces/default/pods', `Bearer ${h2.kt.localToken}`, h2.kt.url, {}, h2.kt.ca);
   t.equal(raw.status, 502);
   t.match(JSON.parse(raw.body), { kind: 'Status', code: 502, reason: 'BadGateway' });
   t.match(JSON.parse(raw.body).message, /connection refused/);
 });
 
 
-function rawGet(path: string, authorization: string | undefined, base = h.kt.url, extra: Record<string, string> = {}): Promise<{ status: number; body: string }> {
+function rawGet(path: string, authorization: string | undefined, base = h.kt.url, extra: Record<string, string> = {}, ca = h.kt.ca): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const u = new URL(path, base);
     const req = request(
-      { host: u.hostname, port: u.port, path: u.pathname, ca: h.kt.ca, headers: { ...extra, ...(authorization ? { authorization } : {}) } },
+      { host: u.hostname, port: u.port, path: u.pathname, ca, headers: { ...extra, ...(authorization ? { authorization } : {}) } },
       (res) => {
         let body = '';
         res.setEncoding('utf8');

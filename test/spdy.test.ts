@@ -14,7 +14,6 @@ import zlib from 'node:zlib';
 import { createLoopbackTls } from '../src/listen/tls.js';
 import { SPDY3_DICTIONARY } from '../src/forward/spdy/dictionary.js';
 import {
-  FLAG_FIN,
   GoAwayStatus,
   RstStatus,
   decodeFrame,
@@ -66,6 +65,8 @@ async function socketPair(t: Scope): Promise<[net.Socket, net.Socket]> {
   const client = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
   const serverSide = await accepted;
   server.close();
+  // Without this, Nagle and delayed ACKs add 40 ms to every small round trip.
+  client.setNoDelay(true);
   t.teardown(() => {
     client.destroy();
     serverSide.destroy();
@@ -166,11 +167,13 @@ t.test('parser: frames fed one byte at a time', async (t) => {
   const wire = Buffer.concat(frames.map(encodeFrame));
   const parser = new FrameParser();
   const got: SpdyFrame[] = [];
+  const errors: unknown[] = [];
   for (let i = 0; i < wire.length; i++) {
     const r = parser.push(wire.subarray(i, i + 1));
-    t.notOk(r.error);
+    if (r.error) errors.push(r.error);
     got.push(...r.frames);
   }
+  t.same(errors, []);
   t.same(got, frames);
   t.equal(parser.pendingBytes, 0);
 });
@@ -197,7 +200,12 @@ t.test('parser: malformed input is an error result, never a throw', async (t) =>
 });
 
 t.test('connection: a malformed frame gives GOAWAY(PROTOCOL_ERROR) and an error event', async (t) => {
-  for (const bad of [Buffer.from('8002000100000000', 'hex'), Buffer.alloc(12, 0xff)]) {
+  const bad = {
+    'SPDY/2 frame': Buffer.from('8002000100000000', 'hex'),
+    garbage: Buffer.alloc(12, 0xff),
+    '16 MiB control frame': Buffer.from('80030001ffffffff', 'hex'),
+  };
+  for (const [what, bytes] of Object.entries(bad)) {
     const [raw, serverSide] = await socketPair(t);
     const server = new SpdyConnection(serverSide, { role: 'server' });
     const error = once<Error>(server, 'error');
@@ -205,13 +213,13 @@ t.test('connection: a malformed frame gives GOAWAY(PROTOCOL_ERROR) and an error 
     const replies = readAll(raw);
     // A valid PING first, so we can see the connection worked until the fault.
     raw.write(encodeFrame({ type: 'ping', id: 1 }));
-    raw.end(bad);
-    t.equal((await error).name, 'SpdyProtocolError');
-    t.ok(await closed, 'close carries the error');
+    raw.end(bytes);
+    t.equal((await error).name, 'SpdyProtocolError', what);
+    t.ok(await closed, `${what}: close carries the error`);
     const parser = new FrameParser();
     const frames = parser.push(await replies).frames;
-    t.same(frames[0], { type: 'ping', id: 1 }, 'ping echoed');
-    t.same(frames.at(-1), { type: 'goaway', lastGoodStreamId: 0, status: GoAwayStatus.PROTOCOL_ERROR });
+    t.same(frames[0], { type: 'ping', id: 1 }, `${what}: the ping before it was echoed`);
+    t.same(frames.at(-1), { type: 'goaway', lastGoodStreamId: 0, status: GoAwayStatus.PROTOCOL_ERROR }, `${what}: GOAWAY`);
   }
 
   // A corrupt compressed header block (zlib error) is a protocol error too.
@@ -249,6 +257,9 @@ t.test('client and server: streams both ways, 1 MiB each way, RST, GOAWAY, PING'
   const echoed = readAll(stream);
   stream.end(payload);
   t.equal(sha(await echoed), sha(payload), '1 MiB went there and back');
+  await new Promise((r) => setImmediate(r));
+  t.equal(client.activeStreams, 0, 'FIN both ways: the client forgot the stream');
+  t.equal(server.activeStreams, 0, 'FIN both ways: the server forgot the stream');
 
   // Server-initiated stream (even id) carrying 1 MiB to the client.
   const fromServer = randomBytes(1024 * 1024 + 17);
@@ -338,7 +349,7 @@ t.test('server sends WINDOW_UPDATEs: a window-honouring sender never stalls', as
   raw.on('data', (chunk: Buffer) => {
     for (const f of parser.push(chunk).frames) {
       if (f.type === 'syn_reply') {
-        void inflater.decompress(f.headerBlock);
+        inflater.decompress(f.headerBlock).catch(() => undefined);
         replied = true;
       }
       if (f.type === 'window_update') {
@@ -354,6 +365,42 @@ t.test('server sends WINDOW_UPDATEs: a window-honouring sender never stalls', as
   t.ok(updates >= 16, `window updates sent (${updates})`);
 });
 
+t.test('half-close: FIN ends one direction only; periodic pings', async (t) => {
+  const { client, server } = await connectionPair(t);
+  const serverStream = once<SpdyStream>(server, 'stream');
+  server.on('stream', (s) => s.reply());
+  const s = await client.openStream({ streamtype: 'stdin' });
+  const peer = await serverStream;
+  const peerInput = readAll(peer);
+  s.end('request');
+  t.equal((await peerInput).toString(), 'request', 'the peer saw our data and our FIN');
+  t.equal(client.activeStreams, 1, 'half-closed: still open for the reply');
+  const reply = readAll(s);
+  peer.write('response part 1, ');
+  peer.end('part 2');
+  t.equal((await reply).toString(), 'response part 1, part 2', 'data after our FIN still arrives');
+  await new Promise((r) => setImmediate(r));
+  t.equal(client.activeStreams, 0);
+
+  // pingIntervalMs sends PINGs with the role's parity; a peer echoes them.
+  const [raw, side] = await socketPair(t);
+  const pinger = new SpdyConnection(side, { role: 'client', pingIntervalMs: 10 });
+  t.teardown(() => pinger.destroy());
+  const parser = new FrameParser();
+  const ids = await new Promise<number[]>((resolve) => {
+    const seen: number[] = [];
+    raw.on('data', (c: Buffer) => {
+      for (const f of parser.push(c).frames) {
+        if (f.type !== 'ping') continue;
+        seen.push(f.id);
+        raw.write(encodeFrame(f));
+        if (seen.length === 3) resolve(seen);
+      }
+    });
+  });
+  t.same(ids, [1, 3, 5], 'client pings carry odd ids');
+});
+
 // ---------- 3. against the real kubectl ----------
 
 const TOKEN = 'spdy-test-token';
@@ -363,6 +410,8 @@ interface FakeServer {
   caPem: string;
   minor: string;
   upgrades: string[];
+  /** Resolves when every SPDY session so far has closed (kubectl's RST/GOAWAY/close handled). */
+  sessionsClosed(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -467,7 +516,19 @@ function servePortForward(conn: SpdyConnection): void {
 
 async function startFakeServer(t: Scope): Promise<FakeServer> {
   const tls = await createLoopbackTls();
-  const state: FakeServer = { url: '', caPem: tls.ca.cert, minor: '29', upgrades: [], close: async () => undefined };
+  const sessions: Array<Promise<unknown>> = [];
+  const track = (conn: SpdyConnection): SpdyConnection => {
+    sessions.push(once(conn, 'close'));
+    return conn;
+  };
+  const state: FakeServer = {
+    url: '',
+    caPem: tls.ca.cert,
+    minor: '29',
+    upgrades: [],
+    sessionsClosed: async () => void (await Promise.all(sessions)),
+    close: async () => undefined,
+  };
   const server = https.createServer({ cert: tls.server.cert, key: tls.server.key }, restHandler(state));
   const sockets = new Set<Duplex>();
   server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -475,17 +536,18 @@ async function startFakeServer(t: Scope): Promise<FakeServer> {
     socket.on('close', () => sockets.delete(socket));
     socket.on('error', () => undefined);
     const url = new URL(req.url ?? '/', 'https://x');
-    state.upgrades.push(`${req.method} ${url.pathname} ${req.headers.upgrade} [${req.headers['x-stream-protocol-version'] ?? req.headers['sec-websocket-protocol'] ?? ''}]`);
+    const offered = req.headers['x-stream-protocol-version'] ?? req.headers['sec-websocket-protocol'] ?? '';
+    state.upgrades.push(`${req.method} ${url.pathname} ${req.headers.upgrade} [${offered}] ${req.headers['user-agent']}`);
     if (String(req.headers.upgrade).toLowerCase() !== 'spdy/3.1') return refuseSpdyUpgrade(socket, 400, 'websocket not supported here');
     if (req.headers.authorization !== `Bearer ${TOKEN}`) return refuseSpdyUpgrade(socket, 401, 'Unauthorized');
     if (url.pathname.endsWith('/exec')) {
       const protocol = negotiateStreamProtocol(req, ['v4.channel.k8s.io']);
       if (!protocol) return refuseSpdyUpgrade(socket, 403, 'unable to negotiate protocol');
-      serveExec(acceptSpdyUpgrade(req, socket, head, protocol), url.searchParams);
+      serveExec(track(acceptSpdyUpgrade(req, socket, head, protocol)), url.searchParams);
     } else if (url.pathname.endsWith('/portforward')) {
       const protocol = negotiateStreamProtocol(req, ['portforward.k8s.io']);
       if (!protocol) return refuseSpdyUpgrade(socket, 403, 'unable to negotiate protocol');
-      servePortForward(acceptSpdyUpgrade(req, socket, head, protocol));
+      servePortForward(track(acceptSpdyUpgrade(req, socket, head, protocol)));
     } else {
       refuseSpdyUpgrade(socket, 404, 'not found');
     }
@@ -566,6 +628,10 @@ t.test('kubectl exec over SPDY', async (t) => {
     t.ok(r.stdout.equals(Buffer.from(run.input.toString('latin1').toUpperCase(), 'latin1')), `${label}: stdout is stdin upper-cased`);
     t.match(r.stderr, /this went to stderr/, `${label}: stderr`);
     t.match(server.upgrades[0], /^POST \/api\/v1\/namespaces\/default\/pods\/web-0\/exec SPDY\/3\.1 \[.*v4\.channel\.k8s\.io/, `${label}: SPDY upgrade`);
+    t.match(server.upgrades[0], new RegExp(` kubectl[^ ]*/v1\\.${run.minor}\\.`), `${label}: that kubectl version spoke`);
+    t.equal(server.upgrades.length, 1, `${label}: one upgrade, straight to SPDY`);
+    await server.sessionsClosed();
+    t.pass(`${label}: our session closed when kubectl finished`);
   }
 });
 
@@ -603,7 +669,7 @@ t.test('kubectl port-forward over SPDY', async (t) => {
     const got = await echoed;
     t.equal(sha(got), sha(payload), `${size} bytes echoed through kubectl port-forward`);
   }
-  t.match(server.upgrades[0], /^POST \/api\/v1\/namespaces\/default\/pods\/web-0\/portforward SPDY\/3\.1 \[portforward\.k8s\.io\]/);
+  t.match(server.upgrades[0], /^POST \/api\/v1\/namespaces\/default\/pods\/web-0\/portforward SPDY\/3\.1 \[portforward\.k8s\.io\] kubectl[^ ]*\/v1\.29\./);
   t.notMatch(stderr, /error|Error/, 'kubectl reported no error');
 });
 
@@ -641,6 +707,3 @@ t.test('dialSpdy: upgrade, protocol choice, refusal', async (t) => {
   t.equal((refusal as SpdyUpgradeError).statusCode, 403);
   t.match((refusal as SpdyUpgradeError).body, /forbidden/);
 });
-
-// The FIN flag constant is the wire value kubectl uses.
-t.equal(FLAG_FIN, 1);

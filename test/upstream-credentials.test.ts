@@ -392,7 +392,7 @@ t.test('plugin failures are clear errors that never include the credential', asy
     message: `exec plugin "kt-failing-plugin" exited with code 1: error: no AWS credentials found for profile "prod" (${hint})`,
   });
   const garbage = await runExecPlugin({ apiVersion: 'client.authentication.k8s.io/v1', command: 'kt-garbage-plugin' }, opts).catch((e: Error) => e);
-  t.match(garbage, { message: /^exec plugin "kt-garbage-plugin" printed 37 bytes that are not JSON; it must print an ExecCredential$/ });
+  t.match(garbage, { message: /^exec plugin "kt-garbage-plugin" printed 41 bytes that are not JSON; it must print an ExecCredential$/ });
   t.notMatch((garbage as Error).message, /garbage-secret/);
   const wrong = await runExecPlugin({ apiVersion: 'client.authentication.k8s.io/v1', command: 'kt-wrong-version-plugin' }, opts).catch((e: Error) => e);
   t.match(wrong, { message: 'exec plugin "kt-wrong-version-plugin" is configured for client.authentication.k8s.io/v1 but returned apiVersion "client.authentication.k8s.io/v1beta1"' });

@@ -11,5 +11,5 @@ export function impersonationHeaders(headers: IncomingHttpHeaders): string[] {
 
 export function impersonationRefusal(names: string[]): string {
   const shown = names.map((n) => n.replace(/(^|-)([a-z])/g, (_, d: string, c: string) => d + c.toUpperCase())).join(', ');
-  return `kubetape does not forward impersonation (${shown}): requests run as the authenticated caller; drop --as/--as-group`;
+  return `kubetape does not forward impersonation headers [${shown}]; requests run as the authenticated caller, so drop --as and --as-group`;
 }

@@ -7,7 +7,7 @@ import type { Socket } from 'node:net';
 import type { Agent } from 'node:https';
 import { createProxyMiddleware, type Plugin } from 'http-proxy-middleware';
 import type { Request, Response, NextFunction, RequestHandler } from 'express';
-import { sendStatus } from '../kube/status.js';
+import { sendError } from '../kube/status.js';
 import { requestAttributes, isStreamingRequest } from './request-info.js';
 import { recordedHeaders, stripCallerHeaders } from './headers.js';
 import { impersonationHeaders, impersonationRefusal } from '../authorize/impersonation.js';
@@ -33,6 +33,7 @@ interface InFlight {
   auth: UpstreamAuth;
   body: Buffer | undefined;
   verb: string;
+  resourceRequest: boolean;
   streaming: boolean;
   started: number;
   timedOut: boolean;
@@ -96,7 +97,7 @@ export function createRestForwarder(o: RestForwarderOptions): RequestHandler {
         o.metrics.upstreamErrors.inc({ kind: 'connect' });
       }
       if (res.headersSent) res.destroy();
-      else sendStatus(res, code, message);
+      else sendError(res, f.resourceRequest, code, message);
       finish(req, res, code, message);
     });
   };
@@ -145,8 +146,8 @@ export function createRestForwarder(o: RestForwarderOptions): RequestHandler {
       try {
         body = await readBody(req, o.maxRequestBodyBytes);
       } catch (err) {
-        if (err instanceof BodyTooLargeError) return sendStatus(res, 413, `kubetape: ${err.message}`);
-        return sendStatus(res, 400, `kubetape could not read the request body: ${(err as Error).message}`);
+        if (err instanceof BodyTooLargeError) return sendError(res, attrs.isResourceRequest, 413, `kubetape: ${err.message}`);
+        return sendError(res, attrs.isResourceRequest, 400, `kubetape could not read the request body: ${(err as Error).message}`);
       }
     }
 
@@ -169,14 +170,14 @@ export function createRestForwarder(o: RestForwarderOptions): RequestHandler {
     } catch (err) {
       o.metrics.failClosedRefusals.inc();
       o.metrics.requests.inc({ verb: attrs.verb, code: '503' });
-      return sendStatus(res, 503, `kubetape refused the request because it could not be recorded: ${(err as Error).message}`, 'ServiceUnavailable');
+      return sendError(res, attrs.isResourceRequest, 503, `kubetape refused the request because it could not be recorded: ${(err as Error).message}`, 'ServiceUnavailable');
     }
 
     if (impersonation.length > 0) {
       const message = impersonationRefusal(impersonation);
       exchange.finish(message, 403);
       o.metrics.requests.inc({ verb: attrs.verb, code: '403' });
-      return sendStatus(res, 403, message, 'Forbidden');
+      return sendError(res, attrs.isResourceRequest, 403, message, 'Forbidden');
     }
 
     let auth: UpstreamAuth;
@@ -186,11 +187,11 @@ export function createRestForwarder(o: RestForwarderOptions): RequestHandler {
       const message = `kubetape could not obtain a credential for the upstream cluster: ${(err as Error).message}`;
       exchange.finish(message, 502);
       o.metrics.upstreamErrors.inc({ kind: 'credential' });
-      return sendStatus(res, 502, message);
+      return sendError(res, attrs.isResourceRequest, 502, message);
     }
 
     o.metrics.bytes.inc({ direction: 'in' }, body?.length ?? 0);
-    inflight.set(req, { exchange, auth, body, verb: attrs.verb, streaming, started, timedOut: false });
+    inflight.set(req, { exchange, auth, body, verb: attrs.verb, resourceRequest: attrs.isResourceRequest, streaming, started, timedOut: false });
     res.on('close', () => {
       // Covers a client that leaves before any upstream response arrived.
       if (inflight.has(req) && !res.writableFinished) finish(req, res, undefined, 'client closed the connection');

@@ -1,7 +1,7 @@
-// Upgraded connections (exec, attach, port-forward): authenticated, recorded
-// as a request, and tunnelled byte for byte to the upstream with kubetape's
-// credential. The streams inside are not decoded here; terminating both sides
-// to record each channel is the job of the stream layer that replaces this.
+// Upgrades that are not exec, attach or port-forward (those are terminated
+// and decoded in streams/): WebSocket watches, proxy subresources and the
+// like. They are authenticated, recorded as a request, and tunnelled byte
+// for byte to the upstream with kubetape's credential.
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { connect as tlsConnect } from 'node:tls';

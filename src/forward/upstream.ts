@@ -62,5 +62,5 @@ export function upstreamTarget(u: Upstream, auth: UpstreamAuth): UpstreamTarget 
  * certificate gets fresh connections without a new agent.
  */
 export function upstreamAgent(): Agent {
-  return new Agent({ keepAlive: true, keepAliveMsecs: 30_000, maxSockets: Infinity, maxFreeSockets: 64, scheduling: 'lifo' });
+  return new Agent({ noDelay: true, keepAlive: true, keepAliveMsecs: 30_000, maxSockets: Infinity, maxFreeSockets: 64, scheduling: 'lifo' });
 }

@@ -58,9 +58,28 @@ export function sendStatus(res: StatusSink, code: number, message: string, reaso
     res.end();
     return;
   }
-  const body = JSON.stringify(statusObject(code, message, reason, details));
+  writeBody(res, code, 'application/json', JSON.stringify(statusObject(code, message, reason, details)));
+}
+
+/**
+ * An error kubetape itself produces for a request. Resource requests get a
+ * Status object. Non-resource requests (discovery, /version, /openapi) get
+ * the message as text/plain: client-go reads those with Raw(), which shows
+ * a text body verbatim but reduces any JSON error body to "unknown", so this
+ * is the only way kubectl users see why discovery failed.
+ */
+export function sendError(res: StatusSink, resourceRequest: boolean, code: number, message: string, reason?: string): void {
+  if (resourceRequest) return sendStatus(res, code, message, reason);
+  if (res.headersSent || res.writableEnded) {
+    res.end();
+    return;
+  }
+  writeBody(res, code, 'text/plain; charset=utf-8', message + '\n');
+}
+
+function writeBody(res: StatusSink, code: number, contentType: string, body: string): void {
   res.statusCode = code;
-  res.setHeader('Content-Type', 'application/json');
+  res.setHeader('Content-Type', contentType);
   res.setHeader('Content-Length', Buffer.byteLength(body));
   res.setHeader('Cache-Control', 'no-cache, private');
   res.end(body);

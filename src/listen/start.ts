@@ -20,6 +20,7 @@ import type { RecordingStore } from '../store/store.js';
 import { Recorder } from '../record/recorder.js';
 import { createRestForwarder } from '../forward/rest.js';
 import { createUpgradeTunnel } from '../forward/upgrade-tunnel.js';
+import { createStreamHandler } from '../forward/streams/index.js';
 import { upstreamAgent, type Upstream } from '../forward/upstream.js';
 import { kubeconfigPaths, loadKubeconfig, resolveUpstream } from '../kubeconfig/load.js';
 import { UpstreamCredentials } from '../credentials/upstream-credentials.js';
@@ -105,8 +106,18 @@ export async function startKubetape(c: ServeConfig, opts: StartOptions = {}): Pr
   server.requestTimeout = 0;
   server.headersTimeout = 60_000;
   server.keepAliveTimeout = 65_000;
+  // exec, attach and port-forward are terminated and decoded; any other
+  // upgrade (a WebSocket watch, a proxy subresource) is tunnelled as bytes.
   const tunnel = createUpgradeTunnel({ authenticator, upstream, recorder, metrics, connectTimeoutMs: c.upstreamTimeoutSeconds * 1000 });
-  server.on('upgrade', (req, socket, head) => void tunnel(req, socket, head));
+  const streams = createStreamHandler({
+    authenticator,
+    upstream,
+    recorder,
+    metrics,
+    connectTimeoutMs: c.upstreamTimeoutSeconds * 1000,
+    otherUpgrades: (req, socket, head) => void tunnel(req, socket, head),
+  });
+  server.on('upgrade', (req, socket, head) => void streams(req, socket, head));
   const sockets = new Set<Socket>();
   server.on('connection', (s: Socket) => {
     sockets.add(s);
@@ -153,6 +164,7 @@ export async function startKubetape(c: ServeConfig, opts: StartOptions = {}): Pr
       (closing ??= (async () => {
         server.close();
         adminServer.close();
+        streams.close();
         // Open watches would hold close() forever: end them; their records are finished by the recorder.
         for (const s of sockets) s.destroy();
         await recorder.close();

@@ -77,6 +77,61 @@ export interface RequestEvent {
   body?: RecordedBody;
   /** Watch and follow requests stream their responses as response.chunk events. */
   streaming: boolean;
+  /** exec and attach: what was asked for, parsed from the query before anything was forwarded. */
+  exec?: ExecRequest;
+  /** port-forward: the ports named in the query. */
+  portForward?: PortForwardRequest;
+}
+
+/** An exec or attach as the API server reads it from the query (PodExecOptions / PodAttachOptions). */
+export interface ExecRequest {
+  /** The command and its arguments (repeated `command=`); empty for attach. */
+  command: string[];
+  /** Absent when the client left the choice to the server (the pod's only or default container). */
+  container?: string;
+  tty: boolean;
+  stdin: boolean;
+  stdout: boolean;
+  /** Always false with tty: a terminal has no separate stderr. */
+  stderr: boolean;
+}
+
+export interface PortForwardRequest {
+  /**
+   * Ports named in the query (`ports=`). WebSocket clients must name them;
+   * SPDY clients (kubectl) name the port per connection instead, so this may
+   * be empty and the `open` stream events carry the ports.
+   */
+  ports: number[];
+}
+
+/**
+ * The channels of an exec/attach/port-forward recording.
+ * exec and attach: stdin, stdout, stderr; resize (the terminal size as the
+ * wire's JSON, {"Width":W,"Height":H}); status (the error channel as the
+ * upstream sent it: a Status JSON on v4/v5, a plain message before);
+ * close (data names the channel the client closed, e.g. "stdin" for EOF).
+ * port-forward, per connection: open, in (client to pod), out (pod to
+ * client), error (the error stream's text), close.
+ */
+export type StreamChannel = 'stdin' | 'stdout' | 'stderr' | 'resize' | 'status' | 'close' | 'open' | 'in' | 'out' | 'error';
+
+/** One decoded piece of an exec/attach/port-forward stream, as it was forwarded. */
+export interface StreamEvent {
+  type: 'stream';
+  session: string;
+  seq: number;
+  /** Milliseconds since the request started. */
+  offsetMs: number;
+  channel: StreamChannel;
+  /** port-forward: the connection within this exchange (1, 2, ...). */
+  connection?: number;
+  /** port-forward: the pod port of that connection. */
+  port?: number;
+  encoding: 'utf8' | 'base64';
+  data: string;
+  /** True on the event cut at the recording limit; nothing of the stream is kept after it. */
+  truncated?: boolean;
 }
 
 /** A piece of a streaming response (watch events, log lines) recorded as it flowed. */
@@ -106,6 +161,12 @@ export interface ResponseEvent {
   truncated?: boolean;
   /** Why the exchange failed, when kubetape (not the cluster) ended it. */
   error?: string;
+  /** exec/attach: the command's exit code, when the protocols carried it (0 on success). */
+  exitCode?: number;
+  /** exec/attach/port-forward: bytes forwarded per channel, including any beyond the recording limit. */
+  streamBytes?: Partial<Record<StreamChannel, number>>;
+  /** exec/attach/port-forward: the protocol spoken with the client and with the cluster, e.g. "websocket v5.channel.k8s.io". */
+  streamProtocol?: { client: string; upstream: string };
 }
 
 export interface SessionEndEvent {
@@ -126,7 +187,7 @@ export interface SessionSummaryCounts {
   errors: number;
 }
 
-export type RecordEvent = SessionStartEvent | RequestEvent | ResponseChunkEvent | ResponseEvent | SessionEndEvent;
+export type RecordEvent = SessionStartEvent | RequestEvent | ResponseChunkEvent | StreamEvent | ResponseEvent | SessionEndEvent;
 
 /** One line of `sessions list`. */
 export interface SessionSummary extends SessionSummaryCounts {

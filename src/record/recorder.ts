@@ -5,7 +5,19 @@
 // connection. A session ends after it has been idle for `idleMs` with no
 // request in flight.
 import type { Socket } from 'node:net';
-import { countEvent, emptyCounts, type Identity, type RequestAttributes, type RequestEvent, type SessionStartEvent, type SessionSummaryCounts } from './model.js';
+import {
+  countEvent,
+  emptyCounts,
+  type ExecRequest,
+  type Identity,
+  type PortForwardRequest,
+  type RequestAttributes,
+  type RequestEvent,
+  type SessionStartEvent,
+  type SessionSummaryCounts,
+  type StreamChannel,
+  type StreamEvent,
+} from './model.js';
 import { BodyCapture, encodeBytes } from './body-capture.js';
 import type { RecordingStore, SessionWriter } from '../store/store.js';
 import { newSessionId } from '../store/store.js';
@@ -35,6 +47,10 @@ export interface ExchangeStart {
   command?: string;
   clientSession?: string;
   socket: Socket;
+  /** exec/attach: the parsed options, recorded with the request. */
+  exec?: ExecRequest;
+  /** port-forward: the parsed options, recorded with the request. */
+  portForward?: PortForwardRequest;
 }
 
 /** Headers worth keeping with a request; credentials never are. */
@@ -84,6 +100,8 @@ export class Recorder {
       headers: x.headers,
       streaming: x.streaming,
     };
+    if (x.exec) ev.exec = x.exec;
+    if (x.portForward) ev.portForward = x.portForward;
     const redact = isSecretResource(x.attrs);
     if (x.body && x.body.length > 0) {
       const cap = new BodyCapture(this.opts.maxBodyBytes);
@@ -210,6 +228,10 @@ export class Exchange {
   private streamKept = 0;
   private streamTruncated = false;
   private finished = false;
+  private streamBytesIn = 0;
+  private channelBytes: Partial<Record<StreamChannel, number>> | undefined;
+  private exitCode: number | undefined;
+  private streamProtocol: { client: string; upstream: string } | undefined;
 
   constructor(
     private readonly recorder: Recorder,
@@ -263,6 +285,53 @@ export class Exchange {
     });
   }
 
+  /**
+   * One decoded piece of an exec/attach/port-forward stream, recorded as it
+   * is forwarded (written without waiting, like response chunks). Every byte
+   * is counted; bytes beyond `maxStreamBytes` (per exchange) are not kept,
+   * and the event that reaches the limit is marked truncated.
+   */
+  streamEvent(channel: StreamChannel, data: Buffer | string, where: { connection?: number; port?: number } = {}): void {
+    if (this.finished) return;
+    const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+    const counts = (this.channelBytes ??= {});
+    counts[channel] = (counts[channel] ?? 0) + buf.length;
+    if (INBOUND_CHANNELS.has(channel)) this.streamBytesIn += buf.length;
+    else if (OUTBOUND_CHANNELS.has(channel)) this.bytesOut += buf.length;
+    if (this.streamTruncated) return;
+    const room = this.recorder.opts.maxStreamBytes - this.streamKept;
+    const cut = buf.length > room;
+    const part = cut ? buf.subarray(0, Math.max(0, room)) : buf;
+    this.streamKept += part.length;
+    const body = encodeBytes(part, cut, buf.length);
+    const ev: StreamEvent = {
+      type: 'stream',
+      session: this.sessionId,
+      seq: this.seq,
+      offsetMs: Date.now() - this.started,
+      channel,
+      encoding: body.encoding,
+      data: body.data,
+    };
+    if (where.connection !== undefined) ev.connection = where.connection;
+    if (where.port !== undefined) ev.port = where.port;
+    if (cut) {
+      ev.truncated = true;
+      this.streamTruncated = true;
+    }
+    this.append(ev);
+  }
+
+  /** exec/attach: the command's exit code, recorded with the response. */
+  setExitCode(code: number): void {
+    this.exitCode = code;
+  }
+
+  /** exec/attach/port-forward: which protocols were spoken on each side. */
+  setStreamProtocol(client: string, upstream: string): void {
+    this.streamProtocol = { client, upstream };
+  }
+
   /** The exchange is over: the response ended, or `error` says why it did not. */
   finish(error?: string, status?: number): void {
     if (this.finished) return;
@@ -275,10 +344,13 @@ export class Exchange {
       time: new Date().toISOString(),
       status: this.status,
       durationMs: Date.now() - this.started,
-      bytesIn: this.bytesIn,
+      bytesIn: this.bytesIn + this.streamBytesIn,
       bytesOut: this.bytesOut,
     };
     if (this.contentType) ev.contentType = this.contentType;
+    if (this.exitCode !== undefined) ev.exitCode = this.exitCode;
+    if (this.channelBytes) ev.streamBytes = this.channelBytes;
+    if (this.streamProtocol) ev.streamProtocol = this.streamProtocol;
     if (!this.streaming && this.capture.size > 0) {
       ev.body = this.capture.toRecorded({ contentType: this.contentType, contentEncoding: this.contentEncoding, redact: this.redact });
     }
@@ -305,6 +377,10 @@ export class Exchange {
     this.session.writer.append(ev).catch((err) => this.recorder.recordFailed(this.session, err as Error));
   }
 }
+
+/** Channels whose bytes came from the client (bytesIn) and from the cluster (bytesOut). */
+const INBOUND_CHANNELS = new Set<StreamChannel>(['stdin', 'resize', 'in']);
+const OUTBOUND_CHANNELS = new Set<StreamChannel>(['stdout', 'stderr', 'status', 'out', 'error']);
 
 function isSecretResource(a: RequestAttributes): boolean {
   return a.isResourceRequest && a.apiGroup === '' && a.resource === 'secrets';

@@ -93,6 +93,15 @@ function members(set: FieldSet, prefix: Path = [], out: Path[] = []): Path[] {
   return out;
 }
 
+/** Members that own themselves through "." (maps and list items), as opposed to leaves. */
+function selfMembers(set: FieldSet, prefix: Path = [], out: Path[] = []): Path[] {
+  for (const [k, child] of Object.entries(set)) {
+    if (k === '.') out.push(prefix);
+    else if (Object.keys(child).length) selfMembers(child, [...prefix, k], out);
+  }
+  return out;
+}
+
 function fromMembers(paths: Path[]): FieldSet {
   const root: FieldSet = {};
   for (const p of paths) {
@@ -193,7 +202,13 @@ export function updateManagedFields(
   const newPaths = members(fieldSetOf(newObj, scope));
   const oldKeys = new Set(oldObj ? members(fieldSetOf(oldObj, scope)).map(pkey) : []);
   const newKeys = new Set(newPaths.map(pkey));
-  const changed = newPaths.filter((p) => !oldKeys.has(pkey(p)) || !deepEqual(valueAt(oldObj as unknown as Json, p), valueAt(newObj as unknown as Json, p)));
+  // A map or list item owned through "." changes hands only when it comes into existence; its keys are tracked on their own.
+  const selfOwned = new Set(selfMembers(fieldSetOf(newObj, scope)).map(pkey));
+  const changed = newPaths.filter((p) => {
+    const k = pkey(p);
+    if (!oldKeys.has(k)) return true;
+    return !selfOwned.has(k) && !deepEqual(valueAt(oldObj as unknown as Json, p), valueAt(newObj as unknown as Json, p));
+  });
   const changedKeys = new Set(changed.map(pkey));
   const subresource = scope === 'status' ? 'status' : undefined;
   const out: ManagedFieldsEntry[] = [];

@@ -72,6 +72,10 @@ export interface KubeObject {
   apiVersion?: string;
   kind?: string;
   metadata: ObjectMeta;
+  // Declared (not just indexed) so `obj as { data: {...} }` casts in tests compile.
+  spec?: unknown;
+  status?: unknown;
+  data?: unknown;
   [key: string]: unknown;
 }
 
@@ -115,6 +119,8 @@ export interface FakeApiServerOptions {
   compression?: boolean;
   /** Pods linger this long with a deletionTimestamp before they go (a kubelet's grace). Default 0: gone at once. */
   podTerminationMs?: number;
+  /** Keep every request in `received`. Default true; the standalone runner turns it off so long benchmarks don't grow memory. */
+  recordRequests?: boolean;
   /** Handler for exec/attach/portforward upgrades (can also be set later on the server). */
   upgradeHandler?: UpgradeHandler;
 }
@@ -126,8 +132,10 @@ export interface ReceivedRequest {
   path: string;
   /** Lowercased names; a header sent several times is an array. */
   headers: Record<string, string | string[] | undefined>;
-  /** Request body text, capped at 1 MiB. */
+  /** Request body text (UTF-8), capped at 1 MiB. */
   body: string;
+  /** The same bytes undecoded (protobuf bodies are binary), capped at 1 MiB. */
+  rawBody?: Buffer;
   /** Effective user after impersonation (undefined when authentication failed). */
   user?: string;
   groups?: string[];

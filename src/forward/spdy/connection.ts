@@ -20,7 +20,7 @@ import {
   type SpdyFrame,
 } from './frames.js';
 import { OrderedFrameWriter, type WriteDone } from './frame-writer.js';
-import { HeaderCompressor, HeaderDecompressor, type SpdyHeaders, type SpdyHeadersInit } from './header-codec.js';
+import { HeaderCompressor, HeaderDecompressor, normalizeHeaders, type SpdyHeaders, type SpdyHeadersInit } from './header-codec.js';
 import { FrameParser, type ParserLimits } from './parser.js';
 import { SpdyStream, type StreamHost } from './stream.js';
 
@@ -156,10 +156,7 @@ export class SpdyConnection extends EventEmitter {
     if (this.nextStreamId > 0x7fffffff) return Promise.reject(new Error('SPDY stream ids exhausted'));
     const id = this.nextStreamId;
     this.nextStreamId += 2;
-    const lowered: SpdyHeaders = Object.fromEntries(
-      Object.entries(headers).map(([k, v]) => [k.toLowerCase(), typeof v === 'string' ? v : v.join('\0')]),
-    );
-    const stream = new SpdyStream(this.host, id, lowered, true);
+    const stream = new SpdyStream(this.host, id, normalizeHeaders(headers), true);
     this.streams.set(id, stream);
     const fin = opts.fin === true;
     if (fin) stream.closeLocalHalfSilently();
@@ -211,9 +208,12 @@ export class SpdyConnection extends EventEmitter {
   destroy(err?: Error): void {
     if (this.closed) return;
     if (err) this.closeError ??= err;
+    if (err && this.listenerCount('error') > 0) this.emit('error', err);
     this.dead = true;
     this.abortAll();
     this.socket.destroy();
+    // Do not rely on the duplex emitting 'close' (custom ones may not).
+    this.finalize();
   }
 
   // ---- inbound ----

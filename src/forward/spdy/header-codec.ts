@@ -21,6 +21,11 @@ export type SpdyHeadersInit = Record<string, string | readonly string[]>;
 /** Largest decompressed header block we accept (default of HeaderDecompressor). */
 export const DEFAULT_MAX_HEADER_BLOCK = 256 * 1024;
 
+/** What the peer will decode from `headers`: lower-case names, NUL-joined values. */
+export function normalizeHeaders(headers: SpdyHeadersInit): SpdyHeaders {
+  return Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), typeof v === 'string' ? v : v.join('\0')]));
+}
+
 export function encodeHeaderBlock(headers: SpdyHeadersInit): Buffer {
   const pairs: Array<[Buffer, Buffer]> = [];
   for (const [name, value] of Object.entries(headers)) {
@@ -109,9 +114,9 @@ class SerialZlib {
     return job;
   }
 
+  /** Releases the zlib context; a job still running rejects. */
   close(): void {
-    this.failure ??= new Error('header codec closed');
-    this.engine.destroy();
+    this.fail(new Error('header codec closed'));
   }
 
   private fail(err: Error): void {

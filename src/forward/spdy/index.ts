@@ -18,6 +18,7 @@ export {
   HeaderDecompressor,
   decodeHeaderBlock,
   encodeHeaderBlock,
+  normalizeHeaders,
   type SpdyHeaders,
   type SpdyHeadersInit,
 } from './header-codec.js';

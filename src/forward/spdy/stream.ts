@@ -6,7 +6,7 @@
 import { Duplex } from 'node:stream';
 import { RstStatus } from './frames.js';
 import type { WriteDone } from './frame-writer.js';
-import type { SpdyHeaders, SpdyHeadersInit } from './header-codec.js';
+import { normalizeHeaders, type SpdyHeaders, type SpdyHeadersInit } from './header-codec.js';
 
 /** What a stream needs from its connection. */
 export interface StreamHost {
@@ -63,9 +63,7 @@ export class SpdyStream extends Duplex {
     if (this.initiatedLocally) throw new Error(`SPDY stream ${this.id} was opened by us; only the peer replies`);
     if (this.replied || this.resetStatus !== undefined) return;
     this.replied = true;
-    this.replyHeaders = Object.fromEntries(
-      Object.entries(headers).map(([k, v]) => [k.toLowerCase(), typeof v === 'string' ? v : v.join('\0')]),
-    );
+    this.replyHeaders = normalizeHeaders(headers);
     const fin = opts.fin === true;
     if (fin) this.localFin = true;
     this.host.sendReply(this, headers, fin);

@@ -1,0 +1,41 @@
+// The policy point for exec, attach and port-forward: called with what the
+// caller asked for (parsed from the query, already recorded) before anything
+// is dialed. Allow-all until guardrails plug in their own decision.
+import type { ExecRequest, Identity, PortForwardRequest } from '../../record/model.js';
+import type { StreamKind } from './stream-request.js';
+
+export interface StreamRequestInfo {
+  identity: Identity;
+  kind: StreamKind;
+  namespace: string;
+  pod: string;
+  /** Path and query as the client sent them. */
+  uri: string;
+  exec?: ExecRequest;
+  portForward?: PortForwardRequest;
+}
+
+export type StreamDecision = { allow: true } | { allow: false; message: string };
+
+export type StreamAuthorizer = (info: StreamRequestInfo) => Promise<StreamDecision>;
+
+/** The default: everything authenticated callers ask for goes to the cluster, whose RBAC decides. */
+export const allowAllStreams: StreamAuthorizer = async () => ({ allow: true });
+
+let current: StreamAuthorizer = allowAllStreams;
+
+/** Asks the installed authorizer; a throwing authorizer denies (fail closed). */
+export async function authorizeStream(info: StreamRequestInfo): Promise<StreamDecision> {
+  try {
+    return await current(info);
+  } catch (err) {
+    return { allow: false, message: `kubetape could not decide whether to allow this ${info.kind}: ${(err as Error).message}` };
+  }
+}
+
+/** Installs the authorizer every later stream request is asked (guardrails call this); returns the previous one. */
+export function setStreamAuthorizer(authorizer: StreamAuthorizer): StreamAuthorizer {
+  const previous = current;
+  current = authorizer;
+  return previous;
+}

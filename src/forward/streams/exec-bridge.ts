@@ -1,0 +1,77 @@
+// Joins a client end to an upstream end of an exec/attach and records every
+// channel as it passes: the recording is the tee of what was forwarded.
+import type { Exchange } from '../../record/recorder.js';
+import type { ExecClientEnd, ExecUpstreamEnd } from './exec-types.js';
+import { errorChannelBytes, type ExecOutcome } from './exec-status.js';
+import { Valve, forward } from './flow.js';
+
+export interface ExecResult {
+  outcome?: ExecOutcome;
+  /** Why the exec did not end normally (client gone, upstream broken). */
+  error?: string;
+}
+
+/** Runs the exec to its end; resolves once both sides are closed (or closing) and the exchange is finished. */
+export function bridgeExec(client: ExecClientEnd, upstream: ExecUpstreamEnd, exchange: Exchange): Promise<ExecResult> {
+  exchange.setStreamProtocol(client.label, upstream.label);
+  // Output waits for the client; input waits for the cluster.
+  const towardsClient = new Valve(() => upstream.pause(), () => upstream.resume());
+  const towardsUpstream = new Valve(() => client.pause(), () => client.resume());
+
+  return new Promise((resolve) => {
+    let over = false;
+    const end = (result: ExecResult): void => {
+      if (over) return;
+      over = true;
+      if (result.outcome?.exitCode !== undefined) exchange.setExitCode(result.outcome.exitCode);
+      exchange.finish(result.error ?? result.outcome?.error, 101);
+      resolve(result);
+    };
+
+    client.start({
+      stdin(chunk) {
+        if (over || !upstream.stdin) return;
+        exchange.streamEvent('stdin', chunk);
+        forward(upstream.stdin, chunk, towardsUpstream);
+      },
+      stdinEnd() {
+        if (over) return;
+        exchange.streamEvent('close', 'stdin');
+        upstream.stdin?.end();
+      },
+      resize(size) {
+        if (over) return;
+        exchange.streamEvent('resize', size.text);
+        upstream.resize(size.size);
+      },
+      closed(reason) {
+        if (over) return;
+        upstream.close();
+        end({ error: reason });
+      },
+    });
+
+    upstream.start({
+      stdout(chunk) {
+        if (over || !client.stdout) return;
+        exchange.streamEvent('stdout', chunk);
+        forward(client.stdout, chunk, towardsClient);
+      },
+      stderr(chunk) {
+        if (over || !client.stderr) return;
+        exchange.streamEvent('stderr', chunk);
+        forward(client.stderr, chunk, towardsClient);
+      },
+      done(outcome) {
+        if (over) return;
+        if (outcome.raw.length > 0) exchange.streamEvent('status', outcome.raw);
+        const bytes = errorChannelBytes(outcome, client.statusJson, upstream.statusJson);
+        upstream.close();
+        client.finish(bytes).then(
+          () => end({ outcome }),
+          (err: Error) => end({ outcome, error: `could not deliver the end of the exec to the client: ${err.message}` }),
+        );
+      },
+    });
+  });
+}

@@ -1,0 +1,161 @@
+// Joins a port-forward client end to kubetape's SPDY session with the
+// cluster: every client connection gets its own upstream stream pair, bytes
+// flow both ways (recorded as `in` and `out` per connection), the cluster's
+// error text is passed through, and the client's error stream is ended when
+// the data is over (kubectl waits for that before it lets go).
+import type { Exchange } from '../../record/recorder.js';
+import { Valve, forward } from './flow.js';
+import type { PortForwardClientConnection, PortForwardClientEnd } from './portforward-types.js';
+import type { PortForwardUpstream, UpstreamPortPair } from './portforward-upstream.js';
+
+/** After the pod's side of a connection ends, how long the cluster's error stream may lag before we end the client's. */
+const ERROR_STREAM_GRACE_MS = 1000;
+
+export interface PortForwardResult {
+  connections: number;
+  error?: string;
+}
+
+export function bridgePortForward(client: PortForwardClientEnd, upstream: PortForwardUpstream, exchange: Exchange): Promise<PortForwardResult> {
+  exchange.setStreamProtocol(client.label, upstream.label);
+  const towardsClient = new Valve(() => upstream.pause(), () => upstream.resume());
+  const towardsUpstream = new Valve(() => client.pause(), () => client.resume());
+  const live = new Set<() => void>();
+  let count = 0;
+  let over = false;
+
+  return new Promise((resolve) => {
+    const end = (error?: string): void => {
+      if (over) return;
+      over = true;
+      for (const abort of [...live]) abort();
+      exchange.finish(error, 101);
+      resolve(error === undefined ? { connections: count } : { connections: count, error });
+    };
+
+    upstream.connection.on('close', () => {
+      if (over) return;
+      client.close();
+      end('the cluster closed the port-forward session');
+    });
+
+    const run = async (c: PortForwardClientConnection, n: number): Promise<void> => {
+      const where = { connection: n, port: c.port };
+      exchange.streamEvent('open', '', where);
+      // Hold the client's bytes until the cluster has accepted the streams.
+      const early: Buffer[] = [];
+      let pair: UpstreamPortPair | undefined;
+      let clientEnded = false;
+      let closed = false;
+      const close = (why: string): void => {
+        if (closed) return;
+        closed = true;
+        live.delete(abort);
+        exchange.streamEvent('close', why, where);
+      };
+      const abort = (): void => {
+        pair?.data.reset();
+        pair?.error.reset();
+        c.reset();
+        close('reset');
+      };
+      live.add(abort);
+      c.start({
+        data(chunk) {
+          exchange.streamEvent('in', chunk, where);
+          if (pair) forward(pair.data, chunk, towardsUpstream);
+          else early.push(chunk);
+        },
+        end() {
+          clientEnded = true;
+          if (pair && !pair.data.writableEnded && !pair.data.destroyed) pair.data.end();
+        },
+        reset() {
+          abort();
+        },
+      });
+
+      towardsUpstream.hold(c);
+      try {
+        pair = await upstream.openPair(c.port);
+      } catch (err) {
+        towardsUpstream.release(c);
+        const message = `kubetape could not open a connection to port ${c.port} in the pod: ${(err as Error).message}`;
+        exchange.streamEvent('error', message, where);
+        if (!c.error.writableEnded && !c.error.destroyed) c.error.write(message);
+        await c.finish();
+        close('failed');
+        return;
+      }
+      towardsUpstream.release(c);
+      if (closed || over) {
+        pair.data.reset();
+        pair.error.reset();
+        return;
+      }
+      const p = pair;
+      for (const chunk of early.splice(0)) forward(p.data, chunk, towardsUpstream);
+      if (clientEnded) p.data.end();
+
+      p.data.on('data', (chunk: Buffer) => {
+        exchange.streamEvent('out', chunk, where);
+        forward(c.data, chunk, towardsClient);
+      });
+      p.error.on('data', (chunk: Buffer) => {
+        exchange.streamEvent('error', chunk, where);
+        forward(c.error, chunk, towardsClient);
+      });
+
+      let dataDone = false;
+      let errorDone = false;
+      let grace: NodeJS.Timeout | undefined;
+      const maybeFinish = (): void => {
+        if (!dataDone || !errorDone || closed) return;
+        clearTimeout(grace);
+        void c.finish().then(() => close('ended'));
+      };
+      const onceDone = (s: typeof p.data, fn: () => void): void => {
+        let fired = false;
+        const once = (): void => {
+          if (fired) return;
+          fired = true;
+          fn();
+        };
+        s.once('end', once);
+        s.once('close', once);
+      };
+      onceDone(p.error, () => {
+        errorDone = true;
+        if (!c.error.writableEnded && !c.error.destroyed) c.error.end();
+        maybeFinish();
+      });
+      onceDone(p.data, () => {
+        dataDone = true;
+        if (!c.data.writableEnded && !c.data.destroyed) c.data.end();
+        if (!errorDone) {
+          grace = setTimeout(() => {
+            errorDone = true;
+            maybeFinish();
+          }, ERROR_STREAM_GRACE_MS);
+          grace.unref();
+        }
+        maybeFinish();
+      });
+    };
+
+    client.start({
+      connection(c) {
+        if (over) {
+          c.reset();
+          return;
+        }
+        void run(c, ++count);
+      },
+      closed(reason) {
+        upstream.close();
+        // kubectl port-forward ends by going away: that is the normal end, not an error.
+        end(reason && /malformed|broke/.test(reason) ? reason : undefined);
+      },
+    });
+  });
+}

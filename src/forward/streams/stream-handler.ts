@@ -1,0 +1,183 @@
+// The upgrade path for exec, attach and port-forward, in data-path order:
+// authenticate, parse what is asked, record it durably, refuse
+// impersonation, ask the stream policy, dial the cluster with kubetape's
+// credential (WebSocket, else SPDY), and only then accept the client's
+// upgrade and bridge the two, recording every channel. Any other upgrade
+// (WebSocket watches, proxy subresources) goes to `otherUpgrades`.
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { Authenticator } from '../../authenticate/identity.js';
+import type { Metrics } from '../../admin/metrics.js';
+import { impersonationHeaders, impersonationRefusal } from '../../authorize/impersonation.js';
+import type { ExecRequest, PortForwardRequest } from '../../record/model.js';
+import type { Exchange, Recorder } from '../../record/recorder.js';
+import { recordedHeaders, stripCallerHeaders } from '../headers.js';
+import { requestAttributes } from '../request-info.js';
+import type { Upstream, UpstreamAuth } from '../upstream.js';
+import { authorizeStream, type StreamAuthorizer } from './authorize-stream.js';
+import { clientTransport, negotiateClient, offeredChannelProtocols } from './client-negotiation.js';
+import { runExec } from './exec-session.js';
+import { runPortForward } from './portforward-session.js';
+import { bearerTokenFromProtocols, offeredWebSocketProtocols } from './protocols.js';
+import { refuseUpgrade, relayRefusal } from './refuse.js';
+import { parseExecRequest, parsePortForwardRequest, streamKind, type Parsed } from './stream-request.js';
+import { connectUpstream, type UpstreamSession } from './upstream-connect.js';
+import { UpstreamRefusal } from './upstream-dial.js';
+import { WebSocketAcceptor } from './websocket-accept.js';
+
+export interface StreamHandlerOptions {
+  authenticator: Authenticator;
+  upstream: Upstream;
+  recorder: Recorder;
+  metrics: Metrics;
+  /** Dialing the cluster (TCP, TLS, upgrade answer) may take this long. */
+  connectTimeoutMs: number;
+  /** The policy hook; default: the process-wide one (allow-all unless guardrails installed theirs). */
+  authorize?: StreamAuthorizer;
+  /** Upgrades that are not exec/attach/port-forward. */
+  otherUpgrades: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
+}
+
+export interface StreamHandler {
+  (req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void>;
+  close(): void;
+}
+
+const STREAM_CREATION_TIMEOUT_MS = 30_000;
+
+export function createStreamHandler(o: StreamHandlerOptions): StreamHandler {
+  const acceptor = new WebSocketAcceptor();
+  const authorize = o.authorize ?? authorizeStream;
+
+  const handler = async (req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> => {
+    const uri = req.url ?? '/';
+    const method = req.method ?? 'GET';
+    const attrs = requestAttributes(method, uri);
+    const kind = streamKind(attrs);
+    if (!kind) {
+      o.otherUpgrades(req, socket, head);
+      return;
+    }
+    socket.on('error', () => socket.destroy());
+    const transport = clientTransport(req);
+
+    let authorization = req.headers.authorization;
+    if (!authorization && transport === 'websocket') {
+      const token = bearerTokenFromProtocols(offeredWebSocketProtocols(req.headers['sec-websocket-protocol']));
+      if (token) authorization = `Bearer ${token}`;
+    }
+    const auth = await o.authenticator.authenticate(authorization);
+    if (!auth.ok) {
+      o.metrics.authFailures.inc();
+      refuseUpgrade(socket, 401, `Unauthorized: ${auth.reason}`, 'Unauthorized');
+      return;
+    }
+
+    const headers = recordedHeaders(req.headers);
+    if (req.headers.upgrade) headers['upgrade'] = String(req.headers.upgrade);
+    const offeredWs = offeredChannelProtocols(req);
+    if (offeredWs.length > 0) headers['sec-websocket-protocol'] = offeredWs.join(', ');
+    const xspv = req.headers['x-stream-protocol-version'];
+    if (xspv !== undefined) headers['x-stream-protocol-version'] = Array.isArray(xspv) ? xspv.join(', ') : xspv;
+    const impersonation = impersonationHeaders(req.headers);
+    stripCallerHeaders(req.headers);
+
+    const parsed: Parsed<ExecRequest | PortForwardRequest> = kind === 'portforward' ? parsePortForwardRequest(uri) : parseExecRequest(kind, uri);
+    const optional = (k: string): string | undefined => {
+      const v = req.headers[k];
+      return typeof v === 'string' ? v : undefined;
+    };
+    let exchange: Exchange;
+    try {
+      exchange = await o.recorder.begin({
+        identity: auth.identity,
+        method,
+        uri,
+        attrs,
+        headers,
+        streaming: true,
+        source: req.socket.remoteAddress ?? '',
+        socket: req.socket,
+        ...(optional('user-agent') ? { userAgent: optional('user-agent')! } : {}),
+        ...(optional('kubectl-command') ? { command: optional('kubectl-command')! } : {}),
+        ...(optional('kubectl-session') ? { clientSession: optional('kubectl-session')! } : {}),
+        ...(parsed.ok && kind === 'portforward' ? { portForward: parsed.value as PortForwardRequest } : {}),
+        ...(parsed.ok && kind !== 'portforward' ? { exec: parsed.value as ExecRequest } : {}),
+      });
+    } catch (err) {
+      o.metrics.failClosedRefusals.inc();
+      refuseUpgrade(socket, 503, `kubetape refused the request because it could not be recorded: ${(err as Error).message}`, 'ServiceUnavailable');
+      return;
+    }
+
+    const started = Date.now();
+    const refuse = (code: number, message: string, reason?: string): void => {
+      exchange.finish(message, code);
+      o.metrics.requests.inc({ verb: attrs.verb, code: String(code) });
+      refuseUpgrade(socket, code, message, reason);
+    };
+
+    if (impersonation.length > 0) return refuse(403, impersonationRefusal(impersonation), 'Forbidden');
+    if (!transport) return refuse(400, `kubetape: ${kind} needs a WebSocket or SPDY/3.1 upgrade, not ${JSON.stringify(req.headers.upgrade ?? '')}`);
+    if (!parsed.ok) return refuse(400, parsed.message);
+    const negotiated = negotiateClient(req, kind, transport, kind === 'portforward' ? (parsed.value as PortForwardRequest) : undefined);
+    if (!negotiated.ok) return refuse(negotiated.code, negotiated.message);
+
+    const decision = await authorize({
+      identity: auth.identity,
+      kind,
+      namespace: attrs.namespace,
+      pod: attrs.name,
+      uri,
+      ...(kind === 'portforward' ? { portForward: parsed.value as PortForwardRequest } : { exec: parsed.value as ExecRequest }),
+    });
+    if (!decision.allow) return refuse(403, decision.message, 'Forbidden');
+
+    let creds: UpstreamAuth;
+    try {
+      creds = await o.upstream.credentials.get();
+    } catch (err) {
+      o.metrics.upstreamErrors.inc({ kind: 'credential' });
+      return refuse(502, `kubetape could not obtain a credential for the upstream cluster: ${(err as Error).message}`);
+    }
+
+    let session: UpstreamSession;
+    try {
+      session = await connectUpstream(kind === 'portforward' ? 'portforward' : 'exec', { upstream: o.upstream, auth: creds, uri, timeoutMs: o.connectTimeoutMs });
+    } catch (err) {
+      if (err instanceof UpstreamRefusal) {
+        if (err.statusCode === 401) o.upstream.credentials.invalidate();
+        if (err.body.length > 0) exchange.streamEvent('status', err.body);
+        exchange.finish(err.message, err.statusCode === 101 ? 502 : err.statusCode);
+        o.metrics.requests.inc({ verb: attrs.verb, code: String(err.statusCode) });
+        relayRefusal(socket, err);
+        return;
+      }
+      o.metrics.upstreamErrors.inc({ kind: 'connect' });
+      return refuse(502, `kubetape could not reach the upstream cluster ${o.upstream.server.origin}: ${(err as Error).message}`);
+    }
+    if (socket.destroyed) {
+      // The client gave up while we dialed.
+      if (session.transport === 'websocket') session.ws.terminate();
+      else session.connection.destroy();
+      exchange.finish('the client went away before the upgrade completed', 499);
+      return;
+    }
+
+    o.metrics.requests.inc({ verb: attrs.verb, code: '101' });
+    const context = { req, socket, head, exchange, acceptor, streamCreationTimeoutMs: STREAM_CREATION_TIMEOUT_MS };
+    const plan = negotiated.plan;
+    if (plan.kind === 'exec-websocket' || plan.kind === 'exec-spdy') await runExec(context, plan, parsed.value as ExecRequest, session);
+    else await runPortForward(context, plan, parsed.value as PortForwardRequest, session);
+    o.metrics.duration.observe({ verb: attrs.verb }, (Date.now() - started) / 1000);
+  };
+
+  return Object.assign(
+    (req: IncomingMessage, socket: Duplex, head: Buffer) =>
+      handler(req, socket, head).catch(() => {
+        // Nothing above should throw; if it does, the connection must not linger.
+        socket.destroy();
+      }),
+    { close: () => acceptor.close() },
+  );
+}
