@@ -4,7 +4,11 @@ import type { Identity } from '../record/model.js';
 
 export type { Identity };
 
-export type AuthResult = { ok: true; identity: Identity } | { ok: false; reason: string };
+/**
+ * `status` is 401 unless said otherwise: 503 when kubetape could not check the
+ * credential at all (an issuer's keys unreachable), which re-logging in would not fix.
+ */
+export type AuthResult = { ok: true; identity: Identity } | { ok: false; reason: string; status?: 401 | 503 };
 
 export interface Authenticator {
   /** `authorization` is the raw Authorization header, if any. */

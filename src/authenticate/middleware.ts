@@ -10,10 +10,12 @@ export function authenticate(authn: Authenticator, metrics: Metrics) {
     const result = await authn.authenticate(req.headers.authorization);
     if (!result.ok) {
       metrics.authFailures.inc();
-      metrics.requests.inc({ verb: req.method.toLowerCase(), code: '401' });
+      const code = result.status ?? 401;
+      metrics.requests.inc({ verb: req.method.toLowerCase(), code: String(code) });
       // The API server answers 401 with reason Unauthorized; kubectl prints its own
       // "You must be logged in" line, and client libraries get the message.
-      sendStatus(res, 401, `Unauthorized: ${result.reason}`, 'Unauthorized');
+      if (code === 401) sendStatus(res, 401, `Unauthorized: ${result.reason}`, 'Unauthorized');
+      else sendStatus(res, code, `kubetape cannot check credentials right now: ${result.reason}`, 'ServiceUnavailable');
       return;
     }
     res.locals['identity'] = result.identity;

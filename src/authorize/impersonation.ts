@@ -1,15 +1,141 @@
-// Callers may not impersonate through kubetape. Stripping the headers and
-// going on would run `kubectl --as readonly delete ...` with the caller's
-// full rights, the opposite of what they asked for; passing them on would
-// let anyone borrow kubetape's identity. So the request is refused, and the
-// attempt is recorded.
+// What a caller asks to act as with Impersonate-* headers, and the checks
+// the API server's impersonation filter would make for it (one `impersonate`
+// permission per user, group, uid and extra value).
+//
+// Stripping the headers and going on would run `kubectl --as readonly
+// delete ...` with the caller's full rights, the opposite of what they asked
+// for; passing them on would let anyone borrow kubetape's identity. So a
+// cluster either checks the caller's right to impersonate (impersonation
+// clusters, see caller-impersonation.ts) or refuses the request; either way
+// the attempt is recorded.
 import type { IncomingHttpHeaders } from 'node:http';
+import type { UpstreamAuth } from '../forward/upstream.js';
+import type { Identity } from '../record/model.js';
+
+/** Who the caller asked to act as. */
+export interface ImpersonationRequest {
+  user: string;
+  groups: string[];
+  uid?: string;
+  /** Keys decoded and lower-cased, as the API server reads them. */
+  extra: Record<string, string[]>;
+}
+
+/** One `impersonate` permission, as a SubjectAccessReview's resourceAttributes. */
+export interface ImpersonationCheck {
+  group: '' | 'authentication.k8s.io';
+  resource: 'users' | 'groups' | 'serviceaccounts' | 'uids' | 'userextras';
+  /** userextras: the extra's key. */
+  subresource?: string;
+  /** serviceaccounts: the account's namespace. */
+  namespace?: string;
+  name: string;
+}
+
+export type ParsedImpersonation = { names: string[] } & ({ ok: true; request: ImpersonationRequest } | { ok: false; message: string });
+
+/**
+ * A cluster that lets callers impersonate once the cluster itself agrees.
+ * Only impersonation-mode clusters have one: there kubetape already speaks
+ * with its own credential plus Impersonate-*, so swapping in the identity the
+ * caller asked for changes nothing but whom the cluster sees.
+ */
+export interface CallerImpersonation {
+  /** The first check the cluster denies, or undefined when all are allowed. Throws when the cluster could not be asked. */
+  denied(caller: Identity, request: ImpersonationRequest): Promise<ImpersonationCheck | undefined>;
+  /** kubetape's own credential acting as `request` (headers built from the parsed request, never the caller's). */
+  credentialAs(request: ImpersonationRequest): Promise<UpstreamAuth>;
+}
+
+const USER = 'impersonate-user';
+const GROUP = 'impersonate-group';
+const UID = 'impersonate-uid';
+const EXTRA = 'impersonate-extra-';
+const SA_PREFIX = 'system:serviceaccount:';
 
 export function impersonationHeaders(headers: IncomingHttpHeaders): string[] {
   return Object.keys(headers).filter((n) => n.startsWith('impersonate-'));
 }
 
+/** `headers` as node's headersDistinct (each value a list, names lower-cased). Undefined when nothing is impersonated. */
+export function parseImpersonation(headers: Record<string, string[] | undefined>): ParsedImpersonation | undefined {
+  const names = Object.keys(headers).filter((n) => n.startsWith('impersonate-'));
+  if (names.length === 0) return undefined;
+  const fail = (message: string): ParsedImpersonation => ({ names, ok: false, message: `kubetape: ${message}` });
+  const unknown = names.find((n) => n !== USER && n !== GROUP && n !== UID && !n.startsWith(EXTRA));
+  if (unknown) return fail(`unknown impersonation header ${displayName(unknown)}`);
+  const users = headers[USER] ?? [];
+  const uids = headers[UID] ?? [];
+  if (users.length > 1) return fail('more than one Impersonate-User header');
+  if (uids.length > 1) return fail('more than one Impersonate-Uid header');
+  const extra: Record<string, string[]> = {};
+  for (const n of names) {
+    if (!n.startsWith(EXTRA)) continue;
+    let key: string;
+    try {
+      key = decodeURIComponent(n.slice(EXTRA.length)).toLowerCase();
+    } catch {
+      return fail(`cannot decode the extra key in ${displayName(n)}`);
+    }
+    if (!key) return fail('an Impersonate-Extra- header without a key');
+    (extra[key] ??= []).push(...(headers[n] ?? []));
+  }
+  const request: ImpersonationRequest = { user: users[0] ?? '', groups: headers[GROUP] ?? [], extra };
+  if (uids[0]) request.uid = uids[0];
+  if (!request.user) {
+    // The API server answers this with a 500; it is the caller's mistake, so 400 here.
+    const what = [...request.groups.map((g) => `group ${g}`), ...uids.map((u) => `uid ${u}`), ...Object.entries(extra).flatMap(([k, vs]) => vs.map((v) => `extra ${k}=${v}`))];
+    return fail(`requested [${what.join(', ')}] without impersonating a user`);
+  }
+  return { names, ok: true, request };
+}
+
+/** The checks in the order the API server's impersonation filter makes them. */
+export function impersonationChecks(r: ImpersonationRequest): ImpersonationCheck[] {
+  const checks: ImpersonationCheck[] = [];
+  if (r.user.startsWith(SA_PREFIX)) {
+    const [namespace = '', name = ''] = r.user.slice(SA_PREFIX.length).split(':');
+    checks.push({ group: '', resource: 'serviceaccounts', namespace, name });
+  } else {
+    checks.push({ group: '', resource: 'users', name: r.user });
+  }
+  for (const g of r.groups) checks.push({ group: '', resource: 'groups', name: g });
+  if (r.uid) checks.push({ group: 'authentication.k8s.io', resource: 'uids', name: r.uid });
+  for (const [key, values] of Object.entries(r.extra)) {
+    for (const v of values) checks.push({ group: 'authentication.k8s.io', resource: 'userextras', subresource: key, name: v });
+  }
+  return checks;
+}
+
+/** The API server's words for a denied impersonation: `users "admin" is forbidden: User "alice" cannot impersonate resource "users" in API group "" at the cluster scope`. */
+export function impersonationDeniedMessage(caller: string, c: ImpersonationCheck): string {
+  const resource = c.subresource ? `${c.resource}/${c.subresource}` : c.resource;
+  const scope = c.namespace ? `in the namespace "${c.namespace}"` : 'at the cluster scope';
+  return `${c.resource} "${c.name}" is forbidden: User "${caller}" cannot impersonate resource "${resource}" in API group "${c.group}" ${scope}`;
+}
+
+/** The Impersonate-* headers that make kubetape's own credential act as `r`. */
+export function impersonationRequestHeaders(r: ImpersonationRequest): Record<string, string | string[]> {
+  const h: Record<string, string | string[]> = { 'Impersonate-User': r.user };
+  if (r.groups.length > 0) h['Impersonate-Group'] = r.groups;
+  if (r.uid) h['Impersonate-Uid'] = r.uid;
+  for (const [key, values] of Object.entries(r.extra)) h[`Impersonate-Extra-${encodeURIComponent(key)}`] = values;
+  return h;
+}
+
+/**
+ * For clusters without CallerImpersonation: EKS clusters (and the single
+ * upstream of a one-cluster kubetape). On EKS the cluster sees the caller's
+ * own IAM role session; a header cannot swap that role for another person's,
+ * and kubetape has no identity there of its own to lend. A single upstream
+ * is reached with kubetape's shared credential, and letting callers steer
+ * its impersonation would lend them that credential's rights.
+ */
 export function impersonationRefusal(names: string[]): string {
-  const shown = names.map((n) => n.replace(/(^|-)([a-z])/g, (_, d: string, c: string) => d + c.toUpperCase())).join(', ');
-  return `kubetape does not forward impersonation headers [${shown}]; requests run as the authenticated caller, so drop --as and --as-group`;
+  const shown = names.map(displayName).join(', ');
+  return `kubetape does not forward impersonation headers [${shown}]; requests run as the authenticated caller on this cluster, so drop --as and --as-group`;
+}
+
+function displayName(n: string): string {
+  return n.replace(/(^|-)([a-z])/g, (_, d: string, c: string) => d + c.toUpperCase());
 }

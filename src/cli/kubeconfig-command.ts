@@ -7,7 +7,7 @@ import { parseTokenFile } from '../authenticate/token-file.js';
 import { kubeconfigPaths } from '../kubeconfig/load.js';
 import { KubeconfigError } from '../kubeconfig/parse.js';
 import { checkCaPem, checkProxyUrl, ProxyInputError } from '../kubeconfig/proxy-kubeconfig.js';
-import { rewriteKubeconfig, RewriteError } from '../kubeconfig/rewrite.js';
+import { rewriteKubeconfig, RewriteError, type OidcLogin } from '../kubeconfig/rewrite.js';
 import { TemplateError } from '../kubeconfig/templates.js';
 import { backupFile, writeFileAtomic } from '../kubeconfig/write-file.js';
 import { CliError } from './errors.js';
@@ -24,6 +24,13 @@ export interface RewriteFlags {
   token?: string;
   out?: string;
   inPlace?: boolean;
+  clusters?: boolean;
+  oidcIssuer?: string;
+  oidcClientId?: string;
+  oidcExtraScope?: string[];
+  oidcCaFile?: string;
+  oidcArg?: string[];
+  execCommand?: string;
 }
 
 /** Where the command reads defaults from and writes to; tests pass their own. */
@@ -90,7 +97,23 @@ export function runKubeconfigRewrite(flags: RewriteFlags, io: RewriteIo): void {
   const dataDir = flags.dataDir ?? join(io.home, '.kubetape');
   const caFile = flags.ca ?? join(dataDir, 'ca.crt');
   const caPem = readText(caFile, 'CA file', flags.ca ? '' : ' (start `kubetape serve` once to create it, or pass --ca)');
-  const token = flags.token ?? firstToken(dataDir);
+  if (Boolean(flags.oidcIssuer) !== Boolean(flags.oidcClientId)) throw new CliError('--oidc-issuer and --oidc-client-id go together');
+  if (flags.oidcIssuer && flags.token) throw new CliError('--token and --oidc-issuer are two ways to log in: choose one');
+  let oidc: OidcLogin | undefined;
+  if (flags.oidcIssuer && flags.oidcClientId) {
+    try {
+      const u = new URL(flags.oidcIssuer);
+      if (u.protocol !== 'https:' && u.hostname !== '127.0.0.1' && u.hostname !== 'localhost') throw new Error('not https');
+    } catch {
+      throw new CliError(`--oidc-issuer must be an https URL, got "${flags.oidcIssuer}"`);
+    }
+    const extraArgs: string[] = [];
+    for (const scope of flags.oidcExtraScope ?? []) extraArgs.push('--scope', scope);
+    if (flags.oidcCaFile) extraArgs.push('--certificate-authority', resolve(flags.oidcCaFile));
+    extraArgs.push(...(flags.oidcArg ?? []));
+    oidc = { issuer: flags.oidcIssuer, clientId: flags.oidcClientId, command: flags.execCommand ?? 'kubetape', extraArgs };
+  }
+  const token = oidc ? undefined : (flags.token ?? firstToken(dataDir));
   const text = readText(input, 'kubeconfig');
 
   let result;
@@ -99,7 +122,9 @@ export function runKubeconfigRewrite(flags: RewriteFlags, io: RewriteIo): void {
     result = rewriteKubeconfig(text, {
       proxyServer: proxy,
       caPem,
-      token,
+      ...(token ? { token } : {}),
+      ...(oidc ? { oidc } : {}),
+      clusterPaths: Boolean(flags.clusters),
       contexts,
       all: Boolean(flags.all),
       source: input,
@@ -151,6 +176,13 @@ export function registerKubeconfigCommand(program: Command): void {
     .option('--token <token>', 'kubetape bearer token (default: the first token in DATA/tokens.csv)')
     .option('--out <file>', 'write here (mode 0600) instead of stdout')
     .option('--in-place', 'replace the input file, after writing FILE.kubetape-backup-<timestamp>')
+    .option('--clusters', 'kubetape serves several clusters: point each context at PROXY/clusters/<context name>')
+    .option('--oidc-issuer <url>', 'people log in with OIDC: the user stanza runs `kubetape credential` for this issuer (instead of a token)')
+    .option('--oidc-client-id <id>', 'OAuth client id for --oidc-issuer')
+    .option('--oidc-extra-scope <scope>', 'scope the login asks for besides openid (repeatable), e.g. groups, offline_access', collect, [])
+    .option('--oidc-ca-file <file>', "PEM bundle for the issuer's TLS certificate, passed to the plugin")
+    .option('--oidc-arg <arg>', 'further argument for `kubetape credential` (repeatable), e.g. --oidc-arg=--grant=device', collect, [])
+    .option('--exec-command <command>', 'the command kubectl runs for the plugin (default kubetape)')
     .action((_opts: unknown, cmd: Command) => {
       // main may declare --data-dir on the program itself; this command's own flags win.
       const flags = cmd.opts<RewriteFlags>();

@@ -7,6 +7,11 @@ import { CliError } from './errors.js';
 import { registerServeCommand } from './serve-command.js';
 import { registerSessionsCommand } from './sessions-command.js';
 import { registerKubeconfigCommand } from './kubeconfig-command.js';
+import { registerReplayCommand } from './replay-command.js';
+import { registerExportCommand } from './export-command.js';
+import { registerCredentialCommand } from './credential-command.js';
+import { registerLogoutCommand } from './logout-command.js';
+import { registerVerifyCommand } from './verify-command.js';
 
 function version(): string {
   try {
@@ -26,6 +31,11 @@ export function buildProgram(): Command {
   registerServeCommand(program);
   registerSessionsCommand(program);
   registerKubeconfigCommand(program);
+  registerReplayCommand(program);
+  registerExportCommand(program);
+  registerCredentialCommand(program);
+  registerLogoutCommand(program);
+  registerVerifyCommand(program);
   program.commands.forEach(function apply(c) {
     c.exitOverride();
     c.commands.forEach(apply);

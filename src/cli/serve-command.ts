@@ -21,6 +21,7 @@ interface ServeFlags {
   maxStreamBytes?: number;
   sessionIdle?: number;
   failMode?: 'open' | 'closed';
+  policy?: string;
 }
 
 const num = (flag: string) => (v: string) => {
@@ -48,6 +49,7 @@ export function registerServeCommand(program: Command): void {
     .option('--max-stream-bytes <n>', 'bytes of each watch or log stream kept (default 67108864)', num('--max-stream-bytes'))
     .option('--session-idle <seconds>', 'a kubectl session ends after this long without requests (default 30)', num('--session-idle'))
     .option('--fail-mode <mode>', 'closed: refuse what cannot be recorded (default); open: forward anyway')
+    .option('--policy <file>', 'guardrail policy (YAML), reloaded when it changes; see "Guardrails" in the README')
     .action(async (f: ServeFlags) => {
       const config = buildConfig(f);
       let running;
@@ -61,7 +63,12 @@ export function registerServeCommand(program: Command): void {
       say(`kubetape is recording ${running.upstream.name} (${running.upstream.server.origin})`);
       say(`  listening on   ${running.url}`);
       say(`  admin          ${running.adminUrl}/healthz, /readyz, /metrics`);
-      say(`  recordings in  ${config.dataDir}/recordings`);
+      const rec = config.recording as { store?: string; table?: string; bucket?: string; prefix?: string };
+      say(
+        rec.store === 'aws'
+          ? `  recordings in  DynamoDB table ${rec.table ?? 'kubetape-sessions'}, s3://${rec.bucket}/${rec.prefix ?? 'recordings/'} (spool in ${config.dataDir})`
+          : `  recordings in  ${config.dataDir}/recordings`,
+      );
       if (running.localToken) say(`  kubeconfig     ${running.kubeconfigPath}\n\n  export KUBECONFIG=${running.kubeconfigPath}`);
       await new Promise<void>((resolve) => {
         const stop = (sig: string) => {
@@ -87,6 +94,7 @@ function buildConfig(f: ServeFlags): ServeConfig {
     if (f.tlsCert) flags.tlsCert = f.tlsCert;
     if (f.tlsKey) flags.tlsKey = f.tlsKey;
     if (f.tokenFile) flags.tokenFile = f.tokenFile;
+    if (f.policy) flags.policyFile = f.policy;
     if (f.upstreamTimeout !== undefined) flags.upstreamTimeoutSeconds = f.upstreamTimeout;
     const rec: Partial<ServeConfig['recording']> = {};
     if (f.maxBodyBytes !== undefined) rec.maxBodyBytes = f.maxBodyBytes;

@@ -1,12 +1,13 @@
 // `kubetape sessions list|show`: reading recordings back.
 import { gunzipSync, constants as zc } from 'node:zlib';
 import type { Command } from 'commander';
-import { LocalStore } from '../store/local/local-store.js';
+import { openReadableStore } from '../store/open-store.js';
 import type { RecordingStore, SessionFilter } from '../store/store.js';
 import type { RecordedBody, RecordEvent, RequestAttributes, SessionSummary } from '../record/model.js';
 import { CliError } from './errors.js';
 import { humanBytes, parseSince, shortTime, table } from './format.js';
 import { configForCli } from './cli-config.js';
+import { describeStream } from './stream-reading.js';
 
 interface ReadOptions {
   dataDir?: string;
@@ -15,7 +16,7 @@ interface ReadOptions {
 
 export function openStoreForReading(o: ReadOptions): RecordingStore {
   const c = configForCli(o);
-  return new LocalStore(c.dataDir, { writable: false });
+  return openReadableStore({ dataDir: c.dataDir, recording: c.recording });
 }
 
 export function registerSessionsCommand(program: Command): void {
@@ -76,7 +77,7 @@ export function registerSessionsCommand(program: Command): void {
         throw new CliError((e as Error).message);
       }
       if (!id) throw new CliError(`no session "${idArg}"; see \`kubetape sessions list\``);
-      const summary = (await store.listSessions()).find((s) => s.id === id);
+      const summary = store.summary ? await store.summary(id) : (await store.listSessions()).find((s) => s.id === id);
       const events: RecordEvent[] = [];
       for await (const ev of store.readSession(id)) events.push(ev);
       if (o.json) {
@@ -138,6 +139,7 @@ function renderTimeline(s: SessionSummary | undefined, events: RecordEvent[], bo
       if (!rq) continue;
       const c = chunks.get(ev.seq);
       const notes = [
+        describeStream(rq, ev, events) ?? '',
         c ? `${c.n} chunks streamed` : '',
         ev.body?.redacted ? 'body redacted (secret)' : '',
         ev.body?.truncated || ev.truncated ? 'truncated' : '',
@@ -160,7 +162,7 @@ function renderTimeline(s: SessionSummary | undefined, events: RecordEvent[], bo
     }
   }
   for (const rq of requests.values()) {
-    rows.push([`+${((Date.parse(rq.time) - t0) / 1000).toFixed(3)}s`, '...', describeRequest(rq.attrs, rq.method, rq.uri), '', '', 'no response recorded (in flight or interrupted)']);
+    rows.push([`+${((Date.parse(rq.time) - t0) / 1000).toFixed(3)}s`, '...', describeRequest(rq.attrs, rq.method, rq.uri), '', '', [describeStream(rq, undefined, events), 'no response recorded (in flight or interrupted)'].filter(Boolean).join('; ')]);
   }
   out.push(table(['AT', 'CODE', 'REQUEST', 'TOOK', 'OUT', 'NOTES'], rows));
   return out.join('\n');

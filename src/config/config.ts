@@ -5,8 +5,14 @@ import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import { ConfigError } from './errors.js';
+import { RECORDING_STORE_KEYS, validateRecordingStore, type RecordingStoreKeys } from './recording-store.js';
+import { parseAuthentication, type AuthenticationConfig } from './authentication.js';
+import { parsePolicyObject } from '../authorize/policy/load.js';
+import type { Policy } from '../authorize/policy/types.js';
+import { parseClustersConfig, type AwsConfig, type ClusterSpec } from '../clusters/config.js';
 
-export interface RecordingConfig {
+export interface RecordingConfig extends RecordingStoreKeys {
   /** Bytes kept of each request and response body (default 1 MiB). */
   maxBodyBytes: number;
   /** Bytes kept of each streaming response: watch, logs -f (default 64 MiB). */
@@ -31,13 +37,23 @@ export interface ServeConfig {
   clusterName?: string;
   tlsCert?: string;
   tlsKey?: string;
-  /** Token file (kube-apiserver format). Default: DATA/tokens.csv, created with one token for the OS user. */
+  /** Token file (kube-apiserver format). Default: DATA/tokens.csv, created with one token for the OS user. Same as authentication.tokenFile. */
   tokenFile?: string;
+  /** How callers prove who they are: OIDC issuers and/or a token file. */
+  authentication?: AuthenticationConfig;
+  /** Many clusters at /clusters/NAME (EKS with per-person roles, others with impersonation). Without it: the one kubeconfig upstream at /. */
+  clusters?: ClusterSpec[];
+  /** AWS calls for EKS clusters (STS, DescribeCluster). */
+  aws?: AwsConfig;
   /** Seconds to wait for upstream response headers on non-streaming requests (default 60). */
   upstreamTimeoutSeconds: number;
   /** Largest request body accepted, in bytes (default 8 MiB; the API server itself stops at 3 MiB). */
   maxRequestBodyBytes: number;
   recording: RecordingConfig;
+  /** Guardrails written inline (validated at load; fixed until restart). */
+  policy?: Policy;
+  /** Guardrails in their own YAML file, reloaded when it changes (same as --policy). */
+  policyFile?: string;
 }
 
 export const DEFAULTS: ServeConfig = {
@@ -49,10 +65,10 @@ export const DEFAULTS: ServeConfig = {
   recording: { maxBodyBytes: 1024 * 1024, maxStreamBytes: 64 * 1024 * 1024, sessionIdleSeconds: 30, failMode: 'closed' },
 };
 
-export class ConfigError extends Error {}
+export { ConfigError } from './errors.js';
 
-const TOP_KEYS = new Set(['listen', 'adminListen', 'dataDir', 'kubeconfig', 'context', 'clusterName', 'tlsCert', 'tlsKey', 'tokenFile', 'upstreamTimeoutSeconds', 'maxRequestBodyBytes', 'recording']);
-const RECORDING_KEYS = new Set(['maxBodyBytes', 'maxStreamBytes', 'sessionIdleSeconds', 'failMode']);
+const TOP_KEYS = new Set(['listen', 'adminListen', 'dataDir', 'kubeconfig', 'context', 'clusterName', 'tlsCert', 'tlsKey', 'tokenFile', 'upstreamTimeoutSeconds', 'maxRequestBodyBytes', 'recording', 'authentication', 'clusters', 'aws', 'policy', 'policyFile']);
+const RECORDING_KEYS = new Set(['maxBodyBytes', 'maxStreamBytes', 'sessionIdleSeconds', 'failMode', ...RECORDING_STORE_KEYS]);
 
 /** Read a YAML config file; unknown keys are errors (a typo must not silently weaken recording). */
 export function readConfigFile(path: string): Partial<ServeConfig> {
@@ -73,9 +89,22 @@ export function readConfigFile(path: string): Partial<ServeConfig> {
   }
   // Relative paths in a config file are relative to the file, like kubeconfig paths.
   const base = resolve(path, '..');
-  for (const k of ['dataDir', 'kubeconfig', 'tlsCert', 'tlsKey', 'tokenFile'] as const) {
+  for (const k of ['dataDir', 'kubeconfig', 'tlsCert', 'tlsKey', 'tokenFile', 'policyFile'] as const) {
     const v = obj[k];
     if (typeof v === 'string') obj[k] = resolve(base, expandHome(v));
+  }
+  const atBase = (p: string) => resolve(base, expandHome(p));
+  try {
+    if (obj['authentication'] !== undefined) obj['authentication'] = parseAuthentication(obj['authentication'], atBase);
+    if (obj['clusters'] !== undefined) {
+      const parsed = parseClustersConfig(obj['clusters'], obj['aws'], atBase);
+      obj['clusters'] = parsed.clusters;
+      if (parsed.aws) obj['aws'] = parsed.aws;
+      else delete obj['aws'];
+    } else if (obj['aws'] !== undefined) throw new ConfigError('"aws" configures the EKS clusters under "clusters", and there are none');
+    if (obj['policy'] !== undefined) obj['policy'] = parsePolicyObject(obj['policy'], 'policy');
+  } catch (e) {
+    throw new ConfigError(`config ${path}: ${(e as Error).message}`);
   }
   return obj as Partial<ServeConfig>;
 }
@@ -108,7 +137,12 @@ export function resolveConfig(file: Partial<ServeConfig>, flags: Partial<ServeCo
   if (c.recording.failMode !== 'closed' && c.recording.failMode !== 'open') {
     throw new ConfigError(`recording.failMode must be "closed" or "open", got ${JSON.stringify(c.recording.failMode)}`);
   }
+  validateRecordingStore(c.recording);
   if ((c.tlsCert === undefined) !== (c.tlsKey === undefined)) throw new ConfigError('tlsCert and tlsKey go together: give both or neither');
+  if (c.policy && c.policyFile) throw new ConfigError('policy (inline) and policyFile (--policy) both give a policy: give one');
+  if (c.tokenFile && c.authentication?.tokenFile && resolve(c.tokenFile) !== resolve(c.authentication.tokenFile)) {
+    throw new ConfigError('tokenFile and authentication.tokenFile name different files: give one');
+  }
   return c;
 }
 

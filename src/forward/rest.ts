@@ -10,12 +10,18 @@ import type { Request, Response, NextFunction, RequestHandler } from 'express';
 import { sendError } from '../kube/status.js';
 import { requestAttributes, isStreamingRequest } from './request-info.js';
 import { recordedHeaders, stripCallerHeaders } from './headers.js';
-import { impersonationHeaders, impersonationRefusal } from '../authorize/impersonation.js';
+import { parseImpersonation } from '../authorize/impersonation.js';
+import { credentialsForImpersonation, recordedImpersonation } from '../authorize/caller-impersonation.js';
 import { readBody, hasBody, BodyTooLargeError } from './read-body.js';
 import { upstreamTarget, type Upstream, type UpstreamAuth } from './upstream.js';
 import type { Recorder, Exchange } from '../record/recorder.js';
-import type { Identity } from '../record/model.js';
+import type { Identity, RequestAttributes } from '../record/model.js';
 import type { Metrics } from '../admin/metrics.js';
+import { credentialFailure } from '../credentials/credential-error.js';
+import type { PolicyHolder } from '../authorize/policy/holder.js';
+import { evaluatePolicy } from '../authorize/policy/evaluate.js';
+import { recordedDecision, refusalMessage, restPolicyRequest } from '../authorize/policy/guard.js';
+import { relayMasked } from './masked-response.js';
 
 export interface RestForwarderOptions {
   upstream: Upstream;
@@ -25,11 +31,14 @@ export interface RestForwarderOptions {
   /** How long to wait for the upstream's response headers on non-streaming requests. */
   responseTimeoutMs: number;
   maxRequestBodyBytes: number;
+  /** Guardrails: refusals before forwarding, Secret masking on the way back. */
+  policy?: PolicyHolder;
 }
 
 /** What one request carries from the handler to the proxy's events. */
 interface InFlight {
   exchange: Exchange;
+  identity: Identity;
   auth: UpstreamAuth;
   body: Buffer | undefined;
   verb: string;
@@ -38,6 +47,8 @@ interface InFlight {
   started: number;
   timedOut: boolean;
   timer?: NodeJS.Timeout;
+  /** Secret values must be masked in this response (it goes through the self-handled proxy). */
+  mask?: { watch: boolean; onUnmaskable: 'refuse' | 'marker' };
 }
 
 export function createRestForwarder(o: RestForwarderOptions): RequestHandler {
@@ -49,6 +60,7 @@ export function createRestForwarder(o: RestForwarderOptions): RequestHandler {
       if (!f) return;
       if (f.auth.authorization) proxyReq.setHeader('Authorization', f.auth.authorization);
       else proxyReq.removeHeader('Authorization');
+      for (const [name, value] of Object.entries(f.auth.headers ?? {})) proxyReq.setHeader(name, value);
       // The body was read (and recorded) up front; the proxy pipes an ended request, so write it here.
       if (f.body && f.body.length > 0) proxyReq.write(f.body);
       if (!f.streaming) {
@@ -69,7 +81,17 @@ export function createRestForwarder(o: RestForwarderOptions): RequestHandler {
       const f = inflight.get(req);
       if (!f) return;
       const status = proxyRes.statusCode ?? 0;
-      if (status === 401) o.upstream.credentials.invalidate();
+      if (status === 401) o.upstream.credentials.invalidate(f.identity);
+      if (f.mask) {
+        // The recorder sees what the client gets: decoded and masked.
+        f.exchange.responseHead(status, header(proxyRes, 'content-type'), undefined);
+        relayMasked(proxyRes, res, {
+          ...f.mask,
+          onData: (chunk) => f.exchange.responseData(chunk),
+          onEnd: (code, error) => finish(req, res, code, error),
+        });
+        return;
+      }
       f.exchange.responseHead(status, header(proxyRes, 'content-type'), header(proxyRes, 'content-encoding'));
       proxyRes.on('data', (chunk: Buffer) => f.exchange.responseData(chunk));
       const done = (error?: string) => finish(req, res, status, error);
@@ -114,19 +136,22 @@ export function createRestForwarder(o: RestForwarderOptions): RequestHandler {
     o.metrics.duration.observe({ verb: f.verb }, (Date.now() - f.started) / 1000);
   }
 
-  const proxy = createProxyMiddleware<IncomingMessage, ServerResponse>({
+  const proxyOptions = {
     changeOrigin: true,
     secure: !o.upstream.insecureSkipTlsVerify,
     agent: o.agent,
     // Every request's target carries the credential of the moment (client certs rotate).
-    router: (req) => {
+    router: (req: IncomingMessage) => {
       const f = inflight.get(req);
       return upstreamTarget(o.upstream, f?.auth ?? {}) as unknown as string;
     },
     target: o.upstream.server.toString(),
     ejectPlugins: true, // no default logger or error page: errors become Status objects below
     plugins: [tap],
-  });
+  };
+  const proxy = createProxyMiddleware<IncomingMessage, ServerResponse>(proxyOptions);
+  // Only responses that must be masked are handled by kubetape; the rest keep the piped path.
+  const maskingProxy = createProxyMiddleware<IncomingMessage, ServerResponse>({ ...proxyOptions, selfHandleResponse: true });
 
   return async (req: Request, res: Response, next: NextFunction) => {
     const identity = res.locals['identity'] as Identity;
@@ -135,11 +160,15 @@ export function createRestForwarder(o: RestForwarderOptions): RequestHandler {
     const attrs = requestAttributes(req.method, uri);
     const streaming = isStreamingRequest(attrs, uri);
     const headersToRecord = recordedHeaders(req.headers);
-    const impersonation = impersonationHeaders(req.headers);
+    const impersonation = parseImpersonation(req.headersDistinct);
+    const impersonationRecord = recordedImpersonation(o.upstream.credentials, identity, impersonation);
     const stripped = stripCallerHeaders(req.headers);
     if (stripped.length > 1 || (stripped.length === 1 && stripped[0] !== 'authorization')) {
       headersToRecord['x-kubetape-stripped'] = stripped.join(', ');
     }
+
+    const decision = o.policy ? evaluatePolicy(o.policy.current, restPolicyRequest(o.upstream.name, identity, attrs)) : undefined;
+    const policyRecord = decision && recordedDecision(decision);
 
     let body: Buffer | undefined;
     if (hasBody(req)) {
@@ -166,6 +195,8 @@ export function createRestForwarder(o: RestForwarderOptions): RequestHandler {
         ...optional('command', header(req, 'kubectl-command')),
         ...optional('clientSession', header(req, 'kubectl-session')),
         socket: req.socket,
+        ...(impersonationRecord ? { impersonation: impersonationRecord } : {}),
+        ...(policyRecord ? { policy: policyRecord } : {}),
       });
     } catch (err) {
       o.metrics.failClosedRefusals.inc();
@@ -173,31 +204,57 @@ export function createRestForwarder(o: RestForwarderOptions): RequestHandler {
       return sendError(res, attrs.isResourceRequest, 503, `kubetape refused the request because it could not be recorded: ${(err as Error).message}`, 'ServiceUnavailable');
     }
 
-    if (impersonation.length > 0) {
-      const message = impersonationRefusal(impersonation);
-      exchange.finish(message, 403);
+    const refusal = decision && refusalMessage(decision, describeRequest(attrs));
+    if (refusal) {
+      exchange.finish(refusal, 403);
       o.metrics.requests.inc({ verb: attrs.verb, code: '403' });
-      return sendError(res, attrs.isResourceRequest, 403, message, 'Forbidden');
+      return sendError(res, attrs.isResourceRequest, 403, refusal, 'Forbidden');
     }
+    const mask = decision?.action === 'mask' && isSecretRequest(attrs) ? { watch: streaming, onUnmaskable: o.policy!.current.onUnmaskable } : undefined;
 
     let auth: UpstreamAuth;
-    try {
-      auth = await o.upstream.credentials.get();
-    } catch (err) {
-      const message = `kubetape could not obtain a credential for the upstream cluster: ${(err as Error).message}`;
-      exchange.finish(message, 502);
-      o.metrics.upstreamErrors.inc({ kind: 'credential' });
-      return sendError(res, attrs.isResourceRequest, 502, message);
+    if (impersonation) {
+      // Forwarded only as the identity the cluster agreed the caller may take on.
+      const outcome = await credentialsForImpersonation(o.upstream.credentials, identity, impersonation);
+      if (!outcome.ok) {
+        exchange.finish(outcome.message, outcome.code);
+        if (outcome.code >= 500) o.metrics.upstreamErrors.inc({ kind: 'credential' });
+        o.metrics.requests.inc({ verb: attrs.verb, code: String(outcome.code) });
+        return sendError(res, attrs.isResourceRequest, outcome.code, outcome.message, outcome.reason);
+      }
+      auth = outcome.auth;
+    } else {
+      try {
+        auth = await o.upstream.credentials.get(identity);
+      } catch (err) {
+        const { code, message, reason } = credentialFailure(err);
+        exchange.finish(message, code);
+        o.metrics.upstreamErrors.inc({ kind: 'credential' });
+        o.metrics.requests.inc({ verb: attrs.verb, code: String(code) });
+        return sendError(res, attrs.isResourceRequest, code, message, reason);
+      }
     }
 
     o.metrics.bytes.inc({ direction: 'in' }, body?.length ?? 0);
-    inflight.set(req, { exchange, auth, body, verb: attrs.verb, resourceRequest: attrs.isResourceRequest, streaming, started, timedOut: false });
+    inflight.set(req, { exchange, identity, auth, body, verb: attrs.verb, resourceRequest: attrs.isResourceRequest, streaming, started, timedOut: false, ...(mask ? { mask } : {}) });
     res.on('close', () => {
       // Covers a client that leaves before any upstream response arrived.
       if (inflight.has(req) && !res.writableFinished) finish(req, res, undefined, 'client closed the connection');
     });
-    return proxy(req, res, next);
+    return (mask ? maskingProxy : proxy)(req, res, next);
   };
+}
+
+/** Core-group Secrets: the only bodies `mask` rewrites (pattern masking of the recording covers the rest). */
+function isSecretRequest(a: RequestAttributes): boolean {
+  return a.isResourceRequest && a.apiGroup === '' && a.resource === 'secrets' && a.subresource === '';
+}
+
+/** "delete namespaces/prod", "get secrets in prod": what a refusal message says was asked. */
+function describeRequest(a: RequestAttributes): string {
+  if (!a.isResourceRequest) return `${a.verb} on this path`;
+  const res = (a.apiGroup ? `${a.resource}.${a.apiGroup}` : a.resource) + (a.subresource ? `/${a.subresource}` : '');
+  return `${a.verb} ${res}${a.name ? ` "${a.name}"` : ''}${a.namespace ? ` in namespace ${a.namespace}` : ''}`;
 }
 
 function header(m: IncomingMessage, name: string): string | undefined {

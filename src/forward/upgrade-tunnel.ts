@@ -2,7 +2,7 @@
 // and decoded in streams/): WebSocket watches, proxy subresources and the
 // like. They are authenticated, recorded as a request, and tunnelled byte
 // for byte to the upstream with kubetape's credential.
-import type { IncomingMessage } from 'node:http';
+import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { connect as tlsConnect } from 'node:tls';
 import { connect as netConnect, type Socket } from 'node:net';
@@ -14,6 +14,7 @@ import { upstreamTarget, type Upstream } from './upstream.js';
 import type { Authenticator } from '../authenticate/identity.js';
 import type { Recorder } from '../record/recorder.js';
 import type { Metrics } from '../admin/metrics.js';
+import { credentialFailure } from '../credentials/credential-error.js';
 
 export interface UpgradeTunnelOptions {
   authenticator: Authenticator;
@@ -27,7 +28,7 @@ export interface UpgradeTunnelOptions {
 export function refuseUpgrade(socket: Duplex, code: number, message: string, reason?: string): void {
   const body = JSON.stringify(statusObject(code, message, reason));
   socket.end(
-    `HTTP/1.1 ${code} ${code === 401 ? 'Unauthorized' : code === 503 ? 'Service Unavailable' : code === 403 ? 'Forbidden' : 'Bad Gateway'}\r\n` +
+    `HTTP/1.1 ${code} ${STATUS_CODES[code] ?? 'Error'}\r\n` +
       `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
   );
 }
@@ -78,11 +79,11 @@ export function createUpgradeTunnel(o: UpgradeTunnelOptions) {
 
     let creds;
     try {
-      creds = await o.upstream.credentials.get();
+      creds = await o.upstream.credentials.get(auth.identity);
     } catch (err) {
-      const msg = `kubetape could not obtain a credential for the upstream cluster: ${(err as Error).message}`;
-      exchange.finish(msg, 502);
-      return refuseUpgrade(socket, 502, msg);
+      const { code, message, reason } = credentialFailure(err);
+      exchange.finish(message, code);
+      return refuseUpgrade(socket, code, message, reason);
     }
     const t = upstreamTarget(o.upstream, creds);
     const up: Socket =
@@ -102,6 +103,7 @@ export function createUpgradeTunnel(o: UpgradeTunnelOptions) {
         lines.push(`${name}: ${req.rawHeaders[i + 1]}`);
       }
       if (creds.authorization) lines.push(`Authorization: ${creds.authorization}`);
+      for (const [name, value] of Object.entries(creds.headers ?? {})) for (const v of Array.isArray(value) ? value : [value]) lines.push(`${name}: ${v}`);
       up.write(lines.join('\r\n') + '\r\n\r\n');
       if (head.length) up.write(head);
       up.pipe(socket);

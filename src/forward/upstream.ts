@@ -1,6 +1,8 @@
 // The cluster kubetape forwards to, as the forwarders need it. Built from a
 // kubeconfig context by serve; anything that yields these fields will do.
 import { Agent } from 'node:https';
+import type { Identity, UpstreamPrincipal } from '../record/model.js';
+import type { CallerImpersonation } from '../authorize/impersonation.js';
 
 export interface UpstreamAuth {
   /** The Authorization header value kubetape sends upstream, if the credential is a token. */
@@ -8,12 +10,26 @@ export interface UpstreamAuth {
   /** Client certificate and key (PEM) when the credential is mTLS. */
   cert?: string;
   key?: string;
+  /** Further headers to send upstream with this credential (Impersonate-User / Impersonate-Group). */
+  headers?: Record<string, string | string[]>;
 }
 
+/**
+ * What kubetape presents upstream. Sources for one shared credential ignore
+ * the caller; per-caller sources (an EKS user's own role session,
+ * impersonation) need the authenticated identity and throw a CredentialError
+ * (403/503) when there is none for them.
+ */
 export interface CredentialSource {
-  get(): Promise<UpstreamAuth>;
-  /** The upstream rejected the credential (401): fetch a fresh one next time. */
-  invalidate(): void;
+  get(identity?: Identity): Promise<UpstreamAuth>;
+  /** The upstream rejected the credential (401): fetch a fresh one (for this caller) next time. */
+  invalidate(identity?: Identity): void;
+  /** True when the credential depends on the caller (probes then go without one). */
+  readonly perCaller?: boolean;
+  /** Who the cluster will see for this caller, for recordings; undefined when it would refuse them. */
+  principal?(identity: Identity): UpstreamPrincipal | undefined;
+  /** Impersonation clusters: callers may impersonate when the cluster allows it; absent, Impersonate-* is refused. */
+  readonly callerImpersonation?: CallerImpersonation;
 }
 
 export interface Upstream {

@@ -21,10 +21,24 @@ export const KUBETAPE_EXTENSION = 'kubetape';
 /** Prefix of entries kubetape adds when the original is shared with contexts it leaves alone. */
 export const COPY_PREFIX = 'kubetape/';
 
+/** People log in with OIDC: the user stanza runs `kubetape credential` instead of holding a token. */
+export interface OidcLogin {
+  issuer: string;
+  clientId: string;
+  /** The command kubectl runs (default kubetape). */
+  command: string;
+  /** Appended to `credential --issuer X --client-id Y` (e.g. --scope groups). */
+  extraArgs: string[];
+}
+
 export interface RewriteOptions {
   proxyServer: string;
   caPem: string;
-  token: string;
+  /** The static kubetape token; not used with `oidc`. */
+  token?: string;
+  oidc?: OidcLogin;
+  /** kubetape serves several clusters: each context goes to PROXY/clusters/<context name>. */
+  clusterPaths?: boolean;
   /** Contexts to rewrite; default (and when empty) the current-context. */
   contexts?: string[];
   all?: boolean;
@@ -138,7 +152,7 @@ export function rewriteKubeconfig(text: string, opts: RewriteOptions): RewriteRe
   const source = opts.source ?? 'kubeconfig';
   checkProxyUrl(opts.proxyServer);
   checkCaPem(opts.caPem);
-  checkToken(opts.token);
+  if (!opts.oidc) checkToken(opts.token ?? '');
   const cfg = parseKubeconfigText(text, source);
   const chosen = chooseContexts(cfg, opts, source);
   const clusters = new Map((cfg.clusters ?? []).map((c) => [c.name, c.cluster] as const));
@@ -165,21 +179,30 @@ export function rewriteKubeconfig(text: string, opts: RewriteOptions): RewriteRe
     const user: UserConfig | undefined = userName ? users.get(userName) : undefined;
     const upstreamClusterName = prior?.cluster ?? clusterName;
     const eks = detectEks(upstreamClusterName, upstreamServer, user) ?? prior?.eks;
-    const template: TemplateName = eks ? 'eks' : 'generic';
-
+    const template: TemplateName = `${eks ? 'eks' : 'generic'}${opts.oidc ? '-oidc' : ''}`;
+    if (opts.clusterPaths && !/^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$/.test(contextName)) {
+      throw new RewriteError(`context "${contextName}" cannot name a kubetape cluster path (lower-case letters, digits, '.', '_', '-'); rewrite it on its own with --proxy .../clusters/NAME`);
+    }
     const values: PlaceholderValues = {
-      proxyServer: opts.proxyServer,
+      proxyServer: opts.clusterPaths ? `${opts.proxyServer.replace(/\/+$/, '')}/clusters/${contextName}` : opts.proxyServer,
       proxyCaData: caData(opts.caPem),
-      token: opts.token,
       contextName,
       upstreamClusterName,
       upstreamServer,
     };
+    if (opts.token && !opts.oidc) values.token = opts.token;
+    if (opts.oidc) {
+      values.execCommand = opts.oidc.command;
+      values.oidcIssuer = opts.oidc.issuer;
+      values.oidcClientId = opts.oidc.clientId;
+    }
     const upstreamUserName = prior?.user ?? userName;
     if (upstreamUserName) values.upstreamUserName = upstreamUserName;
     if (eks?.clusterName) values.eksClusterName = eks.clusterName;
     if (eks?.region) values.eksRegion = eks.region;
     const filled = renderTemplate(template, values, opts.templatesDir);
+    const exec = filled.user['exec'] as { args?: unknown } | undefined;
+    if (opts.oidc && opts.oidc.extraArgs.length > 0 && exec && Array.isArray(exec.args)) exec.args = [...(exec.args as string[]), ...opts.oidc.extraArgs];
 
     const clusterTarget = usedElsewhere(clusterRefs, clusterName) ? COPY_PREFIX + clusterName : clusterName;
     const userTarget = !userName || !user ? `${COPY_PREFIX}${contextName}` : usedElsewhere(userRefs, userName) ? COPY_PREFIX + userName : userName;

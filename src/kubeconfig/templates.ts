@@ -9,7 +9,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 
-export type TemplateName = 'eks' | 'generic';
+export type TemplateName = 'eks' | 'generic' | 'eks-oidc' | 'generic-oidc';
 
 export const PLACEHOLDERS = [
   'proxyServer',
@@ -21,6 +21,9 @@ export const PLACEHOLDERS = [
   'upstreamServer',
   'eksClusterName',
   'eksRegion',
+  'execCommand',
+  'oidcIssuer',
+  'oidcClientId',
 ] as const;
 export type Placeholder = (typeof PLACEHOLDERS)[number];
 export type PlaceholderValues = Partial<Record<Placeholder, string>>;

@@ -10,7 +10,8 @@ export function probeUpstream(u: Upstream, agent: Agent): Promise<void> {
   const hit = cache.get(u);
   if (hit && Date.now() - hit.at < CACHE_MS) return hit.result;
   const result = (async () => {
-    const auth = await u.credentials.get();
+    // A per-caller credential has no caller here; any answer below 500 still shows the cluster is there.
+    const auth = u.credentials.perCaller ? {} : await u.credentials.get();
     const t = upstreamTarget(u, auth);
     await new Promise<void>((resolve, reject) => {
       const req = request(

@@ -2,7 +2,8 @@
 // listen (TLS) -> authenticate -> record -> forward, plus the admin listener.
 // `kubetape serve` and the tests both start kubetape through here.
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { AddressInfo, Socket } from 'node:net';
 import { userInfo } from 'node:os';
 import { writeFileSync } from 'node:fs';
@@ -13,19 +14,23 @@ import { ensureDataDir, ensureServingCertificate } from './data-dir.js';
 import { TokenFileAuthenticator, ensureLocalTokenFile } from '../authenticate/token-file.js';
 import { authenticate } from '../authenticate/middleware.js';
 import type { Authenticator } from '../authenticate/identity.js';
+import { ChainAuthenticator } from '../authenticate/chain.js';
+import { OidcAuthenticator, type OidcAuthenticatorOptions } from '../authenticate/oidc/oidc-authenticator.js';
 import { Metrics } from '../admin/metrics.js';
 import { createAdminServer } from '../admin/admin-server.js';
-import { LocalStore } from '../store/local/local-store.js';
+import { openWritableStore } from '../store/open-store.js';
 import type { RecordingStore } from '../store/store.js';
 import { Recorder } from '../record/recorder.js';
-import { createRestForwarder } from '../forward/rest.js';
-import { createUpgradeTunnel } from '../forward/upgrade-tunnel.js';
-import { createStreamHandler } from '../forward/streams/index.js';
+import { createClusterRoute, routeRequests, routeUpgrades } from './cluster-routes.js';
+import { buildClusters } from '../clusters/build.js';
+import { CLUSTER_PREFIX } from '../clusters/routing.js';
+import type { RoleSessions } from '../credentials/role-sessions.js';
 import { upstreamAgent, type Upstream } from '../forward/upstream.js';
 import { kubeconfigPaths, loadKubeconfig, resolveUpstream } from '../kubeconfig/load.js';
 import { UpstreamCredentials } from '../credentials/upstream-credentials.js';
 import { buildProxyKubeconfig } from '../kubeconfig/proxy-kubeconfig.js';
 import { probeUpstream } from './probe.js';
+import { PolicyHolder } from '../authorize/policy/holder.js';
 
 export interface RunningKubetape {
   /** https://host:port of the API listener. */
@@ -38,10 +43,20 @@ export interface RunningKubetape {
   kubeconfigPath: string;
   /** The local user's token, when kubetape made the token file. */
   localToken?: string;
+  /** The upstream (the first cluster when several are configured). */
   upstream: Upstream;
   store: RecordingStore;
+  /** The recorder of `upstream`. */
   recorder: Recorder;
   metrics: Metrics;
+  /** The OIDC authenticator, when issuers are configured. */
+  oidc?: OidcAuthenticator;
+  /** Every cluster served (one unless `clusters:` is configured), with its recorder. */
+  clusters: Array<{ upstream: Upstream; recorder: Recorder }>;
+  /** Per-person AWS role sessions (EKS clusters). */
+  roleSessions?: RoleSessions;
+  /** The guardrail policy in force, when one is configured. */
+  policy?: PolicyHolder;
   close(): Promise<void>;
 }
 
@@ -51,6 +66,10 @@ export interface StartOptions {
   /** Use this store instead of the local store in the data dir. */
   store?: RecordingStore;
   log?: (line: string) => void;
+  /** Tuning of OIDC key fetching (tests shorten the cooldowns). */
+  oidc?: OidcAuthenticatorOptions;
+  /** How often a policy file is checked for changes (default 1000 ms). */
+  policyPollMs?: number;
 }
 
 export async function startKubetape(c: ServeConfig, opts: StartOptions = {}): Promise<RunningKubetape> {
@@ -59,65 +78,51 @@ export async function startKubetape(c: ServeConfig, opts: StartOptions = {}): Pr
   const listen = parseHostPort(c.listen, 'listen');
   const admin = parseHostPort(c.adminListen, 'adminListen');
 
-  const upstream = opts.upstream ?? resolveConfiguredUpstream(c, log);
-  const tls = await loadServingTls(c, paths, listen.host);
+  // A broken policy file stops startup: running without the guardrails an operator asked for is worse.
+  const policy = c.policyFile ? PolicyHolder.fromFile(c.policyFile, log, opts.policyPollMs) : c.policy ? PolicyHolder.fixed(c.policy) : undefined;
+  const multiCluster = !opts.upstream && (c.clusters?.length ?? 0) > 0;
+  const built = multiCluster ? await buildClusters(c, log) : undefined;
+  const upstreams = built ? built.upstreams : [opts.upstream ?? resolveConfiguredUpstream(c, log)];
+  const upstream = upstreams[0]!;
+  let tls;
+  try {
+    tls = await loadServingTls(c, paths, listen.host);
+  } catch (err) {
+    built?.close();
+    throw err;
+  }
 
   let localToken: string | undefined;
-  let tokenFile = c.tokenFile;
-  if (!tokenFile) {
+  const issuers = c.authentication?.oidc ?? [];
+  let tokenFile = c.authentication?.tokenFile ?? c.tokenFile;
+  // With OIDC, people log in; a token for the OS user would be a way around that.
+  if (!tokenFile && issuers.length === 0) {
     tokenFile = paths.tokens;
     localToken = ensureLocalTokenFile(tokenFile, userInfo().username, ['kubetape:local']).token;
   }
-  const authenticator: Authenticator = new TokenFileAuthenticator(tokenFile);
+  const oidc = issuers.length > 0 ? new OidcAuthenticator(issuers, opts.oidc) : undefined;
+  const authenticator: Authenticator = new ChainAuthenticator(tokenFile ? new TokenFileAuthenticator(tokenFile) : undefined, oidc);
 
   const metrics = new Metrics();
-  const store = opts.store ?? new LocalStore(paths.root, { writable: true });
-  const recorder = new Recorder(store, {
-    cluster: upstream.name,
-    maxBodyBytes: c.recording.maxBodyBytes,
-    maxStreamBytes: c.recording.maxStreamBytes,
-    idleMs: c.recording.sessionIdleSeconds * 1000,
-    failMode: c.recording.failMode,
-    onRecordFailure: (err) => {
-      metrics.recordFailures.inc();
-      log(`kubetape: RECORDING FAILURE: ${err.message}`);
-    },
-  });
-
+  const store = opts.store ?? (await openWritableStore({ dataDir: paths.root, recording: c.recording, metrics, log }));
   const agent = upstreamAgent();
+  const routes = upstreams.map((u) => createClusterRoute(u, { config: c, store, authenticator, metrics, agent, log, ...(policy ? { policy } : {}) }));
+  const recorder = routes[0]!.recorder;
+
   const app = express();
   app.disable('x-powered-by');
   app.disable('etag');
   app.set('query parser', false); // kubetape reads raw query strings; express's parser is wasted work
   app.use(authenticate(authenticator, metrics));
-  app.use(
-    createRestForwarder({
-      upstream,
-      recorder,
-      metrics,
-      agent,
-      responseTimeoutMs: c.upstreamTimeoutSeconds * 1000,
-      maxRequestBodyBytes: c.maxRequestBodyBytes,
-    }),
-  );
+  app.use(multiCluster ? routeRequests(routes) : routes[0]!.rest);
 
   const server: HttpsServer = createHttpsServer({ cert: tls.cert, key: tls.key, ALPNProtocols: ['http/1.1'] }, app);
   // Watches and follows may stay quiet for minutes; Node's defaults would cut them.
   server.requestTimeout = 0;
   server.headersTimeout = 60_000;
   server.keepAliveTimeout = 65_000;
-  // exec, attach and port-forward are terminated and decoded; any other
-  // upgrade (a WebSocket watch, a proxy subresource) is tunnelled as bytes.
-  const tunnel = createUpgradeTunnel({ authenticator, upstream, recorder, metrics, connectTimeoutMs: c.upstreamTimeoutSeconds * 1000 });
-  const streams = createStreamHandler({
-    authenticator,
-    upstream,
-    recorder,
-    metrics,
-    connectTimeoutMs: c.upstreamTimeoutSeconds * 1000,
-    otherUpgrades: (req, socket, head) => void tunnel(req, socket, head),
-  });
-  server.on('upgrade', (req, socket, head) => void streams(req, socket, head));
+  const upgrades = multiCluster ? routeUpgrades(routes) : (req: IncomingMessage, socket: Duplex, head: Buffer) => void routes[0]!.upgrade(req, socket, head);
+  server.on('upgrade', upgrades);
   const sockets = new Set<Socket>();
   server.on('connection', (s: Socket) => {
     sockets.add(s);
@@ -132,21 +137,34 @@ export async function startKubetape(c: ServeConfig, opts: StartOptions = {}): Pr
   const adminServer = createAdminServer(
     metrics,
     [
-      { name: 'recording store', check: async () => void (await store.listSessions({ limit: 1 })) },
-      { name: 'upstream', check: () => probeUpstream(upstream, agent) },
+      { name: 'recording store', check: async () => void (store.ready ? await store.ready() : await store.listSessions({ limit: 1 })) },
+      ...upstreams.map((u) => ({ name: multiCluster ? `cluster ${u.name}` : 'upstream', check: () => probeUpstream(u, agent) })),
     ],
-    () => recorder.activeSessions,
+    () => routes.reduce((n, r) => n + r.recorder.activeSessions, 0),
   );
-  await listenOn(adminServer, admin.host, admin.port);
-
   const url = `https://${urlHost(listen.host)}:${(server.address() as AddressInfo).port}`;
-  const adminUrl = `http://${urlHost(admin.host)}:${(adminServer.address() as AddressInfo).port}`;
-  if (localToken) {
-    writeFileSync(
-      paths.kubeconfig,
-      buildProxyKubeconfig({ server: url, caPem: tls.ca, token: localToken, contextName: 'kubetape', clusterName: 'kubetape', ...(upstream.namespace ? { namespace: upstream.namespace } : {}) }),
-      { mode: 0o600 },
-    );
+  let adminUrl: string;
+  try {
+    // Anything failing from here on must not leave the API listener open (the process would never exit).
+    await listenOn(adminServer, admin.host, admin.port);
+    adminUrl = `http://${urlHost(admin.host)}:${(adminServer.address() as AddressInfo).port}`;
+    if (localToken) {
+      writeFileSync(
+        paths.kubeconfig,
+        buildProxyKubeconfig({ server: multiCluster ? `${url}${CLUSTER_PREFIX}${upstream.name}` : url, caPem: tls.ca, token: localToken, contextName: 'kubetape', clusterName: 'kubetape', ...(upstream.namespace ? { namespace: upstream.namespace } : {}) }),
+        { mode: 0o600 },
+      );
+    }
+  } catch (err) {
+    policy?.close();
+    server.close();
+    adminServer.close();
+    for (const r of routes) r.upgrade.close();
+    await Promise.all(routes.map((r) => r.recorder.close()));
+    await store.close();
+    agent.destroy();
+    built?.close();
+    throw err;
   }
 
   let closing: Promise<void> | undefined;
@@ -159,17 +177,23 @@ export async function startKubetape(c: ServeConfig, opts: StartOptions = {}): Pr
     upstream,
     store,
     recorder,
+    clusters: routes.map((r) => ({ upstream: r.upstream, recorder: r.recorder })),
+    ...(built?.sessions ? { roleSessions: built.sessions } : {}),
     metrics,
+    ...(oidc ? { oidc } : {}),
+    ...(policy ? { policy } : {}),
     close: () =>
       (closing ??= (async () => {
+        policy?.close();
         server.close();
         adminServer.close();
-        streams.close();
+        for (const r of routes) r.upgrade.close();
         // Open watches would hold close() forever: end them; their records are finished by the recorder.
         for (const s of sockets) s.destroy();
-        await recorder.close();
+        await Promise.all(routes.map((r) => r.recorder.close()));
         await store.close();
         agent.destroy();
+        built?.close();
       })()),
   };
 }

@@ -9,8 +9,28 @@ export interface Identity {
   user: string;
   uid?: string;
   groups: string[];
-  /** Which authenticator vouched for the caller: 'token-file', later 'oidc'. */
+  /** Which authenticator vouched for the caller: 'token-file' or 'oidc'. */
   method: string;
+  /** OIDC: the issuer (`iss`) that signed the caller's token. */
+  issuer?: string;
+  /** OIDC: the caller's subject (`sub`) at that issuer; with `issuer`, the stable key for a person. */
+  subject?: string;
+}
+
+/**
+ * Who the cluster saw: what kubetape presented upstream on the caller's
+ * behalf, so a recording joins with CloudTrail and the cluster's audit log.
+ */
+export interface UpstreamPrincipal {
+  /** aws-role: the caller's own IAM role session (EKS); impersonation: kubetape's credential with Impersonate-*; shared: kubetape's credential alone. */
+  method: 'aws-role' | 'impersonation' | 'shared';
+  /** aws-role: the IAM role assumed with the caller's OIDC token. */
+  roleArn?: string;
+  /** aws-role: the RoleSessionName (CloudTrail and EKS's {{SessionName}} show it). */
+  roleSessionName?: string;
+  /** impersonation: the user and groups sent as Impersonate-User / Impersonate-Group. */
+  user?: string;
+  groups?: string[];
 }
 
 /**
@@ -41,8 +61,8 @@ export interface RecordedBody {
   contentType?: string;
   /** Set when the recorded bytes are compressed as they were on the wire (decoded when read). */
   contentEncoding?: string;
-  /** Set when the body was not stored in clear; `data` is then empty. */
-  redacted?: 'secret';
+  /** Set when the body was not stored in clear; `data` is then empty. secret: a Secret's body; unmaskable: guardrail patterns could not be applied (e.g. a body that would not decompress). */
+  redacted?: 'secret' | 'unmaskable';
 }
 
 export interface SessionStartEvent {
@@ -53,7 +73,12 @@ export interface SessionStartEvent {
   uid?: string;
   groups: string[];
   authMethod: string;
+  /** OIDC callers: the token's issuer and subject. */
+  issuer?: string;
+  subject?: string;
   cluster: string;
+  /** Multi-cluster configurations: who the cluster saw for this caller. */
+  upstream?: UpstreamPrincipal;
   source: string;
   userAgent?: string;
   /** kubectl's `Kubectl-Command` header, e.g. "kubectl get". */
@@ -81,6 +106,25 @@ export interface RequestEvent {
   exec?: ExecRequest;
   /** port-forward: the ports named in the query. */
   portForward?: PortForwardRequest;
+  /** The caller sent Impersonate-*: who they are and whom they asked to act as (a 403/503 response means it was not forwarded). */
+  impersonation?: RecordedImpersonation;
+  /** Guardrails: the policy rule that decided this request (absent when no rule matched). deny and require-approval mean it was not forwarded. */
+  policy?: PolicyRecord;
+}
+
+/** A guardrail decision as recorded: the action and the rule (its name, and its 1-based position in the policy file). */
+export interface PolicyRecord {
+  action: 'deny' | 'allow' | 'mask' | 'require-approval';
+  rule: string;
+  index: number;
+}
+
+/** A caller's request to act as someone else (kubectl --as / --as-group). */
+export interface RecordedImpersonation {
+  /** The caller as the cluster would otherwise see them (with system:authenticated on impersonation clusters). */
+  caller: { user: string; groups: string[] };
+  /** The identity they asked for, sent upstream as Impersonate-* when the cluster allowed it. */
+  as: { user: string; groups: string[]; uid?: string; extra?: Record<string, string[]> };
 }
 
 /** An exec or attach as the API server reads it from the query (PodExecOptions / PodAttachOptions). */

@@ -11,14 +11,22 @@ import {
   type ExecRequest,
   type Identity,
   type PortForwardRequest,
+  type PolicyRecord,
+  type RecordedBody,
+  type RecordedImpersonation,
   type RequestAttributes,
   type RequestEvent,
   type SessionStartEvent,
   type SessionSummaryCounts,
   type StreamChannel,
+  type UpstreamPrincipal,
   type StreamEvent,
 } from './model.js';
+import { StringDecoder } from 'node:string_decoder';
+import { gunzipSync } from 'node:zlib';
 import { BodyCapture, encodeBytes } from './body-capture.js';
+import { maskPatterns, StreamMasker } from '../authorize/policy/patterns.js';
+import type { MaskPattern } from '../authorize/policy/types.js';
 import type { RecordingStore, SessionWriter } from '../store/store.js';
 import { newSessionId } from '../store/store.js';
 
@@ -32,6 +40,10 @@ export interface RecorderOptions {
   /** 'closed': a request whose record cannot be made durable is refused. 'open': it goes through and the failure is reported. */
   failMode: 'closed' | 'open';
   onRecordFailure?: (err: Error) => void;
+  /** Who the cluster will see for a caller (its IAM role session, or whom kubetape impersonates), for session.start. */
+  principal?: (identity: Identity) => UpstreamPrincipal | undefined;
+  /** Credential patterns masked in everything stored (the policy's, read at each exchange's start so reloads apply). */
+  patterns?: () => MaskPattern[];
 }
 
 export interface ExchangeStart {
@@ -51,6 +63,10 @@ export interface ExchangeStart {
   exec?: ExecRequest;
   /** port-forward: the parsed options, recorded with the request. */
   portForward?: PortForwardRequest;
+  /** Impersonate-* from the caller: recorded with the request. */
+  impersonation?: RecordedImpersonation;
+  /** The guardrail decision, recorded with the request. */
+  policy?: PolicyRecord;
 }
 
 /** Headers worth keeping with a request; credentials never are. */
@@ -102,14 +118,17 @@ export class Recorder {
     };
     if (x.exec) ev.exec = x.exec;
     if (x.portForward) ev.portForward = x.portForward;
+    if (x.impersonation) ev.impersonation = x.impersonation;
+    if (x.policy) ev.policy = x.policy;
     const redact = isSecretResource(x.attrs);
+    const patterns = this.opts.patterns?.() ?? [];
     if (x.body && x.body.length > 0) {
       const cap = new BodyCapture(this.opts.maxBodyBytes);
       cap.add(x.body);
-      ev.body = cap.toRecorded({ contentType: x.headers['content-type'], contentEncoding: x.headers['content-encoding'], redact });
+      ev.body = maskRecordedBody(cap.toRecorded({ contentType: x.headers['content-type'], contentEncoding: x.headers['content-encoding'], redact }), patterns);
     }
     countEvent(session.counts, ev);
-    const ex = new Exchange(this, session, seq, x.body?.length ?? 0, x.streaming, redact);
+    const ex = new Exchange(this, session, seq, x.body?.length ?? 0, x.streaming, redact, patterns);
     try {
       await session.writer.append(ev, { durable: true });
     } catch (err) {
@@ -123,7 +142,7 @@ export class Recorder {
   }
 
   private sessionKey(x: ExchangeStart): string {
-    if (x.clientSession) return `k\0${x.identity.user}\0${x.clientSession}`;
+    if (x.clientSession) return `k\0${x.identity.user}\0${x.identity.issuer ?? ''}\0${x.clientSession}`;
     let id = this.connIds.get(x.socket);
     if (id === undefined) {
       id = this.nextConn++;
@@ -149,6 +168,10 @@ export class Recorder {
         source: x.source,
       };
       if (x.identity.uid) start.uid = x.identity.uid;
+      if (x.identity.issuer) start.issuer = x.identity.issuer;
+      if (x.identity.subject) start.subject = x.identity.subject;
+      const principal = this.opts.principal?.(x.identity);
+      if (principal) start.upstream = principal;
       if (x.userAgent) start.userAgent = x.userAgent;
       if (x.command) start.command = x.command;
       if (x.clientSession) start.clientSession = x.clientSession;
@@ -232,6 +255,8 @@ export class Exchange {
   private channelBytes: Partial<Record<StreamChannel, number>> | undefined;
   private exitCode: number | undefined;
   private streamProtocol: { client: string; upstream: string } | undefined;
+  /** Pattern masking of stored streams: one masker (and UTF-8 decoder) per channel or response stream. */
+  private maskers = new Map<string, { masker: StreamMasker; decoder: StringDecoder; where: { connection?: number; port?: number } }>();
 
   constructor(
     private readonly recorder: Recorder,
@@ -240,6 +265,7 @@ export class Exchange {
     private readonly bytesIn: number,
     private readonly streaming: boolean,
     private readonly redact: boolean,
+    private readonly patterns: MaskPattern[] = [],
   ) {
     this.capture = new BodyCapture(streaming ? 0 : recorder.opts.maxBodyBytes);
   }
@@ -274,7 +300,16 @@ export class Exchange {
     const part = chunk.length <= room ? chunk : chunk.subarray(0, room);
     if (part.length < chunk.length) this.streamTruncated = true;
     this.streamKept += part.length;
-    const body = encodeBytes(part, false, part.length, !this.contentEncoding);
+    let stored = part;
+    if (this.patterns.length > 0 && !this.contentEncoding) {
+      stored = Buffer.from(this.maskStream('response', part));
+      if (stored.length === 0) return;
+    }
+    this.appendChunk(stored);
+  }
+
+  private appendChunk(stored: Buffer): void {
+    const body = encodeBytes(stored, false, stored.length, !this.contentEncoding);
     this.append({
       type: 'response.chunk',
       session: this.sessionId,
@@ -294,16 +329,27 @@ export class Exchange {
   streamEvent(channel: StreamChannel, data: Buffer | string, where: { connection?: number; port?: number } = {}): void {
     if (this.finished) return;
     const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
-    const counts = (this.channelBytes ??= {});
-    counts[channel] = (counts[channel] ?? 0) + buf.length;
+    if (channel !== 'open' && channel !== 'close') {
+      const counts = (this.channelBytes ??= {});
+      counts[channel] = (counts[channel] ?? 0) + buf.length;
+    }
     if (INBOUND_CHANNELS.has(channel)) this.streamBytesIn += buf.length;
     else if (OUTBOUND_CHANNELS.has(channel)) this.bytesOut += buf.length;
     if (this.streamTruncated) return;
     const room = this.recorder.opts.maxStreamBytes - this.streamKept;
     const cut = buf.length > room;
-    const part = cut ? buf.subarray(0, Math.max(0, room)) : buf;
+    let part = cut ? buf.subarray(0, Math.max(0, room)) : buf;
     this.streamKept += part.length;
-    const body = encodeBytes(part, cut, buf.length);
+    if (this.patterns.length > 0 && MASKED_CHANNELS.has(channel) && looksLikeText(part)) {
+      const key = `${channel}\0${where.connection ?? ''}`;
+      part = Buffer.from(this.maskStream(key, part, where));
+      if (part.length === 0 && !cut) return;
+    }
+    this.appendStreamEvent(channel, part, cut, buf.length, where);
+  }
+
+  private appendStreamEvent(channel: StreamChannel, part: Buffer, cut: boolean, size: number, where: { connection?: number; port?: number }): void {
+    const body = encodeBytes(part, cut, size, looksLikeText(part));
     const ev: StreamEvent = {
       type: 'stream',
       session: this.sessionId,
@@ -322,6 +368,24 @@ export class Exchange {
     this.append(ev);
   }
 
+  /** Masks one piece of a stored stream; text held back to catch credentials split across pieces comes out later. */
+  private maskStream(key: string, part: Buffer, where: { connection?: number; port?: number } = {}): string {
+    let m = this.maskers.get(key);
+    if (!m) this.maskers.set(key, (m = { masker: new StreamMasker(this.patterns), decoder: new StringDecoder('utf8'), where }));
+    return m.masker.push(m.decoder.write(part));
+  }
+
+  /** Stores what the maskers still hold, at the end of the exchange. */
+  private flushMaskers(): void {
+    for (const [key, m] of this.maskers) {
+      const rest = Buffer.from(m.masker.flush() + m.decoder.end());
+      if (rest.length === 0) continue;
+      if (key === 'response') this.appendChunk(rest);
+      else this.appendStreamEvent(key.split('\0')[0] as StreamChannel, rest, false, rest.length, m.where);
+    }
+    this.maskers.clear();
+  }
+
   /** exec/attach: the command's exit code, recorded with the response. */
   setExitCode(code: number): void {
     this.exitCode = code;
@@ -335,6 +399,7 @@ export class Exchange {
   /** The exchange is over: the response ended, or `error` says why it did not. */
   finish(error?: string, status?: number): void {
     if (this.finished) return;
+    this.flushMaskers();
     this.finished = true;
     if (status !== undefined) this.status = status;
     const ev: import('./model.js').ResponseEvent = {
@@ -352,7 +417,7 @@ export class Exchange {
     if (this.channelBytes) ev.streamBytes = this.channelBytes;
     if (this.streamProtocol) ev.streamProtocol = this.streamProtocol;
     if (!this.streaming && this.capture.size > 0) {
-      ev.body = this.capture.toRecorded({ contentType: this.contentType, contentEncoding: this.contentEncoding, redact: this.redact });
+      ev.body = maskRecordedBody(this.capture.toRecorded({ contentType: this.contentType, contentEncoding: this.contentEncoding, redact: this.redact }), this.patterns);
     }
     if (this.streaming && this.redact && this.bytesOut > 0) {
       ev.body = { encoding: 'utf8', data: '', size: this.bytesOut, truncated: false, redacted: 'secret' };
@@ -376,6 +441,42 @@ export class Exchange {
     // and failures are reported, never allowed to stall the stream.
     this.session.writer.append(ev).catch((err) => this.recorder.recordFailed(this.session, err as Error));
   }
+}
+
+/**
+ * Terminal output is text with a few control bytes (escape sequences); a
+ * stream of NULs is valid UTF-8 too, but JSON would spell every byte as
+ * "\u0000". Mostly-control data is kept as base64 instead.
+ */
+function looksLikeText(b: Buffer): boolean {
+  let control = 0;
+  for (const byte of b) {
+    if ((byte < 0x20 && byte !== 0x09 && byte !== 0x0a && byte !== 0x0d && byte !== 0x1b && byte !== 0x08 && byte !== 0x07) || byte === 0x7f) control++;
+  }
+  return control * 8 <= b.length;
+}
+
+/** Output whose stored text is pattern-masked (stdin is kept as typed: it is the caller's own input). */
+const MASKED_CHANNELS = new Set<StreamChannel>(['stdout', 'stderr', 'out']);
+
+/**
+ * Pattern-masks a recorded body. A compressed body is decoded first (and
+ * stored decoded): masking must never be skipped because the wire was gzip.
+ */
+function maskRecordedBody(b: RecordedBody, patterns: MaskPattern[]): RecordedBody {
+  if (patterns.length === 0 || b.redacted) return b;
+  let text: string | undefined;
+  if (b.contentEncoding === 'gzip') {
+    try {
+      const raw = gunzipSync(Buffer.from(b.data, 'base64'), { finishFlush: 2 /* Z_SYNC_FLUSH: a cut body still decodes */ });
+      text = raw.toString('utf8');
+      delete b.contentEncoding;
+    } catch {
+      return { ...b, encoding: 'utf8', data: '', redacted: 'unmaskable' };
+    }
+  } else if (b.encoding === 'utf8') text = b.data;
+  if (text === undefined) return b;
+  return { ...b, encoding: 'utf8', data: maskPatterns(text, patterns) };
 }
 
 /** Channels whose bytes came from the client (bytesIn) and from the cluster (bytesOut). */

@@ -3,6 +3,7 @@
 // append `durable` before it resolves when asked, because kubetape forwards a
 // request only after its record is safe.
 import type { RecordEvent, SessionStartEvent, SessionSummary } from '../record/model.js';
+import type { VerifyReport } from './verify.js';
 
 export interface AppendOptions {
   /** Resolve only once the event would survive a crash (fsync or equivalent). */
@@ -36,6 +37,12 @@ export interface RecordingStore {
   resolveId(idOrPrefix: string): Promise<string | undefined>;
   /** Every event of one session, in the order written. */
   readSession(id: string): AsyncIterable<RecordEvent>;
+  /** One session's summary without listing them all (stores that can look one up directly). */
+  summary?(id: string): Promise<SessionSummary | undefined>;
+  /** Recompute the recording's hash chain and check it against the store's own records. */
+  verify?(id: string): Promise<VerifyReport>;
+  /** Throws when the store cannot take new sessions now (readiness). Default: a listing works. */
+  ready?(): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -1,14 +1,17 @@
 // Authentication: client certificates signed by the configured client CA
-// (CN = user, O = groups), then bearer tokens, then (optionally) anonymous.
+// (CN = user, O = groups), then bearer tokens (EKS tokens when eks-auth is
+// configured, which needs a round trip to STS), then (optionally) anonymous.
 import type { IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { ANONYMOUS, AUTHENTICATED, UNAUTHENTICATED, type Identity } from './rbac.js';
 import type { FakeUser } from './types.js';
+import { EKS_PREFIX, type EksTokenAuthenticator } from './eks-auth.js';
 
 export interface AuthConfig {
   users: FakeUser[];
   clientCerts: boolean;
   anonymous: boolean;
+  eks?: EksTokenAuthenticator;
 }
 
 /** 'none' = no credentials at all; 'invalid' = credentials that did not check out (always 401). */
@@ -19,7 +22,7 @@ function asList(v: string | string[] | undefined): string[] {
   return Array.isArray(v) ? v : [v];
 }
 
-export function authenticate(req: IncomingMessage, cfg: AuthConfig): AuthResult {
+export function authenticate(req: IncomingMessage, cfg: AuthConfig): AuthResult | Promise<AuthResult> {
   if (cfg.clientCerts) {
     const sock = req.socket as TLSSocket;
     if (sock.authorized && typeof sock.getPeerCertificate === 'function') {
@@ -32,6 +35,7 @@ export function authenticate(req: IncomingMessage, cfg: AuthConfig): AuthResult 
   const header = req.headers.authorization;
   if (header) {
     const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
+    if (m && cfg.eks && m[1]!.startsWith(EKS_PREFIX)) return cfg.eks.authenticate(m[1]!).then((r) => (r.ok ? r.identity : 'invalid'));
     const u = m ? cfg.users.find((x) => x.token === m[1]) : undefined;
     if (!u) return 'invalid';
     const groups = [...(u.groups ?? [])];

@@ -3,7 +3,7 @@
 //        [--seed-configmaps N --configmap-bytes B] [--namespace NS]
 // Prints one JSON line {"url","kubeconfig","ca","token"} and runs until
 // SIGTERM/SIGINT or until stdin closes.
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { startFakeApiServer } from './server.js';
@@ -91,13 +91,15 @@ async function main(): Promise<void> {
   const token = 'admin-token';
   const server = await startFakeApiServer({ minor: args.minor, recordRequests: false });
   if (args.seedConfigMaps > 0) server.objects.seedConfigMaps(args.namespace, args.seedConfigMaps, args.configMapBytes);
-  const kubeconfig = args.kubeconfig ?? join(mkdtempSync(join(tmpdir(), 'fake-apiserver-')), 'kubeconfig');
+  const ownDir = args.kubeconfig ? undefined : mkdtempSync(join(tmpdir(), 'fake-apiserver-'));
+  const kubeconfig = args.kubeconfig ?? join(ownDir as string, 'kubeconfig');
   writeFileSync(kubeconfig, kubeconfigYaml(server.url, server.ca, token, args.namespace), { mode: 0o600 });
 
   let stopping = false;
   const stop = (): void => {
     if (stopping) return;
     stopping = true;
+    if (ownDir) rmSync(ownDir, { recursive: true, force: true });
     server.close().then(
       () => process.exit(0),
       () => process.exit(1),

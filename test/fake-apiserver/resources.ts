@@ -114,6 +114,15 @@ export const RESOURCES: readonly ResourceDef[] = [
     verbs: ['create'],
     stored: false,
   }),
+  def({
+    group: 'authorization.k8s.io',
+    resource: 'subjectaccessreviews',
+    singular: 'subjectaccessreview',
+    kind: 'SubjectAccessReview',
+    namespaced: false,
+    verbs: ['create'],
+    stored: false,
+  }),
 ];
 
 export function groupVersion(d: { group: string; version: string }): string {

@@ -1,10 +1,12 @@
 // Create-only review resources: SelfSubjectAccessReview (`kubectl auth can-i`)
-// and SelfSubjectReview (`kubectl auth whoami`), answered for the effective user.
+// and SelfSubjectReview (`kubectl auth whoami`), answered for the effective
+// user; SubjectAccessReview, answered for the user and groups in its spec.
 import { parseDocument } from './body.js';
 import { sendJson, type RequestCtx } from './context.js';
 import { badRequest } from './errors.js';
 import { isObject } from './merge.js';
 import type { ResourceDef } from './resources.js';
+import type { Identity } from './rbac.js';
 
 type Obj = Record<string, unknown>;
 
@@ -23,9 +25,10 @@ export function serveReview(ctx: RequestCtx, d: ResourceDef): void {
   const spec = isObject(raw.spec) ? (raw.spec as Obj) : {};
   const ra = isObject(spec.resourceAttributes) ? (spec.resourceAttributes as Obj) : undefined;
   const nra = isObject(spec.nonResourceAttributes) ? (spec.nonResourceAttributes as Obj) : undefined;
-  if (!ra && !nra) throw badRequest('SelfSubjectAccessReview: exactly one of nonResourceAttributes or resourceAttributes must be specified');
+  if (!ra && !nra) throw badRequest(`${d.kind}: exactly one of nonResourceAttributes or resourceAttributes must be specified`);
+  const subject = d.kind === 'SubjectAccessReview' ? reviewSubject(spec) : ctx.id;
   const allowed = ra
-    ? ctx.state.authz.allowed(ctx.id, {
+    ? ctx.state.authz.allowed(subject, {
         resourceRequest: true,
         verb: String(ra.verb ?? ''),
         apiGroup: String(ra.group ?? ''),
@@ -34,6 +37,14 @@ export function serveReview(ctx: RequestCtx, d: ResourceDef): void {
         namespace: ra.namespace ? String(ra.namespace) : undefined,
         name: ra.name ? String(ra.name) : undefined,
       })
-    : ctx.state.authz.allowed(ctx.id, { resourceRequest: false, verb: String(nra?.verb ?? ''), path: String(nra?.path ?? '') });
+    : ctx.state.authz.allowed(subject, { resourceRequest: false, verb: String(nra?.verb ?? ''), path: String(nra?.path ?? '') });
   sendJson(ctx, 201, { kind: d.kind, apiVersion, metadata: { creationTimestamp: null }, spec, status: { allowed } });
+}
+
+/** SubjectAccessReview's spec names the subject; at least a user or a group is required, as the real validation says. */
+function reviewSubject(spec: Obj): Identity {
+  const user = typeof spec.user === 'string' ? spec.user : '';
+  const groups = Array.isArray(spec.groups) ? spec.groups.filter((g): g is string => typeof g === 'string') : [];
+  if (!user && groups.length === 0) throw badRequest('SubjectAccessReview: at least one of user or group must be specified');
+  return { user, groups };
 }

@@ -6,7 +6,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { createLoopbackTls } from '../../src/listen/tls.js';
-import { authenticate, type AuthConfig } from './auth.js';
+import { authenticate, type AuthConfig, type AuthResult } from './auth.js';
+import { EksTokenAuthenticator } from './eks-auth.js';
 import { sendStatus, type RequestCtx, type ServerState } from './context.js';
 import { resolveDef, serveResource } from './dispatch.js';
 import { ApiError, badRequest, internalError, notFound, status, tooLarge, unauthorized } from './errors.js';
@@ -21,6 +22,7 @@ import { parseResourcePath } from './routes.js';
 import { seedCluster } from './seed.js';
 import type { FakeApiServerOptions, KubeObject, ReceivedRequest, UpgradeHandler, UpgradeRequest } from './types.js';
 import { rejectUpgrade, UPGRADE_SUBRESOURCES } from './upgrade.js';
+import { StreamRuntime, type StreamProtocols, type StreamSessionLog } from './streams/index.js';
 
 export interface FakeApiServer {
   /** https://127.0.0.1:PORT */
@@ -32,8 +34,18 @@ export interface FakeApiServer {
   received: ReceivedRequest[];
   objects: ObjectStore;
   logs: LogSource;
+  /** EKS token authentication, when `eksAuth` was given (its `rejections` say why tokens were refused). */
+  eksAuth: EksTokenAuthenticator | undefined;
   /** Handler for exec/attach/portforward upgrades; settable at any time. */
   upgradeHandler: UpgradeHandler | undefined;
+  /** Sessions the default upgrade handler ran (exec, attach, port-forward), in arrival order. */
+  streams: StreamSessionLog[];
+  /** What the default handler accepts; change it at any time (e.g. websocket=false to force SPDY fallback). */
+  streamProtocols: StreamProtocols;
+  /** Resolves once every stream session started so far has ended; rejects after timeoutMs (default 10 s). */
+  streamsSettled(timeoutMs?: number): Promise<void>;
+  /** The directory a pod's exec/attach processes run in (created on demand). */
+  podDir(namespace: string, pod: string): string;
   /** Closes the listener and every open connection, watch and log stream. */
   close(): Promise<void>;
 }
@@ -52,15 +64,22 @@ function newRecord(req: IncomingMessage): ReceivedRequest {
   return { time: Date.now(), method: req.method ?? '', path: req.url ?? '', headers: flattenHeaders(req), body: '' };
 }
 
-/** Authentication plus impersonation: the identity the request acts as. */
-function identify(req: IncomingMessage, auth: AuthConfig, authz: Authorizer, record: ReceivedRequest): Identity {
+/**
+ * Authentication plus impersonation: the identity the request acts as.
+ * Synchronous unless an EKS token has to be checked with STS, so every other
+ * request is handled in the same tick it arrived, as before.
+ */
+function identify(req: IncomingMessage, auth: AuthConfig, authz: Authorizer, record: ReceivedRequest): Identity | Promise<Identity> {
+  const finish = (who: AuthResult): Identity => {
+    if (who === 'none' || who === 'invalid') throw unauthorized();
+    record.authenticatedUser = who.user;
+    const acting = impersonate(req.headersDistinct, who, authz) ?? who;
+    record.user = acting.user;
+    record.groups = acting.groups;
+    return acting;
+  };
   const who = authenticate(req, auth);
-  if (who === 'none' || who === 'invalid') throw unauthorized();
-  record.authenticatedUser = who.user;
-  const acting = impersonate(req.headersDistinct, who, authz) ?? who;
-  record.user = acting.user;
-  record.groups = acting.groups;
-  return acting;
+  return who instanceof Promise ? who.then(finish) : finish(who);
 }
 
 function attributesFor(method: string, url: URL): { attrs: Attributes; resource?: ReturnType<typeof parseResourcePath> } {
@@ -83,8 +102,14 @@ export async function startFakeApiServer(opts: FakeApiServerOptions = {}): Promi
   const logs = new LogSource();
   const authz = new Authorizer(opts.rbac ?? []);
   const auth: AuthConfig = { users: opts.users ?? DEFAULT_USERS, clientCerts: !!opts.clientCa, anonymous: opts.anonymous ?? false };
+  if (opts.eksAuth) auth.eks = new EksTokenAuthenticator(opts.eksAuth);
   const received: ReceivedRequest[] = [];
   const recording = opts.recordRequests ?? true;
+  const streamProtocols: StreamProtocols = { websocket: true, spdy: true, ...opts.streamProtocols };
+  const streamRuntime =
+    opts.streams === false
+      ? undefined
+      : new StreamRuntime({ logs, protocols: streamProtocols, portForwardTarget: opts.portForwardTarget, attachCommand: opts.attachCommand });
   const flowSchemaUid = randomUUID();
   const priorityLevelUid = randomUUID();
   const state: ServerState = {
@@ -99,7 +124,7 @@ export async function startFakeApiServer(opts: FakeApiServerOptions = {}): Promi
     serverAddress: '127.0.0.1:0',
     timers: new Set(),
     streams: new Set(),
-    upgradeHandler: opts.upgradeHandler,
+    upgradeHandler: opts.upgradeHandler ?? streamRuntime?.handler,
     closed: false,
   };
   seedCluster(store);
@@ -141,10 +166,11 @@ export async function startFakeApiServer(opts: FakeApiServerOptions = {}): Promi
     else sendStatus(req, res, internalError(message).status, state.compression);
   };
 
-  const handle = (req: IncomingMessage, res: ServerResponse, record: ReceivedRequest, body: Buffer): void => {
+  const handle = async (req: IncomingMessage, res: ServerResponse, record: ReceivedRequest, body: Buffer): Promise<void> => {
     try {
       const url = new URL(req.url ?? '/', 'https://127.0.0.1');
-      const id = identify(req, auth, authz, record);
+      const who = identify(req, auth, authz, record);
+      const id = who instanceof Promise ? await who : who;
       const { attrs, resource } = attributesFor(req.method ?? 'GET', url);
       authz.check(id, attrs);
       const ctx: RequestCtx = { req, res, url, query: url.searchParams, id, body, state, record };
@@ -189,11 +215,11 @@ export async function startFakeApiServer(opts: FakeApiServerOptions = {}): Promi
         res.destroy();
         return;
       }
-      handle(req, res, record, body);
+      void handle(req, res, record, body);
     });
   });
 
-  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+  server.on('upgrade', async (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const record = newRecord(req);
     if (recording) received.push(record);
     sockets.add(socket);
@@ -205,7 +231,8 @@ export async function startFakeApiServer(opts: FakeApiServerOptions = {}): Promi
     };
     try {
       const url = new URL(req.url ?? '/', 'https://127.0.0.1');
-      const id = identify(req, auth, authz, record);
+      const who = identify(req, auth, authz, record);
+      const id = who instanceof Promise ? await who : who;
       const method = req.method ?? 'GET';
       const { attrs, resource: r } = attributesFor(method, url);
       authz.check(id, attrs);
@@ -263,21 +290,30 @@ export async function startFakeApiServer(opts: FakeApiServerOptions = {}): Promi
     received,
     objects: store,
     logs,
+    eksAuth: auth.eks,
     get upgradeHandler() {
       return state.upgradeHandler;
     },
     set upgradeHandler(h: UpgradeHandler | undefined) {
       state.upgradeHandler = h;
     },
+    streams: streamRuntime?.log.sessions ?? [],
+    streamProtocols,
+    streamsSettled: (timeoutMs?: number) => streamRuntime?.log.settled(timeoutMs) ?? Promise.resolve(),
+    podDir(namespace: string, pod: string): string {
+      if (!streamRuntime) throw new Error('podDir: this server runs without the default stream handler (streams: false)');
+      return streamRuntime.podDir(namespace, pod);
+    },
     close() {
       closing ??= new Promise<void>((resolve) => {
         state.closed = true;
+        const runtimeClosed = streamRuntime?.close() ?? Promise.resolve();
         for (const t of state.timers) clearTimeout(t);
         state.timers.clear();
         logs.closeAll();
         for (const res of state.streams) res.destroy();
         state.streams.clear();
-        server.close(() => resolve());
+        server.close(() => void runtimeClosed.then(resolve, resolve));
         for (const s of sockets) s.destroy();
         server.closeAllConnections();
       });

@@ -2,6 +2,8 @@
 // what it records. Kept in one place so server, rbac and tests agree.
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
+import type { EksAuthOptions } from './eks-auth.js';
+import type { AttachCommandFn, PortForwardTargetFn, StreamProtocols } from './streams/index.js';
 
 /** A bearer token the server accepts, and who it authenticates as. */
 export interface FakeUser {
@@ -113,6 +115,8 @@ export interface FakeApiServerOptions {
   aggregatedDiscovery?: boolean;
   /** Default: a fresh createLoopbackTls(). */
   tls?: { cert: string; key: string; ca: string };
+  /** Authenticate EKS tokens (`k8s-aws-v1.`) like aws-iam-authenticator, against moto_server. */
+  eksAuth?: EksAuthOptions;
   /** Requests without credentials act as system:anonymous (like --anonymous-auth=true). Default false: 401. */
   anonymous?: boolean;
   /** gzip JSON responses of 128 KiB or more when the client accepts gzip, like the real server. Default true. */
@@ -121,8 +125,20 @@ export interface FakeApiServerOptions {
   podTerminationMs?: number;
   /** Keep every request in `received`. Default true; the standalone runner turns it off so long benchmarks don't grow memory. */
   recordRequests?: boolean;
-  /** Handler for exec/attach/portforward upgrades (can also be set later on the server). */
+  /** Handler for exec/attach/portforward upgrades (can also be set later on the server); replaces the default one. */
   upgradeHandler?: UpgradeHandler;
+  /**
+   * The default upgrade handler: exec/attach/port-forward over WebSocket and
+   * SPDY like API server + kubelet, running real local processes (see
+   * streams/). Default true; false leaves upgrades to `upgradeHandler` (400 without one).
+   */
+  streams?: boolean;
+  /** Upgrade protocols the default handler accepts; each defaults to true. A refused one is answered 400 (clients fall back). */
+  streamProtocols?: Partial<StreamProtocols>;
+  /** Where a forwarded pod port connects; undefined = nothing listens there. Default: a per-server TCP echo service for every port. */
+  portForwardTarget?: PortForwardTargetFn;
+  /** argv of a container's main process, which attach attaches to. Default: a prompt and an upper-casing line echo (sh). */
+  attachCommand?: AttachCommandFn;
 }
 
 export interface ReceivedRequest {

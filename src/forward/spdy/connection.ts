@@ -43,6 +43,12 @@ export interface OpenStreamOptions {
   fin?: boolean;
   /** 0 (highest) .. 7; default 0 as kubectl uses. */
   priority?: number;
+  /**
+   * Called with the stream as soon as it exists, before the peer replies.
+   * A listener attached here sees data that arrives right behind the reply,
+   * even when the peer resets the stream just after (the kubelet does).
+   */
+  onCreated?: (stream: SpdyStream) => void;
 }
 
 /** A stream we opened was refused or reset before the peer replied. */
@@ -96,6 +102,8 @@ export class SpdyConnection extends EventEmitter {
   private readonly pendingPings = new Map<number, { started: number; resolve: (ms: number) => void; reject: (e: Error) => void }>();
   private readonly inbox: Inbound[] = [];
   private decoding = false;
+  private peerEnded = false;
+  private socketClosed = false;
   private nextStreamId: number;
   private nextPingId: number;
   private lastPeerStreamId = 0;
@@ -123,12 +131,21 @@ export class SpdyConnection extends EventEmitter {
 
     if ('setNoDelay' in socket && typeof socket.setNoDelay === 'function') socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.onBytes(chunk));
-    socket.on('end', () => this.onSocketEnd());
+    socket.on('end', () => {
+      // Frames still waiting for header decompression came before the end:
+      // handle them first, or a reply queued behind one would be lost.
+      this.peerEnded = true;
+      this.drainInbox();
+    });
     socket.on('error', (err: Error) => {
       this.closeError ??= err;
       if (this.listenerCount('error') > 0) this.emit('error', err);
     });
-    socket.on('close', () => this.finalize());
+    socket.on('close', () => {
+      // As with 'end': what arrived before the close is handled first.
+      this.socketClosed = true;
+      this.drainInbox();
+    });
     // A socket handed over from an HTTP upgrade may be left paused.
     socket.resume();
     if (socket.destroyed) queueMicrotask(() => this.finalize());
@@ -160,6 +177,7 @@ export class SpdyConnection extends EventEmitter {
     this.streams.set(id, stream);
     const fin = opts.fin === true;
     if (fin) stream.closeLocalHalfSilently();
+    opts.onCreated?.(stream);
     const opened = new Promise<SpdyStream>((resolve, reject) => this.pendingOpens.set(id, { resolve, reject }));
     this.writer.write(
       this.compressor.compress(headers).then((headerBlock) =>
@@ -230,6 +248,13 @@ export class SpdyConnection extends EventEmitter {
   }
 
   private drainInbox(): void {
+    this.drainFrames();
+    const drained = !this.decoding && this.inbox.length === 0;
+    if (this.peerEnded && drained && !this.dead) this.onSocketEnd();
+    if (this.socketClosed && (drained || this.dead)) this.finalize();
+  }
+
+  private drainFrames(): void {
     while (!this.decoding && !this.dead && this.inbox.length > 0) {
       const item = this.inbox.shift()!;
       if (item instanceof SpdyProtocolError) {
@@ -243,13 +268,13 @@ export class SpdyConnection extends EventEmitter {
         this.decompressor.decompress(item.headerBlock).then(
           (headers) => {
             this.decoding = false;
-            if (this.dead) return;
-            this.handle(() => this.onHeaderFrame(item, headers));
+            if (!this.dead) this.handle(() => this.onHeaderFrame(item, headers));
             this.drainInbox();
           },
           (err: unknown) => {
             this.decoding = false;
             this.protocolError(err instanceof SpdyProtocolError ? err : new SpdyProtocolError(String(err)));
+            this.drainInbox();
           },
         );
         return;

@@ -4,15 +4,25 @@
 import type { Duplex, Writable } from 'node:stream';
 import type { ExecRequest } from '../../record/model.js';
 import type { SpdyConnection } from '../spdy/connection.js';
+import { SpdyProtocolError } from '../spdy/frames.js';
 import type { SpdyStream } from '../spdy/stream.js';
 import { ResizeDecoder } from './channel-frames.js';
 import type { ExecClientEnd, ExecClientEvents } from './exec-types.js';
 import { endAndFlush } from './flow.js';
+import { forceCloseWhenFlushed } from './linger.js';
 import type { ExecSpdyProtocol } from './protocols.js';
 
 type StreamType = 'error' | 'stdin' | 'stdout' | 'stderr' | 'resize';
 
-const CLOSE_GRACE_MS = 5000;
+/**
+ * Why a client's SPDY connection failed: a protocol violation (recorded as
+ * an error) or just its socket going away (kubectl reset at exit is normal).
+ */
+export function clientFailure(err: Error): string {
+  if (err instanceof SpdyProtocolError) return `the client broke the SPDY protocol: ${err.message}`;
+  return `the client closed the connection (${err.message})`;
+}
+
 
 export class SpdyExecClient implements ExecClientEnd {
   readonly label: string;
@@ -31,7 +41,7 @@ export class SpdyExecClient implements ExecClientEnd {
   ) {
     this.label = `spdy ${protocol.name || '(none)'}`;
     this.statusJson = protocol.statusJson;
-    conn.on('error', (err) => (this.closeReason ??= `the client broke the SPDY protocol: ${err.message}`));
+    conn.on('error', (err) => (this.closeReason ??= clientFailure(err)));
     conn.on('close', () => {
       if (this.finished) return;
       this.finished = true;
@@ -78,7 +88,7 @@ export class SpdyExecClient implements ExecClientEnd {
         reject(new Error(error ?? 'the client closed the connection before opening its streams'));
       };
       const onError = (err: Error): void => {
-        error = `the client broke the SPDY protocol: ${err.message}`;
+        error = clientFailure(err);
       };
       const timer = setTimeout(() => {
         cleanup();
@@ -139,9 +149,7 @@ export class SpdyExecClient implements ExecClientEnd {
       if (s && !s.destroyed && !s.writableEnded) s.end();
     }
     this.conn.close();
-    const timer = setTimeout(() => this.conn.destroy(), CLOSE_GRACE_MS);
-    timer.unref();
-    this.conn.once('close', () => clearTimeout(timer));
+    forceCloseWhenFlushed(this.conn, () => this.socket.writableLength, () => this.conn.destroy());
   }
 
   abort(_reason: string): void {

@@ -38,7 +38,8 @@ export async function runExec(c: UpgradeContext, plan: Extract<ClientPlan, { kin
     }
   } catch (err) {
     dropUpstream(upstream);
-    c.exchange.finish(`the client's side of the upgrade failed: ${(err as Error).message}`, 101);
+    // A WebSocket handshake that failed was answered 400 by ws; a SPDY client had its 101.
+    c.exchange.finish(`the client's side of the upgrade failed: ${(err as Error).message}`, plan.kind === 'exec-websocket' ? 400 : 101);
     return;
   }
 

@@ -44,11 +44,13 @@ const INITIAL = Symbol('initial');
  */
 export function forward(dest: Writable | undefined, chunk: Buffer, valve: Valve): boolean {
   if (!dest || dest.destroyed || dest.writableEnded) return false;
-  if (!dest.write(chunk)) {
+  if (!dest.write(chunk) && !waiting.has(dest)) {
+    waiting.add(dest);
     valve.hold(dest);
     const release = (): void => {
       dest.off('drain', release);
       dest.off('close', release);
+      waiting.delete(dest);
       valve.release(dest);
     };
     dest.on('drain', release);
@@ -56,6 +58,9 @@ export function forward(dest: Writable | undefined, chunk: Buffer, valve: Valve)
   }
   return true;
 }
+
+/** Destinations already waiting for 'drain' (one set of listeners each). */
+const waiting = new WeakSet<Writable>();
 
 /** Resolves once `w` has flushed everything (finish) or is gone (close). */
 export function whenFlushed(w: Writable | undefined): Promise<void> {

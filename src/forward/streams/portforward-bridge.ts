@@ -151,10 +151,10 @@ export function bridgePortForward(client: PortForwardClientEnd, upstream: PortFo
         }
         void run(c, ++count);
       },
-      closed(reason) {
+      closed(reason, protocolError) {
         upstream.close();
         // kubectl port-forward ends by going away: that is the normal end, not an error.
-        end(reason && /malformed|broke/.test(reason) ? reason : undefined);
+        end(protocolError ? reason : undefined);
       },
     });
   });

@@ -4,14 +4,16 @@
 // port headers; the pair is one forwarded connection.
 import type { Writable } from 'node:stream';
 import type { SpdyConnection } from '../spdy/connection.js';
+import { SpdyProtocolError } from '../spdy/frames.js';
+import { clientFailure } from './exec-client-spdy.js';
 import type { SpdyStream } from '../spdy/stream.js';
 import { endAndFlush } from './flow.js';
+import { forceCloseWhenFlushed } from './linger.js';
 import { parsePortHeader } from './stream-request.js';
 import type { PortConnectionEvents, PortForwardClientConnection, PortForwardClientEnd, PortForwardClientEvents } from './portforward-types.js';
 
 /** How long the first stream of a pair waits for the second (the kubelet's stream creation timeout). */
 const PAIR_TIMEOUT_MS = 30_000;
-const CLOSE_GRACE_MS = 5000;
 
 class SpdyPortConnection implements PortForwardClientConnection {
   constructor(
@@ -61,14 +63,20 @@ interface HalfPair {
 export class SpdyPortForwardClient implements PortForwardClientEnd {
   private closing = false;
   private closeReason: string | undefined;
+  private protocolError = false;
 
   constructor(
     private readonly conn: SpdyConnection,
     readonly label: string,
     private readonly pauseTransport: () => void,
     private readonly resumeTransport: () => void,
+    /** Bytes of ours still queued on the transport. */
+    private readonly pending: () => number,
   ) {
-    conn.on('error', (err) => (this.closeReason ??= `the client broke the SPDY protocol: ${err.message}`));
+    conn.on('error', (err) => {
+      this.closeReason ??= clientFailure(err);
+      if (err instanceof SpdyProtocolError) this.protocolError = true;
+    });
     // Held until start(): the first streams may already be on their way.
     pauseTransport();
   }
@@ -111,7 +119,7 @@ export class SpdyPortForwardClient implements PortForwardClientEnd {
     });
     this.conn.on('close', () => {
       for (const half of pending.values()) clearTimeout(half.timer);
-      events.closed(this.closing ? undefined : (this.closeReason ?? 'the client closed the connection'));
+      events.closed(this.closing ? undefined : (this.closeReason ?? 'the client closed the connection'), this.protocolError);
     });
     this.resumeTransport();
   }
@@ -119,9 +127,7 @@ export class SpdyPortForwardClient implements PortForwardClientEnd {
   close(): void {
     this.closing = true;
     this.conn.close();
-    const timer = setTimeout(() => this.conn.destroy(), CLOSE_GRACE_MS);
-    timer.unref();
-    this.conn.once('close', () => clearTimeout(timer));
+    forceCloseWhenFlushed(this.conn, this.pending, () => this.conn.destroy());
   }
 
   /** Immediate teardown (the cluster went away). */

@@ -52,6 +52,7 @@ class ChannelPortConnection implements PortForwardClientConnection {
 export class WebSocketPortForwardClient implements PortForwardClientEnd {
   readonly label: string;
   private closing = false;
+  private malformed = false;
 
   constructor(
     private readonly ws: WebSocket,
@@ -80,7 +81,10 @@ export class WebSocketPortForwardClient implements PortForwardClientEnd {
       try {
         frame = decodeChannelFrame(messageBuffer(data), isBinary ? true : this.protocol.binary);
       } catch (err) {
-        if (err instanceof ChannelFrameError) closeWebSocket(this.ws, 1002, 'malformed message');
+        if (err instanceof ChannelFrameError) {
+          this.malformed = true;
+          closeWebSocket(this.ws, 1002, 'malformed message');
+        }
         return;
       }
       if (!frame || frame.channel % 2 !== 0) return; // only data channels are read
@@ -91,7 +95,8 @@ export class WebSocketPortForwardClient implements PortForwardClientEnd {
       const byUs = this.closing;
       this.closing = true;
       for (const c of connections) if (!c.done) c.events?.reset();
-      events.closed(byUs ? undefined : `the client closed the connection (WebSocket close ${code})`);
+      if (this.malformed) events.closed('the client sent a malformed message', true);
+      else events.closed(byUs ? undefined : `the client closed the connection (WebSocket close ${code})`, false);
     });
     for (const c of connections) events.connection(c);
     this.ws.resume();

@@ -23,7 +23,7 @@ export async function runPortForward(c: UpgradeContext, plan: PortForwardPlan, r
     client = await acceptClient(c, plan, request);
   } catch (err) {
     dropUpstream(upstream);
-    c.exchange.finish(`the client's side of the upgrade failed: ${(err as Error).message}`, 101);
+    c.exchange.finish(`the client's side of the upgrade failed: ${(err as Error).message}`, plan.kind === 'portforward-spdy' ? 101 : 400);
     return;
   }
   await bridgePortForward(client, upstreamEnd(upstream), c.exchange);
@@ -32,13 +32,14 @@ export async function runPortForward(c: UpgradeContext, plan: PortForwardPlan, r
 async function acceptClient(c: UpgradeContext, plan: PortForwardPlan, request: PortForwardRequest): Promise<PortForwardClientEnd> {
   if (plan.kind === 'portforward-spdy') {
     const conn = acceptSpdyUpgrade(c.req, c.socket, c.head, plan.protocol);
-    return new SpdyPortForwardClient(conn, `spdy ${plan.protocol || '(none)'}`, () => c.socket.pause(), () => c.socket.resume());
+    return new SpdyPortForwardClient(conn, `spdy ${plan.protocol || '(none)'}`, () => c.socket.pause(), () => c.socket.resume(), () => c.socket.writableLength);
   }
   if (plan.kind === 'portforward-tunnel') {
     const ws = await c.acceptor.accept(c.req, c.socket, c.head, PORT_FORWARD_TUNNEL_PROTOCOL);
     ws.on('error', () => undefined);
-    const conn = new SpdyConnection(webSocketByteStream(ws), { role: 'server' });
-    return new SpdyPortForwardClient(conn, `websocket ${PORT_FORWARD_TUNNEL_PROTOCOL}`, () => ws.pause(), () => ws.resume());
+    const bytes = webSocketByteStream(ws);
+    const conn = new SpdyConnection(bytes, { role: 'server' });
+    return new SpdyPortForwardClient(conn, `websocket ${PORT_FORWARD_TUNNEL_PROTOCOL}`, () => ws.pause(), () => ws.resume(), () => ws.bufferedAmount + bytes.writableLength);
   }
   const ws = await c.acceptor.accept(c.req, c.socket, c.head, plan.protocol.name);
   return new WebSocketPortForwardClient(ws, plan.protocol, request.ports);

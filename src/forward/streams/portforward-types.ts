@@ -24,8 +24,12 @@ export interface PortForwardClientConnection {
 
 export interface PortForwardClientEvents {
   connection(c: PortForwardClientConnection): void;
-  /** The session is over towards the client; `reason` is set when the client (not kubetape) ended it. */
-  closed(reason: string | undefined): void;
+  /**
+   * The session is over towards the client. `reason` is set when the client
+   * (not kubetape) ended it; `protocolError` when it did so by breaking the
+   * protocol (going away is how kubectl ends a port-forward, not an error).
+   */
+  closed(reason: string | undefined, protocolError: boolean): void;
 }
 
 export interface PortForwardClientEnd {

@@ -8,7 +8,9 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Authenticator } from '../../authenticate/identity.js';
 import type { Metrics } from '../../admin/metrics.js';
-import { impersonationHeaders, impersonationRefusal } from '../../authorize/impersonation.js';
+import { credentialFailure } from '../../credentials/credential-error.js';
+import { impersonationRefusal, parseImpersonation } from '../../authorize/impersonation.js';
+import { credentialsForImpersonation, recordedImpersonation } from '../../authorize/caller-impersonation.js';
 import type { ExecRequest, PortForwardRequest } from '../../record/model.js';
 import type { Exchange, Recorder } from '../../record/recorder.js';
 import { recordedHeaders, stripCallerHeaders } from '../headers.js';
@@ -79,7 +81,8 @@ export function createStreamHandler(o: StreamHandlerOptions): StreamHandler {
     if (offeredWs.length > 0) headers['sec-websocket-protocol'] = offeredWs.join(', ');
     const xspv = req.headers['x-stream-protocol-version'];
     if (xspv !== undefined) headers['x-stream-protocol-version'] = Array.isArray(xspv) ? xspv.join(', ') : xspv;
-    const impersonation = impersonationHeaders(req.headers);
+    const impersonation = parseImpersonation(req.headersDistinct);
+    const impersonationRecord = recordedImpersonation(o.upstream.credentials, auth.identity, impersonation);
     stripCallerHeaders(req.headers);
 
     const parsed: Parsed<ExecRequest | PortForwardRequest> = kind === 'portforward' ? parsePortForwardRequest(uri) : parseExecRequest(kind, uri);
@@ -103,6 +106,7 @@ export function createStreamHandler(o: StreamHandlerOptions): StreamHandler {
         ...(optional('kubectl-session') ? { clientSession: optional('kubectl-session')! } : {}),
         ...(parsed.ok && kind === 'portforward' ? { portForward: parsed.value as PortForwardRequest } : {}),
         ...(parsed.ok && kind !== 'portforward' ? { exec: parsed.value as ExecRequest } : {}),
+        ...(impersonationRecord ? { impersonation: impersonationRecord } : {}),
       });
     } catch (err) {
       o.metrics.failClosedRefusals.inc();
@@ -117,7 +121,8 @@ export function createStreamHandler(o: StreamHandlerOptions): StreamHandler {
       refuseUpgrade(socket, code, message, reason);
     };
 
-    if (impersonation.length > 0) return refuse(403, impersonationRefusal(impersonation), 'Forbidden');
+    // Without a cluster that can check it, impersonation is refused before anything else is looked at.
+    if (impersonation && !o.upstream.credentials.callerImpersonation) return refuse(403, impersonationRefusal(impersonation.names), 'Forbidden');
     if (!transport) return refuse(400, `kubetape: ${kind} needs a WebSocket or SPDY/3.1 upgrade, not ${JSON.stringify(req.headers.upgrade ?? '')}`);
     if (!parsed.ok) return refuse(400, parsed.message);
     const negotiated = negotiateClient(req, kind, transport, kind === 'portforward' ? (parsed.value as PortForwardRequest) : undefined);
@@ -134,11 +139,22 @@ export function createStreamHandler(o: StreamHandlerOptions): StreamHandler {
     if (!decision.allow) return refuse(403, decision.message, 'Forbidden');
 
     let creds: UpstreamAuth;
-    try {
-      creds = await o.upstream.credentials.get();
-    } catch (err) {
-      o.metrics.upstreamErrors.inc({ kind: 'credential' });
-      return refuse(502, `kubetape could not obtain a credential for the upstream cluster: ${(err as Error).message}`);
+    if (impersonation) {
+      // Forwarded only as the identity the cluster agreed the caller may take on.
+      const outcome = await credentialsForImpersonation(o.upstream.credentials, auth.identity, impersonation);
+      if (!outcome.ok) {
+        if (outcome.code >= 500) o.metrics.upstreamErrors.inc({ kind: 'credential' });
+        return refuse(outcome.code, outcome.message, outcome.reason);
+      }
+      creds = outcome.auth;
+    } else {
+      try {
+        creds = await o.upstream.credentials.get(auth.identity);
+      } catch (err) {
+        o.metrics.upstreamErrors.inc({ kind: 'credential' });
+        const failure = credentialFailure(err);
+        return refuse(failure.code, failure.message, failure.reason);
+      }
     }
 
     let session: UpstreamSession;
@@ -146,7 +162,7 @@ export function createStreamHandler(o: StreamHandlerOptions): StreamHandler {
       session = await connectUpstream(kind === 'portforward' ? 'portforward' : 'exec', { upstream: o.upstream, auth: creds, uri, timeoutMs: o.connectTimeoutMs });
     } catch (err) {
       if (err instanceof UpstreamRefusal) {
-        if (err.statusCode === 401) o.upstream.credentials.invalidate();
+        if (err.statusCode === 401) o.upstream.credentials.invalidate(auth.identity);
         if (err.body.length > 0) exchange.streamEvent('status', err.body);
         exchange.finish(err.message, err.statusCode === 101 ? 502 : err.statusCode);
         o.metrics.requests.inc({ verb: attrs.verb, code: String(err.statusCode) });

@@ -63,8 +63,8 @@ function urlFor(t: DialTarget, webSocket: boolean): string {
   return `${scheme}//${server.host}${server.pathname.replace(/\/+$/, '')}${t.uri}`;
 }
 
-function authHeaders(t: DialTarget): Record<string, string> {
-  return t.auth.authorization ? { Authorization: t.auth.authorization } : {};
+function authHeaders(t: DialTarget): Record<string, string | string[]> {
+  return { ...t.auth.headers, ...(t.auth.authorization ? { Authorization: t.auth.authorization } : {}) };
 }
 
 function readRefusal(res: http.IncomingMessage, what: string): Promise<UpstreamRefusal> {

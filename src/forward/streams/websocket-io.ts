@@ -6,6 +6,7 @@
 import { Duplex, Writable } from 'node:stream';
 import WebSocket from 'ws';
 import { encodeChannelFrame } from './channel-frames.js';
+import { forceCloseWhenFlushed } from './linger.js';
 
 /** Buffered bytes beyond which a write waits for the socket to flush. */
 const HIGH_WATER = 256 * 1024;
@@ -98,11 +99,9 @@ export function keepAlive(ws: WebSocket, intervalMs: number): void {
   ws.once('close', () => clearInterval(timer));
 }
 
-/** Closes normally, and for good if the peer does not answer the close in time. */
+/** Closes normally; for good if the peer does not answer, once nothing of ours is left to send. */
 export function closeWebSocket(ws: WebSocket, code = 1000, reason = '', graceMs = 5000): void {
   if (ws.readyState === WebSocket.CLOSED) return;
   if (ws.readyState === WebSocket.OPEN) ws.close(code, reason.slice(0, 120));
-  const timer = setTimeout(() => ws.terminate(), graceMs);
-  timer.unref();
-  ws.once('close', () => clearTimeout(timer));
+  forceCloseWhenFlushed(ws, () => ws.bufferedAmount, () => ws.terminate(), graceMs);
 }

@@ -13,8 +13,11 @@ import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { AppendLog } from './append-log.js';
 import { readNdjson } from './ndjson-reader.js';
+import { GENESIS_LINE, chainLine, lineHash, unchain } from './line-chain.js';
+import { verifyLocalSession } from './local-verify.js';
 import { countEvent, emptyCounts, type RecordEvent, type SessionStartEvent, type SessionSummary, type SessionEndEvent } from '../../record/model.js';
 import type { AppendOptions, RecordingStore, SessionFilter, SessionWriter } from '../store.js';
+import type { VerifyReport } from '../verify.js';
 
 interface IndexStart {
   kind: 'start';
@@ -27,6 +30,9 @@ interface IndexEnd {
   kind: 'end';
   id: string;
   end: SessionEndEvent;
+  /** Lines in the session file and the SHA-256 of the last one (see line-chain.ts). */
+  lines?: number;
+  headSha256?: string;
 }
 type IndexLine = IndexStart | IndexEnd;
 
@@ -59,9 +65,10 @@ export class LocalStore implements RecordingStore {
     const file = join('sessions', day, `${start.session}.ndjson`);
     const log = new AppendLog(join(this.root, file));
     const line: IndexStart = { kind: 'start', id: start.session, file, instance: this.instance, start };
+    const first = chainLine(JSON.stringify(start), GENESIS_LINE);
     // Both the session file and the index must hold the start before anything is forwarded.
-    await Promise.all([log.append(JSON.stringify(start), true), this.index.append(JSON.stringify(line), true)]);
-    return new LocalSessionWriter(start.session, log, this.index);
+    await Promise.all([log.append(first, true), this.index.append(JSON.stringify(line), true)]);
+    return new LocalSessionWriter(start.session, log, this.index, lineHash(first));
   }
 
   private async readIndex(): Promise<Map<string, { start?: IndexStart; end?: IndexEnd }>> {
@@ -134,7 +141,13 @@ export class LocalStore implements RecordingStore {
   async *readSession(id: string): AsyncIterable<RecordEvent> {
     const file = this.fileOf(id);
     if (!file) return;
-    yield* readNdjson<RecordEvent>(join(this.root, file));
+    for await (const ev of readNdjson<RecordEvent>(join(this.root, file))) yield unchain(ev);
+  }
+
+  async verify(id: string): Promise<VerifyReport> {
+    const file = this.fileOf(id);
+    const end = (await this.readIndex()).get(id)?.end;
+    return verifyLocalSession(id, file ? join(this.root, file) : undefined, end ? { lines: end.lines, headSha256: end.headSha256 } : undefined);
   }
 
   /** Session files are found by id without the index: the id is in the name. */
@@ -156,21 +169,33 @@ export class LocalStore implements RecordingStore {
 }
 
 class LocalSessionWriter implements SessionWriter {
+  private lines = 1;
+
   constructor(
     readonly id: string,
     private readonly log: AppendLog,
     private readonly index: AppendLog,
+    /** SHA-256 of the last line written: the next line's prevSha256. */
+    private head: string,
   ) {}
 
+  /** Lines are written in call order (AppendLog writes synchronously), so the chain follows the file. */
+  private chained(event: RecordEvent): string {
+    const line = chainLine(JSON.stringify(event), this.head);
+    this.head = lineHash(line);
+    this.lines++;
+    return line;
+  }
+
   append(event: RecordEvent, opts: AppendOptions = {}): Promise<void> {
-    return this.log.append(JSON.stringify(event), opts.durable ?? false);
+    return this.log.append(this.chained(event), opts.durable ?? false);
   }
 
   async close(end: RecordEvent): Promise<void> {
-    await this.log.append(JSON.stringify(end), true);
+    await this.log.append(this.chained(end), true);
     await this.log.close();
     if (end.type === 'session.end') {
-      const line: IndexEnd = { kind: 'end', id: this.id, end };
+      const line: IndexEnd = { kind: 'end', id: this.id, end, lines: this.lines, headSha256: this.head };
       await this.index.append(JSON.stringify(line), true);
     }
   }

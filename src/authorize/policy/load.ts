@@ -1,0 +1,177 @@
+// Reading and validating a policy. Errors name the line of the file (the
+// yaml package keeps node ranges) so an operator can fix a rule quickly.
+import { readFileSync } from 'node:fs';
+import { LineCounter, parseDocument, type Document, type Node } from 'yaml';
+import { BUILTIN_PATTERNS } from './patterns.js';
+import type { CommandMatch, MaskPattern, Policy, PolicyAction, PolicyRule, RuleMatch } from './types.js';
+
+export class PolicyError extends Error {}
+
+const ACTIONS = new Set<PolicyAction>(['deny', 'allow', 'mask', 'require-approval']);
+const TOP_KEYS = new Set(['rules', 'masking']);
+const RULE_KEYS = new Set(['name', 'priority', 'match', 'action', 'message']);
+const LIST_FIELDS = ['cluster', 'user', 'group', 'verb', 'apiGroup', 'resource', 'subresource', 'namespace', 'name', 'container'] as const;
+const MATCH_KEYS = new Set<string>([...LIST_FIELDS, 'command', 'tty', 'stdin']);
+const MASKING_KEYS = new Set(['onUnmaskable', 'patterns']);
+
+/** Where a value sits in the document: a line number when known. */
+type Locate = (path: Array<string | number>) => string;
+
+export function loadPolicyFile(path: string): Policy {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new PolicyError(`cannot read policy ${path}: ${(e as Error).message}`);
+  }
+  return parsePolicyText(text, path);
+}
+
+export function parsePolicyText(text: string, source: string): Policy {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false });
+  if (doc.errors.length > 0) {
+    const e = doc.errors[0]!;
+    const line = lineCounter.linePos(e.pos[0]).line;
+    throw new PolicyError(`${source}:${line}: ${e.message.split('\n')[0]}`);
+  }
+  const locate: Locate = (p) => {
+    const node = nodeAt(doc, p);
+    const line = node?.range ? lineCounter.linePos(node.range[0]).line : undefined;
+    return line ? `${source}:${line}` : source;
+  };
+  return validatePolicy(doc.toJS() as unknown, source, locate, (p) => {
+    const node = nodeAt(doc, p);
+    return node?.range ? lineCounter.linePos(node.range[0]).line : 0;
+  });
+}
+
+/** An inline policy (the `policy:` key of kubetape.yaml), already parsed: errors name the path. */
+export function parsePolicyObject(value: unknown, source = 'policy'): Policy {
+  const locate: Locate = (p) => `${source}${p.map((k) => (typeof k === 'number' ? `[${k}]` : `.${k}`)).join('')}`;
+  return validatePolicy(value, source, locate, () => 0);
+}
+
+function nodeAt(doc: Document, path: Array<string | number>): Node | undefined {
+  for (let n = path.length; n >= 0; n--) {
+    const node = n === 0 ? doc.contents : doc.getIn(path.slice(0, n), true);
+    if (node && typeof node === 'object' && 'range' in node) return node as Node;
+  }
+  return undefined;
+}
+
+function validatePolicy(value: unknown, source: string, at: Locate, lineOf: (p: Array<string | number>) => number): Policy {
+  const fail = (p: Array<string | number>, msg: string): never => {
+    throw new PolicyError(`${at(p)}: ${msg}`);
+  };
+  if (value === null || value === undefined) return { rules: [], patterns: [], onUnmaskable: 'refuse', source };
+  if (!isObject(value)) fail([], 'a policy is a mapping with "rules" (and optionally "masking")');
+  const top = value as Record<string, unknown>;
+  for (const k of Object.keys(top)) if (!TOP_KEYS.has(k)) fail([k], `unknown key "${k}" (expected rules, masking)`);
+
+  const rules: PolicyRule[] = [];
+  const rawRules = top['rules'] ?? [];
+  if (!Array.isArray(rawRules)) fail(['rules'], '"rules" must be a list');
+  (rawRules as unknown[]).forEach((raw, i) => rules.push(validateRule(raw, i, fail, lineOf)));
+  // Stable: equal priorities keep file order (first match wins).
+  rules.sort((a, b) => b.priority - a.priority || a.index - b.index);
+
+  let onUnmaskable: Policy['onUnmaskable'] = 'refuse';
+  const patterns: MaskPattern[] = [];
+  const masking = top['masking'];
+  if (masking !== undefined) {
+    if (!isObject(masking)) fail(['masking'], '"masking" must be a mapping');
+    const m = masking as Record<string, unknown>;
+    for (const k of Object.keys(m)) if (!MASKING_KEYS.has(k)) fail(['masking', k], `unknown key "masking.${k}" (expected onUnmaskable, patterns)`);
+    if (m['onUnmaskable'] !== undefined) {
+      if (m['onUnmaskable'] !== 'refuse' && m['onUnmaskable'] !== 'marker') fail(['masking', 'onUnmaskable'], `onUnmaskable must be "refuse" or "marker", got ${JSON.stringify(m['onUnmaskable'])}`);
+      onUnmaskable = m['onUnmaskable'] as Policy['onUnmaskable'];
+    }
+    const ps = m['patterns'] ?? [];
+    if (!Array.isArray(ps)) fail(['masking', 'patterns'], '"patterns" must be a list');
+    (ps as unknown[]).forEach((p, i) => {
+      const here = ['masking', 'patterns', i];
+      if (typeof p === 'string') {
+        const re = BUILTIN_PATTERNS[p];
+        if (!re) fail(here, `unknown built-in pattern "${p}" (known: ${Object.keys(BUILTIN_PATTERNS).join(', ')})`);
+        patterns.push({ name: p, regex: new RegExp(re!.source, re!.flags) });
+        return;
+      }
+      if (!isObject(p)) fail(here, 'a pattern is a built-in name or {name, regex}');
+      const { name, regex } = p as Record<string, unknown>;
+      if (typeof name !== 'string' || typeof regex !== 'string') fail(here, 'a custom pattern needs "name" and "regex" strings');
+      patterns.push({ name: name as string, regex: compile(regex as string, 'g', (msg) => fail([...here, 'regex'], msg)) });
+    });
+  }
+  return { rules, patterns, onUnmaskable, source };
+}
+
+type Fail = (p: Array<string | number>, msg: string) => never;
+
+function validateRule(raw: unknown, i: number, fail: Fail, lineOf: (p: Array<string | number>) => number): PolicyRule {
+  const here = ['rules', i];
+  if (!isObject(raw)) fail(here, 'a rule is a mapping with "match" and "action"');
+  const r = raw as Record<string, unknown>;
+  for (const k of Object.keys(r)) if (!RULE_KEYS.has(k)) fail([...here, k], `unknown key "${k}" in a rule (expected ${[...RULE_KEYS].join(', ')})`);
+  const action = r['action'];
+  if (typeof action !== 'string' || !ACTIONS.has(action as PolicyAction)) fail([...here, 'action'], `action must be one of ${[...ACTIONS].join(', ')}, got ${JSON.stringify(action)}`);
+  const name = r['name'] ?? `rule ${i + 1}`;
+  if (typeof name !== 'string') fail([...here, 'name'], 'name must be a string');
+  const priority = r['priority'] ?? 0;
+  if (typeof priority !== 'number' || !Number.isFinite(priority)) fail([...here, 'priority'], 'priority must be a number');
+  const message = r['message'];
+  if (message !== undefined && typeof message !== 'string') fail([...here, 'message'], 'message must be a string');
+  if (action === 'deny' && message === undefined) fail(here, 'a deny rule needs a "message" (kubectl shows it to the caller)');
+  const rule: PolicyRule = { name: name as string, index: i + 1, line: lineOf(here), priority: priority as number, match: validateMatch(r['match'], [...here, 'match'], fail), action: action as PolicyAction };
+  if (message !== undefined) rule.message = message as string;
+  return rule;
+}
+
+function validateMatch(raw: unknown, here: Array<string | number>, fail: Fail): RuleMatch {
+  if (raw === undefined || raw === null) return {};
+  if (!isObject(raw)) fail(here, '"match" must be a mapping');
+  const m = raw as Record<string, unknown>;
+  const out: RuleMatch = {};
+  for (const [k, v] of Object.entries(m)) {
+    if (!MATCH_KEYS.has(k)) fail([...here, k], `unknown match field "${k}" (expected ${[...MATCH_KEYS].join(', ')})`);
+    if (k === 'tty' || k === 'stdin') {
+      if (typeof v !== 'boolean') fail([...here, k], `${k} must be true or false`);
+      out[k] = v as boolean;
+    } else if (k === 'command') {
+      const items = Array.isArray(v) ? v : [v];
+      out.command = items.map((c, j) => commandMatch(c, [...here, k, ...(Array.isArray(v) ? [j] : [])], fail));
+    } else {
+      const items = Array.isArray(v) ? v : [v];
+      if (items.length === 0 || !items.every((x) => typeof x === 'string')) fail([...here, k], `${k} must be a string or a list of strings`);
+      out[k as (typeof LIST_FIELDS)[number]] = items as string[];
+    }
+  }
+  return out;
+}
+
+function commandMatch(raw: unknown, here: Array<string | number>, fail: Fail): CommandMatch {
+  if (typeof raw === 'string') return { exact: raw };
+  if (isObject(raw)) {
+    const keys = Object.keys(raw);
+    const v = (raw as Record<string, unknown>)[keys[0] ?? ''];
+    if (keys.length === 1 && typeof v === 'string') {
+      if (keys[0] === 'exact') return { exact: v };
+      if (keys[0] === 'prefix') return { prefix: v };
+      if (keys[0] === 'regex') return { regex: compile(v, '', (msg) => fail([...here, 'regex'], msg)) };
+    }
+  }
+  return fail(here, 'command is a string (exact) or one of {exact: S}, {prefix: S}, {regex: R}');
+}
+
+function compile(source: string, flags: string, fail: (msg: string) => never): RegExp {
+  try {
+    return new RegExp(source, flags);
+  } catch (e) {
+    return fail(`invalid regex: ${(e as Error).message}`);
+  }
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+

@@ -1,0 +1,76 @@
+// The guardrail policy as kubetape holds it once loaded and validated.
+// Rules are written against the parsed request (the API server's own
+// attributes), not against raw HTTP text.
+
+export type PolicyAction = 'deny' | 'allow' | 'mask' | 'require-approval';
+
+/** How an exec/attach command is matched: the whole argv joined by spaces. */
+export type CommandMatch = { exact: string } | { prefix: string } | { regex: RegExp };
+
+/** Every field is optional; a rule matches when every field it names matches. Lists mean "any of". */
+export interface RuleMatch {
+  cluster?: string[];
+  user?: string[];
+  /** The caller is in at least one of these groups. */
+  group?: string[];
+  verb?: string[];
+  apiGroup?: string[];
+  resource?: string[];
+  subresource?: string[];
+  namespace?: string[];
+  name?: string[];
+  command?: CommandMatch[];
+  container?: string[];
+  tty?: boolean;
+  stdin?: boolean;
+}
+
+export interface PolicyRule {
+  /** The rule's name, or "rule N" (1-based position in the file). */
+  name: string;
+  /** 1-based position in the file. */
+  index: number;
+  /** Line in the policy file where the rule starts (0 when inline). */
+  line: number;
+  priority: number;
+  match: RuleMatch;
+  action: PolicyAction;
+  message?: string;
+}
+
+export interface MaskPattern {
+  name: string;
+  regex: RegExp;
+}
+
+export interface Policy {
+  /** Sorted: higher priority first, file order within a priority. */
+  rules: PolicyRule[];
+  /** Applied to everything stored: response bodies, log streams, exec output. */
+  patterns: MaskPattern[];
+  /** When a Secret response cannot be masked (protobuf): refuse it, or pass it and store only a marker. */
+  onUnmaskable: 'refuse' | 'marker';
+  /** Where it came from, for log lines. */
+  source: string;
+}
+
+/** What the policy says about one request. */
+export interface PolicyDecision {
+  action: PolicyAction;
+  /** The rule that decided; undefined when no rule matched (allowed by default). */
+  rule?: PolicyRule;
+}
+
+/** A request as the policy sees it. */
+export interface PolicyRequest {
+  cluster: string;
+  user: string;
+  groups: string[];
+  verb: string;
+  apiGroup: string;
+  resource: string;
+  subresource: string;
+  namespace: string;
+  name: string;
+  exec?: { command: string[]; container?: string; tty: boolean; stdin: boolean };
+}

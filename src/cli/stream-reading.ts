@@ -1,0 +1,92 @@
+// Reading exec/attach/port-forward recordings back, for `sessions show`,
+// `replay` and `export`. Sessions are read as a stream of events (a request
+// always precedes its stream events), so a long recording is never held
+// whole in memory.
+import type { RecordEvent, RequestEvent, ResponseEvent, StreamEvent } from '../record/model.js';
+import type { RecordingStore } from '../store/store.js';
+import { humanBytes } from './format.js';
+import { CliError } from './errors.js';
+
+/** A full session id from an id or unique prefix, or a one-line error. */
+export async function resolveSession(store: RecordingStore, idArg: string): Promise<string> {
+  let id: string | undefined;
+  try {
+    id = await store.resolveId(idArg);
+  } catch (e) {
+    throw new CliError((e as Error).message);
+  }
+  if (!id) throw new CliError(`no session "${idArg}"; see \`kubetape sessions list\``);
+  return id;
+}
+
+export function isTerminalRequest(rq: RequestEvent): boolean {
+  return rq.exec !== undefined && (rq.attrs.subresource === 'exec' || rq.attrs.subresource === 'attach');
+}
+
+/** A stream event placed on the session's clock: milliseconds since the first selected request started. */
+export interface TimedStreamEvent {
+  atMs: number;
+  request: RequestEvent;
+  event: StreamEvent;
+}
+
+/**
+ * The stream events of the session's exec/attach requests (only `seq` when
+ * given), in recording order, each with its time since the first of them.
+ * Throws a CliError when there is nothing to play.
+ */
+export async function* terminalEvents(store: RecordingStore, id: string, seq?: number): AsyncGenerator<TimedStreamEvent> {
+  const requests = new Map<number, RequestEvent>();
+  let origin: number | undefined;
+  let found = false;
+  let seqSeen: RequestEvent | undefined;
+  for await (const ev of store.readSession(id)) {
+    if (ev.type === 'request') {
+      if (seq !== undefined && ev.seq === seq) seqSeen = ev;
+      if (!isTerminalRequest(ev) || (seq !== undefined && ev.seq !== seq)) continue;
+      requests.set(ev.seq, ev);
+      found = true;
+      origin ??= Date.parse(ev.time);
+    } else if (ev.type === 'stream') {
+      const rq = requests.get(ev.seq);
+      if (!rq || origin === undefined) continue;
+      yield { atMs: Date.parse(rq.time) - origin + ev.offsetMs, request: rq, event: ev };
+    }
+  }
+  if (seq !== undefined && !seqSeen) throw new CliError(`session ${id} has no request ${seq}`);
+  if (seq !== undefined && !found) throw new CliError(`request ${seq} of session ${id} is not an exec or attach`);
+  if (!found) throw new CliError(`session ${id} has no exec or attach recorded`);
+}
+
+export function eventBytes(ev: StreamEvent): Buffer {
+  return ev.encoding === 'base64' ? Buffer.from(ev.data, 'base64') : Buffer.from(ev.data, 'utf8');
+}
+
+/** One line about an exec/attach/port-forward for the `sessions show` timeline. */
+export function describeStream(rq: RequestEvent, rs: ResponseEvent | undefined, events: readonly RecordEvent[]): string | undefined {
+  const bytes = rs?.streamBytes ?? {};
+  const size = (k: keyof typeof bytes): string => humanBytes(bytes[k] ?? 0);
+  const protocol = rs?.streamProtocol ? `   (${rs.streamProtocol.client} -> ${rs.streamProtocol.upstream})` : '';
+  if (rq.exec) {
+    const e = rq.exec;
+    const what = rq.attrs.subresource === 'attach' ? 'attach' : `exec ${JSON.stringify(e.command)}`;
+    const flags = [e.container ? `container=${e.container}` : '', e.tty ? 'tty' : '', e.stdin ? 'stdin' : ''].filter(Boolean).join(' ');
+    const exit = rs?.exitCode !== undefined ? `exit ${rs.exitCode}` : rs ? 'exit code unknown' : 'running';
+    const channels = [`stdin ${size('stdin')}`, `stdout ${size('stdout')}`];
+    if (!e.tty) channels.push(`stderr ${size('stderr')}`);
+    if (bytes.resize) channels.push(`${countEvents(events, rq.seq, 'resize')} resizes`);
+    return `${what}${flags ? ' ' + flags : ''}   ${exit}   ${channels.join(', ')}${protocol}`;
+  }
+  if (rq.portForward) {
+    const ports = rq.portForward.ports.length > 0 ? rq.portForward.ports : [...new Set(events.filter((x) => x.type === 'stream' && x.seq === rq.seq && x.channel === 'open').map((x) => (x as StreamEvent).port))];
+    const connections = countEvents(events, rq.seq, 'open');
+    return `port-forward ports ${ports.join(',') || '-'}   ${connections} connection${connections === 1 ? '' : 's'}   in ${size('in')}, out ${size('out')}${bytes.error ? `, error ${size('error')}` : ''}${protocol}`;
+  }
+  return undefined;
+}
+
+function countEvents(events: readonly RecordEvent[], seq: number, channel: StreamEvent['channel']): number {
+  let n = 0;
+  for (const x of events) if (x.type === 'stream' && x.seq === seq && x.channel === channel) n++;
+  return n;
+}

@@ -1,0 +1,120 @@
+// The `recording` keys that choose and tune the store: local files (the
+// default) or DynamoDB + S3 behind a local spool. Kept apart from config.ts
+// so the store code can import the settings without the whole config.
+import { ConfigError } from './errors.js';
+
+export type StoreKind = 'local' | 'aws';
+
+/** Keys of `recording` that configure the store; all optional in the file, defaulted by `storeSettings`. */
+export interface RecordingStoreKeys {
+  /** local (default): files in the data dir. aws: DynamoDB + S3, through a spool in the data dir. */
+  store?: StoreKind;
+  /** DynamoDB table (default kubetape-sessions). */
+  table?: string;
+  /** S3 bucket for recording chunks; required with store: aws. */
+  bucket?: string;
+  /** Key prefix in the bucket (default "recordings/"). */
+  prefix?: string;
+  /** DynamoDB items expire this many days after their session started; 0 keeps them (default 365). */
+  retentionDays?: number;
+  /** KMS key (id, ARN or alias) for SSE-KMS on every object; default: the bucket's own encryption. */
+  kmsKeyId?: string;
+  /** Path-style S3 URLs (needed by most S3 emulators and some private endpoints). Default false. */
+  s3ForcePathStyle?: boolean;
+  /** Bytes the spool may hold before new requests are refused (failMode closed) or unrecorded (open). Default 1 GiB. */
+  spoolMaxBytes?: number;
+  /** A chunk is uploaded once it holds this many bytes (default 1 MiB). */
+  chunkBytes?: number;
+  /** ... or once its oldest event waited this long (default 2). */
+  flushSeconds?: number;
+}
+
+export const RECORDING_STORE_KEYS: readonly (keyof RecordingStoreKeys)[] = [
+  'store',
+  'table',
+  'bucket',
+  'prefix',
+  'retentionDays',
+  'kmsKeyId',
+  's3ForcePathStyle',
+  'spoolMaxBytes',
+  'chunkBytes',
+  'flushSeconds',
+];
+
+const AWS_ONLY: readonly (keyof RecordingStoreKeys)[] = ['table', 'bucket', 'prefix', 'retentionDays', 'kmsKeyId', 's3ForcePathStyle', 'spoolMaxBytes', 'chunkBytes', 'flushSeconds'];
+
+export interface AwsStoreSettings {
+  table: string;
+  bucket: string;
+  prefix: string;
+  retentionDays: number;
+  kmsKeyId?: string;
+  s3ForcePathStyle: boolean;
+  spoolMaxBytes: number;
+  chunkBytes: number;
+  flushMs: number;
+}
+
+export const STORE_DEFAULTS = {
+  table: 'kubetape-sessions',
+  prefix: 'recordings/',
+  retentionDays: 365,
+  spoolMaxBytes: 1024 * 1024 * 1024,
+  chunkBytes: 1024 * 1024,
+  flushSeconds: 2,
+} as const;
+
+/** Check the store keys (throws ConfigError naming the key) and normalise the prefix. */
+export function validateRecordingStore(r: RecordingStoreKeys): void {
+  const store = r.store ?? 'local';
+  if (store !== 'local' && store !== 'aws') throw new ConfigError(`recording.store must be "local" or "aws", got ${JSON.stringify(r.store)}`);
+  if (store === 'local') {
+    const stray = AWS_ONLY.find((k) => r[k] !== undefined);
+    if (stray) throw new ConfigError(`recording.${stray} is only used with recording.store: aws`);
+    return;
+  }
+  if (r.bucket === undefined) throw new ConfigError('recording.bucket is required with recording.store: aws');
+  if (typeof r.bucket !== 'string' || !/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(r.bucket)) {
+    throw new ConfigError(`recording.bucket must be an S3 bucket name (3-63 lower-case letters, digits, dots, hyphens), got ${JSON.stringify(r.bucket)}`);
+  }
+  if (r.table !== undefined && (typeof r.table !== 'string' || !/^[A-Za-z0-9_.-]{3,255}$/.test(r.table))) {
+    throw new ConfigError(`recording.table must be a DynamoDB table name (3-255 of A-Z a-z 0-9 _ . -), got ${JSON.stringify(r.table)}`);
+  }
+  if (r.prefix !== undefined) {
+    if (typeof r.prefix !== 'string' || r.prefix.startsWith('/') || r.prefix.includes('//') || r.prefix.length > 512) {
+      throw new ConfigError(`recording.prefix must be a relative S3 key prefix like "recordings/", got ${JSON.stringify(r.prefix)}`);
+    }
+    if (r.prefix !== '' && !r.prefix.endsWith('/')) r.prefix += '/';
+  }
+  if (r.kmsKeyId !== undefined && (typeof r.kmsKeyId !== 'string' || r.kmsKeyId === '')) throw new ConfigError('recording.kmsKeyId must be a non-empty string (key id, ARN or alias)');
+  if (r.s3ForcePathStyle !== undefined && typeof r.s3ForcePathStyle !== 'boolean') throw new ConfigError(`recording.s3ForcePathStyle must be true or false, got ${JSON.stringify(r.s3ForcePathStyle)}`);
+  integer(r.retentionDays, 'retentionDays', 0, 36500);
+  integer(r.spoolMaxBytes, 'spoolMaxBytes', 4096, Number.MAX_SAFE_INTEGER);
+  integer(r.chunkBytes, 'chunkBytes', 1024, 64 * 1024 * 1024);
+  if (r.flushSeconds !== undefined && (typeof r.flushSeconds !== 'number' || !(r.flushSeconds >= 0.05 && r.flushSeconds <= 300))) {
+    throw new ConfigError(`recording.flushSeconds must be a number from 0.05 to 300, got ${JSON.stringify(r.flushSeconds)}`);
+  }
+}
+
+function integer(v: unknown, key: string, min: number, max: number): void {
+  if (v === undefined) return;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) throw new ConfigError(`recording.${key} must be a whole number from ${min} to ${max}, got ${JSON.stringify(v)}`);
+}
+
+/** The AWS store's settings with defaults filled in; call after validateRecordingStore. */
+export function awsStoreSettings(r: RecordingStoreKeys): AwsStoreSettings {
+  if (!r.bucket) throw new ConfigError('recording.bucket is required with recording.store: aws');
+  const s: AwsStoreSettings = {
+    table: r.table ?? STORE_DEFAULTS.table,
+    bucket: r.bucket,
+    prefix: r.prefix ?? STORE_DEFAULTS.prefix,
+    retentionDays: r.retentionDays ?? STORE_DEFAULTS.retentionDays,
+    s3ForcePathStyle: r.s3ForcePathStyle ?? false,
+    spoolMaxBytes: r.spoolMaxBytes ?? STORE_DEFAULTS.spoolMaxBytes,
+    chunkBytes: r.chunkBytes ?? STORE_DEFAULTS.chunkBytes,
+    flushMs: Math.round((r.flushSeconds ?? STORE_DEFAULTS.flushSeconds) * 1000),
+  };
+  if (r.kmsKeyId) s.kmsKeyId = r.kmsKeyId;
+  return s;
+}

@@ -1,0 +1,122 @@
+// Relays an upstream response with Secret values masked, for the requests
+// the policy says must not see them. Only these responses leave the
+// zero-copy path: the body is decoded (gzip included), transformed, and
+// re-sent without Content-Encoding. Watches are transformed line by line
+// and keep streaming.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createGunzip, createInflate } from 'node:zlib';
+import { StringDecoder } from 'node:string_decoder';
+import type { Readable } from 'node:stream';
+import { maskJsonBody, maskSecretsIn } from '../authorize/policy/mask-secrets.js';
+import { statusObject } from '../kube/status.js';
+
+export interface MaskedRelayOptions {
+  watch: boolean;
+  /** What to do with a body that cannot be masked (protobuf). */
+  onUnmaskable: 'refuse' | 'marker';
+  /** Every byte written to the client, for the recorder. */
+  onData(chunk: Buffer): void;
+  /** The response as the client got it: status, and an error when it broke. */
+  onEnd(status: number, error?: string): void;
+}
+
+const HOP_HEADERS = new Set(['content-length', 'content-encoding', 'transfer-encoding', 'connection', 'keep-alive']);
+
+export function relayMasked(up: IncomingMessage, res: ServerResponse, o: MaskedRelayOptions): void {
+  const status = up.statusCode ?? 502;
+  const contentType = String(up.headers['content-type'] ?? '');
+  if (!/json/i.test(contentType) && status < 400 && contentType !== '') {
+    if (o.onUnmaskable === 'refuse') {
+      up.resume();
+      const body = JSON.stringify(statusObject(406, `kubetape masks Secret values and cannot do so in ${contentType.split(';')[0]}; ask for application/json (kubectl does by default)`, 'NotAcceptable'));
+      res.writeHead(406, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) });
+      res.end(body);
+      o.onData(Buffer.from(body));
+      o.onEnd(406, 'refused: Secret response in a format that cannot be masked');
+      return;
+    }
+    // marker: the client gets the body as sent; the recorder stores only a marker for Secrets.
+    copyHeaders(up, res, true);
+    res.writeHead(status);
+    up.on('data', (c: Buffer) => {
+      o.onData(c);
+      res.write(c);
+    });
+    up.once('end', () => {
+      res.end();
+      o.onEnd(status);
+    });
+    up.once('error', (e) => {
+      res.destroy();
+      o.onEnd(status, `upstream stream failed: ${e.message}`);
+    });
+    return;
+  }
+
+  const body = decoded(up);
+  copyHeaders(up, res, false);
+  const decoder = new StringDecoder('utf8');
+  const fail = (e: Error) => {
+    res.destroy();
+    o.onEnd(status, `upstream stream failed: ${e.message}`);
+  };
+  body.once('error', fail);
+  if (body !== up) up.once('error', fail);
+
+  if (o.watch && status < 400) {
+    res.writeHead(status);
+    res.flushHeaders();
+    let partial = '';
+    const emit = (line: string) => {
+      if (line.trim() === '') return;
+      let out: string;
+      try {
+        out = JSON.stringify(maskSecretsIn(JSON.parse(line))) + '\n';
+      } catch {
+        // A line that is not JSON cannot hold a Secret kubectl would decode; drop nothing silently.
+        out = line + '\n';
+      }
+      const buf = Buffer.from(out);
+      o.onData(buf);
+      res.write(buf);
+    };
+    body.on('data', (c: Buffer) => {
+      const lines = (partial + decoder.write(c)).split('\n');
+      partial = lines.pop() ?? '';
+      for (const l of lines) emit(l);
+    });
+    body.once('end', () => {
+      emit(partial + decoder.end());
+      res.end();
+      o.onEnd(status);
+    });
+    return;
+  }
+
+  let text = '';
+  body.on('data', (c: Buffer) => (text += decoder.write(c)));
+  body.once('end', () => {
+    text += decoder.end();
+    const out = Buffer.from(maskJsonBody(text).text);
+    res.setHeader('Content-Length', out.length);
+    res.writeHead(status);
+    res.end(out);
+    o.onData(out);
+    o.onEnd(status);
+  });
+}
+
+function decoded(up: IncomingMessage): Readable {
+  const enc = String(up.headers['content-encoding'] ?? '').toLowerCase();
+  if (enc === 'gzip') return up.pipe(createGunzip());
+  if (enc === 'deflate') return up.pipe(createInflate());
+  return up;
+}
+
+function copyHeaders(up: IncomingMessage, res: ServerResponse, keepEncoding: boolean): void {
+  for (const [name, value] of Object.entries(up.headers)) {
+    if (value === undefined) continue;
+    if (HOP_HEADERS.has(name) && !(keepEncoding && (name === 'content-encoding' || name === 'content-length'))) continue;
+    res.setHeader(name, value);
+  }
+}

@@ -1,0 +1,99 @@
+// One cluster's data path (recorder, REST forwarder, upgrade handlers), and
+// the routers that pick a cluster by path when kubetape serves several.
+import type { Agent } from 'node:https';
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { Request, Response, NextFunction, RequestHandler } from 'express';
+import type { ServeConfig } from '../config/config.js';
+import type { Authenticator } from '../authenticate/identity.js';
+import type { Metrics } from '../admin/metrics.js';
+import type { RecordingStore } from '../store/store.js';
+import { Recorder } from '../record/recorder.js';
+import { createRestForwarder } from '../forward/rest.js';
+import { createUpgradeTunnel } from '../forward/upgrade-tunnel.js';
+import { createStreamHandler, type StreamHandler } from '../forward/streams/index.js';
+import { refuseUpgrade } from '../forward/streams/refuse.js';
+import type { Upstream } from '../forward/upstream.js';
+import { sendStatus } from '../kube/status.js';
+import type { PolicyHolder } from '../authorize/policy/holder.js';
+import { policyStreamAuthorizer } from '../authorize/policy/guard.js';
+import { rewriteUrl, splitClusterPath, unknownClusterMessage } from '../clusters/routing.js';
+
+export interface ClusterRoute {
+  upstream: Upstream;
+  recorder: Recorder;
+  rest: RequestHandler;
+  upgrade: StreamHandler;
+}
+
+export interface RouteDeps {
+  config: ServeConfig;
+  store: RecordingStore;
+  authenticator: Authenticator;
+  metrics: Metrics;
+  agent: Agent;
+  log: (line: string) => void;
+  /** Guardrails, when a policy is configured. */
+  policy?: PolicyHolder;
+}
+
+export function createClusterRoute(upstream: Upstream, d: RouteDeps): ClusterRoute {
+  const c = d.config;
+  const principal = upstream.credentials.principal?.bind(upstream.credentials);
+  const recorder = new Recorder(d.store, {
+    cluster: upstream.name,
+    maxBodyBytes: c.recording.maxBodyBytes,
+    maxStreamBytes: c.recording.maxStreamBytes,
+    idleMs: c.recording.sessionIdleSeconds * 1000,
+    failMode: c.recording.failMode,
+    onRecordFailure: (err) => {
+      d.metrics.recordFailures.inc();
+      d.log(`kubetape: RECORDING FAILURE: ${err.message}`);
+    },
+    ...(principal ? { principal } : {}),
+    ...(d.policy ? { patterns: () => d.policy!.current.patterns } : {}),
+  });
+  const connectTimeoutMs = c.upstreamTimeoutSeconds * 1000;
+  const rest = createRestForwarder({ upstream, recorder, metrics: d.metrics, agent: d.agent, responseTimeoutMs: connectTimeoutMs, maxRequestBodyBytes: c.maxRequestBodyBytes, ...(d.policy ? { policy: d.policy } : {}) });
+  // exec, attach and port-forward are terminated and decoded; any other
+  // upgrade (a WebSocket watch, a proxy subresource) is tunnelled as bytes.
+  const tunnel = createUpgradeTunnel({ authenticator: d.authenticator, upstream, recorder, metrics: d.metrics, connectTimeoutMs });
+  const upgrade = createStreamHandler({
+    authenticator: d.authenticator,
+    upstream,
+    recorder,
+    metrics: d.metrics,
+    connectTimeoutMs,
+    otherUpgrades: (req, socket, head) => void tunnel(req, socket, head),
+    ...(d.policy ? { authorize: policyStreamAuthorizer(d.policy, upstream.name) } : {}),
+  });
+  return { upstream, recorder, rest, upgrade };
+}
+
+/** Requests to /clusters/NAME/... go to that cluster's forwarder with the prefix removed. */
+export function routeRequests(routes: ClusterRoute[]): RequestHandler {
+  const byName = new Map(routes.map((r) => [r.upstream.name, r]));
+  const names = routes.map((r) => r.upstream.name);
+  return (req: Request, res: Response, next: NextFunction) => {
+    const p = splitClusterPath(req.originalUrl);
+    const route = p && byName.get(p.cluster);
+    if (!p || !route) return sendStatus(res, 404, unknownClusterMessage(req.originalUrl, names), 'NotFound');
+    rewriteUrl(req, p.rest);
+    return route.rest(req, res, next);
+  };
+}
+
+export function routeUpgrades(routes: ClusterRoute[]): (req: IncomingMessage, socket: Duplex, head: Buffer) => void {
+  const byName = new Map(routes.map((r) => [r.upstream.name, r]));
+  return (req, socket, head) => {
+    const url = req.url ?? '/';
+    const p = splitClusterPath(url);
+    const route = p && byName.get(p.cluster);
+    if (!p || !route) {
+      socket.on('error', () => socket.destroy());
+      return refuseUpgrade(socket, 404, unknownClusterMessage(url), 'NotFound');
+    }
+    rewriteUrl(req, p.rest);
+    void route.upgrade(req, socket, head);
+  };
+}

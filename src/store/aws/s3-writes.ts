@@ -1,0 +1,31 @@
+// The uploader's S3 writes: every object carries Content-MD5 (S3 rejects a
+// body that does not match, and Object Lock buckets require it) and, when a
+// key is configured, SSE-KMS.
+import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { md5Base64 } from './chunk-format.js';
+import { withRetries, type RetryContext } from './retry.js';
+
+export class S3Writes {
+  constructor(
+    private readonly client: S3Client,
+    private readonly bucket: string,
+    private readonly kmsKeyId: string | undefined,
+    private readonly ctx: RetryContext,
+  ) {}
+
+  async put(key: string, body: Buffer, contentType: string, md5 = md5Base64(body)): Promise<void> {
+    await withRetries(this.ctx, 's3', `put ${key}`, (abortSignal) =>
+      this.client.send(
+        new PutObjectCommand({
+          Bucket: this.bucket,
+          Key: key,
+          Body: body,
+          ContentMD5: md5,
+          ContentType: contentType,
+          ...(this.kmsKeyId ? { ServerSideEncryption: 'aws:kms' as const, SSEKMSKeyId: this.kmsKeyId } : {}),
+        }),
+        { abortSignal },
+      ),
+    );
+  }
+}

@@ -1,0 +1,80 @@
+// The configured recording store: local files, or DynamoDB + S3 through a
+// spool. The AWS SDK is loaded only when the AWS store is configured, so the
+// local store starts (and the CLI runs) without it.
+import type { Metrics } from '../admin/metrics.js';
+import type { RecordingConfig } from '../config/config.js';
+import { awsStoreSettings } from '../config/recording-store.js';
+import type { SessionStartEvent, SessionSummary, RecordEvent } from '../record/model.js';
+import { LocalStore } from './local/local-store.js';
+import type { RecordingStore, SessionFilter, SessionWriter } from './store.js';
+import type { VerifyReport } from './verify.js';
+
+export interface OpenStoreOptions {
+  dataDir: string;
+  recording: RecordingConfig;
+  metrics?: Metrics;
+  log?: (line: string) => void;
+}
+
+/** The store `kubetape serve` records into. */
+export async function openWritableStore(o: OpenStoreOptions): Promise<RecordingStore> {
+  if ((o.recording.store ?? 'local') === 'local') return new LocalStore(o.dataDir, { writable: true });
+  const { AwsStore } = await import('./aws/aws-store.js');
+  return AwsStore.open({
+    settings: awsStoreSettings(o.recording),
+    writable: { dataDir: o.dataDir, failMode: o.recording.failMode },
+    ...(o.metrics ? { metrics: o.metrics } : {}),
+    ...(o.log ? { log: o.log } : {}),
+  });
+}
+
+/** The store the CLI reads from (never writes, never claims live sessions). */
+export function openReadableStore(o: { dataDir: string; recording: RecordingConfig }): RecordingStore {
+  if ((o.recording.store ?? 'local') === 'local') return new LocalStore(o.dataDir, { writable: false });
+  return new LazyStore(async () => {
+    const { AwsStore } = await import('./aws/aws-store.js');
+    return AwsStore.open({ settings: awsStoreSettings(o.recording) });
+  });
+}
+
+/** A store opened on first use, so callers can stay synchronous. */
+class LazyStore implements RecordingStore {
+  private opened: Promise<RecordingStore> | undefined;
+
+  constructor(private readonly open: () => Promise<RecordingStore>) {}
+
+  private store(): Promise<RecordingStore> {
+    return (this.opened ??= this.open());
+  }
+
+  async openSession(start: SessionStartEvent): Promise<SessionWriter> {
+    return (await this.store()).openSession(start);
+  }
+
+  async listSessions(filter?: SessionFilter): Promise<SessionSummary[]> {
+    return (await this.store()).listSessions(filter);
+  }
+
+  async resolveId(idOrPrefix: string): Promise<string | undefined> {
+    return (await this.store()).resolveId(idOrPrefix);
+  }
+
+  async *readSession(id: string): AsyncIterable<RecordEvent> {
+    yield* (await this.store()).readSession(id);
+  }
+
+  async summary(id: string): Promise<SessionSummary | undefined> {
+    const s = await this.store();
+    return s.summary ? s.summary(id) : (await s.listSessions()).find((x) => x.id === id);
+  }
+
+  async verify(id: string): Promise<VerifyReport> {
+    const s = await this.store();
+    if (!s.verify) throw new Error('this store cannot verify recordings');
+    return s.verify(id);
+  }
+
+  async close(): Promise<void> {
+    if (this.opened) await (await this.opened).close();
+  }
+}

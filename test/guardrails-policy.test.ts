@@ -1,0 +1,114 @@
+// Loading, validating and reloading a policy: errors name the line, a
+// broken edit leaves the previous policy in force, and a good edit takes
+// effect without a restart (checked with kubectl).
+import t from 'tap';
+import { writeFileSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { startHarness } from './helpers/harness.js';
+import { kubectl } from './helpers/kubectl.js';
+import { parsePolicyText, loadPolicyFile } from '../src/authorize/policy/load.js';
+import { evaluatePolicy } from '../src/authorize/policy/evaluate.js';
+import { readConfigFile, ConfigError } from '../src/config/config.js';
+import type { PolicyRequest } from '../src/authorize/policy/types.js';
+
+const req = (o: Partial<PolicyRequest>): PolicyRequest => ({ cluster: 'c', user: 'u', groups: [], verb: 'get', apiGroup: '', resource: 'pods', subresource: '', namespace: 'default', name: 'p', ...o });
+
+t.test('the example policy loads and decides as the README says', async (t) => {
+  const p = loadPolicyFile(resolve('examples/policy.yaml'));
+  t.equal(p.rules.length, 6);
+  t.equal(evaluatePolicy(p, req({ verb: 'delete', resource: 'namespaces', namespace: '', name: 'x' })).rule?.name, 'no-namespace-deletion');
+  t.equal(evaluatePolicy(p, req({ resource: 'secrets', groups: ['sre'] })).action, 'allow');
+  t.equal(evaluatePolicy(p, req({ resource: 'secrets', groups: ['dev'] })).action, 'mask');
+  t.equal(evaluatePolicy(p, req({ verb: 'delete', resource: 'secrets', namespace: 'prod', groups: ['sre'] })).action, 'require-approval', 'delete in prod is checked before the sre exemption');
+  t.equal(evaluatePolicy(p, req({ verb: 'list' })).rule, undefined, 'no rule: allowed, RBAC decides');
+  t.same(p.patterns.map((x) => x.name), ['aws-access-key-id', 'private-key', 'bearer-token', 'jwt']);
+});
+
+t.test('priority overrides file order; exec fields match commands', async (t) => {
+  const p = parsePolicyText(
+    [
+      'rules:',
+      '  - name: no-shells',
+      '    match: {subresource: exec, command: [{regex: "^(ba)?sh( |$)"}, {prefix: "python"}], tty: true}',
+      '    action: deny',
+      '    message: no interactive shells',
+      '  - name: oncall-may',
+      '    priority: 10',
+      '    match: {group: oncall, subresource: exec}',
+      '    action: allow',
+    ].join('\n'),
+    'p.yaml',
+  );
+  const exec = (command: string[], groups: string[] = [], tty = true) => evaluatePolicy(p, req({ verb: 'create', subresource: 'exec', groups, exec: { command, tty, stdin: true } }));
+  t.equal(exec(['sh']).action, 'deny');
+  t.equal(exec(['bash', '-l']).action, 'deny');
+  t.equal(exec(['python3']).action, 'deny');
+  t.equal(exec(['ls']).action, 'allow');
+  t.equal(exec(['sh'], [], false).action, 'allow', 'tty must match too');
+  t.equal(exec(['sh'], ['oncall']).rule?.name, 'oncall-may', 'the higher priority rule is checked first');
+  t.equal(evaluatePolicy(p, req({ verb: 'get' })).action, 'allow', 'exec fields never match a non-exec request');
+});
+
+t.test('validation errors name the line', async (t) => {
+  const bad = (text: string) => () => parsePolicyText(text, 'policy.yaml');
+  t.throws(bad('rules:\n  - match: {verb: delete}\n    action: destroy\n'), /^policy\.yaml:3: action must be one of deny, allow, mask, require-approval, got "destroy"/);
+  t.throws(bad('rules:\n  - match: {verb: delete}\n    action: allow\n  - match:\n      verbs: delete\n    action: allow\n'), /^policy\.yaml:5: unknown match field "verbs"/);
+  t.throws(bad('rules:\n  - match: {resource: pods}\n    action: deny\n'), /^policy\.yaml:2: a deny rule needs a "message"/);
+  t.throws(bad('masking:\n  patterns:\n    - aws\n'), /^policy\.yaml:3: unknown built-in pattern "aws"/);
+  t.throws(bad('masking:\n  patterns:\n    - {name: x, regex: "("}\n'), /^policy\.yaml:3: invalid regex/);
+  t.throws(bad('rules:\n  - match: {verb: [delete\n'), /^policy\.yaml:\d+: /, 'YAML syntax errors too');
+});
+
+t.test('config: policy inline and policyFile; both is an error; bad inline names the path', async (t) => {
+  const dir = t.testdir({
+    'a.yaml': 'policy:\n  rules:\n    - {match: {resource: secrets}, action: mask}\n',
+    'b.yaml': 'policyFile: p.yaml\n',
+    'c.yaml': 'policy:\n  rules:\n    - {match: {resource: secrets}, action: hide}\n',
+  });
+  t.equal(readConfigFile(join(dir, 'a.yaml')).policy?.rules[0]?.action, 'mask');
+  t.equal(readConfigFile(join(dir, 'b.yaml')).policyFile, join(dir, 'p.yaml'), 'relative to the config file');
+  t.throws(() => readConfigFile(join(dir, 'c.yaml')), ConfigError);
+  t.throws(() => readConfigFile(join(dir, 'c.yaml')), /policy\.rules\[0\]\.action: action must be one of/);
+});
+
+t.test('kubetape reloads the policy file; a broken edit keeps the old policy in force', async (t) => {
+  const logs: string[] = [];
+  const dir = t.testdir({ 'policy.yaml': 'rules: []\n' });
+  const file = join(dir, 'policy.yaml');
+  const h = await startHarness({ config: { policyFile: file }, start: { log: (l) => logs.push(l), policyPollMs: 100 } });
+  t.teardown(() => h.close());
+  h.api.objects.put({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'cfg', namespace: 'default' }, data: { a: 'b' } });
+  const get = () => kubectl(['get', 'configmap', 'cfg', '-o', 'name'], { kubeconfig: h.kubeconfig });
+  t.equal((await get()).code, 0, 'allowed with an empty policy');
+
+  const waitGen = async (gen: number) => {
+    const deadline = Date.now() + 5000;
+    while (h.kt.policy!.generation < gen && !h.kt.policy!.lastError) {
+      if (Date.now() > deadline) throw new Error('the policy was not reloaded');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  };
+  writeFileSync(file, 'rules:\n  - name: no-configmaps\n    match: {resource: configmaps}\n    action: deny\n    message: configmaps are frozen today\n');
+  await waitGen(2);
+  const denied = await get();
+  t.equal(denied.code, 1);
+  t.match(denied.stderr, 'Error from server (Forbidden): configmaps are frozen today (kubetape policy rule "no-configmaps")', 'the new rule holds without a restart');
+
+  const good = readFileSync(file, 'utf8');
+  writeFileSync(file, good + '  - match: {resource: pods}\n    action: maybe\n');
+  const deadline = Date.now() + 5000;
+  while (!h.kt.policy!.lastError && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  t.match(h.kt.policy!.lastError, /policy\.yaml:8: action must be one of/, 'the error names the line');
+  t.ok(logs.some((l) => /policy NOT reloaded, the previous policy stays in force: .*policy\.yaml:8/.test(l)), 'and is logged');
+  const still = await get();
+  t.match(still.stderr, /configmaps are frozen today/, 'the previous policy is still in force');
+
+  writeFileSync(file, 'rules: []\n');
+  await waitGen(3);
+  t.equal((await get()).code, 0, 'a good edit replaces it');
+});
+
+t.test('a broken policy file stops startup with the line named', async (t) => {
+  const dir = t.testdir({ 'policy.yaml': 'rules:\n  - match: {resource: pods}\n    action: deny\n' });
+  await t.rejects(startHarness({ config: { policyFile: join(dir, 'policy.yaml') } }), /policy\.yaml:2: a deny rule needs a "message"/);
+});

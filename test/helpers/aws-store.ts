@@ -1,0 +1,201 @@
+// The AWS store's tests run against real emulators: moto_server (a child
+// process we can freeze with SIGSTOP), and dynalite + s3rver in-process for
+// their stricter validation. kubetape finds them the way it finds AWS: the
+// standard environment variables (AWS_REGION, AWS_ENDPOINT_URL[_SERVICE],
+// credentials), set here for this test process and handed to children.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { request } from 'node:http';
+import { DynamoDBClient, QueryCommand } from '@aws-sdk/client-dynamodb';
+import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { ensureTable } from '../../src/store/aws/create-table.js';
+import type { RecordingConfig } from '../../src/config/config.js';
+
+export interface MotoServer {
+  url: string;
+  pid: number;
+  freeze(): void;
+  thaw(): void;
+  close(): Promise<void>;
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function post(url: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method: 'POST', timeout: 2000 }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** moto_server on a free 127.0.0.1 port; SIGSTOP/SIGCONT through freeze/thaw; killed by pid at close. */
+export async function startMotoServer(): Promise<MotoServer> {
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const child: ChildProcess = spawn('moto_server', ['-H', '127.0.0.1', '-p', String(port)], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr?.on('data', (c: Buffer) => (stderr = (stderr + c.toString()).slice(-4000)));
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`moto_server exited: ${stderr}`);
+    try {
+      if ((await post(`${url}/moto-api/reset`)) === 200) break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`moto_server did not start on ${url}: ${stderr}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const pid = child.pid!;
+  return {
+    url,
+    pid,
+    freeze: () => process.kill(pid, 'SIGSTOP'),
+    thaw: () => process.kill(pid, 'SIGCONT'),
+    close: async () => {
+      if (child.exitCode !== null) return;
+      try {
+        process.kill(pid, 'SIGCONT');
+      } catch {
+        // gone
+      }
+      child.kill('SIGTERM');
+      const t = setTimeout(() => child.kill('SIGKILL'), 3000);
+      await exited;
+      clearTimeout(t);
+    },
+  };
+}
+
+/** The standard AWS environment for emulators: one endpoint for everything, or one per service. */
+export function awsEnv(o: { endpoint?: string; dynamodb?: string; s3?: string; accessKey?: string; secretKey?: string }): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {
+    AWS_REGION: 'us-east-1',
+    AWS_ACCESS_KEY_ID: o.accessKey ?? 'testing',
+    AWS_SECRET_ACCESS_KEY: o.secretKey ?? 'testing',
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+  };
+  if (o.endpoint) env.AWS_ENDPOINT_URL = o.endpoint;
+  if (o.dynamodb) env.AWS_ENDPOINT_URL_DYNAMODB = o.dynamodb;
+  if (o.s3) env.AWS_ENDPOINT_URL_S3 = o.s3;
+  return env;
+}
+
+/** Set the AWS environment for this process (test files run in their own process). */
+export function useAwsEnv(env: NodeJS.ProcessEnv): void {
+  for (const k of ['AWS_ENDPOINT_URL', 'AWS_ENDPOINT_URL_DYNAMODB', 'AWS_ENDPOINT_URL_S3', 'AWS_PROFILE']) delete process.env[k];
+  Object.assign(process.env, env);
+}
+
+/** Table (from TABLE_SCHEMA) and bucket, through the endpoints in process.env. */
+export async function provision(table: string, bucket: string, o: { ttl?: boolean } = {}): Promise<void> {
+  const dynamo = new DynamoDBClient({});
+  const s3 = new S3Client({ forcePathStyle: true });
+  try {
+    await ensureTable(dynamo, table, o);
+    await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+  } finally {
+    dynamo.destroy();
+    s3.destroy();
+  }
+}
+
+export function awsRecording(table: string, bucket: string, extra: Partial<RecordingConfig> = {}): RecordingConfig {
+  return {
+    maxBodyBytes: 1024 * 1024,
+    maxStreamBytes: 64 * 1024 * 1024,
+    sessionIdleSeconds: 1,
+    failMode: 'closed',
+    store: 'aws',
+    table,
+    bucket,
+    prefix: 'recordings/',
+    s3ForcePathStyle: true,
+    flushSeconds: 0.5,
+    ...extra,
+  };
+}
+
+/** All items of one session partition, raw (for asserting on the DynamoDB layout). */
+export async function partitionItems(table: string, pk: string): Promise<Array<Record<string, unknown>>> {
+  const dynamo = new DynamoDBClient({});
+  try {
+    const out: Array<Record<string, unknown>> = [];
+    let start: Record<string, never> | undefined;
+    do {
+      const r = await dynamo.send(new QueryCommand({ TableName: table, KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': { S: pk } }, ...(start ? { ExclusiveStartKey: start } : {}) }));
+      out.push(...(r.Items ?? []));
+      start = r.LastEvaluatedKey as Record<string, never> | undefined;
+    } while (start);
+    return out;
+  } finally {
+    dynamo.destroy();
+  }
+}
+
+export function ensureDir(d: string): string {
+  mkdirSync(d, { recursive: true });
+  return d;
+}
+
+import type { RecordingStore, SessionWriter, SessionFilter, AppendOptions } from '../../src/store/store.js';
+import type { RecordEvent, SessionStartEvent } from '../../src/record/model.js';
+
+/**
+ * Passes everything to the real store and keeps, per session, the JSON of
+ * every event the recorder handed over: what a store must give back.
+ */
+export class TeeStore implements RecordingStore {
+  readonly written = new Map<string, string[]>();
+
+  constructor(readonly inner: RecordingStore) {}
+
+  async openSession(start: SessionStartEvent): Promise<SessionWriter> {
+    const w = await this.inner.openSession(start);
+    const lines = [JSON.stringify(start)];
+    this.written.set(start.session, lines);
+    return {
+      id: w.id,
+      append: (ev: RecordEvent, o?: AppendOptions) => {
+        lines.push(JSON.stringify(ev));
+        return w.append(ev, o);
+      },
+      close: (end: RecordEvent) => {
+        lines.push(JSON.stringify(end));
+        return w.close(end);
+      },
+    };
+  }
+
+  listSessions(f?: SessionFilter) {
+    return this.inner.listSessions(f);
+  }
+  resolveId(id: string) {
+    return this.inner.resolveId(id);
+  }
+  readSession(id: string) {
+    return this.inner.readSession(id);
+  }
+  close() {
+    return this.inner.close();
+  }
+}
