@@ -37,4 +37,4 @@ EXPOSE 8443
 # node:20-slim has no curl: ask the admin listener with node itself.
 HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:9443/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
-ENTRYPOINT ["node", "bin/kubetape.js", "serve", "--config", "/etc/kubetape/kubetape.yaml"]
+ENTRYPOINT ["node", "--max-semi-space-size=2", "bin/kubetape.js", "serve", "--config", "/etc/kubetape/kubetape.yaml"]

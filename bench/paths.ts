@@ -54,10 +54,13 @@ export async function startKubectlProxy(children: ChildSet, kubeconfig: string, 
   return { key: 'kubectlProxy', label: 'kubectl proxy', url: new URL(`http://${m[1]}`), pid: servingProcess(child.pid) };
 }
 
-/** `node bin/kubetape.js serve`, token and CA taken from the kubeconfig it writes. */
+/**
+ * `bin/kubetape.js serve` run as an executable, as `npx kubetape serve` runs
+ * it, so its shebang's Node flags (a small young generation) apply; token
+ * and CA taken from the kubeconfig it writes.
+ */
 export async function startKubetapeServe(children: ChildSet, root: string, kubeconfig: string, dataDir: string): Promise<Target> {
   const args = [
-    join(root, 'bin/kubetape.js'),
     'serve',
     '--kubeconfig',
     kubeconfig,
@@ -68,7 +71,7 @@ export async function startKubetapeServe(children: ChildSet, root: string, kubec
     '--admin-listen',
     '127.0.0.1:0',
   ];
-  const child = children.start('kubetape serve', process.execPath, args, { cwd: root });
+  const child = children.start('kubetape serve', join(root, 'bin/kubetape.js'), args, { cwd: root });
   const kc = await child.waitForOutput(/^\s*kubeconfig +(\S+)\r?\n/m, START_TIMEOUT_MS);
   const listening = /^\s*listening on +(https:\/\/\S+)\r?\n/m.exec(child.stdout());
   if (!listening) throw new Error(`kubetape printed no "listening on https://..." line:\n${child.stdout()}`);

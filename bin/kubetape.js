@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=2
 // The CLI is TypeScript compiled to dist/ by `npm ci` (the prepare script).
 import { main } from '../dist/src/cli/main.js';
 main(process.argv.slice(2)).then(
