@@ -140,3 +140,17 @@ t.test('a watch on secrets stays streaming and masks every event', async (t) => 
   t.match(out, `"token": "${MASKED_BASE64}"`);
   t.notMatch(await storedText(), b64('live-value-xyz'));
 });
+
+t.test('a gzipped secret list (over 128 KiB) is decoded, masked and re-sent whole', async (t) => {
+  for (let i = 0; i < 40; i++) {
+    h.api.objects.put({ apiVersion: 'v1', kind: 'Secret', metadata: { name: `big-${i}`, namespace: 'bulk' }, data: { blob: b64(`big-secret-${i}-` + 'x'.repeat(4000)) } });
+  }
+  const before = h.api.received.length;
+  const r = await asDev(['get', 'secrets', '-n', 'bulk', '-o', 'json']);
+  t.equal(r.code, 0, r.stderr);
+  const list = JSON.parse(r.stdout) as { items: Array<{ data: Record<string, string> }> };
+  t.equal(list.items.length, 40);
+  t.ok(list.items.every((i) => i.data['blob'] === MASKED_BASE64), 'every value masked');
+  t.ok(h.api.received.slice(before).some((q) => /gzip/.test(String(q.headers['accept-encoding']))), 'the cluster was offered gzip');
+  t.notMatch(await storedText(), b64('big-secret-7-'));
+});

@@ -1,6 +1,6 @@
 // First match wins over the rules as sorted at load (priority, then file
 // order). No matching rule: allowed, and the cluster's RBAC decides.
-import type { CommandMatch, Policy, PolicyDecision, PolicyRequest, PolicyRule, RuleMatch } from './types.js';
+import type { CommandMatch, Policy, PolicyDecision, PolicyRequest, RuleMatch } from './types.js';
 
 export function evaluatePolicy(policy: Policy, req: PolicyRequest): PolicyDecision {
   for (const rule of policy.rules) if (ruleMatches(rule.match, req)) return { action: rule.action, rule };
@@ -39,9 +39,4 @@ function commandMatches(c: CommandMatch, argv: string[]): boolean {
   if ('exact' in c) return line === c.exact;
   if ('prefix' in c) return line.startsWith(c.prefix);
   return c.regex.test(line);
-}
-
-/** How a rule is named in messages and recordings. */
-export function describeRule(rule: PolicyRule): string {
-  return rule.name;
 }
