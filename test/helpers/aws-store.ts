@@ -3,88 +3,13 @@
 // their stricter validation. kubetape finds them the way it finds AWS: the
 // standard environment variables (AWS_REGION, AWS_ENDPOINT_URL[_SERVICE],
 // credentials), set here for this test process and handed to children.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { request } from 'node:http';
 import { DynamoDBClient, QueryCommand } from '@aws-sdk/client-dynamodb';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { ensureTable } from '../../src/store/aws/create-table.js';
 import type { RecordingConfig } from '../../src/config/config.js';
 
-export interface MotoServer {
-  url: string;
-  pid: number;
-  freeze(): void;
-  thaw(): void;
-  close(): Promise<void>;
-}
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-function post(url: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const req = request(url, { method: 'POST', timeout: 2000 }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode ?? 0));
-    });
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', reject);
-    req.end();
-  });
-}
-
-/** moto_server on a free 127.0.0.1 port; SIGSTOP/SIGCONT through freeze/thaw; killed by pid at close. */
-export async function startMotoServer(): Promise<MotoServer> {
-  const port = await freePort();
-  const url = `http://127.0.0.1:${port}`;
-  const child: ChildProcess = spawn('moto_server', ['-H', '127.0.0.1', '-p', String(port)], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr?.on('data', (c: Buffer) => (stderr = (stderr + c.toString()).slice(-4000)));
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`moto_server exited: ${stderr}`);
-    try {
-      if ((await post(`${url}/moto-api/reset`)) === 200) break;
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline) {
-      child.kill('SIGKILL');
-      throw new Error(`moto_server did not start on ${url}: ${stderr}`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  const pid = child.pid!;
-  return {
-    url,
-    pid,
-    freeze: () => process.kill(pid, 'SIGSTOP'),
-    thaw: () => process.kill(pid, 'SIGCONT'),
-    close: async () => {
-      if (child.exitCode !== null) return;
-      try {
-        process.kill(pid, 'SIGCONT');
-      } catch {
-        // gone
-      }
-      child.kill('SIGTERM');
-      const t = setTimeout(() => child.kill('SIGKILL'), 3000);
-      await exited;
-      clearTimeout(t);
-    },
-  };
-}
+export { freePort, startMoto as startMotoServer, type Moto as MotoServer } from './moto.js';
 
 /** The standard AWS environment for emulators: one endpoint for everything, or one per service. */
 export function awsEnv(o: { endpoint?: string; dynamodb?: string; s3?: string; accessKey?: string; secretKey?: string }): NodeJS.ProcessEnv {

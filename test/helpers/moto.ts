@@ -7,12 +7,17 @@ import { request } from 'node:http';
 export interface Moto {
   /** http://127.0.0.1:PORT */
   url: string;
+  pid: number;
   /** Forget every AWS resource and credential. */
   reset(): Promise<void>;
+  /** SIGSTOP: the backend hangs, as a stalled AWS endpoint would. */
+  freeze(): void;
+  /** SIGCONT. */
+  thaw(): void;
   close(): Promise<void>;
 }
 
-function freePort(): Promise<number> {
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = createServer();
     s.once('error', reject);
@@ -56,16 +61,24 @@ export async function startMoto(): Promise<Moto> {
     }
     await new Promise((r) => setTimeout(r, 100));
   }
+  const pid = child.pid!;
   return {
     url,
+    pid,
     reset: async () => void (await post(`${url}/moto-api/reset`)),
+    freeze: () => process.kill(pid, 'SIGSTOP'),
+    thaw: () => process.kill(pid, 'SIGCONT'),
     close: async () => {
-      if (child.exitCode === null) {
-        child.kill('SIGTERM');
-        const t = setTimeout(() => child.kill('SIGKILL'), 3000);
-        await exited;
-        clearTimeout(t);
+      if (child.exitCode !== null) return;
+      try {
+        process.kill(pid, 'SIGCONT'); // a frozen process cannot act on SIGTERM
+      } catch {
+        // already gone
       }
+      child.kill('SIGTERM');
+      const t = setTimeout(() => child.kill('SIGKILL'), 3000);
+      await exited;
+      clearTimeout(t);
     },
   };
 }
