@@ -71,10 +71,10 @@ t.test('deleting a CRD is refused', async (t) => {
   t.match(r.stderr, /Error from server \(Forbidden\): deleting CustomResourceDefinitions removes every object of that type; not allowed through kubetape \(kubetape policy rule "no-crd-deletion"\)/);
 });
 
-t.test('delete in prod needs approval (not available yet: refused with a clear message)', async (t) => {
+t.test('delete in prod needs approval: refused with an approval id and how to ask for it', async (t) => {
   const r = await asSre(['delete', 'pod', 'web-0', '-n', 'prod']);
   t.equal(r.code, 1);
-  t.match(r.stderr, /Error from server \(Forbidden\): delete in prod; delete pods "web-0" in namespace prod requires approval \(kubetape policy rule "prod-delete-needs-approval"\), and just-in-time approval is not available/);
+  t.match(r.stderr, /Error from server \(Forbidden\): delete in prod; delete pods "web-0" in namespace prod requires approval \(kubetape policy rule "prod-delete-needs-approval"\), approval id ap-[0-9a-f]+: ask for it with: kubetape approvals request ap-[0-9a-f]+/);
   const still = await asSre(['get', 'pod', 'web-0', '-n', 'prod', '-o', 'name']);
   t.equal(still.stdout.trim(), 'pod/web-0', 'the pod is still there');
 });

@@ -12,6 +12,7 @@ import { registerExportCommand } from './export-command.js';
 import { registerCredentialCommand } from './credential-command.js';
 import { registerLogoutCommand } from './logout-command.js';
 import { registerVerifyCommand } from './verify-command.js';
+import { registerApprovalsCommand } from './approvals-command.js';
 
 function version(): string {
   try {
@@ -36,6 +37,7 @@ export function buildProgram(): Command {
   registerCredentialCommand(program);
   registerLogoutCommand(program);
   registerVerifyCommand(program);
+  registerApprovalsCommand(program);
   program.commands.forEach(function apply(c) {
     c.exitOverride();
     c.commands.forEach(apply);

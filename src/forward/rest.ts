@@ -20,7 +20,8 @@ import type { Metrics } from '../admin/metrics.js';
 import { credentialFailure } from '../credentials/credential-error.js';
 import type { PolicyHolder } from '../authorize/policy/holder.js';
 import { evaluatePolicy } from '../authorize/policy/evaluate.js';
-import { recordedDecision, refusalMessage, restPolicyRequest } from '../authorize/policy/guard.js';
+import { applyDecision, recordedDecision, restPolicyRequest } from '../authorize/policy/guard.js';
+import type { ApprovalStore } from '../authorize/approvals/store.js';
 import { relayMasked } from './masked-response.js';
 
 export interface RestForwarderOptions {
@@ -33,6 +34,8 @@ export interface RestForwarderOptions {
   maxRequestBodyBytes: number;
   /** Guardrails: refusals before forwarding, Secret masking on the way back. */
   policy?: PolicyHolder;
+  /** Just-in-time approval state for require-approval rules. */
+  approvals?: ApprovalStore;
 }
 
 /** What one request carries from the handler to the proxy's events. */
@@ -167,8 +170,16 @@ export function createRestForwarder(o: RestForwarderOptions): RequestHandler {
       headersToRecord['x-kubetape-stripped'] = stripped.join(', ');
     }
 
-    const decision = o.policy ? evaluatePolicy(o.policy.current, restPolicyRequest(o.upstream.name, identity, attrs)) : undefined;
-    const policyRecord = decision && recordedDecision(decision);
+    const policyRequest = o.policy ? restPolicyRequest(o.upstream.name, identity, attrs) : undefined;
+    const decision = o.policy && policyRequest ? evaluatePolicy(o.policy.current, policyRequest) : undefined;
+    let outcome;
+    try {
+      outcome = decision && policyRequest ? applyDecision(decision, policyRequest, describeRequest(attrs), o.approvals) : undefined;
+    } catch (err) {
+      // Approval state unreadable: refuse rather than let a guarded request through.
+      return sendError(res, attrs.isResourceRequest, 503, `kubetape could not check approvals: ${(err as Error).message}`, 'ServiceUnavailable');
+    }
+    const policyRecord = decision && recordedDecision(decision, outcome?.approval);
 
     let body: Buffer | undefined;
     if (hasBody(req)) {
@@ -204,7 +215,7 @@ export function createRestForwarder(o: RestForwarderOptions): RequestHandler {
       return sendError(res, attrs.isResourceRequest, 503, `kubetape refused the request because it could not be recorded: ${(err as Error).message}`, 'ServiceUnavailable');
     }
 
-    const refusal = decision && refusalMessage(decision, describeRequest(attrs));
+    const refusal = outcome?.refusal;
     if (refusal) {
       exchange.finish(refusal, 403);
       o.metrics.requests.inc({ verb: attrs.verb, code: '403' });

@@ -17,6 +17,7 @@ import type { Upstream } from '../forward/upstream.js';
 import { sendStatus } from '../kube/status.js';
 import type { PolicyHolder } from '../authorize/policy/holder.js';
 import { policyStreamAuthorizer } from '../authorize/policy/guard.js';
+import type { ApprovalStore } from '../authorize/approvals/store.js';
 import { rewriteUrl, splitClusterPath, unknownClusterMessage } from '../clusters/routing.js';
 
 export interface ClusterRoute {
@@ -35,6 +36,8 @@ export interface RouteDeps {
   log: (line: string) => void;
   /** Guardrails, when a policy is configured. */
   policy?: PolicyHolder;
+  /** Just-in-time approval state (with a policy). */
+  approvals?: ApprovalStore;
 }
 
 export function createClusterRoute(upstream: Upstream, d: RouteDeps): ClusterRoute {
@@ -54,7 +57,7 @@ export function createClusterRoute(upstream: Upstream, d: RouteDeps): ClusterRou
     ...(d.policy ? { patterns: () => d.policy!.current.patterns } : {}),
   });
   const connectTimeoutMs = c.upstreamTimeoutSeconds * 1000;
-  const rest = createRestForwarder({ upstream, recorder, metrics: d.metrics, agent: d.agent, responseTimeoutMs: connectTimeoutMs, maxRequestBodyBytes: c.maxRequestBodyBytes, ...(d.policy ? { policy: d.policy } : {}) });
+  const rest = createRestForwarder({ upstream, recorder, metrics: d.metrics, agent: d.agent, responseTimeoutMs: connectTimeoutMs, maxRequestBodyBytes: c.maxRequestBodyBytes, ...(d.policy ? { policy: d.policy } : {}), ...(d.approvals ? { approvals: d.approvals } : {}) });
   // exec, attach and port-forward are terminated and decoded; any other
   // upgrade (a WebSocket watch, a proxy subresource) is tunnelled as bytes.
   const tunnel = createUpgradeTunnel({ authenticator: d.authenticator, upstream, recorder, metrics: d.metrics, connectTimeoutMs });
@@ -65,7 +68,7 @@ export function createClusterRoute(upstream: Upstream, d: RouteDeps): ClusterRou
     metrics: d.metrics,
     connectTimeoutMs,
     otherUpgrades: (req, socket, head) => void tunnel(req, socket, head),
-    ...(d.policy ? { authorize: policyStreamAuthorizer(d.policy, upstream.name) } : {}),
+    ...(d.policy ? { authorize: policyStreamAuthorizer(d.policy, upstream.name, d.approvals) } : {}),
   });
   return { upstream, recorder, rest, upgrade };
 }

@@ -4,6 +4,7 @@
 //   tokens.csv              local-mode bearer tokens (kube-apiserver format)
 //   kubeconfig              points kubectl at kubetape
 //   recordings/             the local store
+//   approvals.ndjson        just-in-time approval requests, decisions and grant uses (append-only)
 import { existsSync, mkdirSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
 import { X509Certificate } from 'node:crypto';
 import { hostname } from 'node:os';
@@ -19,6 +20,7 @@ export interface DataDirPaths {
   serverKey: string;
   tokens: string;
   kubeconfig: string;
+  approvals: string;
 }
 
 export function dataDirPaths(root: string): DataDirPaths {
@@ -30,6 +32,7 @@ export function dataDirPaths(root: string): DataDirPaths {
     serverKey: join(root, 'server.key'),
     tokens: join(root, 'tokens.csv'),
     kubeconfig: join(root, 'kubeconfig'),
+    approvals: join(root, 'approvals.ndjson'),
   };
 }
 

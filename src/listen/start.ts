@@ -31,6 +31,8 @@ import { UpstreamCredentials } from '../credentials/upstream-credentials.js';
 import { buildProxyKubeconfig } from '../kubeconfig/proxy-kubeconfig.js';
 import { probeUpstream } from './probe.js';
 import { PolicyHolder } from '../authorize/policy/holder.js';
+import { ApprovalStore } from '../authorize/approvals/store.js';
+import { createApprovalRoutes } from '../authorize/approvals/routes.js';
 
 export interface RunningKubetape {
   /** https://host:port of the API listener. */
@@ -106,7 +108,9 @@ export async function startKubetape(c: ServeConfig, opts: StartOptions = {}): Pr
   const metrics = new Metrics();
   const store = opts.store ?? (await openWritableStore({ dataDir: paths.root, recording: c.recording, metrics, log }));
   const agent = upstreamAgent();
-  const routes = upstreams.map((u) => createClusterRoute(u, { config: c, store, authenticator, metrics, agent, log, ...(policy ? { policy } : {}) }));
+  // Approval state is shared through the data dir, so kubetape processes on one data dir agree.
+  const approvals = policy ? new ApprovalStore(paths.approvals) : undefined;
+  const routes = upstreams.map((u) => createClusterRoute(u, { config: c, store, authenticator, metrics, agent, log, ...(policy ? { policy } : {}), ...(approvals ? { approvals } : {}) }));
   const recorder = routes[0]!.recorder;
 
   const app = express();
@@ -114,6 +118,7 @@ export async function startKubetape(c: ServeConfig, opts: StartOptions = {}): Pr
   app.disable('etag');
   app.set('query parser', false); // kubetape reads raw query strings; express's parser is wasted work
   app.use(authenticate(authenticator, metrics));
+  if (approvals) app.use(createApprovalRoutes(approvals, recorder));
   app.use(multiCluster ? routeRequests(routes) : routes[0]!.rest);
 
   const server: HttpsServer = createHttpsServer({ cert: tls.cert, key: tls.key, ALPNProtocols: ['http/1.1'] }, app);

@@ -117,6 +117,8 @@ export interface PolicyRecord {
   action: 'deny' | 'allow' | 'mask' | 'require-approval';
   rule: string;
   index: number;
+  /** require-approval: the approval id it was refused under, or the grant that let it through. */
+  approval?: { id: string; grant?: string };
 }
 
 /** A caller's request to act as someone else (kubectl --as / --as-group). */

@@ -3,13 +3,14 @@
 import { readFileSync } from 'node:fs';
 import { LineCounter, parseDocument, type Document, type Node } from 'yaml';
 import { BUILTIN_PATTERNS } from './patterns.js';
+import { parseDuration } from '../approvals/duration.js';
 import type { CommandMatch, MaskPattern, Policy, PolicyAction, PolicyRule, RuleMatch } from './types.js';
 
 export class PolicyError extends Error {}
 
 const ACTIONS = new Set<PolicyAction>(['deny', 'allow', 'mask', 'require-approval']);
 const TOP_KEYS = new Set(['rules', 'masking']);
-const RULE_KEYS = new Set(['name', 'priority', 'match', 'action', 'message']);
+const RULE_KEYS = new Set(['name', 'priority', 'match', 'action', 'message', 'approvers', 'maxGrant']);
 const LIST_FIELDS = ['cluster', 'user', 'group', 'verb', 'apiGroup', 'resource', 'subresource', 'namespace', 'name', 'container'] as const;
 const MATCH_KEYS = new Set<string>([...LIST_FIELDS, 'command', 'tty', 'stdin']);
 const MASKING_KEYS = new Set(['onUnmaskable', 'patterns']);
@@ -124,6 +125,20 @@ function validateRule(raw: unknown, i: number, fail: Fail, lineOf: (p: Array<str
   if (action === 'deny' && message === undefined) fail(here, 'a deny rule needs a "message" (kubectl shows it to the caller)');
   const rule: PolicyRule = { name: name as string, index: i + 1, line: lineOf(here), priority: priority as number, match: validateMatch(r['match'], [...here, 'match'], fail), action: action as PolicyAction };
   if (message !== undefined) rule.message = message as string;
+  const approvers = r['approvers'];
+  if (approvers !== undefined) {
+    if (action !== 'require-approval') fail([...here, 'approvers'], '"approvers" only applies to require-approval rules');
+    const list = Array.isArray(approvers) ? approvers : [approvers];
+    if (list.length === 0 || !list.every((g) => typeof g === 'string')) fail([...here, 'approvers'], 'approvers must be a group or a list of groups');
+    rule.approvers = list as string[];
+  }
+  const maxGrant = r['maxGrant'];
+  if (maxGrant !== undefined) {
+    if (action !== 'require-approval') fail([...here, 'maxGrant'], '"maxGrant" only applies to require-approval rules');
+    const ms = typeof maxGrant === 'string' ? parseDuration(maxGrant) : undefined;
+    if (ms === undefined) fail([...here, 'maxGrant'], `maxGrant must be a duration such as 30m or 1h, got ${JSON.stringify(maxGrant)}`);
+    rule.maxGrantMs = ms!;
+  }
   return rule;
 }
 

@@ -36,6 +36,10 @@ export interface PolicyRule {
   match: RuleMatch;
   action: PolicyAction;
   message?: string;
+  /** require-approval: groups whose members may approve (never the requester). */
+  approvers?: string[];
+  /** require-approval: the longest grant an approver may give (default 1h). */
+  maxGrantMs?: number;
 }
 
 export interface MaskPattern {
