@@ -33,7 +33,7 @@ const num = (flag: string) => (v: string) => {
 export function registerServeCommand(program: Command): void {
   program
     .command('serve')
-    .description('run the recording proxy in front of one cluster')
+    .description('run the recording proxy (one cluster from a kubeconfig, or the clusters in --config)')
     .option('--config <file>', 'YAML config file; flags override its keys')
     .option('--listen <host:port>', 'API listener (default 127.0.0.1:8443)')
     .option('--admin-listen <host:port>', 'health and metrics listener (default 127.0.0.1:9443)')
