@@ -38,6 +38,11 @@ export class Metrics {
     help: 'Requests refused because their recording could not be made durable (failMode closed).',
     registers: [this.registry],
   });
+  readonly approvalWebhookFailures = new Counter({
+    name: 'kubetape_approval_webhook_failures_total',
+    help: 'Approver notifications that could not be delivered (error, timeout or non-2xx answer).',
+    registers: [this.registry],
+  });
   readonly bytes = new Counter({
     name: 'kubetape_bytes_total',
     help: 'Body bytes passed through, by direction (in = from callers, out = to callers).',

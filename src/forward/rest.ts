@@ -22,6 +22,7 @@ import type { PolicyHolder } from '../authorize/policy/holder.js';
 import { evaluatePolicy } from '../authorize/policy/evaluate.js';
 import { applyDecision, recordedDecision, restPolicyRequest } from '../authorize/policy/guard.js';
 import type { ApprovalStore } from '../authorize/approvals/store.js';
+import { holdForDecision } from '../authorize/approvals/hold.js';
 import { relayMasked } from './masked-response.js';
 
 export interface RestForwarderOptions {
@@ -178,6 +179,23 @@ export function createRestForwarder(o: RestForwarderOptions): RequestHandler {
     } catch (err) {
       // Approval state unreadable: refuse rather than let a guarded request through.
       return sendError(res, attrs.isResourceRequest, 503, `kubetape could not check approvals: ${(err as Error).message}`, 'ServiceUnavailable');
+    }
+    const holdMs = decision?.rule?.holdMs;
+    if (outcome?.refusal && holdMs && outcome.approval && o.approvals && decision && policyRequest && o.approvals.get(outcome.approval.id)?.status === 'pending') {
+      // Held open, nothing sent upstream, until an approver decides, the hold runs out or the client leaves.
+      const gone = new AbortController();
+      const onClose = () => gone.abort();
+      res.once('close', onClose);
+      const held = await holdForDecision(o.approvals, outcome.approval.id, holdMs, gone.signal);
+      res.off('close', onClose);
+      if (held === 'gone') return;
+      try {
+        // Approved: this takes the grant (recorded as used); denied or timed out: the refusal as today.
+        outcome = applyDecision(decision, policyRequest, describeRequest(attrs), o.approvals);
+      } catch (err) {
+        return sendError(res, attrs.isResourceRequest, 503, `kubetape could not check approvals: ${(err as Error).message}`, 'ServiceUnavailable');
+      }
+      if (held === 'timeout' && outcome.refusal) outcome = { ...outcome, refusal: `${outcome.refusal} (held ${Math.round(holdMs / 1000)}s without a decision)` };
     }
     const policyRecord = decision && recordedDecision(decision, outcome?.approval);
 

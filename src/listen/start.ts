@@ -31,6 +31,7 @@ import { UpstreamCredentials } from '../credentials/upstream-credentials.js';
 import { buildProxyKubeconfig } from '../kubeconfig/proxy-kubeconfig.js';
 import { probeUpstream } from './probe.js';
 import { PolicyHolder } from '../authorize/policy/holder.js';
+import { notifyApprovers } from '../authorize/approvals/notify.js';
 import { ApprovalStore } from '../authorize/approvals/store.js';
 import { createApprovalRoutes } from '../authorize/approvals/routes.js';
 
@@ -110,6 +111,12 @@ export async function startKubetape(c: ServeConfig, opts: StartOptions = {}): Pr
   const agent = upstreamAgent();
   // Approval state is shared through the data dir, so kubetape processes on one data dir agree.
   const approvals = policy ? new ApprovalStore(paths.approvals) : undefined;
+  if (approvals && policy) {
+    approvals.onRequested = (s) => {
+      const webhook = policy.current.approvals?.webhook;
+      if (webhook) void notifyApprovers(webhook, s, { log, onFailure: () => metrics.approvalWebhookFailures.inc() });
+    };
+  }
   const routes = upstreams.map((u) => createClusterRoute(u, { config: c, store, authenticator, metrics, agent, log, ...(policy ? { policy } : {}), ...(approvals ? { approvals } : {}) }));
   const recorder = routes[0]!.recorder;
 

@@ -209,6 +209,8 @@ export interface ResponseEvent {
   error?: string;
   /** exec/attach: the command's exit code, when the protocols carried it (0 on success). */
   exitCode?: number;
+  /** exec -it: the typed line a policy rule refused (the session was closed on it). */
+  typed?: { line: string; rule: string; message: string };
   /** exec/attach/port-forward: bytes forwarded per channel, including any beyond the recording limit. */
   streamBytes?: Partial<Record<StreamChannel, number>>;
   /** exec/attach/port-forward: the protocol spoken with the client and with the cluster, e.g. "websocket v5.channel.k8s.io". */

@@ -254,6 +254,7 @@ export class Exchange {
   private streamBytesIn = 0;
   private channelBytes: Partial<Record<StreamChannel, number>> | undefined;
   private exitCode: number | undefined;
+  private typedDenial: { line: string; rule: string; message: string } | undefined;
   private streamProtocol: { client: string; upstream: string } | undefined;
   /** Pattern masking of stored streams: one masker (and UTF-8 decoder) per channel or response stream. */
   private maskers = new Map<string, { masker: StreamMasker; decoder: StringDecoder; where: { connection?: number; port?: number } }>();
@@ -391,6 +392,11 @@ export class Exchange {
     this.exitCode = code;
   }
 
+  /** exec -it: a typed line refused by policy, recorded with the response. */
+  setTypedDenial(d: { line: string; rule: string; message: string }): void {
+    this.typedDenial = d;
+  }
+
   /** exec/attach/port-forward: which protocols were spoken on each side. */
   setStreamProtocol(client: string, upstream: string): void {
     this.streamProtocol = { client, upstream };
@@ -414,6 +420,7 @@ export class Exchange {
     };
     if (this.contentType) ev.contentType = this.contentType;
     if (this.exitCode !== undefined) ev.exitCode = this.exitCode;
+    if (this.typedDenial) ev.typed = this.typedDenial;
     if (this.channelBytes) ev.streamBytes = this.channelBytes;
     if (this.streamProtocol) ev.streamProtocol = this.streamProtocol;
     if (!this.streaming && this.capture.size > 0) {

@@ -21,6 +21,9 @@ export class ApprovalStore {
   private mtimeMs = -1;
   private size = -1;
 
+  /** Called after a request round is opened or given a reason (approvers are notified from here). */
+  onRequested: ((s: ApprovalState) => void) | undefined;
+
   constructor(readonly file: string) {}
 
   /** Replays the log when it changed since the last read. */
@@ -63,8 +66,11 @@ export class ApprovalStore {
   request(entry: Omit<RequestEntry, 'type' | 'at'>): ApprovalState {
     const now = this.get(entry.id);
     // A refused retry re-opens a used-up or expired grant, not a denial (that takes an explicit request).
-    if (!now || now.status === 'approved' || entry.reason !== undefined) this.append({ type: 'request', at: new Date().toISOString(), ...entry });
-    return this.get(entry.id)!;
+    const opens = !now || now.status === 'approved' || entry.reason !== undefined;
+    if (opens) this.append({ type: 'request', at: new Date().toISOString(), ...entry });
+    const s = this.get(entry.id)!;
+    if (opens) this.onRequested?.(s);
+    return s;
   }
 
   /** Uses a grant for `id` when one is usable now; returns its id, or undefined. */

@@ -58,6 +58,8 @@ export function policyStreamAuthorizer(holder: PolicyHolder, cluster: string, ap
     };
     const d = evaluatePolicy(holder.current, req);
     const { refusal } = applyDecision(d, req, `${info.kind} into ${info.namespace}/${info.pod}`, approvals);
-    return refusal ? { allow: false, message: refusal } : { allow: true };
+    if (refusal) return { allow: false, message: refusal };
+    // Line rules only make sense on a terminal (the match requires tty: true).
+    return d.rule?.typed && x?.tty ? { allow: true, typed: { rule: d.rule.name, lines: d.rule.typed } } : { allow: true };
   };
 }

@@ -4,13 +4,13 @@ import { readFileSync } from 'node:fs';
 import { LineCounter, parseDocument, type Document, type Node } from 'yaml';
 import { BUILTIN_PATTERNS } from './patterns.js';
 import { parseDuration } from '../approvals/duration.js';
-import type { CommandMatch, MaskPattern, Policy, PolicyAction, PolicyRule, RuleMatch } from './types.js';
+import type { CommandMatch, TypedLineRule, MaskPattern, Policy, PolicyAction, PolicyRule, RuleMatch } from './types.js';
 
 export class PolicyError extends Error {}
 
 const ACTIONS = new Set<PolicyAction>(['deny', 'allow', 'mask', 'require-approval']);
-const TOP_KEYS = new Set(['rules', 'masking']);
-const RULE_KEYS = new Set(['name', 'priority', 'match', 'action', 'message', 'approvers', 'maxGrant']);
+const TOP_KEYS = new Set(['rules', 'masking', 'approvals']);
+const RULE_KEYS = new Set(['name', 'priority', 'match', 'action', 'message', 'approvers', 'maxGrant', 'hold', 'typed']);
 const LIST_FIELDS = ['cluster', 'user', 'group', 'verb', 'apiGroup', 'resource', 'subresource', 'namespace', 'name', 'container'] as const;
 const MATCH_KEYS = new Set<string>([...LIST_FIELDS, 'command', 'tty', 'stdin']);
 const MASKING_KEYS = new Set(['onUnmaskable', 'patterns']);
@@ -68,7 +68,7 @@ function validatePolicy(value: unknown, source: string, at: Locate, lineOf: (p: 
   if (value === null || value === undefined) return { rules: [], patterns: [], onUnmaskable: 'refuse', source };
   if (!isObject(value)) fail([], 'a policy is a mapping with "rules" (and optionally "masking")');
   const top = value as Record<string, unknown>;
-  for (const k of Object.keys(top)) if (!TOP_KEYS.has(k)) fail([k], `unknown key "${k}" (expected rules, masking)`);
+  for (const k of Object.keys(top)) if (!TOP_KEYS.has(k)) fail([k], `unknown key "${k}" (expected rules, masking, approvals)`);
 
   const rules: PolicyRule[] = [];
   const rawRules = top['rules'] ?? [];
@@ -104,7 +104,25 @@ function validatePolicy(value: unknown, source: string, at: Locate, lineOf: (p: 
       patterns.push({ name: name as string, regex: compile(regex as string, 'g', (msg) => fail([...here, 'regex'], msg)) });
     });
   }
-  return { rules, patterns, onUnmaskable, source };
+  const approvals = validateApprovals(top['approvals'], fail);
+  return { rules, patterns, onUnmaskable, source, ...(approvals ? { approvals } : {}) };
+}
+
+function validateApprovals(raw: unknown, fail: Fail): Policy['approvals'] {
+  if (raw === undefined || raw === null) return undefined;
+  if (!isObject(raw)) fail(['approvals'], '"approvals" must be a mapping (webhook: URL)');
+  const a = raw as Record<string, unknown>;
+  for (const k of Object.keys(a)) if (k !== 'webhook') fail(['approvals', k], `unknown key "approvals.${k}" (expected webhook)`);
+  const webhook = a['webhook'];
+  if (webhook === undefined) return {};
+  let url: URL | undefined;
+  try {
+    url = typeof webhook === 'string' ? new URL(webhook) : undefined;
+  } catch {
+    url = undefined;
+  }
+  if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) fail(['approvals', 'webhook'], `webhook must be an http(s) URL, got ${JSON.stringify(webhook)}`);
+  return { webhook: url!.toString() };
 }
 
 type Fail = (p: Array<string | number>, msg: string) => never;
@@ -139,7 +157,35 @@ function validateRule(raw: unknown, i: number, fail: Fail, lineOf: (p: Array<str
     if (ms === undefined) fail([...here, 'maxGrant'], `maxGrant must be a duration such as 30m or 1h, got ${JSON.stringify(maxGrant)}`);
     rule.maxGrantMs = ms!;
   }
+  const hold = r['hold'];
+  if (hold !== undefined) {
+    if (action !== 'require-approval') fail([...here, 'hold'], '"hold" only applies to require-approval rules');
+    const ms = typeof hold === 'string' ? parseDuration(hold) : undefined;
+    if (ms === undefined || ms > 600_000) fail([...here, 'hold'], `hold must be a duration of at most 10m such as 60s, got ${JSON.stringify(hold)}`);
+    rule.holdMs = ms!;
+  }
+  if (r['typed'] !== undefined) {
+    if (rule.match.tty !== true) fail([...here, 'typed'], '"typed" needs "tty: true" in the match (it applies to interactive shells)');
+    rule.typed = validateTyped(r['typed'], [...here, 'typed'], fail);
+  }
   return rule;
+}
+
+function validateTyped(raw: unknown, here: Array<string | number>, fail: Fail): TypedLineRule[] {
+  if (!Array.isArray(raw) || raw.length === 0) fail(here, '"typed" is a list of {regex | prefix | exact, action: deny, message}');
+  return (raw as unknown[]).map((item, j) => {
+    const at = [...here, j];
+    if (!isObject(item)) fail(at, 'a typed rule is {regex | prefix | exact, action: deny, message}');
+    const t = item as Record<string, unknown>;
+    for (const k of Object.keys(t)) if (!['regex', 'prefix', 'exact', 'action', 'message'].includes(k)) fail([...at, k], `unknown key "${k}" in a typed rule (expected regex, prefix, exact, action, message)`);
+    if (t['action'] !== 'deny') fail([...at, 'action'], `a typed rule's action must be "deny", got ${JSON.stringify(t['action'])}`);
+    if (typeof t['message'] !== 'string' || !t['message']) fail([...at, 'message'], 'a typed rule needs a "message" (written to the terminal)');
+    const kinds = ['regex', 'prefix', 'exact'].filter((k) => t[k] !== undefined);
+    if (kinds.length !== 1) fail(at, 'a typed rule needs exactly one of regex, prefix, exact');
+    const { [kinds[0]!]: v } = t;
+    const match = commandMatch({ [kinds[0]!]: v }, at, fail);
+    return { match, action: 'deny' as const, message: t['message'] as string };
+  });
 }
 
 function validateMatch(raw: unknown, here: Array<string | number>, fail: Fail): RuleMatch {

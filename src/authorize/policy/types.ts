@@ -25,6 +25,13 @@ export interface RuleMatch {
   stdin?: boolean;
 }
 
+/** A line typed into an interactive shell (exec/attach with tty) that the rule refuses. */
+export interface TypedLineRule {
+  match: CommandMatch;
+  action: 'deny';
+  message: string;
+}
+
 export interface PolicyRule {
   /** The rule's name, or "rule N" (1-based position in the file). */
   name: string;
@@ -40,6 +47,10 @@ export interface PolicyRule {
   approvers?: string[];
   /** require-approval: the longest grant an approver may give (default 1h). */
   maxGrantMs?: number;
+  /** require-approval on REST requests: hold the request open this long waiting for a decision. */
+  holdMs?: number;
+  /** exec/attach with tty: true: lines typed into the shell that close the session. */
+  typed?: TypedLineRule[];
 }
 
 export interface MaskPattern {
@@ -56,6 +67,8 @@ export interface Policy {
   onUnmaskable: 'refuse' | 'marker';
   /** Where it came from, for log lines. */
   source: string;
+  /** Approvers are notified here (Slack-compatible JSON) when a request is opened or given a reason. */
+  approvals?: { webhook?: string };
 }
 
 /** What the policy says about one request. */

@@ -3,6 +3,7 @@
 // is dialed. Allow-all until guardrails plug in their own decision.
 import type { ExecRequest, Identity, PortForwardRequest } from '../../record/model.js';
 import type { StreamKind } from './stream-request.js';
+import type { TypedLineRules } from './typed-line.js';
 
 export interface StreamRequestInfo {
   identity: Identity;
@@ -15,7 +16,8 @@ export interface StreamRequestInfo {
   portForward?: PortForwardRequest;
 }
 
-export type StreamDecision = { allow: true } | { allow: false; message: string };
+/** `typed`: line rules that watch what is typed into an allowed interactive exec/attach. */
+export type StreamDecision = { allow: true; typed?: TypedLineRules } | { allow: false; message: string };
 
 export type StreamAuthorizer = (info: StreamRequestInfo) => Promise<StreamDecision>;
 

@@ -4,6 +4,7 @@ import type { Exchange } from '../../record/recorder.js';
 import type { ExecClientEnd, ExecUpstreamEnd } from './exec-types.js';
 import { errorChannelBytes, type ExecOutcome } from './exec-status.js';
 import { Valve, forward } from './flow.js';
+import type { TypedDenial, TypedLineGuard } from './typed-line.js';
 
 export interface ExecResult {
   outcome?: ExecOutcome;
@@ -12,7 +13,7 @@ export interface ExecResult {
 }
 
 /** Runs the exec to its end; resolves once both sides are closed (or closing) and the exchange is finished. */
-export function bridgeExec(client: ExecClientEnd, upstream: ExecUpstreamEnd, exchange: Exchange): Promise<ExecResult> {
+export function bridgeExec(client: ExecClientEnd, upstream: ExecUpstreamEnd, exchange: Exchange, typed?: TypedLineGuard): Promise<ExecResult> {
   exchange.setStreamProtocol(client.label, upstream.label);
   // Output waits for the client; input waits for the cluster.
   const towardsClient = new Valve(() => upstream.pause(), () => upstream.resume());
@@ -28,24 +29,48 @@ export function bridgeExec(client: ExecClientEnd, upstream: ExecUpstreamEnd, exc
       resolve(result);
     };
 
+    // A denied line: its Enter never goes upstream; the person reads why, and the session ends.
+    let refusing = false;
+    const refuseLine = (before: Buffer, denial: TypedDenial): void => {
+      refusing = true;
+      if (before.length > 0 && upstream.stdin) forward(upstream.stdin, before, towardsUpstream);
+      upstream.close();
+      exchange.setTypedDenial(denial);
+      const text = Buffer.from(`\r\nkubetape: ${denial.message}\r\n`);
+      if (client.stdout) {
+        exchange.streamEvent('stdout', text);
+        client.stdout.write(text);
+      }
+      const message = `kubetape: ${denial.message} (typed line refused by policy rule "${denial.rule}")`;
+      const outcome: ExecOutcome = { raw: Buffer.alloc(0), status: { metadata: {}, status: 'Failure', message, reason: 'Forbidden', code: 403 }, error: message };
+      exchange.streamEvent('status', JSON.stringify(outcome.status));
+      client.finish(errorChannelBytes(outcome, client.statusJson, false)).then(
+        () => end({ outcome }),
+        (err: Error) => end({ outcome, error: `${message}; could not tell the client: ${err.message}` }),
+      );
+    };
+
     client.start({
       stdin(chunk) {
-        if (over || !upstream.stdin) return;
+        if (over || refusing || !upstream.stdin) return;
+        // The attempt is recorded as typed, the denied Enter included.
         exchange.streamEvent('stdin', chunk);
+        const checked = typed?.inspect(chunk);
+        if (checked?.denial) return refuseLine(checked.forward, checked.denial);
         forward(upstream.stdin, chunk, towardsUpstream);
       },
       stdinEnd() {
-        if (over) return;
+        if (over || refusing) return;
         exchange.streamEvent('close', 'stdin');
         upstream.stdin?.end();
       },
       resize(size) {
-        if (over) return;
+        if (over || refusing) return;
         exchange.streamEvent('resize', size.text);
         upstream.resize(size.size);
       },
       closed(reason) {
-        if (over) return;
+        if (over || refusing) return;
         upstream.close();
         end({ error: reason });
       },
@@ -53,17 +78,17 @@ export function bridgeExec(client: ExecClientEnd, upstream: ExecUpstreamEnd, exc
 
     upstream.start({
       stdout(chunk) {
-        if (over || !client.stdout) return;
+        if (over || refusing || !client.stdout) return;
         exchange.streamEvent('stdout', chunk);
         forward(client.stdout, chunk, towardsClient);
       },
       stderr(chunk) {
-        if (over || !client.stderr) return;
+        if (over || refusing || !client.stderr) return;
         exchange.streamEvent('stderr', chunk);
         forward(client.stderr, chunk, towardsClient);
       },
       done(outcome) {
-        if (over) return;
+        if (over || refusing) return;
         if (outcome.raw.length > 0) exchange.streamEvent('status', outcome.raw);
         const bytes = errorChannelBytes(outcome, client.statusJson, upstream.statusJson);
         upstream.close();

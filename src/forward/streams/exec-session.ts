@@ -15,6 +15,7 @@ import { SpdyExecUpstream } from './exec-upstream-spdy.js';
 import { WebSocketExecUpstream } from './exec-upstream-websocket.js';
 import { dropUpstream, type UpstreamSession } from './upstream-connect.js';
 import type { WebSocketAcceptor } from './websocket-accept.js';
+import { TypedLineGuard, type TypedLineRules } from './typed-line.js';
 
 export interface UpgradeContext {
   req: IncomingMessage;
@@ -26,7 +27,7 @@ export interface UpgradeContext {
   streamCreationTimeoutMs: number;
 }
 
-export async function runExec(c: UpgradeContext, plan: Extract<ClientPlan, { kind: 'exec-websocket' | 'exec-spdy' }>, request: ExecRequest, upstream: UpstreamSession): Promise<void> {
+export async function runExec(c: UpgradeContext, plan: Extract<ClientPlan, { kind: 'exec-websocket' | 'exec-spdy' }>, request: ExecRequest, upstream: UpstreamSession, typed?: TypedLineRules): Promise<void> {
   let client: ExecClientEnd;
   try {
     if (plan.kind === 'exec-websocket') {
@@ -58,5 +59,5 @@ export async function runExec(c: UpgradeContext, plan: Extract<ClientPlan, { kin
       return;
     }
   }
-  await bridgeExec(client, up, c.exchange);
+  await bridgeExec(client, up, c.exchange, typed && request.tty ? new TypedLineGuard(typed) : undefined);
 }

@@ -183,7 +183,7 @@ export function createStreamHandler(o: StreamHandlerOptions): StreamHandler {
     o.metrics.requests.inc({ verb: attrs.verb, code: '101' });
     const context = { req, socket, head, exchange, acceptor, streamCreationTimeoutMs: STREAM_CREATION_TIMEOUT_MS };
     const plan = negotiated.plan;
-    if (plan.kind === 'exec-websocket' || plan.kind === 'exec-spdy') await runExec(context, plan, parsed.value as ExecRequest, session);
+    if (plan.kind === 'exec-websocket' || plan.kind === 'exec-spdy') await runExec(context, plan, parsed.value as ExecRequest, session, decision.typed);
     else await runPortForward(context, plan, parsed.value as PortForwardRequest, session);
     o.metrics.duration.observe({ verb: attrs.verb }, (Date.now() - started) / 1000);
   };

@@ -1,0 +1,36 @@
+// `hold:` on a require-approval rule: the request waits for a decision
+// instead of being refused at once. The store re-reads its file when it
+// changes, so a decision made by any kubetape process on the data dir is seen.
+import type { ApprovalStore } from './store.js';
+
+export type HoldResult = 'approved' | 'denied' | 'timeout' | 'gone';
+export const HOLD_POLL_MS = 250;
+
+/** Waits until `id` is decided, `holdMs` passes, or `signal` aborts (the client went away). */
+export function holdForDecision(store: ApprovalStore, id: string, holdMs: number, signal: AbortSignal, pollMs = HOLD_POLL_MS): Promise<HoldResult> {
+  const deadline = Date.now() + holdMs;
+  return new Promise((resolve) => {
+    let timer: NodeJS.Timeout | undefined;
+    const done = (r: HoldResult) => {
+      if (timer) clearTimeout(timer);
+      signal.removeEventListener('abort', onAbort);
+      resolve(r);
+    };
+    const onAbort = () => done('gone');
+    const check = () => {
+      let status: string | undefined;
+      try {
+        status = store.get(id)?.status;
+      } catch {
+        status = undefined; // unreadable for a moment: keep waiting until the deadline
+      }
+      if (status === 'approved') return done('approved');
+      if (status === 'denied') return done('denied');
+      if (Date.now() >= deadline) return done('timeout');
+      timer = setTimeout(check, Math.min(pollMs, Math.max(0, deadline - Date.now())));
+    };
+    if (signal.aborted) return resolve('gone');
+    signal.addEventListener('abort', onAbort);
+    check();
+  });
+}
