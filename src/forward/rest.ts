@@ -175,13 +175,13 @@ export function createRestForwarder(o: RestForwarderOptions): RequestHandler {
     const decision = o.policy && policyRequest ? evaluatePolicy(o.policy.current, policyRequest) : undefined;
     let outcome;
     try {
-      outcome = decision && policyRequest ? applyDecision(decision, policyRequest, describeRequest(attrs), o.approvals) : undefined;
+      outcome = decision && policyRequest ? await applyDecision(decision, policyRequest, describeRequest(attrs), o.approvals) : undefined;
     } catch (err) {
       // Approval state unreadable: refuse rather than let a guarded request through.
       return sendError(res, attrs.isResourceRequest, 503, `kubetape could not check approvals: ${(err as Error).message}`, 'ServiceUnavailable');
     }
     const holdMs = decision?.rule?.holdMs;
-    if (outcome?.refusal && holdMs && outcome.approval && o.approvals && decision && policyRequest && o.approvals.get(outcome.approval.id)?.status === 'pending') {
+    if (outcome?.refusal && holdMs && outcome.approval && o.approvals && decision && policyRequest && (await o.approvals.get(outcome.approval.id).catch(() => undefined))?.status === 'pending') {
       // Held open, nothing sent upstream, until an approver decides, the hold runs out or the client leaves.
       const gone = new AbortController();
       const onClose = () => gone.abort();
@@ -191,7 +191,7 @@ export function createRestForwarder(o: RestForwarderOptions): RequestHandler {
       if (held === 'gone') return;
       try {
         // Approved: this takes the grant (recorded as used); denied or timed out: the refusal as today.
-        outcome = applyDecision(decision, policyRequest, describeRequest(attrs), o.approvals);
+        outcome = await applyDecision(decision, policyRequest, describeRequest(attrs), o.approvals);
       } catch (err) {
         return sendError(res, attrs.isResourceRequest, 503, `kubetape could not check approvals: ${(err as Error).message}`, 'ServiceUnavailable');
       }

@@ -32,7 +32,7 @@ import { buildProxyKubeconfig } from '../kubeconfig/proxy-kubeconfig.js';
 import { probeUpstream } from './probe.js';
 import { PolicyHolder } from '../authorize/policy/holder.js';
 import { notifyApprovers } from '../authorize/approvals/notify.js';
-import { ApprovalStore } from '../authorize/approvals/store.js';
+import { openApprovalStore } from '../authorize/approvals/open.js';
 import { createApprovalRoutes } from '../authorize/approvals/routes.js';
 
 export interface RunningKubetape {
@@ -109,8 +109,8 @@ export async function startKubetape(c: ServeConfig, opts: StartOptions = {}): Pr
   const metrics = new Metrics();
   const store = opts.store ?? (await openWritableStore({ dataDir: paths.root, recording: c.recording, metrics, log }));
   const agent = upstreamAgent();
-  // Approval state is shared through the data dir, so kubetape processes on one data dir agree.
-  const approvals = policy ? new ApprovalStore(paths.approvals) : undefined;
+  // Approval state lives with the recordings (data dir or DynamoDB table), so kubetape processes sharing them agree.
+  const approvals = policy ? await openApprovalStore({ file: paths.approvals, recording: c.recording }) : undefined;
   if (approvals && policy) {
     approvals.onRequested = (s) => {
       const webhook = policy.current.approvals?.webhook;
@@ -174,6 +174,7 @@ export async function startKubetape(c: ServeConfig, opts: StartOptions = {}): Pr
     for (const r of routes) r.upgrade.close();
     await Promise.all(routes.map((r) => r.recorder.close()));
     await store.close();
+    approvals?.close();
     agent.destroy();
     built?.close();
     throw err;
@@ -204,6 +205,7 @@ export async function startKubetape(c: ServeConfig, opts: StartOptions = {}): Pr
         for (const s of sockets) s.destroy();
         await Promise.all(routes.map((r) => r.recorder.close()));
         await store.close();
+        approvals?.close();
         agent.destroy();
         built?.close();
       })()),

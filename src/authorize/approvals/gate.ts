@@ -14,12 +14,12 @@ export interface GateOutcome {
   approval?: { id: string; grant?: string };
 }
 
-export function approvalGate(store: ApprovalStore, d: PolicyDecision & { action: 'require-approval' }, req: PolicyRequest, what: string): GateOutcome {
+export async function approvalGate(store: ApprovalStore, d: PolicyDecision & { action: 'require-approval' }, req: PolicyRequest, what: string): Promise<GateOutcome> {
   const rule = d.rule!;
   const id = approvalId(req);
-  const grant = store.useGrant(id);
+  const grant = await store.useGrant(id);
   if (grant) return { approval: { id, grant } };
-  const s = store.request({ id, user: req.user, cluster: req.cluster, what, rule: rule.name, approvers: rule.approvers ?? [], maxGrantMs: rule.maxGrantMs ?? DEFAULT_MAX_GRANT_MS });
+  const s = await store.request({ id, user: req.user, cluster: req.cluster, what, rule: rule.name, approvers: rule.approvers ?? [], maxGrantMs: rule.maxGrantMs ?? DEFAULT_MAX_GRANT_MS });
   const why = rule.message ? `${rule.message}; ` : '';
   const head = `${why}${what} requires approval (kubetape policy rule "${rule.name}"), approval id ${id}`;
   if (s.status === 'denied') {

@@ -84,7 +84,7 @@ export function createApprovalRoutes(store: ApprovalStore, recorder: Recorder): 
       res.status(code).type('application/json').send(out);
     };
     try {
-      reply(200, handle(store, identity, req.method, m[1], m[2], body));
+      reply(200, await handle(store, identity, req.method, m[1], m[2], body));
     } catch (err) {
       const e = err instanceof ApprovalError ? err : new ApprovalError(500, `kubetape could not handle the approval: ${(err as Error).message}`, 'InternalError');
       reply(e.code, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: e.message, reason: e.reason, code: e.code });
@@ -92,21 +92,21 @@ export function createApprovalRoutes(store: ApprovalStore, recorder: Recorder): 
   };
 }
 
-function handle(store: ApprovalStore, who: Identity, method: string, id: string | undefined, action: string | undefined, body: Buffer | undefined): unknown {
+async function handle(store: ApprovalStore, who: Identity, method: string, id: string | undefined, action: string | undefined, body: Buffer | undefined): Promise<unknown> {
   if (!id) {
     if (method !== 'GET') throw new ApprovalError(405, `${method} is not supported on /kubetape/v1/approvals (GET lists pending requests)`, 'MethodNotAllowed');
-    return { items: store.pending().map(approvalView) };
+    return { items: (await store.pending()).map(approvalView) };
   }
   if (method !== 'POST') throw new ApprovalError(405, `use POST for ${action}`, 'MethodNotAllowed');
   const input = parseBody(body);
   const actor = { user: who.user, groups: who.groups };
   if (action === 'request') {
-    const s = store.get(id);
+    const s = await store.get(id);
     if (!s) throw new ApprovalError(404, `no approval request ${id}: run the command first; its refusal names the id`, 'NotFound');
     if (s.request.user !== who.user) throw new ApprovalError(403, `${id} was asked for by ${s.request.user}; only they can request it`, 'Forbidden');
     const reason = typeof input['reason'] === 'string' ? input['reason'] : '';
     const { type: _t, at: _a, ...rest } = s.request;
-    return approvalView(store.request({ ...rest, reason }));
+    return approvalView(await store.request({ ...rest, reason }));
   }
   if (action === 'approve') {
     const once = input['once'] === true;
@@ -117,11 +117,11 @@ function handle(store: ApprovalStore, who: Identity, method: string, id: string 
     }
     if (once && durationMs !== undefined) throw new ApprovalError(400, 'give a duration or once, not both', 'BadRequest');
     // Neither given: one use, within the policy's maximum.
-    return approvalView(store.approve(id, actor, { once: durationMs === undefined, ...(durationMs !== undefined ? { durationMs } : {}) }));
+    return approvalView(await store.approve(id, actor, { once: durationMs === undefined, ...(durationMs !== undefined ? { durationMs } : {}) }));
   }
   const reason = input['reason'];
   if (typeof reason !== 'string' || !reason.trim()) throw new ApprovalError(400, 'a denial needs a reason', 'BadRequest');
-  return approvalView(store.deny(id, actor, reason));
+  return approvalView(await store.deny(id, actor, reason));
 }
 
 function parseBody(body: Buffer | undefined): Record<string, unknown> {

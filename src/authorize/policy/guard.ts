@@ -21,7 +21,7 @@ export function recordedDecision(d: PolicyDecision, approval?: GateOutcome['appr
  * A decision applied: the refusal message (undefined when the request may go
  * on) and, for require-approval with an approval store, the approval involved.
  */
-export function applyDecision(d: PolicyDecision, req: PolicyRequest, what: string, approvals: ApprovalStore | undefined): GateOutcome {
+export async function applyDecision(d: PolicyDecision, req: PolicyRequest, what: string, approvals: ApprovalStore | undefined): Promise<GateOutcome> {
   if (d.action === 'require-approval' && d.rule && approvals) return approvalGate(approvals, d as PolicyDecision & { action: 'require-approval' }, req, what);
   const refusal = refusalMessage(d, what);
   return refusal ? { refusal } : {};
@@ -57,7 +57,7 @@ export function policyStreamAuthorizer(holder: PolicyHolder, cluster: string, ap
       ...(x ? { exec: { command: x.command, ...(x.container !== undefined ? { container: x.container } : {}), tty: x.tty, stdin: x.stdin } } : {}),
     };
     const d = evaluatePolicy(holder.current, req);
-    const { refusal } = applyDecision(d, req, `${info.kind} into ${info.namespace}/${info.pod}`, approvals);
+    const { refusal } = await applyDecision(d, req, `${info.kind} into ${info.namespace}/${info.pod}`, approvals);
     if (refusal) return { allow: false, message: refusal };
     // Line rules only make sense on a terminal (the match requires tty: true).
     return d.rule?.typed && x?.tty ? { allow: true, typed: { rule: d.rule.name, lines: d.rule.typed } } : { allow: true };
