@@ -2,6 +2,9 @@
 // kubetape): started as separate processes so their CPU and memory are
 // theirs, not the load generator's, and all stopped however the run ends.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 export interface StartedChild {
   name: string;
@@ -110,4 +113,44 @@ function indent(text: string): string {
     .split('\n')
     .map((l) => '    ' + l)
     .join('\n');
+}
+
+/**
+ * Run `body` with a ChildSet and a temp dir that nothing outlives: children
+ * are stopped and the dir removed when `body` ends, throws, or the bench is
+ * interrupted (SIGINT/SIGTERM) or exits. Resolves to the process exit code:
+ * 0, or 1 after printing the error as one line.
+ */
+export async function withChildren(
+  prefix: string,
+  log: (line: string) => void,
+  body: (children: ChildSet, tmp: string) => Promise<string>,
+): Promise<number> {
+  const children = new ChildSet();
+  const tmp = mkdtempSync(join(tmpdir(), prefix));
+  let cleaned: Promise<void> | undefined;
+  const cleanup = (): Promise<void> =>
+    (cleaned ??= (async () => {
+      await children.stopAll();
+      rmSync(tmp, { recursive: true, force: true });
+    })());
+  process.once('exit', () => {
+    children.killAllNow();
+    rmSync(tmp, { recursive: true, force: true });
+  });
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(sig, () => {
+      log(`${sig}: stopping the child processes`);
+      void cleanup().finally(() => process.exit(sig === 'SIGINT' ? 130 : 143));
+    });
+  }
+  try {
+    process.stdout.write((await body(children, tmp)) + '\n');
+    return 0;
+  } catch (err) {
+    process.stderr.write(`bench: ${(err as Error).message}\n`);
+    return 1;
+  } finally {
+    await cleanup();
+  }
 }

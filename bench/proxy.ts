@@ -5,13 +5,13 @@
 //   kubetape       `kubetape serve` with recording on
 // Progress goes to stderr; the table (or --json) to stdout. Exit 0 whatever
 // the figures; non-zero only when something could not be run.
-import { mkdtempSync, rmSync, readdirSync, statSync } from 'node:fs';
-import { cpus, release, tmpdir } from 'node:os';
+import { readdirSync, statSync } from 'node:fs';
+import { cpus, release } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
-import { ChildSet } from './children.js';
+import { ChildSet, withChildren } from './children.js';
 import { fetchOnce, keepAliveAgent, type Target } from './load.js';
 import { startFakeApiServer, startKubectlProxy, startKubetapeServe } from './paths.js';
 import { measureSmallGets } from './small-gets.js';
@@ -207,35 +207,10 @@ async function main(): Promise<number> {
     process.stderr.write(`bench: ${(err as Error).message}\n${USAGE}\n`);
     return 2;
   }
-  const children = new ChildSet();
-  const tmp = mkdtempSync(join(tmpdir(), 'kubetape-bench-'));
-  let cleaned: Promise<void> | undefined;
-  const cleanup = () =>
-    (cleaned ??= (async () => {
-      await children.stopAll();
-      rmSync(tmp, { recursive: true, force: true });
-    })());
-  // Whatever ends the run, no child and no temp dir outlives it.
-  process.once('exit', () => {
-    children.killAllNow();
-    rmSync(tmp, { recursive: true, force: true });
-  });
-  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(sig, () => {
-      log(`${sig}: stopping the child processes`);
-      void cleanup().finally(() => process.exit(sig === 'SIGINT' ? 130 : 143));
-    });
-  }
-  try {
+  return withChildren('kubetape-bench-', log, async (children, tmp) => {
     const report = await run(flags, children, tmp);
-    process.stdout.write((flags.json ? renderJson(report) : renderTable(report)) + '\n');
-    return 0;
-  } catch (err) {
-    process.stderr.write(`bench: ${(err as Error).message}\n`);
-    return 1;
-  } finally {
-    await cleanup();
-  }
+    return flags.json ? renderJson(report) : renderTable(report);
+  });
 }
 
 process.exitCode = await main();

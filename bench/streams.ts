@@ -6,13 +6,12 @@
 //   2. kubetape's resident memory with many idle execs open (`sleep 600`)
 //   3. time to first stdout byte of a short exec (`printf x`)
 // Progress goes to stderr, the table to stdout. Exit 0 whatever the figures.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { cpus } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
-import { ChildSet } from './children.js';
+import { ChildSet, withChildren } from './children.js';
 import { openExec, runExec, type OpenExec } from './exec-client.js';
 import type { Target } from './load.js';
 import { startKubetapeServe } from './paths.js';
@@ -236,33 +235,7 @@ async function main(): Promise<number> {
     process.stderr.write(`bench: ${(err as Error).message}\n${USAGE}\n`);
     return 2;
   }
-  const children = new ChildSet();
-  const tmp = mkdtempSync(join(tmpdir(), 'kubetape-bench-streams-'));
-  let cleaned: Promise<void> | undefined;
-  const cleanup = (): Promise<void> =>
-    (cleaned ??= (async () => {
-      await children.stopAll();
-      rmSync(tmp, { recursive: true, force: true });
-    })());
-  process.once('exit', () => {
-    children.killAllNow();
-    rmSync(tmp, { recursive: true, force: true });
-  });
-  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(sig, () => {
-      log(`${sig}: stopping the child processes`);
-      void cleanup().finally(() => process.exit(sig === 'SIGINT' ? 130 : 143));
-    });
-  }
-  try {
-    process.stdout.write((await run(settings, children, tmp)) + '\n');
-    return 0;
-  } catch (err) {
-    process.stderr.write(`bench: ${(err as Error).message}\n`);
-    return 1;
-  } finally {
-    await cleanup();
-  }
+  return withChildren('kubetape-bench-streams-', log, (children, tmp) => run(settings, children, tmp));
 }
 
 process.exitCode = await main();
