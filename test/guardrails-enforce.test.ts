@@ -5,6 +5,7 @@ import t from 'tap';
 import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { request as httpsRequest } from 'node:https';
 import { startHarness, type Harness } from './helpers/harness.js';
 import { kubectl, spawnKubectl, writeKubeconfig } from './helpers/kubectl.js';
 import { sessionEvents } from './helpers/recordings.js';
@@ -153,4 +154,35 @@ t.test('a gzipped secret list (over 128 KiB) is decoded, masked and re-sent whol
   t.ok(list.items.every((i) => i.data['blob'] === MASKED_BASE64), 'every value masked');
   t.ok(h.api.received.slice(before).some((q) => /gzip/.test(String(q.headers['accept-encoding']))), 'the cluster was offered gzip');
   t.notMatch(await storedText(), b64('big-secret-7-'));
+});
+
+/** A GET as dana with a chosen Accept, the way a non-kubectl client would send it. */
+function rawGet(path: string, accept: string): Promise<{ status: number; contentType: string; body: string }> {
+  return new Promise((resolvePromise, reject) => {
+    const u = new URL(path, h.kt.url);
+    const req = httpsRequest(u, { ca: h.kt.ca, headers: { Authorization: 'Bearer dev-token', Accept: accept } }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => resolvePromise({ status: res.statusCode ?? 0, contentType: String(res.headers['content-type'] ?? ''), body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+t.test('a client that also accepts JSON is asked for JSON upstream and gets masked values', async (t) => {
+  const before = h.api.received.length;
+  const r = await rawGet('/api/v1/namespaces/default/secrets/db', 'application/yaml, application/vnd.kubernetes.protobuf, application/json');
+  t.equal(r.status, 200, r.body);
+  t.match(r.contentType, /application\/json/);
+  t.same((JSON.parse(r.body) as { data: Record<string, string> }).data, { password: MASKED_BASE64, user: MASKED_BASE64 });
+  const upstream = h.api.received.slice(before).find((q) => q.path.includes('/secrets/db'));
+  t.equal(upstream?.headers['accept'], 'application/json', 'only the JSON form was asked of the cluster');
+
+  const yamlOnly = await rawGet('/api/v1/namespaces/default/secrets/db', 'application/yaml');
+  t.equal(yamlOnly.status, 406, 'a client that takes only an unmaskable form is refused (onUnmaskable: refuse)');
+  t.match(yamlOnly.body, /ask for application\/json/);
+  t.notMatch(yamlOnly.body, b64(SECRET_VALUE));
+  t.notMatch(await storedText(), b64(SECRET_VALUE));
 });

@@ -24,6 +24,7 @@ import { applyDecision, recordedDecision, restPolicyRequest } from '../authorize
 import type { ApprovalStore } from '../authorize/approvals/store.js';
 import { holdForDecision } from '../authorize/approvals/hold.js';
 import { relayMasked } from './masked-response.js';
+import { maskableAccept } from './maskable-accept.js';
 
 export interface RestForwarderOptions {
   upstream: Upstream;
@@ -65,6 +66,10 @@ export function createRestForwarder(o: RestForwarderOptions): RequestHandler {
       if (f.auth.authorization) proxyReq.setHeader('Authorization', f.auth.authorization);
       else proxyReq.removeHeader('Authorization');
       for (const [name, value] of Object.entries(f.auth.headers ?? {})) proxyReq.setHeader(name, value);
+      if (f.mask) {
+        const accept = maskableAccept(header(req, 'accept'));
+        if (accept) proxyReq.setHeader('Accept', accept);
+      }
       // The body was read (and recorded) up front; the proxy pipes an ended request, so write it here.
       if (f.body && f.body.length > 0) proxyReq.write(f.body);
       if (!f.streaming) {
