@@ -17,6 +17,7 @@ import { resolveConfig } from '../src/config/config.js';
 import { parseOidcIssuer } from '../src/authenticate/oidc/config.js';
 import { parseClustersConfig } from '../src/clusters/config.js';
 import { roleSessionName } from '../src/credentials/session-name.js';
+import { discover, refresh } from '../src/login/oidc-login.js';
 import { startMoto, type Moto } from './helpers/moto.js';
 
 const BIN = resolve(import.meta.dirname ?? new URL('.', import.meta.url).pathname, '../bin/kubetape.js');
@@ -303,4 +304,29 @@ t.test('kubectl through kubetape, with the exec stanza kubeconfig rewrite wrote:
   const s = await findSession(kt.store, (x) => x.cluster === 'beta' && x.user === 'alice@example.com');
   const start = (await sessionEvents(kt.store, s.id))[0];
   t.match(start, { issuer: idp.issuer, subject: 'alice', authMethod: 'oidc' });
+});
+
+t.test('logout revokes the refresh token at the issuer (RFC 7009); --no-revoke only forgets the local copy', async (t) => {
+  const cacheDir = join(dir, 'cache-revoke');
+  const cachedRefreshToken = () => {
+    const file = readdirSync(cacheDir).find((f) => f.endsWith('.json'))!;
+    return (JSON.parse(readFileSync(join(cacheDir, file), 'utf8')) as { refreshToken?: string }).refreshToken;
+  };
+  const config = await discover({ issuer: idp.issuer, clientId: idp.clientId, ca: idp.ca });
+
+  t.equal((await loopbackLogin(cacheDir, 'alice')).result.code, 0);
+  const kept = cachedRefreshToken();
+  t.ok(kept, 'a refresh token was cached');
+  const forgetOnly = await cli(['logout', '--issuer', idp.issuer, '--client-id', idp.clientId, '--cache-dir', cacheDir, '--no-revoke']).done;
+  t.equal(forgetOnly.code, 0, forgetOnly.stderr);
+  t.notMatch(forgetOnly.stderr, /revoked/);
+  t.ok((await refresh(config, kept!)).idToken, 'with --no-revoke the issuer still honours the refresh token');
+
+  t.equal((await loopbackLogin(cacheDir, 'alice')).result.code, 0);
+  const revoked = cachedRefreshToken();
+  const out = await cli(['logout', '--issuer', idp.issuer, '--client-id', idp.clientId, '--cache-dir', cacheDir]).done;
+  t.equal(out.code, 0, out.stderr);
+  t.match(out.stderr, /logged out of .*its refresh token is revoked at the issuer/);
+  const refused = await refresh(config, revoked!).then(() => undefined, (e: { error?: string }) => e);
+  t.equal(refused?.error, 'invalid_grant', 'the issuer refuses the revoked refresh token');
 });

@@ -83,7 +83,7 @@ export async function getIdToken(o: CredentialOptions): Promise<IdToken> {
     }
     const expiresAt = tokenExpiry(tokens.idToken);
     if (!expiresAt) throw new Error('the ID token from the issuer has no exp claim');
-    cache.write({ ...key, idToken: tokens.idToken, ...(tokens.refreshToken ? { refreshToken: tokens.refreshToken } : {}), updatedAt: new Date().toISOString() });
+    cache.write({ ...key, idToken: tokens.idToken, ...(tokens.refreshToken ? { refreshToken: tokens.refreshToken } : {}), ...(o.ca ? { ca: o.ca } : {}), updatedAt: new Date().toISOString() });
     return { token: tokens.idToken, expiresAt, source };
   });
 }

@@ -20,6 +20,8 @@ export interface LoginKey {
 export interface CachedTokens extends LoginKey {
   idToken?: string;
   refreshToken?: string;
+  /** The issuer's CA bundle (PEM) the login used, so `logout` can revoke over the same trust. */
+  ca?: string;
   updatedAt: string;
 }
 
