@@ -12,7 +12,8 @@ const TRUTHY = new Set(['1', 't', 'T', 'TRUE', 'true', 'True']);
 export function requestAttributes(method: string, uri: string): RequestAttributes {
   const q = uri.indexOf('?');
   const path = q >= 0 ? uri.slice(0, q) : uri;
-  const params = new URLSearchParams(q >= 0 ? uri.slice(q + 1) : '');
+  // Most requests carry no query string: no URLSearchParams for them (this runs on every request).
+  const params = q >= 0 ? new URLSearchParams(uri.slice(q + 1)) : undefined;
   const nonResource: RequestAttributes = {
     isResourceRequest: false,
     verb: method.toLowerCase(),
@@ -75,7 +76,7 @@ export function requestAttributes(method: string, uri: string): RequestAttribute
     default:
       a.verb = method.toLowerCase();
   }
-  const watchParam = params.get('watch');
+  const watchParam = params?.get('watch') ?? null;
   if ((a.verb === 'list' || a.verb === 'get') && (watchPath || (watchParam !== null && TRUTHY.has(watchParam)))) {
     a.verb = 'watch';
   }
