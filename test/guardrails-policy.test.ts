@@ -25,7 +25,11 @@ const req = (o: Partial<PolicyRequest>): PolicyRequest => ({ cluster: 'c', user:
 
 t.test('the example policy loads and decides as the README says', async (t) => {
   const p = loadPolicyFile(resolve('examples/policy.yaml'));
-  t.equal(p.rules.length, 6);
+  t.equal(p.rules.length, 7);
+  const pod = { verb: 'delete', resource: 'pods', namespace: 'prod', name: 'db-0' };
+  t.equal(evaluatePolicy(p, req({ ...pod, labels: { current: { protected: 'true' } } })).rule?.name, 'protected-pods', 'a protected pod is refused even where approval would let a delete through');
+  t.equal(evaluatePolicy(p, req({ ...pod, labels: { current: { app: 'db' } } })).rule?.name, 'prod-delete-needs-approval');
+  t.equal(evaluatePolicy(p, req({ ...pod, namespace: 'dev', labels: { current: {} } })).rule, undefined);
   t.equal(evaluatePolicy(p, req({ verb: 'delete', resource: 'namespaces', namespace: '', name: 'x' })).rule?.name, 'no-namespace-deletion');
   t.equal(evaluatePolicy(p, req({ resource: 'secrets', groups: ['sre'] })).action, 'allow');
   t.equal(evaluatePolicy(p, req({ resource: 'secrets', groups: ['dev'] })).action, 'mask');

@@ -140,6 +140,7 @@ function renderTimeline(s: SessionSummary | undefined, events: RecordEvent[], bo
       const c = chunks.get(ev.seq);
       const notes = [
         describeStream(rq, ev, events) ?? '',
+        policyNote(rq),
         c ? `${c.n} chunks streamed` : '',
         ev.body?.redacted ? 'body redacted (secret)' : '',
         ev.body?.truncated || ev.truncated ? 'truncated' : '',
@@ -166,6 +167,14 @@ function renderTimeline(s: SessionSummary | undefined, events: RecordEvent[], bo
   }
   out.push(table(['AT', 'CODE', 'REQUEST', 'TOOK', 'OUT', 'NOTES'], rows));
   return out.join('\n');
+}
+
+/** The guardrail decision on a request (REST or exec/attach/port-forward): rule, and the approval it involved. */
+function policyNote(rq: Extract<RecordEvent, { type: 'request' }>): string {
+  const p = rq.policy;
+  if (!p) return '';
+  const approval = p.approval ? (p.approval.grant ? `, approval ${p.approval.id} grant ${p.approval.grant}` : `, approval ${p.approval.id}`) : '';
+  return `policy ${p.action} "${p.rule}" (rule ${p.index}${approval})`;
 }
 
 function preview(b: RecordedBody): string {

@@ -19,8 +19,9 @@ import type { Identity, RequestAttributes } from '../record/model.js';
 import type { Metrics } from '../admin/metrics.js';
 import { credentialFailure } from '../credentials/credential-error.js';
 import type { PolicyHolder } from '../authorize/policy/holder.js';
-import { evaluatePolicy } from '../authorize/policy/evaluate.js';
-import { applyDecision, recordedDecision, restPolicyRequest } from '../authorize/policy/guard.js';
+import { evaluatePolicyWithLabels } from '../authorize/policy/evaluate.js';
+import { applyDecision, recordedDecision, recordedLookupFailure, restPolicyRequest } from '../authorize/policy/guard.js';
+import { LabelLookupError, restLabelSource } from '../authorize/policy/label-sources.js';
 import type { ApprovalStore } from '../authorize/approvals/store.js';
 import { holdForDecision } from '../authorize/approvals/hold.js';
 import { relayMasked } from './masked-response.js';
@@ -176,8 +177,31 @@ export function createRestForwarder(o: RestForwarderOptions): RequestHandler {
       headersToRecord['x-kubetape-stripped'] = stripped.join(', ');
     }
 
+    // Read before the policy: rules on labels look at what a create, update or patch carries.
+    let body: Buffer | undefined;
+    if (hasBody(req)) {
+      try {
+        body = await readBody(req, o.maxRequestBodyBytes);
+      } catch (err) {
+        if (err instanceof BodyTooLargeError) return sendError(res, attrs.isResourceRequest, 413, `kubetape: ${err.message}`);
+        return sendError(res, attrs.isResourceRequest, 400, `kubetape could not read the request body: ${(err as Error).message}`);
+      }
+    }
+
     const policyRequest = o.policy ? restPolicyRequest(o.upstream.name, identity, attrs) : undefined;
-    const decision = o.policy && policyRequest ? evaluatePolicy(o.policy.current, policyRequest) : undefined;
+    const query = uri.indexOf('?');
+    const listSelector = policyRequest && query >= 0 ? new URLSearchParams(uri.slice(query + 1)).get('labelSelector') : null;
+    if (policyRequest && listSelector !== null) policyRequest.labelSelector = listSelector;
+    let decision;
+    let lookupFailure: LabelLookupError | undefined;
+    try {
+      // The target's labels are read only if a rule with `labels` is reached.
+      const labels = restLabelSource({ upstream: o.upstream, agent: o.agent }, { ...attrs, identity, ...(body ? { body } : {}), ...optional('contentType', header(req, 'content-type')) });
+      decision = o.policy && policyRequest ? await evaluatePolicyWithLabels(o.policy.current, policyRequest, labels) : undefined;
+    } catch (err) {
+      if (!(err instanceof LabelLookupError)) throw err;
+      lookupFailure = err;
+    }
     let outcome;
     try {
       outcome = decision && policyRequest ? await applyDecision(decision, policyRequest, describeRequest(attrs), o.approvals) : undefined;
@@ -202,17 +226,7 @@ export function createRestForwarder(o: RestForwarderOptions): RequestHandler {
       }
       if (held === 'timeout' && outcome.refusal) outcome = { ...outcome, refusal: `${outcome.refusal} (held ${Math.round(holdMs / 1000)}s without a decision)` };
     }
-    const policyRecord = decision && recordedDecision(decision, outcome?.approval);
-
-    let body: Buffer | undefined;
-    if (hasBody(req)) {
-      try {
-        body = await readBody(req, o.maxRequestBodyBytes);
-      } catch (err) {
-        if (err instanceof BodyTooLargeError) return sendError(res, attrs.isResourceRequest, 413, `kubetape: ${err.message}`);
-        return sendError(res, attrs.isResourceRequest, 400, `kubetape could not read the request body: ${(err as Error).message}`);
-      }
-    }
+    const policyRecord = lookupFailure ? recordedLookupFailure(lookupFailure.rule, lookupFailure.message) : decision && recordedDecision(decision, outcome?.approval);
 
     let exchange: Exchange;
     try {
@@ -238,6 +252,13 @@ export function createRestForwarder(o: RestForwarderOptions): RequestHandler {
       return sendError(res, attrs.isResourceRequest, 503, `kubetape refused the request because it could not be recorded: ${(err as Error).message}`, 'ServiceUnavailable');
     }
 
+    if (lookupFailure) {
+      // Fail closed: a rule needed labels that could not be read, so nothing is sent.
+      const code = lookupFailure.statusCode;
+      exchange.finish(lookupFailure.message, code);
+      o.metrics.requests.inc({ verb: attrs.verb, code: String(code) });
+      return sendError(res, attrs.isResourceRequest, code, lookupFailure.message, code === 403 ? 'Forbidden' : 'ServiceUnavailable');
+    }
     const refusal = outcome?.refusal;
     if (refusal) {
       exchange.finish(refusal, 403);

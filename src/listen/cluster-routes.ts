@@ -68,7 +68,7 @@ export function createClusterRoute(upstream: Upstream, d: RouteDeps): ClusterRou
     metrics: d.metrics,
     connectTimeoutMs,
     otherUpgrades: (req, socket, head) => void tunnel(req, socket, head),
-    ...(d.policy ? { authorize: policyStreamAuthorizer(d.policy, upstream.name, d.approvals) } : {}),
+    ...(d.policy ? { authorize: policyStreamAuthorizer(d.policy, upstream.name, d.approvals, { upstream, agent: d.agent }) } : {}),
   });
   return { upstream, recorder, rest, upgrade };
 }

@@ -119,6 +119,17 @@ export interface PolicyRecord {
   index: number;
   /** require-approval: the approval id it was refused under, or the grant that let it through. */
   approval?: { id: string; grant?: string };
+  /**
+   * Present when a rule matching on labels was reached: the target's labels
+   * the decision used ('unknown' when a side could not be known), the
+   * collection request's own selector, or why the labels could not be read.
+   */
+  labels?: {
+    current?: Record<string, string> | 'unknown';
+    new?: Record<string, string> | 'unknown';
+    selector?: string;
+    error?: string;
+  };
 }
 
 /** A caller's request to act as someone else (kubectl --as / --as-group). */

@@ -26,6 +26,8 @@ import { StringDecoder } from 'node:string_decoder';
 import { gunzipSync } from 'node:zlib';
 import { BodyCapture, encodeBytes } from './body-capture.js';
 import { maskPatterns, StreamMasker } from '../authorize/policy/patterns.js';
+// A stream of NULs is valid UTF-8 too, but JSON would spell every byte as "\u0000": such chunks are stored as base64.
+import { looksLikeText } from './looks-like-text.js';
 import type { MaskPattern } from '../authorize/policy/types.js';
 import type { RecordingStore, SessionWriter } from '../store/store.js';
 import { newSessionId } from '../store/store.js';
@@ -448,25 +450,6 @@ export class Exchange {
     // and failures are reported, never allowed to stall the stream.
     this.session.writer.append(ev).catch((err) => this.recorder.recordFailed(this.session, err as Error));
   }
-}
-
-/**
- * Terminal output is text with a few control bytes (escape sequences); a
- * stream of NULs is valid UTF-8 too, but JSON would spell every byte as
- * "\u0000". Mostly-control data is kept as base64 instead.
- */
-function looksLikeText(b: Buffer): boolean {
-  // A sample decides: scanning every byte of a busy stream cost a fifth of
-  // kubetape's CPU in bench/streams.ts. Up to 1 KiB, spread over the chunk.
-  const step = b.length <= 1024 ? 1 : Math.floor(b.length / 1024);
-  let control = 0;
-  let seen = 0;
-  for (let i = 0; i < b.length; i += step) {
-    const byte = b[i]!;
-    seen++;
-    if ((byte < 0x20 && byte !== 0x09 && byte !== 0x0a && byte !== 0x0d && byte !== 0x1b && byte !== 0x08 && byte !== 0x07) || byte === 0x7f) control++;
-  }
-  return control * 8 <= seen;
 }
 
 /** Output whose stored text is pattern-masked (stdin is kept as typed: it is the caller's own input). */

@@ -2,11 +2,13 @@
 // as the policy sees it, and what kubectl is told when a rule refuses it.
 import type { Identity, PolicyRecord, RequestAttributes } from '../../record/model.js';
 import type { StreamAuthorizer } from '../../forward/streams/authorize-stream.js';
-import { evaluatePolicy } from './evaluate.js';
+import { evaluatePolicy, evaluatePolicyWithLabels } from './evaluate.js';
+import { LabelLookupError, podLabelSource, type LabelLookupDeps } from './label-sources.js';
 import type { PolicyHolder } from './holder.js';
-import type { PolicyDecision, PolicyRequest } from './types.js';
+import type { LabelFacts, PolicyDecision, PolicyRequest, PolicyRule } from './types.js';
 import type { ApprovalStore } from '../approvals/store.js';
 import { approvalGate, type GateOutcome } from '../approvals/gate.js';
+import { streamDecision } from './stream-decision.js';
 
 export function restPolicyRequest(cluster: string, identity: Identity, a: RequestAttributes): PolicyRequest {
   return { cluster, user: identity.user, groups: identity.groups, verb: a.verb, apiGroup: a.apiGroup, resource: a.resource, subresource: a.subresource, namespace: a.namespace, name: a.name };
@@ -14,7 +16,22 @@ export function restPolicyRequest(cluster: string, identity: Identity, a: Reques
 
 /** What the recording keeps about a decision (and the approval it was refused under or the grant it used). */
 export function recordedDecision(d: PolicyDecision, approval?: GateOutcome['approval']): PolicyRecord | undefined {
-  return d.rule ? { action: d.action, rule: d.rule.name, index: d.rule.index, ...(approval ? { approval } : {}) } : undefined;
+  const labels = d.labels && recordedLabels(d.labels);
+  return d.rule ? { action: d.action, rule: d.rule.name, index: d.rule.index, ...(approval ? { approval } : {}), ...(labels ? { labels } : {}) } : undefined;
+}
+
+/** The labels a decision used, as recorded (nothing when no side applied, e.g. a non-resource path). */
+function recordedLabels(f: LabelFacts): PolicyRecord['labels'] {
+  const out: NonNullable<PolicyRecord['labels']> = {};
+  if (f.current !== undefined) out.current = f.current;
+  if (f.next !== undefined) out.new = f.next;
+  if (f.collection) out.selector = f.collection.text;
+  return Object.keys(out).length > 0 ? out : undefined;
+}
+
+/** A request refused because the labels a rule needed could not be read: recorded under that rule. */
+export function recordedLookupFailure(rule: PolicyRule, message: string): PolicyRecord {
+  return { action: rule.action, rule: rule.name, index: rule.index, labels: { error: message } };
 }
 
 /**
@@ -40,7 +57,7 @@ export function refusalMessage(d: PolicyDecision, what: string): string | undefi
 }
 
 /** Exec, attach and port-forward asked of the policy before anything is dialed. */
-export function policyStreamAuthorizer(holder: PolicyHolder, cluster: string, approvals?: ApprovalStore): StreamAuthorizer {
+export function policyStreamAuthorizer(holder: PolicyHolder, cluster: string, approvals?: ApprovalStore, labels?: LabelLookupDeps): StreamAuthorizer {
   return async (info) => {
     const x = info.exec;
     const req: PolicyRequest = {
@@ -56,10 +73,15 @@ export function policyStreamAuthorizer(holder: PolicyHolder, cluster: string, ap
       name: info.pod,
       ...(x ? { exec: { command: x.command, ...(x.container !== undefined ? { container: x.container } : {}), tty: x.tty, stdin: x.stdin } } : {}),
     };
-    const d = evaluatePolicy(holder.current, req);
-    const { refusal } = await applyDecision(d, req, `${info.kind} into ${info.namespace}/${info.pod}`, approvals);
-    if (refusal) return { allow: false, message: refusal };
-    // Line rules only make sense on a terminal (the match requires tty: true).
-    return d.rule?.typed && x?.tty ? { allow: true, typed: { rule: d.rule.name, lines: d.rule.typed } } : { allow: true };
+    let d: PolicyDecision;
+    try {
+      // The pod's labels are read only when a rule with `labels` is reached; without a lookup, unknown labels match blocking rules.
+      d = labels ? await evaluatePolicyWithLabels(holder.current, req, podLabelSource(labels, info.identity, info.namespace, info.pod)) : evaluatePolicy(holder.current, req);
+    } catch (err) {
+      if (err instanceof LabelLookupError) return { allow: false, message: err.message, policy: recordedLookupFailure(err.rule, err.message) };
+      throw err;
+    }
+    // Refusal (after any hold), the record for the request event, line rules, inline masking.
+    return streamDecision(holder.current, d, req, info, approvals);
   };
 }

@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { LineCounter, parseDocument, type Document, type Node } from 'yaml';
 import { BUILTIN_PATTERNS } from './patterns.js';
 import { parseDuration } from '../approvals/duration.js';
+import { LabelSelectorError, parseLabelSelector, selectorFromMap, type LabelSelector } from './label-selector.js';
 import type { CommandMatch, TypedLineRule, MaskPattern, Policy, PolicyAction, PolicyRule, RuleMatch } from './types.js';
 
 export class PolicyError extends Error {}
@@ -12,8 +13,8 @@ const ACTIONS = new Set<PolicyAction>(['deny', 'allow', 'mask', 'require-approva
 const TOP_KEYS = new Set(['rules', 'masking', 'approvals']);
 const RULE_KEYS = new Set(['name', 'priority', 'match', 'action', 'message', 'approvers', 'maxGrant', 'hold', 'typed']);
 const LIST_FIELDS = ['cluster', 'user', 'group', 'verb', 'apiGroup', 'resource', 'subresource', 'namespace', 'name', 'container'] as const;
-const MATCH_KEYS = new Set<string>([...LIST_FIELDS, 'command', 'tty', 'stdin']);
-const MASKING_KEYS = new Set(['onUnmaskable', 'patterns']);
+const MATCH_KEYS = new Set<string>([...LIST_FIELDS, 'command', 'tty', 'stdin', 'labels']);
+const MASKING_KEYS = new Set(['onUnmaskable', 'patterns', 'inline']);
 
 /** Where a value sits in the document: a line number when known. */
 type Locate = (path: Array<string | number>) => string;
@@ -83,7 +84,7 @@ function validatePolicy(value: unknown, source: string, at: Locate, lineOf: (p: 
   if (masking !== undefined) {
     if (!isObject(masking)) fail(['masking'], '"masking" must be a mapping');
     const m = masking as Record<string, unknown>;
-    for (const k of Object.keys(m)) if (!MASKING_KEYS.has(k)) fail(['masking', k], `unknown key "masking.${k}" (expected onUnmaskable, patterns)`);
+    for (const k of Object.keys(m)) if (!MASKING_KEYS.has(k)) fail(['masking', k], `unknown key "masking.${k}" (expected onUnmaskable, patterns, inline)`);
     if (m['onUnmaskable'] !== undefined) {
       if (m['onUnmaskable'] !== 'refuse' && m['onUnmaskable'] !== 'marker') fail(['masking', 'onUnmaskable'], `onUnmaskable must be "refuse" or "marker", got ${JSON.stringify(m['onUnmaskable'])}`);
       onUnmaskable = m['onUnmaskable'] as Policy['onUnmaskable'];
@@ -104,8 +105,27 @@ function validatePolicy(value: unknown, source: string, at: Locate, lineOf: (p: 
       patterns.push({ name: name as string, regex: compile(regex as string, 'g', (msg) => fail([...here, 'regex'], msg)) });
     });
   }
+  const inline = validateInline(isObject(masking) ? masking['inline'] : undefined, patterns.length, fail);
   const approvals = validateApprovals(top['approvals'], fail);
-  return { rules, patterns, onUnmaskable, source, ...(approvals ? { approvals } : {}) };
+  return { rules, patterns, onUnmaskable, source, ...(inline ? { inline } : {}), ...(approvals ? { approvals } : {}) };
+}
+
+/** `masking.inline`: true, false, or {exceptGroups: [group, ...]}; it needs patterns to apply. */
+function validateInline(raw: unknown, patternCount: number, fail: Fail): Policy['inline'] {
+  if (raw === undefined || raw === null || raw === false) return undefined;
+  const here = ['masking', 'inline'];
+  let exceptGroups: string[] = [];
+  if (isObject(raw)) {
+    for (const k of Object.keys(raw)) if (k !== 'exceptGroups') fail([...here, k], `unknown key "masking.inline.${k}" (expected exceptGroups)`);
+    const g = raw['exceptGroups'];
+    const list = g === undefined ? [] : Array.isArray(g) ? g : [g];
+    if (!list.every((x) => typeof x === 'string' && x !== '')) fail([...here, 'exceptGroups'], 'exceptGroups must be a group or a list of groups');
+    exceptGroups = list as string[];
+  } else if (raw !== true) {
+    fail(here, `inline must be true, false or {exceptGroups: [group, ...]}, got ${JSON.stringify(raw)}`);
+  }
+  if (patternCount === 0) fail(here, '"inline" masks exec/attach output with masking.patterns, and there are none');
+  return { exceptGroups };
 }
 
 function validateApprovals(raw: unknown, fail: Fail): Policy['approvals'] {
@@ -198,6 +218,8 @@ function validateMatch(raw: unknown, here: Array<string | number>, fail: Fail): 
     if (k === 'tty' || k === 'stdin') {
       if (typeof v !== 'boolean') fail([...here, k], `${k} must be true or false`);
       out[k] = v as boolean;
+    } else if (k === 'labels') {
+      out.labels = labelMatch(v, [...here, k], fail);
     } else if (k === 'command') {
       const items = Array.isArray(v) ? v : [v];
       out.command = items.map((c, j) => commandMatch(c, [...here, k, ...(Array.isArray(v) ? [j] : [])], fail));
@@ -208,6 +230,33 @@ function validateMatch(raw: unknown, here: Array<string | number>, fail: Fail): 
     }
   }
   return out;
+}
+
+/** `labels:` is a map of equalities or a label-selector string; both checked against Kubernetes label syntax. */
+function labelMatch(raw: unknown, here: Array<string | number>, fail: Fail): LabelSelector {
+  if (typeof raw === 'string') {
+    if (raw.trim() === '') fail(here, 'labels must not be empty (a selector such as "tier in (db,cache),!canary" or a map)');
+    try {
+      return parseLabelSelector(raw);
+    } catch (e) {
+      if (e instanceof LabelSelectorError) return fail(here, `labels: ${e.message}`);
+      throw e;
+    }
+  }
+  if (!isObject(raw)) return fail(here, 'labels is a map ({tier: db}) or a label selector string ("tier in (db,cache),env!=dev")');
+  const map: Record<string, string> = {};
+  for (const [key, value] of Object.entries(raw)) {
+    // YAML reads `protected: true` as a boolean; the label's value is the text "true".
+    if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') fail([...here, key], `labels.${key} must be a string`);
+    map[key] = String(value);
+  }
+  try {
+    return selectorFromMap(map);
+  } catch (e) {
+    if (!(e instanceof LabelSelectorError)) throw e;
+    const bad = Object.keys(map).find((k) => e.message.includes(JSON.stringify(k)) || e.message.includes(JSON.stringify(map[k])));
+    return fail(bad ? [...here, bad] : here, `labels: ${e.message}`);
+  }
 }
 
 function commandMatch(raw: unknown, here: Array<string | number>, fail: Fail): CommandMatch {

@@ -2,6 +2,8 @@
 // Rules are written against the parsed request (the API server's own
 // attributes), not against raw HTTP text.
 
+import type { LabelSelector, Labels } from './label-selector.js';
+
 export type PolicyAction = 'deny' | 'allow' | 'mask' | 'require-approval';
 
 /** How an exec/attach command is matched: the whole argv joined by spaces. */
@@ -23,6 +25,8 @@ export interface RuleMatch {
   container?: string[];
   tty?: boolean;
   stdin?: boolean;
+  /** Labels of the target object (see LabelFacts for what is known when). */
+  labels?: LabelSelector;
 }
 
 /** A line typed into an interactive shell (exec/attach with tty) that the rule refuses. */
@@ -65,6 +69,12 @@ export interface Policy {
   patterns: MaskPattern[];
   /** When a Secret response cannot be masked (protobuf): refuse it, or pass it and store only a marker. */
   onUnmaskable: 'refuse' | 'marker';
+  /**
+   * `masking.inline`: the patterns are also applied to exec/attach stdout and
+   * stderr on their way to the client (absent: only the recording is masked).
+   * Members of `exceptGroups` see the output as the cluster sent it.
+   */
+  inline?: { exceptGroups: string[] };
   /** Where it came from, for log lines. */
   source: string;
   /** Approvers are notified here (Slack-compatible JSON) when a request is opened or given a reason. */
@@ -76,6 +86,23 @@ export interface PolicyDecision {
   action: PolicyAction;
   /** The rule that decided; undefined when no rule matched (allowed by default). */
   rule?: PolicyRule;
+  /** What was known of the target's labels, when a rule with `labels` was reached. */
+  labels?: LabelFacts;
+}
+
+/**
+ * What is known of the target object's labels. A side is absent when it does
+ * not apply (a create has no current labels; a get leaves them unchanged),
+ * 'unknown' when it applies but could not be known (a JSON patch touching
+ * metadata, a body that is not JSON).
+ */
+export interface LabelFacts {
+  /** The object's labels as they are in the cluster; {} when it does not exist. */
+  current?: Labels | 'unknown';
+  /** The labels the request would leave it with (create, update, patch). */
+  next?: Labels | 'unknown';
+  /** list, watch, deletecollection: the request's own ?labelSelector (an empty selector when none). */
+  collection?: LabelSelector;
 }
 
 /** A request as the policy sees it. */
@@ -90,4 +117,8 @@ export interface PolicyRequest {
   namespace: string;
   name: string;
   exec?: { command: string[]; container?: string; tty: boolean; stdin: boolean };
+  /** The request's ?labelSelector as sent (collections). */
+  labelSelector?: string;
+  /** The target's labels when already known (evaluatePolicyWithLabels fills them in when a rule needs them). */
+  labels?: LabelFacts;
 }

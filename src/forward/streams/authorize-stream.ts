@@ -1,7 +1,8 @@
 // The policy point for exec, attach and port-forward: called with what the
 // caller asked for (parsed from the query, already recorded) before anything
 // is dialed. Allow-all until guardrails plug in their own decision.
-import type { ExecRequest, Identity, PortForwardRequest } from '../../record/model.js';
+import type { ExecRequest, Identity, PolicyRecord, PortForwardRequest } from '../../record/model.js';
+import type { MaskPattern } from '../../authorize/policy/types.js';
 import type { StreamKind } from './stream-request.js';
 import type { TypedLineRules } from './typed-line.js';
 
@@ -14,10 +15,19 @@ export interface StreamRequestInfo {
   uri: string;
   exec?: ExecRequest;
   portForward?: PortForwardRequest;
+  /** Aborted when the client goes away while the decision waits (a `hold:` for approval). */
+  signal?: AbortSignal;
 }
 
-/** `typed`: line rules that watch what is typed into an allowed interactive exec/attach. */
-export type StreamDecision = { allow: true; typed?: TypedLineRules } | { allow: false; message: string };
+/**
+ * `typed`: line rules that watch what is typed into an allowed interactive
+ * exec/attach. `inline`: credential patterns masked in the output sent to
+ * the client. `policy`: the decision as the request event records it.
+ * `gone`: the client left while the request was held for approval.
+ */
+export type StreamDecision =
+  | { allow: true; typed?: TypedLineRules; inline?: MaskPattern[]; policy?: PolicyRecord }
+  | { allow: false; message: string; policy?: PolicyRecord; gone?: boolean };
 
 export type StreamAuthorizer = (info: StreamRequestInfo) => Promise<StreamDecision>;
 

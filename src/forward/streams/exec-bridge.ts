@@ -5,6 +5,8 @@ import type { ExecClientEnd, ExecUpstreamEnd } from './exec-types.js';
 import { errorChannelBytes, type ExecOutcome } from './exec-status.js';
 import { Valve, forward } from './flow.js';
 import type { TypedDenial, TypedLineGuard } from './typed-line.js';
+import type { MaskPattern } from '../../authorize/policy/types.js';
+import { InlineMasker } from './inline-mask.js';
 
 export interface ExecResult {
   outcome?: ExecOutcome;
@@ -12,8 +14,12 @@ export interface ExecResult {
   error?: string;
 }
 
-/** Runs the exec to its end; resolves once both sides are closed (or closing) and the exchange is finished. */
-export function bridgeExec(client: ExecClientEnd, upstream: ExecUpstreamEnd, exchange: Exchange, typed?: TypedLineGuard): Promise<ExecResult> {
+/**
+ * Runs the exec to its end; resolves once both sides are closed (or closing)
+ * and the exchange is finished. `inline`: patterns masked in stdout/stderr as
+ * they go to the client (the recording is masked by the recorder either way).
+ */
+export function bridgeExec(client: ExecClientEnd, upstream: ExecUpstreamEnd, exchange: Exchange, typed?: TypedLineGuard, inline?: MaskPattern[]): Promise<ExecResult> {
   exchange.setStreamProtocol(client.label, upstream.label);
   // Output waits for the client; input waits for the cluster.
   const towardsClient = new Valve(() => upstream.pause(), () => upstream.resume());
@@ -21,9 +27,17 @@ export function bridgeExec(client: ExecClientEnd, upstream: ExecUpstreamEnd, exc
 
   return new Promise((resolve) => {
     let over = false;
+    // Without inline masking output takes the direct path below: no per-chunk cost at all.
+    const sendOut = (dest: ExecClientEnd['stdout']) => (chunk: Buffer) => {
+      if (!over && !refusing) forward(dest, chunk, towardsClient);
+    };
+    const stdoutMask = inline && client.stdout ? new InlineMasker(inline, sendOut(client.stdout)) : undefined;
+    const stderrMask = inline && client.stderr ? new InlineMasker(inline, sendOut(client.stderr)) : undefined;
     const end = (result: ExecResult): void => {
       if (over) return;
       over = true;
+      stdoutMask?.close();
+      stderrMask?.close();
       if (result.outcome?.exitCode !== undefined) exchange.setExitCode(result.outcome.exitCode);
       exchange.finish(result.error ?? result.outcome?.error, 101);
       resolve(result);
@@ -32,6 +46,8 @@ export function bridgeExec(client: ExecClientEnd, upstream: ExecUpstreamEnd, exc
     // A denied line: its Enter never goes upstream; the person reads why, and the session ends.
     let refusing = false;
     const refuseLine = (before: Buffer, denial: TypedDenial): void => {
+      stdoutMask?.flush();
+      stderrMask?.flush();
       refusing = true;
       if (before.length > 0 && upstream.stdin) forward(upstream.stdin, before, towardsUpstream);
       upstream.close();
@@ -80,15 +96,20 @@ export function bridgeExec(client: ExecClientEnd, upstream: ExecUpstreamEnd, exc
       stdout(chunk) {
         if (over || refusing || !client.stdout) return;
         exchange.streamEvent('stdout', chunk);
-        forward(client.stdout, chunk, towardsClient);
+        if (stdoutMask) stdoutMask.push(chunk);
+        else forward(client.stdout, chunk, towardsClient);
       },
       stderr(chunk) {
         if (over || refusing || !client.stderr) return;
         exchange.streamEvent('stderr', chunk);
-        forward(client.stderr, chunk, towardsClient);
+        if (stderrMask) stderrMask.push(chunk);
+        else forward(client.stderr, chunk, towardsClient);
       },
       done(outcome) {
         if (over || refusing) return;
+        // What the maskers still hold goes out before the client is told the exec ended.
+        stdoutMask?.flush();
+        stderrMask?.flush();
         if (outcome.raw.length > 0) exchange.streamEvent('status', outcome.raw);
         const bytes = errorChannelBytes(outcome, client.statusJson, upstream.statusJson);
         upstream.close();

@@ -16,6 +16,7 @@ import { WebSocketExecUpstream } from './exec-upstream-websocket.js';
 import { dropUpstream, type UpstreamSession } from './upstream-connect.js';
 import type { WebSocketAcceptor } from './websocket-accept.js';
 import { TypedLineGuard, type TypedLineRules } from './typed-line.js';
+import type { MaskPattern } from '../../authorize/policy/types.js';
 
 export interface UpgradeContext {
   req: IncomingMessage;
@@ -27,7 +28,7 @@ export interface UpgradeContext {
   streamCreationTimeoutMs: number;
 }
 
-export async function runExec(c: UpgradeContext, plan: Extract<ClientPlan, { kind: 'exec-websocket' | 'exec-spdy' }>, request: ExecRequest, upstream: UpstreamSession, typed?: TypedLineRules): Promise<void> {
+export async function runExec(c: UpgradeContext, plan: Extract<ClientPlan, { kind: 'exec-websocket' | 'exec-spdy' }>, request: ExecRequest, upstream: UpstreamSession, typed?: TypedLineRules, inline?: MaskPattern[]): Promise<void> {
   let client: ExecClientEnd;
   try {
     if (plan.kind === 'exec-websocket') {
@@ -59,5 +60,5 @@ export async function runExec(c: UpgradeContext, plan: Extract<ClientPlan, { kin
       return;
     }
   }
-  await bridgeExec(client, up, c.exchange, typed && request.tty ? new TypedLineGuard(typed) : undefined);
+  await bridgeExec(client, up, c.exchange, typed && request.tty ? new TypedLineGuard(typed) : undefined, inline);
 }

@@ -1,6 +1,8 @@
 // The upgrade path for exec, attach and port-forward, in data-path order:
-// authenticate, parse what is asked, record it durably, refuse
-// impersonation, ask the stream policy, dial the cluster with kubetape's
+// authenticate, parse what is asked, ask the stream policy (which may hold
+// the request for approval; it never touches the cluster), record the
+// request with the decision durably, refuse what may not go on (impersonation
+// the cluster cannot check, a policy refusal), dial the cluster with kubetape's
 // credential (WebSocket, else SPDY), and only then accept the client's
 // upgrade and bridge the two, recording every channel. Any other upgrade
 // (WebSocket watches, proxy subresources) goes to `otherUpgrades`.
@@ -16,7 +18,8 @@ import type { Exchange, Recorder } from '../../record/recorder.js';
 import { recordedHeaders, stripCallerHeaders } from '../headers.js';
 import { requestAttributes } from '../request-info.js';
 import type { Upstream, UpstreamAuth } from '../upstream.js';
-import { authorizeStream, type StreamAuthorizer } from './authorize-stream.js';
+import { authorizeStream, type StreamAuthorizer, type StreamDecision } from './authorize-stream.js';
+import { watchWaitingClient } from './client-watch.js';
 import { clientTransport, negotiateClient, offeredChannelProtocols } from './client-negotiation.js';
 import { runExec } from './exec-session.js';
 import { runPortForward } from './portforward-session.js';
@@ -51,7 +54,8 @@ export function createStreamHandler(o: StreamHandlerOptions): StreamHandler {
   const acceptor = new WebSocketAcceptor();
   const authorize = o.authorize ?? authorizeStream;
 
-  const handler = async (req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> => {
+  const handler = async (req: IncomingMessage, socket: Duplex, upgradeHead: Buffer): Promise<void> => {
+    let head = upgradeHead;
     const uri = req.url ?? '/';
     const method = req.method ?? 'GET';
     const attrs = requestAttributes(method, uri);
@@ -86,6 +90,39 @@ export function createStreamHandler(o: StreamHandlerOptions): StreamHandler {
     stripCallerHeaders(req.headers);
 
     const parsed: Parsed<ExecRequest | PortForwardRequest> = kind === 'portforward' ? parsePortForwardRequest(uri) : parseExecRequest(kind, uri);
+    const negotiated = transport && parsed.ok ? negotiateClient(req, kind, transport, kind === 'portforward' ? (parsed.value as PortForwardRequest) : undefined) : undefined;
+    // Refused before the policy is asked: the policy never sees (or opens approvals for) a request that cannot go on anyway.
+    const early = ((): { code: number; message: string; reason?: string } | undefined => {
+      // Without a cluster that can check it, impersonation is refused before anything else is looked at.
+      if (impersonation && !o.upstream.credentials.callerImpersonation) return { code: 403, message: impersonationRefusal(impersonation.names), reason: 'Forbidden' };
+      if (!transport) return { code: 400, message: `kubetape: ${kind} needs a WebSocket or SPDY/3.1 upgrade, not ${JSON.stringify(req.headers.upgrade ?? '')}` };
+      if (!parsed.ok) return { code: 400, message: parsed.message };
+      if (negotiated && !negotiated.ok) return { code: negotiated.code, message: negotiated.message };
+      return undefined;
+    })();
+
+    // The policy is asked before the request is recorded, so the record carries its decision (as REST
+    // requests do). It never touches the cluster; a `hold:` keeps the upgrade unanswered meanwhile.
+    let decision: StreamDecision | undefined;
+    if (!early && parsed.ok) {
+      const watch = o.authorize ? watchWaitingClient(socket, head) : undefined;
+      try {
+        decision = await authorize({
+          identity: auth.identity,
+          kind,
+          namespace: attrs.namespace,
+          pod: attrs.name,
+          uri,
+          ...(kind === 'portforward' ? { portForward: parsed.value as PortForwardRequest } : { exec: parsed.value as ExecRequest }),
+          ...(watch ? { signal: watch.signal } : {}),
+        });
+      } catch (err) {
+        // Fail closed: a policy that cannot decide refuses.
+        decision = { allow: false, message: `kubetape could not decide whether to allow this ${kind}: ${(err as Error).message}` };
+      }
+      if (watch) head = watch.stop();
+    }
+
     const optional = (k: string): string | undefined => {
       const v = req.headers[k];
       return typeof v === 'string' ? v : undefined;
@@ -107,6 +144,7 @@ export function createStreamHandler(o: StreamHandlerOptions): StreamHandler {
         ...(parsed.ok && kind === 'portforward' ? { portForward: parsed.value as PortForwardRequest } : {}),
         ...(parsed.ok && kind !== 'portforward' ? { exec: parsed.value as ExecRequest } : {}),
         ...(impersonationRecord ? { impersonation: impersonationRecord } : {}),
+        ...(decision?.policy ? { policy: decision.policy } : {}),
       });
     } catch (err) {
       o.metrics.failClosedRefusals.inc();
@@ -121,21 +159,14 @@ export function createStreamHandler(o: StreamHandlerOptions): StreamHandler {
       refuseUpgrade(socket, code, message, reason);
     };
 
-    // Without a cluster that can check it, impersonation is refused before anything else is looked at.
-    if (impersonation && !o.upstream.credentials.callerImpersonation) return refuse(403, impersonationRefusal(impersonation.names), 'Forbidden');
-    if (!transport) return refuse(400, `kubetape: ${kind} needs a WebSocket or SPDY/3.1 upgrade, not ${JSON.stringify(req.headers.upgrade ?? '')}`);
-    if (!parsed.ok) return refuse(400, parsed.message);
-    const negotiated = negotiateClient(req, kind, transport, kind === 'portforward' ? (parsed.value as PortForwardRequest) : undefined);
-    if (!negotiated.ok) return refuse(negotiated.code, negotiated.message);
-
-    const decision = await authorize({
-      identity: auth.identity,
-      kind,
-      namespace: attrs.namespace,
-      pod: attrs.name,
-      uri,
-      ...(kind === 'portforward' ? { portForward: parsed.value as PortForwardRequest } : { exec: parsed.value as ExecRequest }),
-    });
+    if (early) return refuse(early.code, early.message, early.reason);
+    if (!decision || !negotiated?.ok || !parsed.ok) return refuse(500, 'kubetape: internal error: no policy decision');
+    if (!decision.allow && decision.gone) {
+      exchange.finish(decision.message, 499);
+      o.metrics.requests.inc({ verb: attrs.verb, code: '499' });
+      socket.destroy();
+      return;
+    }
     if (!decision.allow) return refuse(403, decision.message, 'Forbidden');
 
     let creds: UpstreamAuth;
@@ -183,7 +214,7 @@ export function createStreamHandler(o: StreamHandlerOptions): StreamHandler {
     o.metrics.requests.inc({ verb: attrs.verb, code: '101' });
     const context = { req, socket, head, exchange, acceptor, streamCreationTimeoutMs: STREAM_CREATION_TIMEOUT_MS };
     const plan = negotiated.plan;
-    if (plan.kind === 'exec-websocket' || plan.kind === 'exec-spdy') await runExec(context, plan, parsed.value as ExecRequest, session, decision.typed);
+    if (plan.kind === 'exec-websocket' || plan.kind === 'exec-spdy') await runExec(context, plan, parsed.value as ExecRequest, session, decision.typed, decision.inline);
     else await runPortForward(context, plan, parsed.value as PortForwardRequest, session);
     o.metrics.duration.observe({ verb: attrs.verb }, (Date.now() - started) / 1000);
   };
