@@ -121,3 +121,30 @@ t.test('serve, kubectl, sessions list and show, as in the README', async (t) => 
   t.ok(after.every((x) => x.state === 'ended'), 'every session ended cleanly');
   t.match(readFileSync(join(data, 'recordings', 'index.ndjson'), 'utf8'), /"kind":"end"/);
 });
+
+t.test('policy check and explain answer as the data path would', async (t) => {
+  const ok = await cli(['policy', 'check', 'examples/policy.yaml']);
+  t.equal(ok.code, 0, ok.stderr);
+  t.match(ok.stdout, /examples\/policy\.yaml: OK: 7 rules \(3 deny, 2 require-approval, 1 allow, 1 mask\); 4 mask patterns/);
+
+  const dir = mkdtempSync(join(tmpdir(), 'kubetape-policy-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const bad = join(dir, 'bad.yaml');
+  writeFileSync(bad, 'rules:\n  - match: {verb: delete}\n    action: maybe\n');
+  const broken = await cli(['policy', 'check', bad]);
+  t.equal(broken.code, 1);
+  t.equal(broken.stderr, `kubetape: ${bad}:3: action must be one of deny, allow, mask, require-approval, got "maybe"\n`, 'one line naming the line');
+
+  const del = ['policy', 'explain', 'examples/policy.yaml', '--group', 'dev', '--verb', 'delete', '--resource', 'pods', '--namespace', 'prod', '--name', 'db-0'];
+  const prot = await cli([...del, '--labels', 'protected=true', '--json']);
+  t.same(JSON.parse(prot.stdout), { action: 'deny', rule: 'protected-pods', index: 3, line: 29, message: 'this pod is protected; change it through the GitOps repository' });
+  const plain = await cli([...del, '--labels', 'app=db']);
+  t.match(plain.stdout, /^require-approval by rule 5 "prod-delete-needs-approval" \(examples\/policy\.yaml:\d+\)\n {2}message: delete in prod\n {2}approvers: sre; longest grant 60m\n$/);
+  const unknown = await cli(del);
+  t.match(unknown.stdout, /labels unknown/, 'unknown labels are said to decide the match');
+  const none = await cli(['policy', 'explain', 'examples/policy.yaml', '--verb', 'list', '--resource', 'pods']);
+  t.equal(none.stdout, "allow: no rule matches; the cluster's RBAC decides\n");
+  const misuse = await cli(['policy', 'explain', 'examples/policy.yaml', '--command', 'ls']);
+  t.equal(misuse.code, 1);
+  t.match(misuse.stderr, /^kubetape: --command, --container, --tty and --stdin describe exec or attach/);
+});

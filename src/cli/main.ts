@@ -13,6 +13,7 @@ import { registerCredentialCommand } from './credential-command.js';
 import { registerLogoutCommand } from './logout-command.js';
 import { registerVerifyCommand } from './verify-command.js';
 import { registerApprovalsCommand } from './approvals-command.js';
+import { registerPolicyCommand } from './policy-command.js';
 
 function version(): string {
   try {
@@ -38,6 +39,7 @@ export function buildProgram(): Command {
   registerLogoutCommand(program);
   registerVerifyCommand(program);
   registerApprovalsCommand(program);
+  registerPolicyCommand(program);
   program.commands.forEach(function apply(c) {
     c.exitOverride();
     c.commands.forEach(apply);
