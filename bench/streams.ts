@@ -6,9 +6,10 @@
 //   2. kubetape's resident memory with many idle execs open (`sleep 600`)
 //   3. time to first stdout byte of a short exec (`printf x`)
 // Progress goes to stderr, the table to stdout. Exit 0 whatever the figures.
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
 import { ChildSet, withChildren } from './children.js';
@@ -33,12 +34,22 @@ const TTFB_GOAL_MS = 5;
 const USAGE = `usage: node dist/bench/streams.js [options]
   --bytes <n>       size of the stdout stream, bytes; K/M/G suffixes are binary (default 1G)
   --sessions <n>    concurrent idle execs for the memory figure (default 1000)
-  --ttfb-runs <n>   short execs per path for time to first byte (default 50)`;
+  --ttfb-runs <n>   short execs per path for time to first byte (default 50)
+  --only <phases>   comma-separated subset of idle,ttfb,throughput (default: all three)
+  --cpu-profile <dir>  write a V8 CPU profile of the kubetape process to <dir> (when it exits)
+environment:
+  KUBETAPE_BENCH_NODE_OPTIONS  extra Node options for the kubetape process only`;
+
+type Phase = 'idle' | 'ttfb' | 'throughput';
+const PHASES: readonly Phase[] = ['idle', 'ttfb', 'throughput'];
 
 interface Settings {
   bytes: number;
   sessions: number;
   ttfbRuns: number;
+  phases: ReadonlySet<Phase>;
+  /** Where the kubetape process writes its CPU profile (--cpu-profile). */
+  cpuProfileDir?: string;
 }
 
 class UsageError extends Error {}
@@ -51,6 +62,8 @@ function parseFlags(argv: string[]): Settings {
       bytes: { type: 'string', default: '1G' },
       sessions: { type: 'string', default: '1000' },
       'ttfb-runs': { type: 'string', default: '50' },
+      only: { type: 'string', default: PHASES.join(',') },
+      'cpu-profile': { type: 'string' },
     },
   });
   if (values.help) {
@@ -63,7 +76,19 @@ function parseFlags(argv: string[]): Settings {
     if (!Number.isSafeInteger(n) || n < min) throw new UsageError(`--${name} wants an integer >= ${min}, got "${v}"`);
     return n;
   };
-  return { bytes: int('bytes', values.bytes, 1), sessions: int('sessions', values.sessions, 1), ttfbRuns: int('ttfb-runs', values['ttfb-runs'], 1) };
+  const phases = new Set<Phase>();
+  for (const name of (values.only ?? '').split(',').map((p) => p.trim()).filter(Boolean)) {
+    if (!PHASES.includes(name as Phase)) throw new UsageError(`--only: unknown phase "${name}" (phases: ${PHASES.join(', ')})`);
+    phases.add(name as Phase);
+  }
+  if (phases.size === 0) throw new UsageError('--only wants at least one phase');
+  return {
+    bytes: int('bytes', values.bytes, 1),
+    sessions: int('sessions', values.sessions, 1),
+    ttfbRuns: int('ttfb-runs', values['ttfb-runs'], 1),
+    phases,
+    ...(values['cpu-profile'] ? { cpuProfileDir: resolve(values['cpu-profile']) } : {}),
+  };
 }
 
 const started = performance.now();
@@ -91,14 +116,30 @@ interface ThroughputResult {
   mibPerSecond: number;
   /** CPU seconds kubetape used during the stream (kubetape path only). */
   proxyCpuSeconds?: number;
+  /** CPU seconds of the fake cluster (API server and the exec'd process's reader) and of this client. */
+  serverCpuSeconds: number;
+  clientCpuSeconds: number;
 }
 
-async function throughput(target: Target, bytes: number, proxyPid?: number): Promise<ThroughputResult> {
+const ownCpuSeconds = (): number => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
+};
+
+async function throughput(target: Target, bytes: number, serverPid: number, proxyPid?: number): Promise<ThroughputResult> {
   const cpuBefore = proxyPid ? cpuSeconds(proxyPid) : 0;
+  const serverBefore = cpuSeconds(serverPid);
+  const clientBefore = ownCpuSeconds();
   const r = await withTimeout(runExec(target, POD, ['head', '-c', String(bytes), '/dev/zero']), STREAM_TIMEOUT_MS, `${target.label}: the ${bytes}-byte stream`);
   if (r.stdoutBytes !== bytes) throw new Error(`${target.label}: ${r.stdoutBytes} of ${bytes} stdout bytes arrived`);
   const seconds = r.totalMs / 1000;
-  const out: ThroughputResult = { label: target.label, seconds, mibPerSecond: bytes / MIB / seconds };
+  const out: ThroughputResult = {
+    label: target.label,
+    seconds,
+    mibPerSecond: bytes / MIB / seconds,
+    serverCpuSeconds: cpuSeconds(serverPid) - serverBefore,
+    clientCpuSeconds: ownCpuSeconds() - clientBefore,
+  };
   if (proxyPid) out.proxyCpuSeconds = cpuSeconds(proxyPid) - cpuBefore;
   return out;
 }
@@ -163,66 +204,140 @@ function table(head: string[], rows: string[][]): string[] {
   return [line(head), ...rows.map(line)];
 }
 
-function render(s: Settings, tp: ThroughputResult[], idle: IdleResult, ttfb: TtfbResult[]): string {
-  const [tpDirect, tpKt] = tp as [ThroughputResult, ThroughputResult];
-  const [ttDirect, ttKt] = ttfb as [TtfbResult, TtfbResult];
-  const ratio = tpKt.mibPerSecond / tpDirect.mibPerSecond;
-  const added = ttKt.p50 - ttDirect.p50;
-  const perSessionKiB = ((idle.rssWithMiB - idle.rssBeforeMiB) * 1024) / idle.sessions;
-  const lines = [
-    `kubetape exec streams bench   node ${process.version}, ${cpus().length} CPUs, exec over WebSocket v5.channel.k8s.io, kubetape recording on`,
-    '',
-    `  1. stdout throughput: head -c ${s.bytes} /dev/zero (${(s.bytes / MIB).toFixed(0)} MiB)`,
-    ...table(
-      ['path', 'seconds', 'MiB/s', 'kubetape CPU s'],
-      tp.map((r) => [r.label, r.seconds.toFixed(2), r.mibPerSecond.toFixed(0), r.proxyCpuSeconds === undefined ? '-' : r.proxyCpuSeconds.toFixed(2)]),
-    ),
-    `    kubetape / direct: ${ratio.toFixed(2)}`,
-    '',
-    `  2. idle execs through kubetape: sleep 600, ${idle.sessions} open at once (opened in ${idle.openSeconds.toFixed(1)}s)`,
-    ...table(['kubetape RSS', 'MiB'], [
-      ['before', idle.rssBeforeMiB.toFixed(1)],
-      [`with ${idle.sessions} sessions`, idle.rssWithMiB.toFixed(1)],
-      ['per session (KiB)', perSessionKiB.toFixed(1)],
-    ]),
-    '',
-    `  3. time to first stdout byte: printf x, ${s.ttfbRuns} runs per path (new TLS connection each)`,
-    ...table(['path', 'p50 ms', 'p90 ms'], ttfb.map((r) => [r.label, r.p50.toFixed(2), r.p90.toFixed(2)])),
-    `    added by kubetape (p50): ${added.toFixed(2)} ms`,
-    '',
-    'Goals',
-    `  ${ratio >= THROUGHPUT_GOAL ? 'PASS' : 'MISS'}  stdout throughput kubetape / direct >= ${THROUGHPUT_GOAL}: ${ratio.toFixed(2)}`,
-    `  ${idle.rssWithMiB < RSS_GOAL_MIB ? 'PASS' : 'MISS'}  kubetape RSS with ${idle.sessions} idle execs < ${RSS_GOAL_MIB} MiB: ${idle.rssWithMiB.toFixed(1)} MiB`,
-    `  ${added < TTFB_GOAL_MS ? 'PASS' : 'MISS'}  time to first byte added < ${TTFB_GOAL_MS} ms: ${added.toFixed(2)} ms`,
-    '',
-    `  took ${((performance.now() - started) / 1000).toFixed(0)} s`,
-  ];
+function render(s: Settings, tp: ThroughputResult[] | undefined, idle: IdleResult | undefined, ttfb: TtfbResult[] | undefined): string {
+  const lines = [`kubetape exec streams bench   node ${process.version}, ${cpus().length} CPUs, exec over WebSocket v5.channel.k8s.io, kubetape recording on`];
+  const goals: string[] = [];
+  if (tp) {
+    const [tpDirect, tpKt] = tp as [ThroughputResult, ThroughputResult];
+    const ratio = tpKt.mibPerSecond / tpDirect.mibPerSecond;
+    lines.push(
+      '',
+      `  1. stdout throughput: head -c ${s.bytes} /dev/zero (${(s.bytes / MIB).toFixed(0)} MiB)`,
+      ...table(
+        ['path', 'seconds', 'MiB/s', 'kubetape CPU s', 'API server CPU s', 'client CPU s'],
+        tp.map((r) => [
+          r.label,
+          r.seconds.toFixed(2),
+          r.mibPerSecond.toFixed(0),
+          r.proxyCpuSeconds === undefined ? '-' : r.proxyCpuSeconds.toFixed(2),
+          r.serverCpuSeconds.toFixed(2),
+          r.clientCpuSeconds.toFixed(2),
+        ]),
+      ),
+      `    kubetape / direct: ${ratio.toFixed(2)}`,
+    );
+    goals.push(`  ${ratio >= THROUGHPUT_GOAL ? 'PASS' : 'MISS'}  stdout throughput kubetape / direct >= ${THROUGHPUT_GOAL}: ${ratio.toFixed(2)}`);
+  }
+  if (idle) {
+    const perSessionKiB = ((idle.rssWithMiB - idle.rssBeforeMiB) * 1024) / idle.sessions;
+    lines.push(
+      '',
+      `  2. idle execs through kubetape: sleep 600, ${idle.sessions} open at once (opened in ${idle.openSeconds.toFixed(1)}s)`,
+      ...table(['kubetape RSS', 'MiB'], [
+        ['before', idle.rssBeforeMiB.toFixed(1)],
+        [`with ${idle.sessions} sessions`, idle.rssWithMiB.toFixed(1)],
+        ['per session (KiB)', perSessionKiB.toFixed(1)],
+      ]),
+    );
+    goals.push(`  ${idle.rssWithMiB < RSS_GOAL_MIB ? 'PASS' : 'MISS'}  kubetape RSS with ${idle.sessions} idle execs < ${RSS_GOAL_MIB} MiB: ${idle.rssWithMiB.toFixed(1)} MiB`);
+  }
+  if (ttfb) {
+    const [ttDirect, ttKt] = ttfb as [TtfbResult, TtfbResult];
+    const added = ttKt.p50 - ttDirect.p50;
+    lines.push(
+      '',
+      `  3. time to first stdout byte: printf x, ${s.ttfbRuns} runs per path (new TLS connection each)`,
+      ...table(['path', 'p50 ms', 'p90 ms'], ttfb.map((r) => [r.label, r.p50.toFixed(2), r.p90.toFixed(2)])),
+      `    added by kubetape (p50): ${added.toFixed(2)} ms`,
+    );
+    goals.push(`  ${added < TTFB_GOAL_MS ? 'PASS' : 'MISS'}  time to first byte added < ${TTFB_GOAL_MS} ms: ${added.toFixed(2)} ms`);
+  }
+  lines.push('', 'Goals', ...goals, '', `  took ${((performance.now() - started) / 1000).toFixed(0)} s`);
   return lines.join('\n');
+}
+
+/**
+ * Node options for the kubetape child alone: KUBETAPE_BENCH_NODE_OPTIONS,
+ * plus a profiler preload with --cpu-profile (Node 20 refuses --cpu-prof in
+ * NODE_OPTIONS, so the preload drives the inspector itself). Same scheme as
+ * bench/proxy.ts.
+ */
+function kubetapeNodeOptions(s: Settings, tmp: string): string | undefined {
+  const opts = [process.env['KUBETAPE_BENCH_NODE_OPTIONS'] ?? ''];
+  if (s.cpuProfileDir) {
+    mkdirSync(s.cpuProfileDir, { recursive: true });
+    const preload = join(tmp, 'cpu-profiler.mjs');
+    writeFileSync(preload, cpuProfilerPreload(s.cpuProfileDir));
+    opts.push(`--import=${JSON.stringify(pathToFileURL(preload).href)}`);
+    log(`kubetape writes its CPU profile to ${s.cpuProfileDir} when it exits`);
+  }
+  const joined = opts.filter((o) => o.length > 0).join(' ');
+  return joined || undefined;
+}
+
+/** Samples every 200 us from start to exit; the profile is written synchronously in 'exit'. */
+function cpuProfilerPreload(dir: string): string {
+  return `import { Session } from 'node:inspector';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+const session = new Session();
+session.connect();
+session.post('Profiler.enable');
+session.post('Profiler.setSamplingInterval', { interval: 200 });
+session.post('Profiler.start');
+process.on('exit', () => {
+  session.post('Profiler.stop', (err, result) => {
+    if (!err) writeFileSync(join(${JSON.stringify(dir)}, \`kubetape-\${process.pid}.cpuprofile\`), JSON.stringify(result.profile));
+  });
+});
+`;
+}
+
+/** Runs `start` (which spawns the kubetape child synchronously) with NODE_OPTIONS extended by `extra` for that child alone. */
+function withKubetapeNodeOptions<T>(extra: string | undefined, start: () => T): T {
+  if (!extra) return start();
+  const saved = process.env['NODE_OPTIONS'];
+  process.env['NODE_OPTIONS'] = saved ? `${saved} ${extra}` : extra;
+  try {
+    return start();
+  } finally {
+    if (saved === undefined) delete process.env['NODE_OPTIONS'];
+    else process.env['NODE_OPTIONS'] = saved;
+  }
 }
 
 async function run(s: Settings, children: ChildSet, tmp: string): Promise<string> {
   log('starting the fake API server (pod bench-0) and kubetape serve');
   const cluster = await startStreamCluster(children, join(tmp, 'upstream.kubeconfig'));
-  const kubetape = await startKubetapeServe(children, ROOT, cluster.kubeconfig, join(tmp, 'kubetape-data'));
+  const kubetape = await withKubetapeNodeOptions(kubetapeNodeOptions(s, tmp), () => startKubetapeServe(children, ROOT, cluster.kubeconfig, join(tmp, 'kubetape-data')));
   const direct = cluster.target;
   for (const t of [direct, kubetape]) await runExec(t, POD, ['true']);
 
   // Idle sessions first, on a fresh kubetape: a 1 GB stream before would leave its heap behind.
-  log(`opening ${s.sessions} idle execs through kubetape`);
-  const idle = await idleSessions(kubetape, s.sessions);
-  // Let the cluster reap the closed sessions' processes before timing anything.
-  await new Promise((r) => setTimeout(r, 2000));
+  let idle: IdleResult | undefined;
+  if (s.phases.has('idle')) {
+    log(`opening ${s.sessions} idle execs through kubetape`);
+    idle = await idleSessions(kubetape, s.sessions);
+    // Let the cluster reap the closed sessions' processes before timing anything.
+    await new Promise((r) => setTimeout(r, 2000));
+  }
 
-  log(`time to first byte, ${s.ttfbRuns} runs per path`);
-  const ttfb = await timeToFirstByte([direct, kubetape], s.ttfbRuns);
+  let ttfb: TtfbResult[] | undefined;
+  if (s.phases.has('ttfb')) {
+    log(`time to first byte, ${s.ttfbRuns} runs per path`);
+    ttfb = await timeToFirstByte([direct, kubetape], s.ttfbRuns);
+  }
 
-  log(`warming up with 16 MiB streams, then ${s.bytes} bytes direct and through kubetape`);
-  for (const t of [direct, kubetape]) await throughput(t, Math.min(s.bytes, 16 * MIB));
-  const tp: ThroughputResult[] = [];
-  tp.push(await throughput(direct, s.bytes));
-  log(`direct: ${tp[0]!.mibPerSecond.toFixed(0)} MiB/s`);
-  tp.push(await throughput(kubetape, s.bytes, kubetape.pid));
-  log(`kubetape: ${tp[1]!.mibPerSecond.toFixed(0)} MiB/s`);
+  let tp: ThroughputResult[] | undefined;
+  if (s.phases.has('throughput')) {
+    log(`warming up with 16 MiB streams, then ${s.bytes} bytes direct and through kubetape`);
+    for (const t of [direct, kubetape]) await throughput(t, Math.min(s.bytes, 16 * MIB), cluster.pid);
+    tp = [];
+    tp.push(await throughput(direct, s.bytes, cluster.pid));
+    log(`direct: ${tp[0]!.mibPerSecond.toFixed(0)} MiB/s`);
+    tp.push(await throughput(kubetape, s.bytes, cluster.pid, kubetape.pid));
+    log(`kubetape: ${tp[1]!.mibPerSecond.toFixed(0)} MiB/s`);
+  }
 
   return render(s, tp, idle, ttfb);
 }

@@ -46,9 +46,22 @@ export interface DialedSpdyUpstream {
 
 const MAX_REFUSAL_BODY = 64 * 1024;
 
+/**
+ * Every exec/attach/port-forward is a TLS connection of its own. This agent
+ * keeps no sockets (an upgraded socket leaves any pool anyway); it is here
+ * for its TLS session cache, so later dials resume instead of running a full
+ * handshake (no certificate signature and chain verification on either
+ * side: measured as part of the time to first byte). Node keys cached
+ * sessions by host, port and every TLS option that changes what is
+ * negotiated (ca, cert, key, servername, rejectUnauthorized), so a session
+ * made with one client certificate is never offered with another.
+ */
+const resumingAgent = new https.Agent({ keepAlive: false, maxCachedSessions: 256 });
+
 function tlsOptions(t: DialTarget): https.RequestOptions {
   const target = upstreamTarget(t.upstream, t.auth);
   const o: https.RequestOptions = { rejectUnauthorized: !t.upstream.insecureSkipTlsVerify };
+  if (t.upstream.server.protocol === 'https:') o.agent = resumingAgent;
   if (target.ca) o.ca = target.ca;
   if (target.cert) o.cert = target.cert;
   if (target.key) o.key = target.key;

@@ -6,6 +6,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import WebSocket, { WebSocketServer } from 'ws';
+import { registerServerSocket } from './websocket-io.js';
 
 export class WebSocketAcceptor {
   private readonly server: WebSocketServer;
@@ -28,6 +29,7 @@ export class WebSocketAcceptor {
       socket.once('close', onClose);
       this.server.handleUpgrade(req, socket, head, (ws) => {
         socket.off('close', onClose);
+        registerServerSocket(ws, socket);
         resolve(ws);
       });
     });

@@ -29,8 +29,69 @@ export function sendMessage(ws: WebSocket, data: Buffer | string, done?: () => v
   if (ws.bufferedAmount < HIGH_WATER) once();
 }
 
+/**
+ * The sockets under WebSockets kubetape accepted as a server (see
+ * websocket-accept.ts), for channelWriter's direct path. Client-side
+ * WebSockets are not here: their frames must be masked, which `ws` does.
+ */
+const serverSockets = new WeakMap<WebSocket, Duplex>();
+
+export function registerServerSocket(ws: WebSocket, socket: Duplex): void {
+  serverSockets.set(ws, socket);
+}
+
+/**
+ * One complete unmasked (server-to-client) binary WebSocket message holding
+ * `channel` then `data`, built with a single copy of the data. `ws.send`
+ * would cost two: the channel prefix (encodeChannelFrame) and, because it
+ * writes its frame header and the payload as two buffers, the merge into
+ * one buffer that a TLS socket makes of every multi-buffer write (RFC 6455
+ * section 5.2 for the header layout).
+ */
+export function serverBinaryFrame(channel: number, data: Buffer): Buffer {
+  const length = data.length + 1;
+  const headerSize = length < 126 ? 2 : length < 65536 ? 4 : 10;
+  const out = Buffer.allocUnsafe(headerSize + length);
+  out[0] = 0x82; // FIN, opcode 2 (binary)
+  if (length < 126) out[1] = length;
+  else if (length < 65536) {
+    out[1] = 126;
+    out.writeUInt16BE(length, 2);
+  } else {
+    out[1] = 127;
+    out.writeUInt32BE(Math.floor(length / 2 ** 32), 2);
+    out.writeUInt32BE(length >>> 0, 6);
+  }
+  out[headerSize] = channel;
+  data.copy(out, headerSize + 1);
+  return out;
+}
+
+/**
+ * Sends `frame` (a whole WebSocket frame) straight to the socket under a
+ * server-side `ws`: safe because `ws` without permessage-deflate writes its
+ * own frames (pings, close) to the same socket synchronously, never from a
+ * queue, so frames keep their order. `done` as in sendMessage.
+ */
+function sendRawFrame(ws: WebSocket, socket: Duplex, frame: Buffer, done: () => void): void {
+  if (ws.readyState !== WebSocket.OPEN || socket.destroyed || socket.writableEnded) {
+    done();
+    return;
+  }
+  let called = false;
+  const once = (): void => {
+    if (called) return;
+    called = true;
+    done();
+  };
+  socket.write(frame, () => once());
+  if (socket.writableLength < HIGH_WATER) once();
+}
+
 /** A Writable whose chunks become messages on `channel`. `onFinal` runs at end() (v5 sends its close signal there). */
 export function channelWriter(ws: WebSocket, channel: number, binary: boolean, onFinal?: () => void): Writable {
+  // Output to kubectl (the bulk of any exec) takes the one-copy path; see serverBinaryFrame.
+  const socket = binary ? serverSockets.get(ws) : undefined;
   return new Writable({
     highWaterMark: 64 * 1024,
     write(chunk: Buffer, _encoding, callback) {
@@ -40,7 +101,10 @@ export function channelWriter(ws: WebSocket, channel: number, binary: boolean, o
       }
       for (let at = 0; at < chunk.length; at += MAX_MESSAGE_DATA) {
         const last = at + MAX_MESSAGE_DATA >= chunk.length;
-        sendMessage(ws, encodeChannelFrame(channel, chunk.subarray(at, at + MAX_MESSAGE_DATA), binary), last ? () => callback() : undefined);
+        const piece = chunk.subarray(at, at + MAX_MESSAGE_DATA);
+        const done = last ? () => callback() : undefined;
+        if (socket) sendRawFrame(ws, socket, serverBinaryFrame(channel, piece), done ?? noop);
+        else sendMessage(ws, encodeChannelFrame(channel, piece, binary), done);
       }
     },
     final(callback) {
@@ -49,6 +113,8 @@ export function channelWriter(ws: WebSocket, channel: number, binary: boolean, o
     },
   });
 }
+
+const noop = (): void => undefined;
 
 /** Message payloads as one Buffer, whatever binaryType delivered. */
 export function messageBuffer(data: WebSocket.RawData): Buffer {

@@ -23,9 +23,13 @@ export class AppendLog {
 
   /** Append one line. With `durable`, resolve only after it is on disk. */
   append(line: string, durable: boolean): Promise<void> {
+    return this.appendEncoded(Buffer.from(line + '\n'), durable);
+  }
+
+  /** Append one line already encoded as UTF-8, its newline included (callers that also hash the bytes encode once). */
+  appendEncoded(buf: Buffer, durable: boolean): Promise<void> {
     if (this.closed) return Promise.reject(new Error(`recording file ${this.path} is closed`));
     try {
-      const buf = Buffer.from(line + '\n');
       let off = 0;
       while (off < buf.length) off += writeSync(this.fd, buf, off, buf.length - off);
     } catch (err) {

@@ -14,6 +14,9 @@ export const GENESIS_LINE = '0'.repeat(64);
 
 export const lineHash = (line: string): string => createHash('sha256').update(line, 'utf8').digest('hex');
 
+/** lineHash of a line already encoded as UTF-8 (without its newline). */
+export const lineBytesHash = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
+
 /** `json` is one event's JSON object; returns it with the chain field appended. */
 export function chainLine(json: string, prev: string): string {
   return `${json.slice(0, -1)},"${CHAIN_FIELD}":"${prev}"}`;
