@@ -277,3 +277,41 @@ function rawGet(path: string, authorization: string | undefined, base = h.kt.url
     req.end();
   });
 }
+
+t.test('paths the API server would read differently are refused before anything is decided or forwarded', async (t) => {
+  const u = new URL(h.kt.url);
+  const send = (path: string, method = 'GET', headers: Record<string, string> = {}) =>
+    new Promise<{ status: number; body: string }>((resolve, reject) => {
+      // node's request sends `path` verbatim (no URL normalisation), as an attacker's client would.
+      const req = request({ host: u.hostname, port: u.port, path, method, ca: h.kt.ca, headers: { authorization: `Bearer ${h.kt.localToken}`, ...headers } }, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c) => (body += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+  const before = h.api.received.length;
+  const cases: Array<[string, RegExp]> = [
+    ['/api/v1/namespaces/default%2Fpods%2Fweb', /encoded slash/],
+    ['/api/v1/namespaces/kube-system/../default/pods', /\. or \.\. segment/],
+    ['/api/v1/namespaces/default/pods/%2e%2e/x', /\. or \.\. segment/],
+    ['/api/v1//namespaces/default/pods', /empty segment/],
+  ];
+  for (const [path, why] of cases) {
+    const r = await send(path, 'DELETE');
+    t.equal(r.status, 400, path);
+    const status = JSON.parse(r.body) as { kind: string; reason: string; message: string };
+    t.equal(status.kind, 'Status');
+    t.equal(status.reason, 'BadRequest');
+    t.match(status.message, why);
+  }
+  const upgraded = await send('/api/v1/namespaces/default%2Fpods%2Fweb/exec?command=sh&stdout=true', 'GET', { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-version': '13', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==' });
+  t.equal(upgraded.status, 400, 'upgrades are checked too');
+  t.match(upgraded.body, /encoded slash/);
+  t.equal(h.api.received.length, before, 'none of them reached the cluster');
+
+  const fine = await send('/apis/');
+  t.equal(fine.status, 200, 'one trailing slash is fine');
+});

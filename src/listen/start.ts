@@ -9,6 +9,7 @@ import { userInfo } from 'node:os';
 import { writeFileSync } from 'node:fs';
 import express, { type RequestHandler } from 'express';
 import { requestChain } from './request-chain.js';
+import { guardUpgradePaths, rejectNonCanonicalPaths } from '../forward/canonical-path.js';
 import type { ServeConfig } from '../config/config.js';
 import { parseHostPort } from '../config/config.js';
 import { ensureDataDir, ensureServingCertificate } from './data-dir.js';
@@ -122,7 +123,7 @@ export async function startKubetape(c: ServeConfig, opts: StartOptions = {}): Pr
   const recorder = routes[0]!.recorder;
 
   // A plain handler chain, not express: express cost about a quarter of kubetape's CPU per small GET (request-chain.ts).
-  const handlers: RequestHandler[] = [authenticate(authenticator, metrics)];
+  const handlers: RequestHandler[] = [rejectNonCanonicalPaths(), authenticate(authenticator, metrics)];
   if (approvals) handlers.push(approvalRoutesApp(createApprovalRoutes(approvals, recorder)));
   handlers.push(multiCluster ? routeRequests(routes) : routes[0]!.rest);
   const app = requestChain(handlers, log);
@@ -133,7 +134,7 @@ export async function startKubetape(c: ServeConfig, opts: StartOptions = {}): Pr
   server.headersTimeout = 60_000;
   server.keepAliveTimeout = 65_000;
   const upgrades = multiCluster ? routeUpgrades(routes) : (req: IncomingMessage, socket: Duplex, head: Buffer) => void routes[0]!.upgrade(req, socket, head);
-  server.on('upgrade', upgrades);
+  server.on('upgrade', guardUpgradePaths(upgrades));
   const sockets = new Set<Socket>();
   server.on('connection', (s: Socket) => {
     sockets.add(s);
