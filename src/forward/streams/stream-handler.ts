@@ -1,4 +1,3 @@
-import { appendFileSync } from 'node:fs';
 // The upgrade path for exec, attach and port-forward, in data-path order:
 // authenticate, parse what is asked, ask the stream policy (which may hold
 // the request for approval; it never touches the cluster), record the
@@ -57,7 +56,6 @@ export function createStreamHandler(o: StreamHandlerOptions): StreamHandler {
 
   const handler = async (req: IncomingMessage, socket: Duplex, upgradeHead: Buffer): Promise<void> => {
     let head = upgradeHead;
-    const T0 = performance.now(); const TT: string[] = []; const mark = (n: string): void => void TT.push(`${n}=${(performance.now() - T0).toFixed(2)}`);
     const uri = req.url ?? '/';
     const method = req.method ?? 'GET';
     const attrs = requestAttributes(method, uri);
@@ -75,7 +73,6 @@ export function createStreamHandler(o: StreamHandlerOptions): StreamHandler {
       if (token) authorization = `Bearer ${token}`;
     }
     const auth = await o.authenticator.authenticate(authorization);
-    mark('auth');
     if (!auth.ok) {
       o.metrics.authFailures.inc();
       refuseUpgrade(socket, 401, `Unauthorized: ${auth.reason}`, 'Unauthorized');
@@ -126,7 +123,6 @@ export function createStreamHandler(o: StreamHandlerOptions): StreamHandler {
       if (watch) head = watch.stop();
     }
 
-    mark('policy');
     const optional = (k: string): string | undefined => {
       const v = req.headers[k];
       return typeof v === 'string' ? v : undefined;
@@ -156,7 +152,6 @@ export function createStreamHandler(o: StreamHandlerOptions): StreamHandler {
       return;
     }
 
-    mark('record');
     const started = Date.now();
     const refuse = (code: number, message: string, reason?: string): void => {
       exchange.finish(message, code);
@@ -193,7 +188,6 @@ export function createStreamHandler(o: StreamHandlerOptions): StreamHandler {
       }
     }
 
-    mark('creds');
     let session: UpstreamSession;
     try {
       session = await connectUpstream(kind === 'portforward' ? 'portforward' : 'exec', { upstream: o.upstream, auth: creds, uri, timeoutMs: o.connectTimeoutMs });
@@ -217,8 +211,6 @@ export function createStreamHandler(o: StreamHandlerOptions): StreamHandler {
       return;
     }
 
-    mark('dial');
-    (socket as unknown as { once(e: string, f: () => void): void }).once('close', () => { if (process.env['KT_TIMING']) appendFileSync(process.env['KT_TIMING'], `TIMING ${TT.join(' ')} close=${(performance.now() - T0).toFixed(2)}\n`); });
     o.metrics.requests.inc({ verb: attrs.verb, code: '101' });
     const context = { req, socket, head, exchange, acceptor, streamCreationTimeoutMs: STREAM_CREATION_TIMEOUT_MS };
     const plan = negotiated.plan;
