@@ -60,7 +60,7 @@ export function createClusterRoute(upstream: Upstream, d: RouteDeps): ClusterRou
   const rest = createRestForwarder({ upstream, recorder, metrics: d.metrics, agent: d.agent, responseTimeoutMs: connectTimeoutMs, maxRequestBodyBytes: c.maxRequestBodyBytes, ...(d.policy ? { policy: d.policy } : {}), ...(d.approvals ? { approvals: d.approvals } : {}) });
   // exec, attach and port-forward are terminated and decoded; any other
   // upgrade (a WebSocket watch, a proxy subresource) is tunnelled as bytes.
-  const tunnel = createUpgradeTunnel({ authenticator: d.authenticator, upstream, recorder, metrics: d.metrics, connectTimeoutMs });
+  const tunnel = createUpgradeTunnel({ authenticator: d.authenticator, upstream, recorder, metrics: d.metrics, connectTimeoutMs, agent: d.agent, ...(d.policy ? { policy: d.policy } : {}), ...(d.approvals ? { approvals: d.approvals } : {}) });
   const upgrade = createStreamHandler({
     authenticator: d.authenticator,
     upstream,
