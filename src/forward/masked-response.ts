@@ -2,12 +2,13 @@
 // the policy says must not see them. Only these responses leave the
 // zero-copy path: the body is decoded (gzip included), transformed, and
 // re-sent without Content-Encoding. Watches are transformed line by line
-// and keep streaming.
+// and keep streaming; lists are masked item by item as they stream.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createGunzip, createInflate } from 'node:zlib';
 import { StringDecoder } from 'node:string_decoder';
 import type { Readable } from 'node:stream';
 import { maskJsonBody, maskSecretsIn } from '../authorize/policy/mask-secrets.js';
+import { MAX_MASKED_OBJECT_BYTES, StreamingSecretMasker } from '../authorize/policy/mask-list-stream.js';
 import { statusObject } from '../kube/status.js';
 
 export interface MaskedRelayOptions {
@@ -22,7 +23,17 @@ export interface MaskedRelayOptions {
 
 const HOP_HEADERS = new Set(['content-length', 'content-encoding', 'transfer-encoding', 'connection', 'keep-alive']);
 
-export function relayMasked(up: IncomingMessage, res: ServerResponse, o: MaskedRelayOptions): void {
+export function relayMasked(up: IncomingMessage, res: ServerResponse, options: MaskedRelayOptions): void {
+  // An abort and the upstream error it may cause must not end the exchange twice.
+  let ended = false;
+  const o: MaskedRelayOptions = {
+    ...options,
+    onEnd: (code, error) => {
+      if (ended) return;
+      ended = true;
+      options.onEnd(code, error);
+    },
+  };
   const status = up.statusCode ?? 502;
   const contentType = String(up.headers['content-type'] ?? '');
   if (!/json/i.test(contentType) && status < 400 && contentType !== '') {
@@ -93,9 +104,106 @@ export function relayMasked(up: IncomingMessage, res: ServerResponse, o: MaskedR
     return;
   }
 
-  let text = '';
-  body.on('data', (c: Buffer) => (text += decoder.write(c)));
+  if (status >= 400) {
+    // Error bodies are small Status objects (or a proxy's text): masked whole, as before.
+    relayWhole(body, res, status, o, decoder);
+    return;
+  }
+  relayStreaming(body, up, res, status, o);
+}
+
+/**
+ * A get or list, masked as it streams: the list envelope goes out as it
+ * comes, items one at a time (StreamingSecretMasker), so memory is bounded by
+ * the largest object. A body that completes before any output (a get) still
+ * goes out with a Content-Length. Malformed JSON ends the response with an
+ * error: a 502 Status if nothing was sent yet, else a broken transfer. No
+ * unmasked byte is ever written.
+ */
+function relayStreaming(body: Readable, up: IncomingMessage, res: ServerResponse, status: number, o: MaskedRelayOptions): void {
+  const masker = new StreamingSecretMasker();
+  let started = false;
+  let over = false;
+  let waiting = false;
+  const send = (buf: Buffer) => {
+    if (buf.length === 0) return;
+    if (!started) {
+      started = true;
+      res.writeHead(status);
+    }
+    o.onData(buf);
+    // A slow client holds the upstream back instead of letting output pile up here.
+    if (!res.write(buf) && !waiting) {
+      waiting = true;
+      body.pause();
+      res.once('drain', () => {
+        waiting = false;
+        body.resume();
+      });
+    }
+  };
+  const abort = (e: Error) => {
+    over = true;
+    body.removeAllListeners('data');
+    body.resume(); // drain what is left without looking at it
+    up.destroy();
+    const message = `kubetape could not mask the response: ${e.message}`;
+    if (!started && !res.headersSent) {
+      const text = JSON.stringify(statusObject(502, message, 'InternalError'));
+      for (const name of res.getHeaderNames()) res.removeHeader(name);
+      res.writeHead(502, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) });
+      res.end(text);
+      o.onData(Buffer.from(text));
+      o.onEnd(502, message);
+    } else {
+      res.destroy();
+      o.onEnd(status, message);
+    }
+  };
+  body.on('data', (c: Buffer) => {
+    if (over) return;
+    try {
+      send(masker.write(c));
+    } catch (e) {
+      abort(e as Error);
+    }
+  });
   body.once('end', () => {
+    if (over) return;
+    let rest: Buffer;
+    try {
+      rest = masker.end();
+    } catch (e) {
+      abort(e as Error);
+      return;
+    }
+    over = true;
+    if (!started) {
+      res.setHeader('Content-Length', rest.length);
+      res.writeHead(status);
+    }
+    res.end(rest);
+    if (rest.length > 0) o.onData(rest);
+    o.onEnd(status);
+  });
+}
+
+/** The whole body decoded, masked and re-sent: for error responses only. */
+function relayWhole(body: Readable, res: ServerResponse, status: number, o: MaskedRelayOptions, decoder: StringDecoder): void {
+  let text = '';
+  let over = false;
+  body.on('data', (c: Buffer) => {
+    if (over) return;
+    text += decoder.write(c);
+    if (text.length > MAX_MASKED_OBJECT_BYTES) {
+      over = true;
+      body.resume();
+      res.destroy();
+      o.onEnd(status, `kubetape could not mask the response: an error body larger than ${MAX_MASKED_OBJECT_BYTES} bytes`);
+    }
+  });
+  body.once('end', () => {
+    if (over) return;
     text += decoder.end();
     const out = Buffer.from(maskJsonBody(text).text);
     res.setHeader('Content-Length', out.length);

@@ -28,6 +28,35 @@ export function maskSecretsIn(doc: unknown): unknown {
   return doc;
 }
 
+/**
+ * One element of a list's `items`, masked as maskSecretsIn masks it inside
+ * the whole list. `listKind` undefined: the list's kind was not seen before
+ * its items (Kubernetes always writes it first); the item is then masked as
+ * a Secret and searched for nested ones, so nothing is left in clear.
+ */
+export function maskListItem(item: unknown, listKind: unknown): unknown {
+  if (!isObj(item)) return item;
+  if (listKind === 'SecretList' || listKind === undefined) maskSecret(item);
+  if (listKind !== 'SecretList') maskSecretsIn(item);
+  return item;
+}
+
+/** One element of a Table's `rows`, masked as maskSecretsIn masks it inside the whole Table. */
+export function maskTableRow(row: unknown): unknown {
+  if (isObj(row)) maskSecretsIn(row['object']);
+  return row;
+}
+
+/**
+ * A document's top-level members other than the streamed `items`/`rows`,
+ * masked in place as maskSecretsIn would mask them. Without a kind yet, they
+ * are masked as a Secret's would be (the safe side).
+ */
+export function maskEnvelope(envelope: Record<string, unknown>): void {
+  if (envelope['kind'] === undefined) maskSecret(envelope);
+  maskSecretsIn(envelope);
+}
+
 function maskSecret(s: Obj): void {
   for (const [field, mask] of [['data', MASKED_BASE64], ['stringData', MASKED_TEXT]] as const) {
     const values = s[field];
