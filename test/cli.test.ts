@@ -125,7 +125,7 @@ t.test('serve, kubectl, sessions list and show, as in the README', async (t) => 
 t.test('policy check and explain answer as the data path would', async (t) => {
   const ok = await cli(['policy', 'check', 'examples/policy.yaml']);
   t.equal(ok.code, 0, ok.stderr);
-  t.match(ok.stdout, /examples\/policy\.yaml: OK: 7 rules \(3 deny, 2 require-approval, 1 allow, 1 mask\); 4 mask patterns/);
+  t.match(ok.stdout, /examples\/policy\.yaml: OK: 8 rules \(4 deny, 2 require-approval, 1 allow, 1 mask\); 4 mask patterns/);
 
   const dir = mkdtempSync(join(tmpdir(), 'kubetape-policy-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));

@@ -72,6 +72,14 @@ t.test('deleting a CRD is refused', async (t) => {
   t.match(r.stderr, /Error from server \(Forbidden\): deleting CustomResourceDefinitions removes every object of that type; not allowed through kubetape \(kubetape policy rule "no-crd-deletion"\)/);
 });
 
+t.test('nodes/proxy (the kubelet API) is refused, for sre too', async (t) => {
+  const before = h.api.received.filter((r) => r.path.includes('/proxy/')).length;
+  const r = await asSre(['get', '--raw', '/api/v1/nodes/node-1/proxy/stats/summary']);
+  t.equal(r.code, 1);
+  t.match(r.stderr, /nodes\/proxy reaches the kubelet API directly \(exec into any pod on the node\); not allowed through kubetape \(kubetape policy rule "no-node-proxy"\)/);
+  t.equal(h.api.received.filter((r) => r.path.includes('/proxy/')).length, before, 'nothing reached the cluster');
+});
+
 t.test('delete in prod needs approval: refused with an approval id and how to ask for it', async (t) => {
   const r = await asSre(['delete', 'pod', 'web-0', '-n', 'prod']);
   t.equal(r.code, 1);

@@ -25,7 +25,8 @@ const req = (o: Partial<PolicyRequest>): PolicyRequest => ({ cluster: 'c', user:
 
 t.test('the example policy loads and decides as the README says', async (t) => {
   const p = loadPolicyFile(resolve('examples/policy.yaml'));
-  t.equal(p.rules.length, 7);
+  t.equal(p.rules.length, 8);
+  t.equal(evaluatePolicy(p, req({ resource: 'nodes', subresource: 'proxy', namespace: '', name: 'ip-10-0-0-1', groups: ['sre'] })).rule?.name, 'no-node-proxy', 'nodes/proxy is refused, sre too');
   const pod = { verb: 'delete', resource: 'pods', namespace: 'prod', name: 'db-0' };
   t.equal(evaluatePolicy(p, req({ ...pod, labels: { current: { protected: 'true' } } })).rule?.name, 'protected-pods', 'a protected pod is refused even where approval would let a delete through');
   t.equal(evaluatePolicy(p, req({ ...pod, labels: { current: { app: 'db' } } })).rule?.name, 'prod-delete-needs-approval');
