@@ -129,3 +129,39 @@ t.test('a broken policy file stops startup with the line named', async (t) => {
   const config = resolveConfig({}, { listen: '127.0.0.1:0', adminListen: '127.0.0.1:0', dataDir: join(dir, 'data'), policyFile: join(dir, 'policy.yaml') });
   await t.rejects(startKubetape(config, { log: () => undefined }), /policy\.yaml:2: a deny rule needs a "message"/);
 });
+
+t.test('approvals.webhookFromEnv: the URL comes from the environment, checked at load', async (t) => {
+  const VAR = 'KUBETAPE_TEST_APPROVALS_WEBHOOK';
+  const saved = process.env[VAR];
+  t.teardown(() => {
+    if (saved === undefined) delete process.env[VAR];
+    else process.env[VAR] = saved;
+  });
+  const text = `rules: []\napprovals:\n  webhookFromEnv: ${VAR}\n`;
+  const url = 'https://hooks.slack.com/services/T000/B000/SECRETPATH';
+
+  process.env[VAR] = url;
+  const p = parsePolicyText(text, 'p.yaml');
+  t.same(p.approvals, { webhook: url, webhookFromEnv: VAR }, 'the URL is read, and where it came from is kept');
+
+  delete process.env[VAR];
+  t.throws(() => parsePolicyText(text, 'p.yaml'), /^p\.yaml:3: webhookFromEnv: the environment variable KUBETAPE_TEST_APPROVALS_WEBHOOK is not set$/, 'unset: refused, naming the line');
+
+  process.env[VAR] = 'hooks.slack.com/services/T000/B000/SECRETPATH';
+  const notUrl = threw(() => parsePolicyText(text, 'p.yaml')) as Error;
+  t.match(notUrl?.message, /^p\.yaml:3: webhookFromEnv: the environment variable KUBETAPE_TEST_APPROVALS_WEBHOOK does not hold an http\(s\) URL$/);
+  t.notMatch(notUrl?.message, /SECRETPATH/, 'the value is never printed');
+  process.env[VAR] = 'ftp://example.com/x';
+  t.throws(() => parsePolicyText(text, 'p.yaml'), /does not hold an http\(s\) URL/, 'only http(s)');
+
+  t.throws(() => parsePolicyText('approvals:\n  webhookFromEnv: "not a name"\n', 'p.yaml'), /^p\.yaml:2: webhookFromEnv must be an environment variable name/);
+  t.throws(() => parsePolicyText(`approvals:\n  webhook: ${url}\n  webhookFromEnv: ${VAR}\n`, 'p.yaml'), /^p\.yaml:3: give "webhook" or "webhookFromEnv", not both/);
+
+  // A reload reads the variable again (the holder reloads with loadPolicyFile).
+  const dir = t.testdir({ 'policy.yaml': text });
+  process.env[VAR] = 'https://hooks.example.com/one';
+  t.equal(loadPolicyFile(join(dir, 'policy.yaml')).approvals?.webhook, 'https://hooks.example.com/one');
+  process.env[VAR] = 'https://hooks.example.com/two';
+  t.equal(loadPolicyFile(join(dir, 'policy.yaml')).approvals?.webhook, 'https://hooks.example.com/two');
+  t.throws(() => parsePolicyText('approvals:\n  webhok: x\n', 'p.yaml'), /unknown key "approvals\.webhok" \(expected webhook or webhookFromEnv\)/);
+});

@@ -2,11 +2,13 @@
 // settings and the resources the other constructs created. YAML is a
 // superset of JSON, so the file is JSON: CDK can then put resource names
 // and ARNs (tokens at synth time) into it safely. It holds no secrets (the
-// TLS key comes from Secrets Manager separately), so it travels in the task
-// definition's environment: a change is a new task definition revision and a
-// rolling deployment, and auditors can read it from the stack.
+// TLS key and the approvers' webhook URL come from Secrets Manager
+// separately), so it travels in the task definition's environment: a change
+// is a new task definition revision and a rolling deployment, and auditors
+// can read it from the stack.
 import { Stack } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
+import { embeddedPolicy } from './policy.js';
 import type { DeploymentSettings } from './settings.js';
 import type { Identity } from './identity.js';
 import type { Storage } from './storage.js';
@@ -68,6 +70,9 @@ export class Configuration extends Construct {
       doc['tlsCert'] = CONTAINER_PATHS.tlsCert;
       doc['tlsKey'] = CONTAINER_PATHS.tlsKey;
     }
+    // Guardrails inline (kubetape parses them with parsePolicyObject): a policy change is a
+    // new task definition revision, rolled out like any other config change.
+    if (s.policy) doc['policy'] = embeddedPolicy(s.policy, s.approvalsWebhookSecretArn !== undefined);
     this.document = doc;
     this.text = Stack.of(this).toJsonString(doc, 2);
   }

@@ -15,6 +15,7 @@ import { Duration, aws_applicationautoscaling as appscaling, aws_cloudwatch as c
 import { Construct } from 'constructs';
 import { ADMIN_PORT, API_PORT, CONTAINER_PATHS, type Configuration } from './configuration.js';
 import type { Identity } from './identity.js';
+import { APPROVALS_WEBHOOK_ENV } from './policy.js';
 import type { DeploymentSettings } from './settings.js';
 import type { Storage } from './storage.js';
 
@@ -77,6 +78,11 @@ export class Service extends Construct {
       const tls = secretsmanager.Secret.fromSecretCompleteArn(this, 'TlsSecret', s.tlsSecretArn);
       secrets['KUBETAPE_TLS_CERT'] = ecs.Secret.fromSecretsManager(tls, 'cert');
       secrets['KUBETAPE_TLS_KEY'] = ecs.Secret.fromSecretsManager(tls, 'key');
+    }
+    if (s.approvalsWebhookSecretArn) {
+      // The whole secret string is the URL; ECS grants the execution role read on it.
+      const webhook = secretsmanager.Secret.fromSecretCompleteArn(this, 'ApprovalsWebhookSecret', s.approvalsWebhookSecretArn);
+      secrets[APPROVALS_WEBHOOK_ENV] = ecs.Secret.fromSecretsManager(webhook);
     }
     task.addContainer('kubetape', {
       image: props.image,
@@ -237,7 +243,10 @@ export class Service extends Construct {
   }
 }
 
-/** The container's start: materialise config and TLS pair from the environment, then exec kubetape. */
+/**
+ * The container's start: materialise config and TLS pair from the environment, then exec kubetape.
+ * KUBETAPE_APPROVALS_WEBHOOK stays set: the policy's webhookFromEnv reads it at every load.
+ */
 export function startScript(): string {
   return [
     'set -eu',

@@ -2,6 +2,10 @@
 // (`-c key=value` or cdk.json). Every key is checked here, once, so a typo
 // fails `cdk synth` with a message naming the key instead of deploying a
 // stack that records nothing or trusts the wrong issuer.
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { readPolicySetting } from './policy.js';
 
 /** The EKS access policies an IdP group can be given, by the name operators write. */
 export const ACCESS_POLICIES = {
@@ -55,6 +59,17 @@ export interface DeploymentSettings {
   connectionsPerTask: number;
   cpu: number;
   memoryMiB: number;
+  /** kubetape's guardrails (`-c policyFile=...`), read and validated at synth; embedded in kubetape.yaml as `policy:`. */
+  policy?: PolicySetting;
+  /** Secrets Manager secret (complete ARN) holding the approvers' webhook URL as a plain string. */
+  approvalsWebhookSecretArn?: string;
+}
+
+export interface PolicySetting {
+  /** The file as the operator named it (error messages use this). */
+  file: string;
+  /** The YAML document as a plain object, already validated by kubetape's loader. */
+  document: Record<string, unknown>;
 }
 
 export class SettingsError extends Error {}
@@ -65,8 +80,13 @@ const NAME = /^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$/;
 const EKS_NAME = /^[0-9A-Za-z][A-Za-z0-9\-_]{0,99}$/;
 const NAMESPACE = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
-/** Read and check the settings; `get` is `node.tryGetContext` (values may be strings from -c or JSON from cdk.json). */
-export function readSettings(get: Lookup, defaultTableName: string): DeploymentSettings {
+const SECRET_ARN = /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+-[A-Za-z0-9]{6}$/;
+
+/**
+ * Read and check the settings; `get` is `node.tryGetContext` (values may be strings from -c or JSON from cdk.json).
+ * A relative `policyFile` is read from `infraDir` (default: the infra/ directory).
+ */
+export function readSettings(get: Lookup, defaultTableName: string, infraDir = findInfraDir()): DeploymentSettings {
   const issuer = requiredString(get, 'issuer');
   let url: URL;
   try {
@@ -93,7 +113,7 @@ export function readSettings(get: Lookup, defaultTableName: string): DeploymentS
   if (!tlsSecretArn === !certificateArn) {
     throw new SettingsError('give exactly one of context "tlsSecretArn" (kubetape terminates TLS; a Secrets Manager secret with {"cert","key"}) or "certificateArn" (an ACM certificate on the NLB)');
   }
-  if (tlsSecretArn && !/^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+-[A-Za-z0-9]{6}$/.test(tlsSecretArn)) {
+  if (tlsSecretArn && !SECRET_ARN.test(tlsSecretArn)) {
     throw new SettingsError(`context "tlsSecretArn" must be the complete secret ARN (ending in the 6-character suffix), got ${tlsSecretArn}`);
   }
   if (certificateArn && !/^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate\/.+$/.test(certificateArn)) {
@@ -125,7 +145,35 @@ export function readSettings(get: Lookup, defaultTableName: string): DeploymentS
   }
   if (tlsSecretArn) s.tlsSecretArn = tlsSecretArn;
   if (certificateArn) s.certificateArn = certificateArn;
+
+  const policyFile = optionalString(get, 'policyFile');
+  const approvalsWebhookSecretArn = optionalString(get, 'approvalsWebhookSecretArn');
+  if (approvalsWebhookSecretArn && !SECRET_ARN.test(approvalsWebhookSecretArn)) {
+    throw new SettingsError(`context "approvalsWebhookSecretArn" must be the complete secret ARN (ending in the 6-character suffix), got ${approvalsWebhookSecretArn}`);
+  }
+  if (approvalsWebhookSecretArn && !policyFile) {
+    throw new SettingsError('context "approvalsWebhookSecretArn" notifies approvers of require-approval rules, which come from a policy: give -c policyFile=... too');
+  }
+  if (policyFile) {
+    const path = isAbsolute(policyFile) ? policyFile : resolve(infraDir, policyFile);
+    let text: string;
+    try {
+      text = readFileSync(path, 'utf8');
+    } catch (e) {
+      throw new SettingsError(`context "policyFile": cannot read ${path}: ${(e as Error).message}`);
+    }
+    s.policy = readPolicySetting(text, policyFile, (message) => new SettingsError(message));
+  }
+  if (approvalsWebhookSecretArn) s.approvalsWebhookSecretArn = approvalsWebhookSecretArn;
   return s;
+}
+
+/** infra/ itself (where cdk.json is), from the source (infra/lib) or the compiled layout (infra/dist/infra/lib). */
+export function findInfraDir(from = dirname(fileURLToPath(import.meta.url))): string {
+  for (let dir = from; ; dir = dirname(dir)) {
+    if (existsSync(join(dir, 'cdk.json'))) return dir;
+    if (dirname(dir) === dir) return process.cwd();
+  }
 }
 
 function parseGroups(raw: unknown): GroupMapping[] {

@@ -2,7 +2,7 @@
 // auditor would look for in the template (recordings cannot be quietly
 // deleted or read, people get only their group's access), and that the table
 // and the config are the ones kubetape's own code expects.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -13,6 +13,8 @@ import { KubetapeStack } from '../lib/kubetape-stack.js';
 import { ACCESS_POLICIES, readSettings, SettingsError } from '../lib/settings.js';
 import { TABLE_SCHEMA } from '../../src/store/aws/table-schema.js';
 import { readConfigFile, resolveConfig } from '../../src/config/config.js';
+import { loadPolicyFile, PolicyError } from '../../src/authorize/policy/load.js';
+import { APPROVALS_WEBHOOK_ENV } from '../lib/policy.js';
 
 const REPO_ROOT = resolve(fileURLToPath(import.meta.url), '..', '..', '..');
 const ACCOUNT = '123456789012';
@@ -242,10 +244,10 @@ t.test('an ACM certificate moves TLS to the NLB, still layer 4', async (t) => {
   t.notOk(task.Properties.ContainerDefinitions[0].Secrets, 'no TLS secret in the task');
 });
 
-t.test('the rendered kubetape.yaml is accepted by kubetape\'s own config reader', async (t) => {
+/** The kubetape.yaml text the container gets, with stand-ins for what CloudFormation fills in at deploy time. */
+function renderedConfig(json: { Resources: Record<string, Resource> }): string {
   const [[, task]] = ofType(json, 'AWS::ECS::TaskDefinition') as [[string, Resource]];
   const env = (task.Properties.ContainerDefinitions[0].Environment as { Name: string; Value: any }[]).find((e) => e.Name === 'KUBETAPE_CONFIG')!;
-  // Stand-ins for what CloudFormation fills in at deploy time.
   const fill = (part: any): string => {
     if (typeof part === 'string') return part;
     const getAtt = part['Fn::GetAtt'] as [string, string] | undefined;
@@ -258,7 +260,11 @@ t.test('the rendered kubetape.yaml is accepted by kubetape\'s own config reader'
     if (type === 'AWS::DynamoDB::Table') return TABLE_SCHEMA.defaultTableName;
     throw new Error(`unexpected token in the config: ${JSON.stringify(part)}`);
   };
-  const text = typeof env.Value === 'string' ? env.Value : (env.Value['Fn::Join'][1] as any[]).map(fill).join('');
+  return typeof env.Value === 'string' ? env.Value : (env.Value['Fn::Join'][1] as any[]).map(fill).join('');
+}
+
+t.test('the rendered kubetape.yaml is accepted by kubetape\'s own config reader', async (t) => {
+  const text = renderedConfig(json);
   const dir = mkdtempSync(join(tmpdir(), 'kubetape-cfg-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   writeFileSync(join(dir, 'kubetape.yaml'), text);
@@ -293,4 +299,116 @@ t.test('bad settings fail synth with a message naming the key', async (t) => {
   t.throws(read({ objectLockMode: 'none' }), /objectLockMode/);
   t.throws(read({ clusters: '' }), /at least one EKS cluster/);
   t.equal(read({})().retentionDays, 365);
+});
+
+// Guardrails: the policy is validated at synth by kubetape's own loader and
+// embedded in kubetape.yaml; the approvers' webhook URL only ever travels as
+// an ECS secret.
+const WEBHOOK_SECRET_ARN = `arn:aws:secretsmanager:${REGION}:${ACCOUNT}:secret:kubetape-approvals-webhook-XyZ123`;
+const EXAMPLE_POLICY = join(REPO_ROOT, 'examples', 'policy.yaml');
+
+function containerOf(j: { Resources: Record<string, Resource> }): Record<string, any> {
+  const [[, task]] = ofType(j, 'AWS::ECS::TaskDefinition') as [[string, Resource]];
+  return task.Properties.ContainerDefinitions[0];
+}
+
+/** Reads the rendered config with kubetape's own reader, with `env` set meanwhile (the container's environment). */
+function readRendered(t: Test, j: { Resources: Record<string, Resource> }, env: Record<string, string> = {}) {
+  const dir = mkdtempSync(join(tmpdir(), 'kubetape-cfg-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'kubetape.yaml'), renderedConfig(j));
+  const saved = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
+  Object.assign(process.env, env);
+  try {
+    return resolveConfig(readConfigFile(join(dir, 'kubetape.yaml')), {});
+  } finally {
+    for (const [k, v] of Object.entries(saved)) if (v === undefined) delete process.env[k];
+    else process.env[k] = v;
+  }
+}
+
+t.test('without policyFile the config has no policy', async (t) => {
+  t.notOk(JSON.parse(renderedConfig(json)).policy);
+});
+
+t.test('policyFile (relative to infra/): the policy is embedded in kubetape.yaml and kubetape reads the same rules', async (t) => {
+  const other = synth({ policyFile: '../examples/policy.yaml' });
+  t.teardown(() => rmSync(other.outdir, { recursive: true, force: true }));
+  const embedded = JSON.parse(renderedConfig(other.json)).policy;
+  t.ok(embedded, 'kubetape.yaml has a policy: key');
+  t.notOk(embedded.approvals, 'no approvals block: the example has no webhook');
+  const config = readRendered(t, other.json);
+  const fromFile = loadPolicyFile(EXAMPLE_POLICY);
+  t.same(
+    config.policy?.rules.map((r) => [r.name, r.action]),
+    fromFile.rules.map((r) => [r.name, r.action]),
+    'the rules kubetape loads from the config are the file\'s, names and actions',
+  );
+  t.ok(config.policy!.rules.some((r) => r.action === 'require-approval'), 'approval rules included');
+  t.same(config.policy?.patterns.map((p) => p.name), fromFile.patterns.map((p) => p.name), 'and the masking patterns');
+  t.notOk(containerOf(other.json).Secrets.some((x: any) => x.Name === APPROVALS_WEBHOOK_ENV), 'no webhook secret without approvalsWebhookSecretArn');
+});
+
+t.test('the task role covers what the DynamoDB approval store does (conditional PutItem, consistent Query)', async (t) => {
+  const [[, taskPolicy]] = ofType(json, 'AWS::IAM::Policy').filter(([, p]) => (p.Properties.PolicyDocument.Statement as any[]).some((s) => s.Sid === 'RecordingIndex')) as [[string, Resource]];
+  const index = (taskPolicy.Properties.PolicyDocument.Statement as any[]).find((s) => s.Sid === 'RecordingIndex');
+  for (const action of ['dynamodb:PutItem', 'dynamodb:Query']) t.ok(asList(index.Action).includes(action), action);
+  const [[tableId]] = ofType(json, 'AWS::DynamoDB::Table') as [[string, Resource]];
+  t.same(asList(index.Resource)[0], { 'Fn::GetAtt': [tableId, 'Arn'] }, 'on the recording table');
+});
+
+t.test('a broken policy fails synth with file:line, as `kubetape policy check` says it', async (t) => {
+  const dir = t.testdir({ 'bad.yaml': 'rules:\n  - match: {verb: delete}\n    action: destroy\n' });
+  const file = join(dir, 'bad.yaml');
+  const err = (() => {
+    try {
+      const app = new App({ outdir: join(dir, 'cdk.out'), context: { ...BASE_CONTEXT, policyFile: file } });
+      new KubetapeStack(app, 'Kubetape', { imageDirectory: REPO_ROOT, env: { account: ACCOUNT, region: REGION } });
+    } catch (e) {
+      return e as Error;
+    }
+    return undefined;
+  })();
+  t.ok(err instanceof SettingsError, 'a SettingsError (bin/kubetape.ts prints it without a stack)');
+  t.equal(err?.message, `${file}:3: action must be one of deny, allow, mask, require-approval, got "destroy"`);
+  t.throws(() => loadPolicyFile(file), new PolicyError(err!.message), 'the very message kubetape\'s own loader gives');
+  const read = (over: Record<string, unknown>) => () => readSettings((k) => ({ ...BASE_CONTEXT, ...over })[k], 'kubetape-sessions', dir);
+  t.throws(read({ policyFile: 'missing.yaml' }), /context "policyFile": cannot read .*missing\.yaml/);
+  t.throws(read({ policyFile: 'bad.yaml' }), /bad\.yaml:3: action must be one of/, 'a relative path is read from the infra directory given');
+});
+
+t.test('an inline approvals.webhook is refused, pointing to approvalsWebhookSecretArn', async (t) => {
+  const dir = t.testdir({
+    'hook.yaml': 'approvals:\n  webhook: https://hooks.slack.com/services/T000/B000/XXXX\nrules: []\n',
+    'env.yaml': 'approvals:\n  webhookFromEnv: SOME_VAR\nrules: []\n',
+    'ok.yaml': 'rules: []\n',
+  });
+  const read = (over: Record<string, unknown>) => () => readSettings((k) => ({ ...BASE_CONTEXT, ...over })[k], 'kubetape-sessions', dir);
+  t.throws(read({ policyFile: 'hook.yaml' }), /^hook\.yaml:2: approvals\.webhook would put .* -c approvalsWebhookSecretArn=ARN/);
+  t.throws(read({ policyFile: 'env.yaml' }), /^env\.yaml:2: leave approvals\.webhookFromEnv out .*approvalsWebhookSecretArn/);
+  t.throws(read({ policyFile: 'ok.yaml', approvalsWebhookSecretArn: 'kubetape-approvals-webhook' }), /complete secret ARN/);
+  t.throws(read({ approvalsWebhookSecretArn: WEBHOOK_SECRET_ARN }), /give -c policyFile=/);
+  t.equal(read({ policyFile: 'ok.yaml', approvalsWebhookSecretArn: WEBHOOK_SECRET_ARN })().approvalsWebhookSecretArn, WEBHOOK_SECRET_ARN);
+});
+
+t.test('approvalsWebhookSecretArn: an ECS secret the execution role may read, and the policy says webhookFromEnv', async (t) => {
+  const other = synth({ policyFile: EXAMPLE_POLICY, approvalsWebhookSecretArn: WEBHOOK_SECRET_ARN });
+  t.teardown(() => rmSync(other.outdir, { recursive: true, force: true }));
+  const container = containerOf(other.json);
+  t.same(container.Secrets.find((x: any) => x.Name === APPROVALS_WEBHOOK_ENV), { Name: APPROVALS_WEBHOOK_ENV, ValueFrom: WEBHOOK_SECRET_ARN }, 'the whole secret string');
+  t.notOk((container.Environment as any[]).some((e) => e.Name === APPROVALS_WEBHOOK_ENV), 'not in the plain environment');
+  const embedded = JSON.parse(renderedConfig(other.json)).policy;
+  t.same(embedded.approvals, { webhookFromEnv: APPROVALS_WEBHOOK_ENV });
+
+  const execRoleId = (Object.values(other.json.Resources).find((r) => r.Type === 'AWS::ECS::TaskDefinition')!.Properties.ExecutionRoleArn as any)['Fn::GetAtt'][0];
+  const execPolicies = ofType(other.json, 'AWS::IAM::Policy').filter(([, p]) => (p.Properties.Roles as any[]).some((r) => r.Ref === execRoleId));
+  const grants = execPolicies.flatMap(([, p]) => p.Properties.PolicyDocument.Statement as any[]).filter((s) => s.Resource === WEBHOOK_SECRET_ARN);
+  t.ok(grants.some((s) => asList(s.Action).includes('secretsmanager:GetSecretValue')), 'the execution role reads the secret');
+  const taskRoleId = (Object.values(other.json.Resources).find((r) => r.Type === 'AWS::ECS::TaskDefinition')!.Properties.TaskRoleArn as any)['Fn::GetAtt'][0];
+  t.notOk(JSON.stringify(ofType(other.json, 'AWS::IAM::Policy').filter(([, p]) => (p.Properties.Roles as any[]).some((r) => r.Ref === taskRoleId))).includes('secretsmanager'), 'the task role does not');
+
+  const url = 'https://hooks.slack.com/services/T000/B000/XXXX';
+  const config = readRendered(t, other.json, { [APPROVALS_WEBHOOK_ENV]: url });
+  t.equal(config.policy?.approvals?.webhook, url, 'kubetape reads the URL from the secret\'s variable');
+  t.throws(() => readRendered(t, other.json, { [APPROVALS_WEBHOOK_ENV]: '' }), new RegExp(`policy\\.approvals\\.webhookFromEnv: .*${APPROVALS_WEBHOOK_ENV} is not set`), 'and refuses to start without it');
 });

@@ -2,7 +2,7 @@
 // yaml package keeps node ranges) so an operator can fix a rule quickly.
 import { readFileSync } from 'node:fs';
 import { LineCounter, parseDocument, type Document, type Node } from 'yaml';
-import { BUILTIN_PATTERNS } from './patterns.js';
+import { BUILTIN_PATTERNS, INLINE_HOLD_DEFAULT_MS } from './patterns.js';
 import { parseDuration } from '../approvals/duration.js';
 import { LabelSelectorError, parseLabelSelector, selectorFromMap, type LabelSelector } from './label-selector.js';
 import type { CommandMatch, TypedLineRule, MaskPattern, Policy, PolicyAction, PolicyRule, RuleMatch } from './types.js';
@@ -110,39 +110,74 @@ function validatePolicy(value: unknown, source: string, at: Locate, lineOf: (p: 
   return { rules, patterns, onUnmaskable, source, ...(inline ? { inline } : {}), ...(approvals ? { approvals } : {}) };
 }
 
-/** `masking.inline`: true, false, or {exceptGroups: [group, ...]}; it needs patterns to apply. */
+/** `masking.inline`: true, false, or {exceptGroups: [group, ...], maxHold: 100ms}; it needs patterns to apply. */
 function validateInline(raw: unknown, patternCount: number, fail: Fail): Policy['inline'] {
   if (raw === undefined || raw === null || raw === false) return undefined;
   const here = ['masking', 'inline'];
   let exceptGroups: string[] = [];
+  let maxHoldMs = INLINE_HOLD_DEFAULT_MS;
   if (isObject(raw)) {
-    for (const k of Object.keys(raw)) if (k !== 'exceptGroups') fail([...here, k], `unknown key "masking.inline.${k}" (expected exceptGroups)`);
+    for (const k of Object.keys(raw)) if (k !== 'exceptGroups' && k !== 'maxHold') fail([...here, k], `unknown key "masking.inline.${k}" (expected exceptGroups, maxHold)`);
     const g = raw['exceptGroups'];
     const list = g === undefined ? [] : Array.isArray(g) ? g : [g];
     if (!list.every((x) => typeof x === 'string' && x !== '')) fail([...here, 'exceptGroups'], 'exceptGroups must be a group or a list of groups');
     exceptGroups = list as string[];
+    if (raw['maxHold'] !== undefined) {
+      // How long a tail that could still become a credential may wait: longer catches slower
+      // split writes, and delays an echoed keystroke that could start one by as much.
+      const ms = typeof raw['maxHold'] === 'string' ? parseDuration(raw['maxHold']) : undefined;
+      if (ms === undefined || ms < 10 || ms > INLINE_HOLD_LIMIT_MS) fail([...here, 'maxHold'], `maxHold must be a duration from 10ms to ${INLINE_HOLD_LIMIT_MS / 1000}s, got ${JSON.stringify(raw['maxHold'])}`);
+      maxHoldMs = ms!;
+    }
   } else if (raw !== true) {
-    fail(here, `inline must be true, false or {exceptGroups: [group, ...]}, got ${JSON.stringify(raw)}`);
+    fail(here, `inline must be true, false or {exceptGroups: [group, ...], maxHold: 100ms}, got ${JSON.stringify(raw)}`);
   }
   if (patternCount === 0) fail(here, '"inline" masks exec/attach output with masking.patterns, and there are none');
-  return { exceptGroups };
+  return { exceptGroups, maxHoldMs };
 }
+
+const INLINE_HOLD_LIMIT_MS = 2000;
 
 function validateApprovals(raw: unknown, fail: Fail): Policy['approvals'] {
   if (raw === undefined || raw === null) return undefined;
   if (!isObject(raw)) fail(['approvals'], '"approvals" must be a mapping (webhook: URL)');
   const a = raw as Record<string, unknown>;
-  for (const k of Object.keys(a)) if (k !== 'webhook') fail(['approvals', k], `unknown key "approvals.${k}" (expected webhook)`);
+  for (const k of Object.keys(a)) if (k !== 'webhook' && k !== 'webhookFromEnv') fail(['approvals', k], `unknown key "approvals.${k}" (expected webhook or webhookFromEnv)`);
+  if (a['webhook'] !== undefined && a['webhookFromEnv'] !== undefined) fail(['approvals', 'webhookFromEnv'], 'give "webhook" or "webhookFromEnv", not both');
+  if (a['webhookFromEnv'] !== undefined) return webhookFromEnv(a['webhookFromEnv'], fail);
   const webhook = a['webhook'];
   if (webhook === undefined) return {};
-  let url: URL | undefined;
-  try {
-    url = typeof webhook === 'string' ? new URL(webhook) : undefined;
-  } catch {
-    url = undefined;
-  }
-  if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) fail(['approvals', 'webhook'], `webhook must be an http(s) URL, got ${JSON.stringify(webhook)}`);
+  const url = httpUrl(webhook);
+  if (!url) fail(['approvals', 'webhook'], `webhook must be an http(s) URL, got ${JSON.stringify(webhook)}`);
   return { webhook: url!.toString() };
+}
+
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/**
+ * `approvals.webhookFromEnv: NAME`: the URL is a credential (a Slack
+ * webhook's path is its secret), so a deployment can keep it out of the
+ * policy and pass it as an environment variable. Read at every load (a
+ * reload sees a changed value); messages name the variable, never its value.
+ */
+function webhookFromEnv(name: unknown, fail: Fail): NonNullable<Policy['approvals']> {
+  const here = ['approvals', 'webhookFromEnv'];
+  if (typeof name !== 'string' || !ENV_NAME.test(name)) fail(here, `webhookFromEnv must be an environment variable name, got ${JSON.stringify(name)}`);
+  const value = process.env[name as string];
+  if (value === undefined || value.trim() === '') fail(here, `webhookFromEnv: the environment variable ${name as string} is not set`);
+  const url = httpUrl(value!.trim());
+  if (!url) fail(here, `webhookFromEnv: the environment variable ${name as string} does not hold an http(s) URL`);
+  return { webhook: url!.toString(), webhookFromEnv: name as string };
+}
+
+function httpUrl(v: unknown): URL | undefined {
+  if (typeof v !== 'string') return undefined;
+  try {
+    const url = new URL(v);
+    return url.protocol === 'http:' || url.protocol === 'https:' ? url : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 type Fail = (p: Array<string | number>, msg: string) => never;

@@ -56,3 +56,6 @@ export class StreamMasker {
     return rest;
   }
 }
+
+/** How long `masking.inline` holds back the start of what could still become a credential, unless `maxHold` says otherwise. */
+export const INLINE_HOLD_DEFAULT_MS = 100;

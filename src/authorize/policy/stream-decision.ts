@@ -57,7 +57,7 @@ export async function streamDecision(policy: Policy, d: PolicyDecision, req: Pol
   if (outcome.refusal) return refused(d, outcome, outcome.refusal);
 
   const x = info.exec;
-  const inline = x && policy.inline && policy.patterns.length > 0 && !info.identity.groups.some((g) => policy.inline!.exceptGroups.includes(g)) ? policy.patterns : undefined;
+  const inline = x && policy.inline && policy.patterns.length > 0 && !info.identity.groups.some((g) => policy.inline!.exceptGroups.includes(g)) ? { patterns: policy.patterns, maxHoldMs: policy.inline.maxHoldMs } : undefined;
   return {
     allow: true,
     // Line rules only make sense on a terminal (the match requires tty: true).

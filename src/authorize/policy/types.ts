@@ -74,11 +74,15 @@ export interface Policy {
    * stderr on their way to the client (absent: only the recording is masked).
    * Members of `exceptGroups` see the output as the cluster sent it.
    */
-  inline?: { exceptGroups: string[] };
+  inline?: { exceptGroups: string[]; maxHoldMs: number };
   /** Where it came from, for log lines. */
   source: string;
   /** Approvers are notified here (Slack-compatible JSON) when a request is opened or given a reason. */
-  approvals?: { webhook?: string };
+  approvals?: {
+    webhook?: string;
+    /** Set when the URL was read from this environment variable (`approvals.webhookFromEnv`); logs name it, never the URL. */
+    webhookFromEnv?: string;
+  };
 }
 
 /** What the policy says about one request. */

@@ -2,7 +2,7 @@
 // caller asked for (parsed from the query, already recorded) before anything
 // is dialed. Allow-all until guardrails plug in their own decision.
 import type { ExecRequest, Identity, PolicyRecord, PortForwardRequest } from '../../record/model.js';
-import type { MaskPattern } from '../../authorize/policy/types.js';
+import type { InlineMasking } from './inline-mask.js';
 import type { StreamKind } from './stream-request.js';
 import type { TypedLineRules } from './typed-line.js';
 
@@ -26,7 +26,7 @@ export interface StreamRequestInfo {
  * `gone`: the client left while the request was held for approval.
  */
 export type StreamDecision =
-  | { allow: true; typed?: TypedLineRules; inline?: MaskPattern[]; policy?: PolicyRecord }
+  | { allow: true; typed?: TypedLineRules; inline?: InlineMasking; policy?: PolicyRecord }
   | { allow: false; message: string; policy?: PolicyRecord; gone?: boolean };
 
 export type StreamAuthorizer = (info: StreamRequestInfo) => Promise<StreamDecision>;

@@ -5,8 +5,7 @@ import type { ExecClientEnd, ExecUpstreamEnd } from './exec-types.js';
 import { errorChannelBytes, type ExecOutcome } from './exec-status.js';
 import { Valve, forward } from './flow.js';
 import type { TypedDenial, TypedLineGuard } from './typed-line.js';
-import type { MaskPattern } from '../../authorize/policy/types.js';
-import { InlineMasker } from './inline-mask.js';
+import { InlineMasker, type InlineMasking } from './inline-mask.js';
 
 export interface ExecResult {
   outcome?: ExecOutcome;
@@ -19,7 +18,7 @@ export interface ExecResult {
  * and the exchange is finished. `inline`: patterns masked in stdout/stderr as
  * they go to the client (the recording is masked by the recorder either way).
  */
-export function bridgeExec(client: ExecClientEnd, upstream: ExecUpstreamEnd, exchange: Exchange, typed?: TypedLineGuard, inline?: MaskPattern[]): Promise<ExecResult> {
+export function bridgeExec(client: ExecClientEnd, upstream: ExecUpstreamEnd, exchange: Exchange, typed?: TypedLineGuard, inline?: InlineMasking): Promise<ExecResult> {
   exchange.setStreamProtocol(client.label, upstream.label);
   // Output waits for the client; input waits for the cluster.
   const towardsClient = new Valve(() => upstream.pause(), () => upstream.resume());
@@ -31,8 +30,8 @@ export function bridgeExec(client: ExecClientEnd, upstream: ExecUpstreamEnd, exc
     const sendOut = (dest: ExecClientEnd['stdout']) => (chunk: Buffer) => {
       if (!over && !refusing) forward(dest, chunk, towardsClient);
     };
-    const stdoutMask = inline && client.stdout ? new InlineMasker(inline, sendOut(client.stdout)) : undefined;
-    const stderrMask = inline && client.stderr ? new InlineMasker(inline, sendOut(client.stderr)) : undefined;
+    const stdoutMask = inline && client.stdout ? new InlineMasker(inline.patterns, sendOut(client.stdout), inline.maxHoldMs) : undefined;
+    const stderrMask = inline && client.stderr ? new InlineMasker(inline.patterns, sendOut(client.stderr), inline.maxHoldMs) : undefined;
     const end = (result: ExecResult): void => {
       if (over) return;
       over = true;

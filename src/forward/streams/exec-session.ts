@@ -16,7 +16,7 @@ import { WebSocketExecUpstream } from './exec-upstream-websocket.js';
 import { dropUpstream, type UpstreamSession } from './upstream-connect.js';
 import type { WebSocketAcceptor } from './websocket-accept.js';
 import { TypedLineGuard, type TypedLineRules } from './typed-line.js';
-import type { MaskPattern } from '../../authorize/policy/types.js';
+import type { InlineMasking } from './inline-mask.js';
 
 export interface UpgradeContext {
   req: IncomingMessage;
@@ -28,7 +28,7 @@ export interface UpgradeContext {
   streamCreationTimeoutMs: number;
 }
 
-export async function runExec(c: UpgradeContext, plan: Extract<ClientPlan, { kind: 'exec-websocket' | 'exec-spdy' }>, request: ExecRequest, upstream: UpstreamSession, typed?: TypedLineRules, inline?: MaskPattern[]): Promise<void> {
+export async function runExec(c: UpgradeContext, plan: Extract<ClientPlan, { kind: 'exec-websocket' | 'exec-spdy' }>, request: ExecRequest, upstream: UpstreamSession, typed?: TypedLineRules, inline?: InlineMasking): Promise<void> {
   let client: ExecClientEnd;
   try {
     if (plan.kind === 'exec-websocket') {

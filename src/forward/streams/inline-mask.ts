@@ -10,7 +10,7 @@
 // line (at most MAX_SWALLOWED). Bytes in which nothing matches go out
 // exactly as they came, valid UTF-8 or not.
 import { isUtf8 } from 'node:buffer';
-import { maskPatterns, PATTERN_MASK } from '../../authorize/policy/patterns.js';
+import { INLINE_HOLD_DEFAULT_MS, maskPatterns, PATTERN_MASK } from '../../authorize/policy/patterns.js';
 import type { MaskPattern } from '../../authorize/policy/types.js';
 import { looksLikeText as textSample } from '../../record/looks-like-text.js';
 
@@ -18,7 +18,13 @@ import { looksLikeText as textSample } from '../../record/looks-like-text.js';
 const looksLikeText = (b: Buffer): boolean => textSample(b, true);
 
 /** The longest any output is held back (a prompt, an echoed keystroke that could start a credential); a credential must arrive whole within this long of its first piece. */
-export const INLINE_IDLE_MS = 100;
+export const INLINE_IDLE_MS = INLINE_HOLD_DEFAULT_MS;
+
+/** What an allowed exec/attach masks in its output to the client, and how long it may hold a tail (`masking.inline.maxHold`). */
+export interface InlineMasking {
+  patterns: MaskPattern[];
+  maxHoldMs: number;
+}
 /** A tail longer than this is sent anyway (a credential is never this long). */
 const MAX_TAIL = 8192;
 /** A BEGIN line with no END after this much is given up on (output resumes). */
