@@ -3,7 +3,7 @@ import { gunzipSync, constants as zc } from 'node:zlib';
 import type { Command } from 'commander';
 import { openReadableStore } from '../store/open-store.js';
 import type { RecordingStore, SessionFilter } from '../store/store.js';
-import type { RecordedBody, RecordEvent, RequestAttributes, SessionSummary } from '../record/model.js';
+import { refusedCount, type GuardrailCounts, type RecordedBody, type RecordEvent, type RequestAttributes, type SessionSummary } from '../record/model.js';
 import { CliError } from './errors.js';
 import { humanBytes, parseSince, shortTime, table } from './format.js';
 import { configForCli } from './cli-config.js';
@@ -30,16 +30,22 @@ export function registerSessionsCommand(program: Command): void {
     .option('--since <when>', 'only sessions started since (90s, 30m, 1h, 2d or a timestamp)')
     .option('--verb <verb>', 'only sessions with a request of this verb (get, list, watch, create, update, patch, delete, ...)')
     .option('--namespace <ns>', 'only sessions that touched this namespace')
+    .option('--refused', 'only sessions where a policy rule refused something (deny, require-approval without a grant, a typed line)')
+    .option('--rule <name>', 'only sessions where this policy rule refused or decided something')
+    .option('--approved', 'only sessions where a request went through on an approval grant')
     .option('--limit <n>', 'at most this many sessions', (v) => positiveInt(v, '--limit'))
     .option('--json', 'print a JSON array')
     .option('--data-dir <dir>', 'kubetape data directory (default ~/.kubetape)')
     .option('--config <file>', 'kubetape config file (for its dataDir)')
-    .action(async (o: ReadOptions & { user?: string; cluster?: string; since?: string; verb?: string; namespace?: string; limit?: number; json?: boolean }) => {
+    .action(async (o: ReadOptions & { user?: string; cluster?: string; since?: string; verb?: string; namespace?: string; refused?: boolean; rule?: string; approved?: boolean; limit?: number; json?: boolean }) => {
       const filter: SessionFilter = {};
       if (o.user) filter.user = o.user;
       if (o.cluster) filter.cluster = o.cluster;
       if (o.verb) filter.verb = o.verb;
       if (o.namespace) filter.namespace = o.namespace;
+      if (o.refused) filter.refused = true;
+      if (o.rule) filter.rule = o.rule;
+      if (o.approved) filter.approved = true;
       if (o.limit) filter.limit = o.limit;
       if (o.since) {
         try {
@@ -58,7 +64,7 @@ export function registerSessionsCommand(program: Command): void {
         process.stdout.write('No sessions recorded' + (Object.keys(filter).length ? ' match those filters.\n' : ' yet.\n'));
         return;
       }
-      process.stdout.write(table(['ID', 'STARTED', 'USER', 'CLUSTER', 'COMMAND', 'REQUESTS', 'STATE'], list.map(listRow)));
+      process.stdout.write(table(['ID', 'STARTED', 'USER', 'CLUSTER', 'COMMAND', 'REQUESTS', 'STATE', 'GUARDRAILS'], list.map(listRow)));
     });
 
   sessions
@@ -89,7 +95,19 @@ export function registerSessionsCommand(program: Command): void {
 }
 
 function listRow(s: SessionSummary): string[] {
-  return [s.id, shortTime(s.startedAt), s.user, s.cluster, s.command ?? clientName(s.userAgent), String(s.requests), s.state];
+  return [s.id, shortTime(s.startedAt), s.user, s.cluster, s.command ?? clientName(s.userAgent), String(s.requests), s.state, guardrailsCell(s.guardrails)];
+}
+
+/** The guardrails column: refusals and grant uses (what a responder looks for), then masked reads; "-" when no rule decided anything. */
+export function guardrailsCell(g: GuardrailCounts | undefined): string {
+  if (!g) return '-';
+  const refused = refusedCount(g);
+  const parts = [
+    refused ? `${refused} refused` : '',
+    g.granted ? `${g.granted} ${g.granted === 1 ? 'grant' : 'grants'}` : '',
+    g.masked ? `${g.masked} masked` : '',
+  ].filter(Boolean);
+  return parts.length ? parts.join(', ') : g.allowed ? `${g.allowed} allowed` : '-';
 }
 
 function clientName(ua: string | undefined): string {
@@ -122,6 +140,7 @@ function renderTimeline(s: SessionSummary | undefined, events: RecordEvent[], bo
   out.push(`Command   ${s.command ?? '-'}${s.userAgent ? `   client: ${s.userAgent}` : ''}`);
   out.push(`Started   ${s.startedAt}${s.endedAt ? `   ended ${s.endedAt}` : ''}`);
   out.push(`Requests  ${s.requests}   bytes in ${humanBytes(s.bytesIn)}, out ${humanBytes(s.bytesOut)}${s.errors ? `   errors ${s.errors}` : ''}`);
+  if (s.guardrails) out.push(`Guardrails ${guardrailsCell(s.guardrails)}${s.guardrails.rules.length ? `   rules: ${s.guardrails.rules.join(', ')}` : ''}`);
   out.push('');
   const t0 = Date.parse(start.time);
   const requests = new Map<number, Extract<RecordEvent, { type: 'request' }>>();

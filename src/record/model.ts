@@ -244,6 +244,40 @@ export interface SessionSummaryCounts {
   namespaces: string[];
   resources: string[];
   errors: number;
+  /** Guardrail decisions; absent when no policy rule decided anything (and in sessions recorded before it was kept). */
+  guardrails?: GuardrailCounts;
+}
+
+/**
+ * What the guardrails did in a session, kept with its summary so `sessions
+ * list` can find refusals and grant uses without reading any event.
+ */
+export interface GuardrailCounts {
+  /** Requests refused by a deny rule. */
+  denied: number;
+  /** Requests refused by a require-approval rule (no grant covered them). */
+  approvalRefused: number;
+  /** Requests a mask rule decided (Secret values masked for the caller). */
+  masked: number;
+  /** Requests an allow rule decided. */
+  allowed: number;
+  /** Requests that went through on an approval grant. */
+  granted: number;
+  /** exec -it: typed lines a rule refused (the request itself was allowed; the shell was closed). */
+  typedRefused: number;
+  /** Rules that refused something (requests or typed lines), first seen first. */
+  refusedBy: string[];
+  /** Every rule that decided something in the session, refusing or not. */
+  rules: string[];
+}
+
+export function emptyGuardrails(): GuardrailCounts {
+  return { denied: 0, approvalRefused: 0, masked: 0, allowed: 0, granted: 0, typedRefused: 0, refusedBy: [], rules: [] };
+}
+
+/** Refusals of every kind: denied, refused for want of approval, typed lines refused. */
+export function refusedCount(g: GuardrailCounts | undefined): number {
+  return g ? g.denied + g.approvalRefused + g.typedRefused : 0;
 }
 
 export type RecordEvent = SessionStartEvent | RequestEvent | ResponseChunkEvent | StreamEvent | ResponseEvent | SessionEndEvent;
@@ -274,11 +308,30 @@ export function countEvent(c: SessionSummaryCounts, ev: RecordEvent): void {
     addUnique(c.verbs, ev.attrs.verb);
     if (ev.attrs.namespace) addUnique(c.namespaces, ev.attrs.namespace);
     if (ev.attrs.resource) addUnique(c.resources, ev.attrs.subresource ? `${ev.attrs.resource}/${ev.attrs.subresource}` : ev.attrs.resource);
+    if (ev.policy) countDecision(c, ev.policy);
   } else if (ev.type === 'response') {
     c.bytesIn += ev.bytesIn;
     c.bytesOut += ev.bytesOut;
     if (ev.status >= 400 || ev.error) c.errors++;
+    if (ev.typed) {
+      const g = (c.guardrails ??= emptyGuardrails());
+      g.typedRefused++;
+      addUnique(g.refusedBy, ev.typed.rule);
+      addUnique(g.rules, ev.typed.rule);
+    }
   }
+}
+
+/** A request's policy decision into the guardrail counts; require-approval with a grant went through, without one it was refused. */
+function countDecision(c: SessionSummaryCounts, p: PolicyRecord): void {
+  const g = (c.guardrails ??= emptyGuardrails());
+  addUnique(g.rules, p.rule);
+  if (p.action === 'deny') g.denied++;
+  else if (p.action === 'mask') g.masked++;
+  else if (p.action === 'allow') g.allowed++;
+  else if (p.approval?.grant) g.granted++;
+  else g.approvalRefused++;
+  if (p.action === 'deny' || (p.action === 'require-approval' && !p.approval?.grant)) addUnique(g.refusedBy, p.rule);
 }
 
 function addUnique(list: string[], v: string): void {

@@ -2,7 +2,7 @@
 // through it on the data path; the CLI reads through it. A store must make an
 // append `durable` before it resolves when asked, because kubetape forwards a
 // request only after its record is safe.
-import type { RecordEvent, SessionStartEvent, SessionSummary } from '../record/model.js';
+import { refusedCount, type RecordEvent, type SessionStartEvent, type SessionSummary, type SessionSummaryCounts } from '../record/model.js';
 import type { VerifyReport } from './verify.js';
 
 export interface AppendOptions {
@@ -25,7 +25,22 @@ export interface SessionFilter {
   since?: Date;
   verb?: string;
   namespace?: string;
+  /** Only sessions where a policy rule refused a request (deny, or require-approval without a grant) or a typed line. */
+  refused?: boolean;
+  /** Only sessions where this rule refused or decided something. */
+  rule?: string;
+  /** Only sessions where a request went through on an approval grant. */
+  approved?: boolean;
   limit?: number;
+}
+
+/** The guardrail part of a filter, judged on a session's summary counts (never its events). */
+export function matchesGuardrailFilter(c: SessionSummaryCounts, f: SessionFilter): boolean {
+  const g = c.guardrails;
+  if (f.refused && refusedCount(g) === 0) return false;
+  if (f.rule && !g?.rules.includes(f.rule)) return false;
+  if (f.approved && !(g && g.granted > 0)) return false;
+  return true;
 }
 
 export interface RecordingStore {

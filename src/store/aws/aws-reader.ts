@@ -5,7 +5,7 @@
 import { DescribeTableCommand, GetItemCommand, QueryCommand, type DynamoDBClient, type QueryCommandInput } from '@aws-sdk/client-dynamodb';
 import { GetObjectCommand, HeadBucketCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import type { RecordEvent, SessionSummary } from '../../record/model.js';
-import type { SessionFilter } from '../store.js';
+import { matchesGuardrailFilter, type SessionFilter } from '../store.js';
 import { decodeChunk } from './chunk-format.js';
 import { fromItem, type Plain } from './item-codec.js';
 import { CHUNK_PREFIX, MONTHS_PK, SESSION_SK, clusterPk, idLowerBound, idPrefixTimeRange, monthOf, sessionPk, timePk, userPk } from './keys.js';
@@ -115,7 +115,8 @@ export class AwsReader {
       (!filter.cluster || s.cluster === filter.cluster) &&
       (!filter.since || Date.parse(s.startedAt) >= filter.since.getTime()) &&
       (!filter.verb || s.verbs.includes(filter.verb)) &&
-      (!filter.namespace || s.namespaces.includes(filter.namespace));
+      (!filter.namespace || s.namespaces.includes(filter.namespace)) &&
+      matchesGuardrailFilter(s, filter);
     const collect = async (items: AsyncGenerator<PlainItem>): Promise<SessionSummary[]> => {
       const got: SessionSummary[] = [];
       for await (const it of items) {

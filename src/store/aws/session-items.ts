@@ -1,7 +1,7 @@
 // The DynamoDB items of a recording, built from its events. Items stay far
 // below DynamoDB's 400 KB limit: bodies and stream data live only in the S3
 // chunks, and the few free-form strings copied here are cut to a bound.
-import type { RecordEvent, RequestEvent, ResponseEvent, SessionEndEvent, SessionStartEvent, SessionSummary, SessionSummaryCounts } from '../../record/model.js';
+import type { GuardrailCounts, RecordEvent, RequestEvent, ResponseEvent, SessionEndEvent, SessionStartEvent, SessionSummary, SessionSummaryCounts } from '../../record/model.js';
 import type { EncodedChunk } from './chunk-format.js';
 import type { Plain } from './item-codec.js';
 import { SESSION_SK, chunkSk, clusterPk, monthOf, requestSk, responseSk, sessionPk, timePk, timeShard, userPk, MONTHS_PK } from './keys.js';
@@ -136,11 +136,44 @@ export function finishFields(o: {
     namespaces: c.namespaces.slice(0, 200),
     resources: c.resources.slice(0, 200),
     errors: c.errors,
+    guardrails: c.guardrails ? guardrailsItem(c.guardrails) : undefined,
     chunks: o.chunks,
     events: o.events,
     bytes: o.bytes,
     headHash: o.head,
     manifestKey: o.manifestKey,
+  };
+}
+
+/** Rule names kept in the session item: bounded like the other lists (a policy file has far fewer). */
+const MAX_RULES = 100;
+
+/** The guardrail counts as a map attribute of the session item (an attribute only: no key or index reads it). */
+function guardrailsItem(g: GuardrailCounts): Fields {
+  return {
+    denied: g.denied,
+    approvalRefused: g.approvalRefused,
+    masked: g.masked,
+    allowed: g.allowed,
+    granted: g.granted,
+    typedRefused: g.typedRefused,
+    refusedBy: g.refusedBy.slice(0, MAX_RULES).map((r) => cut(r)!),
+    rules: g.rules.slice(0, MAX_RULES).map((r) => cut(r)!),
+  };
+}
+
+/** Read back leniently: items written before guardrails were kept have none, and a hand-edited one must not break listing. */
+function guardrailsFromItem(v: Plain | undefined): GuardrailCounts | undefined {
+  if (!v || typeof v !== 'object' || Array.isArray(v)) return undefined;
+  return {
+    denied: num(v['denied']),
+    approvalRefused: num(v['approvalRefused']),
+    masked: num(v['masked']),
+    allowed: num(v['allowed']),
+    granted: num(v['granted']),
+    typedRefused: num(v['typedRefused']),
+    refusedBy: strs(v['refusedBy']),
+    rules: strs(v['rules']),
   };
 }
 
@@ -172,5 +205,7 @@ export function summaryFromItem(it: { [k: string]: Plain }): SessionSummary {
   if (command) s.command = command;
   if (ua) s.userAgent = ua;
   if (ended) s.endedAt = ended;
+  const guardrails = guardrailsFromItem(it['guardrails']);
+  if (guardrails) s.guardrails = guardrails;
   return s;
 }

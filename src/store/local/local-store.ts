@@ -16,7 +16,7 @@ import { readNdjson } from './ndjson-reader.js';
 import { GENESIS_LINE, chainLine, lineBytesHash, lineHash, unchain } from './line-chain.js';
 import { verifyLocalSession } from './local-verify.js';
 import { countEvent, emptyCounts, type RecordEvent, type SessionStartEvent, type SessionSummary, type SessionEndEvent } from '../../record/model.js';
-import type { AppendOptions, RecordingStore, SessionFilter, SessionWriter } from '../store.js';
+import { matchesGuardrailFilter, type AppendOptions, type RecordingStore, type SessionFilter, type SessionWriter } from '../store.js';
 import type { VerifyReport } from '../verify.js';
 
 interface IndexStart {
@@ -114,6 +114,7 @@ export class LocalStore implements RecordingStore {
       const counts = end ? end.end.summary : await this.countFromFile(start.file);
       if (filter.verb && !counts.verbs.includes(filter.verb)) continue;
       if (filter.namespace && !counts.namespaces.includes(filter.namespace)) continue;
+      if (!matchesGuardrailFilter(counts, filter)) continue;
       const summary: SessionSummary = {
         id,
         user: s.user,
