@@ -6,8 +6,9 @@ import { writeFileSync, mkdtempSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startHarness, type Harness } from './helpers/harness.js';
-import { kubectl, writeKubeconfig } from './helpers/kubectl.js';
+import { writeKubeconfig } from './helpers/kubectl.js';
 import { cliFromSource } from './helpers/streams.js';
+import { deleteProdPod, putProdPod } from './helpers/approvals.js';
 import { httpsCall } from './helpers/https-call.js';
 import { awsEnv, awsRecording, partitionItems, provision, startMotoServer, useAwsEnv, type MotoServer } from './helpers/aws-store.js';
 import { APPROVALS_PK } from '../src/authorize/approvals/dynamo-store.js';
@@ -31,8 +32,8 @@ const dir = mkdtempSync(join(tmpdir(), 'approvals-aws-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 
 const kc = (h: Harness, token: string, name: string) => writeKubeconfig(h.dir, { server: h.kt.url, ca: h.kt.ca, token, name });
-const putPod = (h: Harness, name: string) => h.api.objects.put({ apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: 'prod' }, spec: { containers: [{ name: 'main', image: 'nginx' }] } });
-const deletePod = (kubeconfig: string, pod: string) => kubectl(['delete', 'pod', pod, '-n', 'prod', '--wait=false'], { kubeconfig });
+const putPod = putProdPod;
+const deletePod = deleteProdPod;
 
 function approvalIdIn(text: string): string {
   const m = /approval id (ap-[0-9a-f]+)/.exec(text);

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startHarness, type Harness } from './helpers/harness.js';
 import { kubectl, writeKubeconfig } from './helpers/kubectl.js';
-import { cliFromSource, type CliResult } from './helpers/streams.js';
+import { approvalsCli, deleteProdPod, putProdPod } from './helpers/approvals.js';
 import { sessionEvents } from './helpers/recordings.js';
 import { startKubetape, type RunningKubetape } from '../src/listen/start.js';
 import { resolveConfig } from '../src/config/config.js';
@@ -43,17 +43,12 @@ t.before(async () => {
 });
 t.teardown(() => h.close());
 
-function putPod(name: string): void {
-  h.api.objects.put({ apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: 'prod' }, spec: { containers: [{ name: 'main', image: 'nginx' }] } });
-}
+const putPod = (name: string): void => putProdPod(h, name);
 
-const deletePod = (kubeconfig: string, pod: string) => kubectl(['delete', 'pod', pod, '-n', 'prod', '--wait=false'], { kubeconfig });
+const deletePod = deleteProdPod;
 const podExists = async (pod: string) => (await kubectl(['get', 'pod', pod, '-n', 'prod', '-o', 'name'], { kubeconfig: sre })).stdout.trim() === `pod/${pod}`;
 
-async function cli(...args: string[]): Promise<CliResult & { out: string }> {
-  const [r] = await cliFromSource([['approvals', ...args]]);
-  return { ...r!, out: r!.stdout.toString('utf8') };
-}
+const cli = approvalsCli;
 
 function approvalIdIn(text: string): string {
   const m = /approval id (ap-[0-9a-f]+)/.exec(text);

@@ -5,6 +5,8 @@ import { CliError } from './errors.js';
 import { approvalsTarget, callApprovals } from './approvals-client.js';
 import { parseDuration } from '../authorize/approvals/duration.js';
 import type { ApprovalView } from '../authorize/approvals/routes.js';
+import { AUDIT_STATUSES } from '../authorize/approvals/model.js';
+import { parseSince, shortTime, table } from './format.js';
 
 interface TargetOptions {
   kubeconfig?: string;
@@ -15,9 +17,15 @@ export function registerApprovalsCommand(program: Command): void {
   const approvals = program.command('approvals').description('ask for, list and decide just-in-time approvals (uses the current kubeconfig context)');
   const withTarget = (c: Command) => c.option('--kubeconfig <file>', 'kubeconfig file (default $KUBECONFIG or ~/.kube/config)').option('--context <name>', 'kubeconfig context (default the current one)');
 
-  withTarget(approvals.command('list').description('pending approval requests'))
+  withTarget(approvals.command('list').description('pending approval requests (--all: the history you may see, newest first)'))
     .option('--json', 'print the requests as JSON')
-    .action(async (o: TargetOptions & { json?: boolean }) => {
+    .option('--all', 'every approval: pending, approved, denied, used and expired, newest first')
+    .option('--user <name>', 'with --all: only requests by this person')
+    .option('--status <status>', `with --all: only this status (${AUDIT_STATUSES.join(', ')})`)
+    .option('--since <when>', 'with --all: only requests made since (90s, 30m, 1h, 2d or a timestamp)')
+    .action(async (o: TargetOptions & HistoryOptions & { json?: boolean }) => {
+      if (o.all) return listHistory(o);
+      if (o.user !== undefined || o.status !== undefined || o.since !== undefined) throw new CliError('--user, --status and --since filter the history: add --all');
       const r = (await callApprovals(approvalsTarget(o), 'GET', '')) as { items: ApprovalView[] };
       if (o.json) return void process.stdout.write(JSON.stringify(r.items, null, 2) + '\n');
       if (r.items.length === 0) return void process.stdout.write('no pending approval requests\n');
@@ -49,4 +57,58 @@ export function registerApprovalsCommand(program: Command): void {
       const a = (await callApprovals(approvalsTarget(o), 'POST', `/${encodeURIComponent(id)}/deny`, { reason: o.reason })) as ApprovalView;
       process.stdout.write(`denied ${a.id} for ${a.user}: ${a.what}\n`);
     });
+}
+
+interface HistoryOptions {
+  all?: boolean;
+  user?: string;
+  status?: string;
+  since?: string;
+}
+
+/** The filters become query parameters: the server decides what the caller may see, then filters. */
+function historyQuery(o: HistoryOptions): string {
+  const q = new URLSearchParams({ all: 'true' });
+  if (o.user !== undefined) q.set('user', o.user);
+  if (o.status !== undefined) {
+    if (!(AUDIT_STATUSES as readonly string[]).includes(o.status)) throw new CliError(`--status must be one of ${AUDIT_STATUSES.join(', ')}, got "${o.status}"`);
+    q.set('status', o.status);
+  }
+  if (o.since !== undefined) {
+    try {
+      q.set('since', parseSince(o.since).toISOString());
+    } catch (e) {
+      throw new CliError((e as Error).message);
+    }
+  }
+  return '?' + q.toString();
+}
+
+async function listHistory(o: TargetOptions & HistoryOptions & { json?: boolean }): Promise<void> {
+  const query = historyQuery(o);
+  const r = (await callApprovals(approvalsTarget(o), 'GET', query)) as { items: ApprovalView[] };
+  if (o.json) return void process.stdout.write(JSON.stringify(r.items, null, 2) + '\n');
+  if (r.items.length === 0) return void process.stdout.write('no approvals match\n');
+  process.stdout.write(table(HISTORY_HEADER, r.items.map(historyRow)));
+}
+
+const HISTORY_HEADER = ['ID', 'STATUS', 'REQUESTER', 'CLUSTER', 'REQUESTED', 'DECIDED BY', 'DECIDED', 'GRANT', 'USES', 'LAST USED', 'RULE', 'WHAT'];
+
+/** One approval round as an auditor scans it; the free-text "what" goes last so the columns stay aligned. */
+export function historyRow(a: ApprovalView): string[] {
+  const grant = a.grant ? (a.grant.once ? 'once' : `until ${shortTime(a.grant.expiresAt)}`) : '-';
+  return [
+    a.id,
+    a.status,
+    a.user,
+    a.cluster,
+    shortTime(a.requestedAt),
+    a.decidedBy ?? '-',
+    a.decidedAt ? shortTime(a.decidedAt) : '-',
+    grant,
+    a.grant ? String(a.grant.uses) : '-',
+    a.grant?.lastUsedAt ? shortTime(a.grant.lastUsedAt) : '-',
+    a.rule,
+    a.what + (a.denyReason ? ` (denied: ${a.denyReason})` : ''),
+  ];
 }

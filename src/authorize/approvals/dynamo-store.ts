@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { PutItemCommand, QueryCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { fromItem, toItem } from '../../store/aws/item-codec.js';
 import { TABLE_SCHEMA } from '../../store/aws/table-schema.js';
-import { applyEntry, type ApprovalEntry, type ApprovalState, type UseEntry } from './model.js';
+import { emptyFold, foldEntry, type ApprovalEntry, type ApprovalFold, type UseEntry } from './model.js';
 import { LogApprovalStore } from './store.js';
 
 export const APPROVALS_PK = 'approvals';
@@ -28,16 +28,16 @@ export interface DynamoApprovalOptions {
 const isConditionFailure = (e: unknown): boolean => (e as { name?: string }).name === 'ConditionalCheckFailedException';
 
 export class DynamoApprovalStore extends LogApprovalStore {
-  private cache: { states: Map<string, ApprovalState>; at: number } | undefined;
+  private cache: { fold: ApprovalFold; at: number } | undefined;
 
   constructor(private readonly o: DynamoApprovalOptions) {
     super();
   }
 
-  protected async states(fresh = false): Promise<Map<string, ApprovalState>> {
-    if (!fresh && this.cache && Date.now() - this.cache.at < APPROVAL_CACHE_MS) return this.cache.states;
+  protected async fold(fresh = false): Promise<ApprovalFold> {
+    if (!fresh && this.cache && Date.now() - this.cache.at < APPROVAL_CACHE_MS) return this.cache.fold;
     const at = Date.now();
-    const states = new Map<string, ApprovalState>();
+    const fold = emptyFold();
     let start: Record<string, never> | undefined;
     do {
       const r = await this.o.client.send(
@@ -53,15 +53,15 @@ export class DynamoApprovalStore extends LogApprovalStore {
         const body = fromItem(item)['entry'];
         if (typeof body !== 'string') continue;
         try {
-          applyEntry(states, JSON.parse(body) as ApprovalEntry);
+          foldEntry(fold, JSON.parse(body) as ApprovalEntry);
         } catch {
           // An item kubetape did not write: skip it rather than lose every approval.
         }
       }
       start = r.LastEvaluatedKey as Record<string, never> | undefined;
     } while (start);
-    this.cache = { states, at };
-    return states;
+    this.cache = { fold, at };
+    return fold;
   }
 
   protected async append(e: ApprovalEntry): Promise<void> {

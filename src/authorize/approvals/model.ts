@@ -47,13 +47,48 @@ export type ApprovalEntry = RequestEntry | DecisionEntry | UseEntry;
 
 export type ApprovalStatus = 'pending' | 'approved' | 'denied';
 
-/** One approval id's state after replaying the log. */
+/**
+ * What an auditor reads: the decision plus what became of its grant.
+ * "used": a one-time grant that has been used; "expired": a grant past its
+ * end that was not used up (a timed grant, or a one-time grant never used).
+ */
+export type AuditStatus = ApprovalStatus | 'used' | 'expired';
+export const AUDIT_STATUSES: readonly AuditStatus[] = ['pending', 'approved', 'denied', 'expired', 'used'];
+
+/** A grant as folded: its terms, how often it let a request through, and when it last did. */
+export type GrantState = GrantTerms & { uses: number; lastUsedAt?: string };
+
+/** One approval id's state after replaying the log (one round: a request and what followed it). */
 export interface ApprovalState {
   request: RequestEntry;
   status: ApprovalStatus;
-  grant?: GrantTerms & { uses: number };
+  grant?: GrantState;
   decidedBy?: string;
+  /** When the decision (approve or deny) was made. */
+  decidedAt?: string;
   denyReason?: string;
+}
+
+/**
+ * The whole replayed log: the current round of every approval id, and the
+ * rounds a later request replaced (kept for the audit history).
+ */
+export interface ApprovalFold {
+  current: Map<string, ApprovalState>;
+  closed: ApprovalState[];
+}
+
+export const emptyFold = (): ApprovalFold => ({ current: new Map(), closed: [] });
+
+export function auditStatus(s: ApprovalState, now = Date.now()): AuditStatus {
+  if (s.status !== 'approved' || !s.grant) return s.status;
+  if (s.grant.once && s.grant.uses > 0) return 'used';
+  return Date.parse(s.grant.expiresAt) > now ? 'approved' : 'expired';
+}
+
+/** Every round in the log, newest request first. */
+export function approvalHistory(f: ApprovalFold): ApprovalState[] {
+  return [...f.closed, ...f.current.values()].sort((a, b) => b.request.at.localeCompare(a.request.at));
 }
 
 /**
@@ -71,18 +106,22 @@ export function grantUsable(g: ApprovalState['grant'], now: number): boolean {
   return !!g && Date.parse(g.expiresAt) > now && !(g.once && g.uses > 0);
 }
 
-/** Folds one entry into the state map. */
-export function applyEntry(states: Map<string, ApprovalState>, e: ApprovalEntry): void {
+/** Folds one entry into the state map; a round a new request replaces goes to `closed` when given. */
+export function applyEntry(states: Map<string, ApprovalState>, e: ApprovalEntry, closed?: ApprovalState[]): void {
   const s = states.get(e.id);
   if (e.type === 'request') {
     // A new request after a decision (a used-up or expired grant, a denial) opens a new round.
-    if (!s || s.status !== 'pending') states.set(e.id, { request: e, status: 'pending' });
+    if (!s || s.status !== 'pending') {
+      if (s) closed?.push(s);
+      states.set(e.id, { request: e, status: 'pending' });
+    }
     else s.request = { ...e, reason: e.reason ?? s.request.reason };
     return;
   }
   if (!s) return;
   if (e.type === 'decision') {
     s.decidedBy = e.actor;
+    s.decidedAt = e.at;
     if (e.decision === 'approve' && e.grant) {
       s.status = 'approved';
       s.grant = { ...e.grant, uses: 0 };
@@ -93,5 +132,13 @@ export function applyEntry(states: Map<string, ApprovalState>, e: ApprovalEntry)
     }
     return;
   }
-  if (s.grant && s.grant.grant === e.grant) s.grant.uses++;
+  if (s.grant && s.grant.grant === e.grant) {
+    s.grant.uses++;
+    if (!s.grant.lastUsedAt || e.at > s.grant.lastUsedAt) s.grant.lastUsedAt = e.at;
+  }
+}
+
+/** Folds one entry into the whole log's fold (current rounds and replaced ones). */
+export function foldEntry(f: ApprovalFold, e: ApprovalEntry): void {
+  applyEntry(f.current, e, f.closed);
 }

@@ -10,7 +10,7 @@ import { readBody, hasBody } from '../../forward/read-body.js';
 import type { Recorder, Exchange } from '../../record/recorder.js';
 import type { Identity } from '../../record/model.js';
 import { ApprovalError, type ApprovalStore } from './store.js';
-import type { ApprovalState } from './model.js';
+import { AUDIT_STATUSES, auditStatus, type ApprovalState, type AuditStatus, type GrantState } from './model.js';
 import { parseDuration } from './duration.js';
 
 const PATH = /^(?:\/clusters\/[^/]+)?\/kubetape\/v1\/approvals(?:\/([^/?]+)\/(request|approve|deny))?\/?(?:\?.*)?$/;
@@ -18,7 +18,8 @@ const PATH = /^(?:\/clusters\/[^/]+)?\/kubetape\/v1\/approvals(?:\/([^/?]+)\/(re
 /** An approval as the API shows it. */
 export interface ApprovalView {
   id: string;
-  status: ApprovalState['status'];
+  /** pending, approved, denied, or what became of the grant: used (one-time, taken) or expired. */
+  status: AuditStatus;
   user: string;
   cluster: string;
   what: string;
@@ -26,16 +27,17 @@ export interface ApprovalView {
   approvers: string[];
   requestedAt: string;
   reason?: string;
-  grant?: { grant: string; once: boolean; expiresAt: string; uses: number };
+  grant?: GrantState;
   decidedBy?: string;
+  decidedAt?: string;
   denyReason?: string;
 }
 
-export function approvalView(s: ApprovalState): ApprovalView {
+export function approvalView(s: ApprovalState, now = Date.now()): ApprovalView {
   const r = s.request;
   return {
     id: r.id,
-    status: s.status,
+    status: auditStatus(s, now),
     user: r.user,
     cluster: r.cluster,
     what: r.what,
@@ -45,6 +47,7 @@ export function approvalView(s: ApprovalState): ApprovalView {
     ...(r.reason !== undefined ? { reason: r.reason } : {}),
     ...(s.grant ? { grant: s.grant } : {}),
     ...(s.decidedBy ? { decidedBy: s.decidedBy } : {}),
+    ...(s.decidedAt ? { decidedAt: s.decidedAt } : {}),
     ...(s.denyReason !== undefined ? { denyReason: s.denyReason } : {}),
   };
 }
@@ -84,7 +87,7 @@ export function createApprovalRoutes(store: ApprovalStore, recorder: Recorder): 
       res.status(code).type('application/json').send(out);
     };
     try {
-      reply(200, await handle(store, identity, req.method, m[1], m[2], body));
+      reply(200, await handle(store, identity, req.method, m[1], m[2], body, new URL(req.originalUrl, 'http://kubetape').searchParams));
     } catch (err) {
       const e = err instanceof ApprovalError ? err : new ApprovalError(500, `kubetape could not handle the approval: ${(err as Error).message}`, 'InternalError');
       reply(e.code, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: e.message, reason: e.reason, code: e.code });
@@ -92,10 +95,11 @@ export function createApprovalRoutes(store: ApprovalStore, recorder: Recorder): 
   };
 }
 
-async function handle(store: ApprovalStore, who: Identity, method: string, id: string | undefined, action: string | undefined, body: Buffer | undefined): Promise<unknown> {
+async function handle(store: ApprovalStore, who: Identity, method: string, id: string | undefined, action: string | undefined, body: Buffer | undefined, query: URLSearchParams): Promise<unknown> {
   if (!id) {
     if (method !== 'GET') throw new ApprovalError(405, `${method} is not supported on /kubetape/v1/approvals (GET lists pending requests)`, 'MethodNotAllowed');
-    return { items: (await store.pending()).map(approvalView) };
+    if (query.get('all') === 'true') return { items: await history(store, who, parseHistoryQuery(query)) };
+    return { items: (await store.pending()).map((s) => approvalView(s)) };
   }
   if (method !== 'POST') throw new ApprovalError(405, `use POST for ${action}`, 'MethodNotAllowed');
   const input = parseBody(body);
@@ -122,6 +126,53 @@ async function handle(store: ApprovalStore, who: Identity, method: string, id: s
   const reason = input['reason'];
   if (typeof reason !== 'string' || !reason.trim()) throw new ApprovalError(400, 'a denial needs a reason', 'BadRequest');
   return approvalView(await store.deny(id, actor, reason));
+}
+
+export interface HistoryFilter {
+  user?: string;
+  status?: AuditStatus;
+  /** Rounds requested at or after this time. */
+  since?: number;
+}
+
+function parseHistoryQuery(q: URLSearchParams): HistoryFilter {
+  const f: HistoryFilter = {};
+  const user = q.get('user');
+  if (user) f.user = user;
+  const status = q.get('status');
+  if (status) {
+    if (!(AUDIT_STATUSES as readonly string[]).includes(status)) throw new ApprovalError(400, `status must be one of ${AUDIT_STATUSES.join(', ')}, got "${status}"`, 'BadRequest');
+    f.status = status as AuditStatus;
+  }
+  const since = q.get('since');
+  if (since) {
+    const t = Date.parse(since);
+    if (Number.isNaN(t)) throw new ApprovalError(400, `since must be a timestamp, got "${since}"`, 'BadRequest');
+    f.since = t;
+  }
+  return f;
+}
+
+/**
+ * Who sees which rounds of the history: the requester sees their own, and a
+ * member of one of a request's approvers groups (someone who could decide on
+ * it) sees it too; nobody else does. Decided per request, from the approvers
+ * recorded with it, so a policy reload never widens what an old entry shows.
+ * The pending list (GET without all=true) is unchanged: every authenticated
+ * caller sees what is waiting, so any approver can find it.
+ */
+export function mayView(who: { user: string; groups: string[] }, s: ApprovalState): boolean {
+  return s.request.user === who.user || who.groups.some((g) => s.request.approvers.includes(g));
+}
+
+async function history(store: ApprovalStore, who: Identity, f: HistoryFilter): Promise<ApprovalView[]> {
+  const now = Date.now();
+  return (await store.history())
+    .filter((s) => mayView(who, s))
+    .filter((s) => f.user === undefined || s.request.user === f.user)
+    .filter((s) => f.since === undefined || Date.parse(s.request.at) >= f.since)
+    .map((s) => approvalView(s, now))
+    .filter((v) => f.status === undefined || v.status === f.status);
 }
 
 function parseBody(body: Buffer | undefined): Record<string, unknown> {

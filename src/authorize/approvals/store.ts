@@ -4,7 +4,7 @@
 // (dynamo-store.ts). The gate, routes and hold only see ApprovalStore.
 import { appendFileSync, readFileSync, statSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { applyEntry, grantUsable, type ApprovalEntry, type ApprovalState, type RequestEntry, type UseEntry } from './model.js';
+import { approvalHistory, emptyFold, foldEntry, grantUsable, type ApprovalEntry, type ApprovalFold, type ApprovalState, type RequestEntry, type UseEntry } from './model.js';
 
 export class ApprovalError extends Error {
   constructor(
@@ -24,6 +24,8 @@ export interface ApprovalStore {
   onRequested: ((s: ApprovalState) => void) | undefined;
   get(id: string): Promise<ApprovalState | undefined>;
   pending(): Promise<ApprovalState[]>;
+  /** Every round in the log (decided, used, expired, replaced by a later request), newest request first. */
+  history(): Promise<ApprovalState[]>;
   request(entry: Omit<RequestEntry, 'type' | 'at'>): Promise<ApprovalState>;
   /** Uses a grant for `id` when one is usable now; returns its id, or undefined. */
   useGrant(id: string, now?: number): Promise<string | undefined>;
@@ -36,12 +38,17 @@ export interface ApprovalStore {
 export abstract class LogApprovalStore implements ApprovalStore {
   onRequested: ((s: ApprovalState) => void) | undefined;
 
-  /** The state from the log; `fresh` asks for a read that sees every append so far. */
-  protected abstract states(fresh?: boolean): Promise<Map<string, ApprovalState>>;
+  /** The replayed log; `fresh` asks for a read that sees every append so far. */
+  protected abstract fold(fresh?: boolean): Promise<ApprovalFold>;
   protected abstract append(e: ApprovalEntry): Promise<void>;
   /** Records a use of a usable grant; false when it is one-time and someone (another replica) took it first. */
   protected abstract recordUse(use: UseEntry, once: boolean): Promise<boolean>;
   abstract close(): void;
+
+  /** The current round of every approval id. */
+  protected async states(fresh = false): Promise<Map<string, ApprovalState>> {
+    return (await this.fold(fresh)).current;
+  }
 
   async get(id: string, fresh = false): Promise<ApprovalState | undefined> {
     return (await this.states(fresh)).get(id);
@@ -49,6 +56,10 @@ export abstract class LogApprovalStore implements ApprovalStore {
 
   async pending(): Promise<ApprovalState[]> {
     return [...(await this.states()).values()].filter((s) => s.status === 'pending');
+  }
+
+  async history(): Promise<ApprovalState[]> {
+    return approvalHistory(await this.fold());
   }
 
   async request(entry: Omit<RequestEntry, 'type' | 'at'>): Promise<ApprovalState> {
@@ -106,7 +117,7 @@ export abstract class LogApprovalStore implements ApprovalStore {
  * single short lines (O_APPEND), so writers do not interleave.
  */
 export class FileApprovalStore extends LogApprovalStore {
-  private cache = new Map<string, ApprovalState>();
+  private cache: ApprovalFold = emptyFold();
   private mtimeMs = -1;
   private size = -1;
 
@@ -120,27 +131,27 @@ export class FileApprovalStore extends LogApprovalStore {
     try {
       st = statSync(this.file);
     } catch {
-      this.cache = new Map();
+      this.cache = emptyFold();
       this.mtimeMs = this.size = -1;
       return;
     }
     if (st.mtimeMs === this.mtimeMs && st.size === this.size) return;
     const text = readFileSync(this.file, 'utf8');
-    const states = new Map<string, ApprovalState>();
+    const fold = emptyFold();
     for (const line of text.split('\n')) {
       if (!line.trim()) continue;
       try {
-        applyEntry(states, JSON.parse(line) as ApprovalEntry);
+        foldEntry(fold, JSON.parse(line) as ApprovalEntry);
       } catch {
         // A torn last line from a crashed writer: skip it rather than lose every approval.
       }
     }
-    this.cache = states;
+    this.cache = fold;
     this.mtimeMs = st.mtimeMs;
     this.size = Buffer.byteLength(text) === st.size ? st.size : -1;
   }
 
-  protected async states(): Promise<Map<string, ApprovalState>> {
+  protected async fold(): Promise<ApprovalFold> {
     this.refresh();
     return this.cache;
   }
@@ -152,7 +163,7 @@ export class FileApprovalStore extends LogApprovalStore {
   /** Checked and appended with no await in between, so two requests in this process cannot both take a one-time grant. */
   protected async recordUse(use: UseEntry, once: boolean): Promise<boolean> {
     this.refresh();
-    const g = this.cache.get(use.id)?.grant;
+    const g = this.cache.current.get(use.id)?.grant;
     if (!g || g.grant !== use.grant || (once && g.uses > 0)) return false;
     appendFileSync(this.file, JSON.stringify(use) + '\n', { mode: 0o600 });
     return true;
