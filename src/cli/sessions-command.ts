@@ -140,7 +140,7 @@ function renderTimeline(s: SessionSummary | undefined, events: RecordEvent[], bo
   out.push(`Command   ${s.command ?? '-'}${s.userAgent ? `   client: ${s.userAgent}` : ''}`);
   out.push(`Started   ${s.startedAt}${s.endedAt ? `   ended ${s.endedAt}` : ''}`);
   out.push(`Requests  ${s.requests}   bytes in ${humanBytes(s.bytesIn)}, out ${humanBytes(s.bytesOut)}${s.errors ? `   errors ${s.errors}` : ''}`);
-  if (s.guardrails) out.push(`Guardrails ${guardrailsCell(s.guardrails)}${s.guardrails.rules.length ? `   rules: ${s.guardrails.rules.join(', ')}` : ''}`);
+  if (s.guardrails) out.push(`Policy    ${guardrailsCell(s.guardrails)}${s.guardrails.rules.length ? `   rules: ${s.guardrails.rules.join(', ')}` : ''}`);
   out.push('');
   const t0 = Date.parse(start.time);
   const requests = new Map<number, Extract<RecordEvent, { type: 'request' }>>();
