@@ -5,10 +5,10 @@
 //   kubetape       `kubetape serve` with recording on
 // Progress goes to stderr; the table (or --json) to stdout. Exit 0 whatever
 // the figures; non-zero only when something could not be run.
-import { mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import { cpus, release } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
 import { ChildSet, withChildren } from './children.js';
@@ -17,6 +17,7 @@ import { startFakeApiServer, startKubectlProxy, startKubetapeServe } from './pat
 import { measureSmallGets } from './small-gets.js';
 import { measureList } from './big-list.js';
 import { checkGoals, computeRatios, renderJson, renderTable, type BenchReport, type RunSettings } from './report.js';
+import { kubetapeNodeOptions, withKubetapeNodeOptions } from './kubetape-node-options.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const SMALL_NAMESPACE = 'default';
@@ -108,7 +109,7 @@ async function run(flags: Flags, children: ChildSet, tmp: string): Promise<Bench
   log('starting kubectl proxy and kubetape serve');
   const [kubectlProxy, kubetape] = await Promise.all([
     startKubectlProxy(children, api.kubeconfig, join(tmp, 'kubectl-cache')),
-    withKubetapeNodeOptions(kubetapeNodeOptions(flags, tmp), () => startKubetapeServe(children, ROOT, api.kubeconfig, join(tmp, 'kubetape-data'))),
+    withKubetapeNodeOptions(kubetapeNodeOptions(flags.cpuProfileDir, tmp, log), () => startKubetapeServe(children, ROOT, api.kubeconfig, join(tmp, 'kubetape-data'))),
   ]);
   const targets: Target[] = [direct, kubectlProxy, kubetape];
   for (const t of targets) await expectOk(t, s.smallGetPath);
@@ -159,59 +160,6 @@ async function run(flags: Flags, children: ChildSet, tmp: string): Promise<Bench
     goals: checkGoals(smallGets, ratios, list, s),
     durationSeconds: (performance.now() - started) / 1000,
   };
-}
-
-/**
- * Node options for the kubetape child alone: KUBETAPE_BENCH_NODE_OPTIONS,
- * plus a profiler preload with --cpu-profile (Node 20 refuses --cpu-prof in
- * NODE_OPTIONS, so the preload drives the inspector itself).
- */
-function kubetapeNodeOptions(flags: Flags, tmp: string): string | undefined {
-  const opts = [process.env['KUBETAPE_BENCH_NODE_OPTIONS'] ?? ''];
-  if (flags.cpuProfileDir) {
-    mkdirSync(flags.cpuProfileDir, { recursive: true });
-    const preload = join(tmp, 'cpu-profiler.mjs');
-    writeFileSync(preload, cpuProfilerPreload(flags.cpuProfileDir));
-    opts.push(`--import=${JSON.stringify(pathToFileURL(preload).href)}`);
-    log(`kubetape writes its CPU profile to ${flags.cpuProfileDir} when it exits`);
-  }
-  const joined = opts.filter((o) => o.length > 0).join(' ');
-  return joined || undefined;
-}
-
-/** Samples every 200 us from start to exit; the profile is written synchronously in 'exit' (an in-thread inspector session answers at once). */
-function cpuProfilerPreload(dir: string): string {
-  return `import { Session } from 'node:inspector';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-const session = new Session();
-session.connect();
-session.post('Profiler.enable');
-session.post('Profiler.setSamplingInterval', { interval: 200 });
-session.post('Profiler.start');
-process.on('exit', () => {
-  session.post('Profiler.stop', (err, result) => {
-    if (!err) writeFileSync(join(${JSON.stringify(dir)}, \`kubetape-\${process.pid}.cpuprofile\`), JSON.stringify(result.profile));
-  });
-});
-`;
-}
-
-/**
- * Runs `start` (which spawns the kubetape child synchronously) with
- * NODE_OPTIONS extended by `extra`, restoring it right after so no other
- * child gets them.
- */
-function withKubetapeNodeOptions<T>(extra: string | undefined, start: () => T): T {
-  if (!extra) return start();
-  const saved = process.env['NODE_OPTIONS'];
-  process.env['NODE_OPTIONS'] = saved ? `${saved} ${extra}` : extra;
-  try {
-    return start();
-  } finally {
-    if (saved === undefined) delete process.env['NODE_OPTIONS'];
-    else process.env['NODE_OPTIONS'] = saved;
-  }
 }
 
 /** The object of the small-GET phase, made through the direct path. */

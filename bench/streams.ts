@@ -6,10 +6,9 @@
 //   2. kubetape's resident memory with many idle execs open (`sleep 600`)
 //   3. time to first stdout byte of a short exec (`printf x`)
 // Progress goes to stderr, the table to stdout. Exit 0 whatever the figures.
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
 import { ChildSet, withChildren } from './children.js';
@@ -19,6 +18,7 @@ import { startKubetapeServe } from './paths.js';
 import { cpuSeconds, readMemory } from './proc-stats.js';
 import { median, percentile } from './stats.js';
 import { readKubeconfigAccess } from './kubeconfig-reader.js';
+import { kubetapeNodeOptions, withKubetapeNodeOptions } from './kubetape-node-options.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const POD = 'bench-0';
@@ -256,60 +256,10 @@ function render(s: Settings, tp: ThroughputResult[] | undefined, idle: IdleResul
   return lines.join('\n');
 }
 
-/**
- * Node options for the kubetape child alone: KUBETAPE_BENCH_NODE_OPTIONS,
- * plus a profiler preload with --cpu-profile (Node 20 refuses --cpu-prof in
- * NODE_OPTIONS, so the preload drives the inspector itself). Same scheme as
- * bench/proxy.ts.
- */
-function kubetapeNodeOptions(s: Settings, tmp: string): string | undefined {
-  const opts = [process.env['KUBETAPE_BENCH_NODE_OPTIONS'] ?? ''];
-  if (s.cpuProfileDir) {
-    mkdirSync(s.cpuProfileDir, { recursive: true });
-    const preload = join(tmp, 'cpu-profiler.mjs');
-    writeFileSync(preload, cpuProfilerPreload(s.cpuProfileDir));
-    opts.push(`--import=${JSON.stringify(pathToFileURL(preload).href)}`);
-    log(`kubetape writes its CPU profile to ${s.cpuProfileDir} when it exits`);
-  }
-  const joined = opts.filter((o) => o.length > 0).join(' ');
-  return joined || undefined;
-}
-
-/** Samples every 200 us from start to exit; the profile is written synchronously in 'exit'. */
-function cpuProfilerPreload(dir: string): string {
-  return `import { Session } from 'node:inspector';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-const session = new Session();
-session.connect();
-session.post('Profiler.enable');
-session.post('Profiler.setSamplingInterval', { interval: 200 });
-session.post('Profiler.start');
-process.on('exit', () => {
-  session.post('Profiler.stop', (err, result) => {
-    if (!err) writeFileSync(join(${JSON.stringify(dir)}, \`kubetape-\${process.pid}.cpuprofile\`), JSON.stringify(result.profile));
-  });
-});
-`;
-}
-
-/** Runs `start` (which spawns the kubetape child synchronously) with NODE_OPTIONS extended by `extra` for that child alone. */
-function withKubetapeNodeOptions<T>(extra: string | undefined, start: () => T): T {
-  if (!extra) return start();
-  const saved = process.env['NODE_OPTIONS'];
-  process.env['NODE_OPTIONS'] = saved ? `${saved} ${extra}` : extra;
-  try {
-    return start();
-  } finally {
-    if (saved === undefined) delete process.env['NODE_OPTIONS'];
-    else process.env['NODE_OPTIONS'] = saved;
-  }
-}
-
 async function run(s: Settings, children: ChildSet, tmp: string): Promise<string> {
   log('starting the fake API server (pod bench-0) and kubetape serve');
   const cluster = await startStreamCluster(children, join(tmp, 'upstream.kubeconfig'));
-  const kubetape = await withKubetapeNodeOptions(kubetapeNodeOptions(s, tmp), () => startKubetapeServe(children, ROOT, cluster.kubeconfig, join(tmp, 'kubetape-data')));
+  const kubetape = await withKubetapeNodeOptions(kubetapeNodeOptions(s.cpuProfileDir, tmp, log), () => startKubetapeServe(children, ROOT, cluster.kubeconfig, join(tmp, 'kubetape-data')));
   const direct = cluster.target;
   for (const t of [direct, kubetape]) await runExec(t, POD, ['true']);
 
