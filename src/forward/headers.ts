@@ -1,7 +1,8 @@
 // What kubetape refuses to pass on. The upstream must see kubetape's own
 // credential and nothing a caller could use to become someone else.
-import type { IncomingHttpHeaders } from 'node:http';
-import { RECORDED_HEADERS } from '../record/recorder.js';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
+import { RECORDED_HEADERS, type ExchangeStart } from '../record/recorder.js';
 
 /**
  * Headers a caller may never send upstream: its own credential, every form of
@@ -48,4 +49,26 @@ export function recordedHeaders(headers: IncomingHttpHeaders): Record<string, st
     if (k.startsWith('impersonate-') && v !== undefined) out[k] = flat(v);
   }
   return out;
+}
+
+/**
+ * Who is on the other end, as every recorded exchange starts with it: the
+ * address, the connection (sessions without a Kubectl-Session header are
+ * per connection), and what kubectl says of itself.
+ */
+export function clientOf(req: IncomingMessage): Pick<ExchangeStart, 'source' | 'socket' | 'userAgent' | 'command' | 'clientSession'> {
+  const one = (name: string): string | undefined => {
+    const v = req.headers[name];
+    return typeof v === 'string' ? v : undefined;
+  };
+  const userAgent = one('user-agent');
+  const command = one('kubectl-command');
+  const clientSession = one('kubectl-session');
+  return {
+    source: req.socket.remoteAddress ?? '',
+    socket: req.socket as Socket,
+    ...(userAgent ? { userAgent } : {}),
+    ...(command ? { command } : {}),
+    ...(clientSession ? { clientSession } : {}),
+  };
 }

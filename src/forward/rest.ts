@@ -9,7 +9,7 @@ import { createProxyMiddleware, type Plugin } from 'http-proxy-middleware';
 import type { Request, Response, NextFunction, RequestHandler } from 'express';
 import { sendError } from '../kube/status.js';
 import { requestAttributes, isStreamingRequest } from './request-info.js';
-import { recordedHeaders, stripCallerHeaders } from './headers.js';
+import { clientOf, recordedHeaders, stripCallerHeaders } from './headers.js';
 import { parseImpersonation } from '../authorize/impersonation.js';
 import { credentialsForImpersonation, recordedImpersonation } from '../authorize/caller-impersonation.js';
 import { readBody, hasBody, BodyTooLargeError } from './read-body.js';
@@ -238,11 +238,7 @@ export function createRestForwarder(o: RestForwarderOptions): RequestHandler {
         headers: headersToRecord,
         ...(body ? { body } : {}),
         streaming,
-        source: req.socket.remoteAddress ?? '',
-        ...optional('userAgent', header(req, 'user-agent')),
-        ...optional('command', header(req, 'kubectl-command')),
-        ...optional('clientSession', header(req, 'kubectl-session')),
-        socket: req.socket,
+        ...clientOf(req),
         ...(impersonationRecord ? { impersonation: impersonationRecord } : {}),
         ...(policyRecord ? { policy: policyRecord } : {}),
       });

@@ -11,7 +11,7 @@ import { statusObject } from '../kube/status.js';
 import { BEARER_PROTOCOL_PREFIX, bearerTokenFromProtocols, offeredWebSocketProtocols } from './streams/protocols.js';
 import { requestAttributes } from './request-info.js';
 import { impersonationHeaders, impersonationRefusal } from '../authorize/impersonation.js';
-import { recordedHeaders, stripCallerHeaders } from './headers.js';
+import { clientOf, recordedHeaders, stripCallerHeaders } from './headers.js';
 import { upstreamTarget, type Upstream } from './upstream.js';
 import type { Authenticator } from '../authenticate/identity.js';
 import type { Recorder } from '../record/recorder.js';
@@ -91,11 +91,7 @@ export function createUpgradeTunnel(o: UpgradeTunnelOptions) {
         attrs,
         headers,
         streaming: true,
-        source: req.socket.remoteAddress ?? '',
-        ...(req.headers['user-agent'] ? { userAgent: req.headers['user-agent'] } : {}),
-        ...(typeof req.headers['kubectl-command'] === 'string' ? { command: req.headers['kubectl-command'] } : {}),
-        ...(typeof req.headers['kubectl-session'] === 'string' ? { clientSession: req.headers['kubectl-session'] } : {}),
-        socket: req.socket,
+        ...clientOf(req),
         ...(verdict?.policy ? { policy: verdict.policy } : {}),
       });
     } catch (err) {

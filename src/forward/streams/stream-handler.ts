@@ -15,7 +15,7 @@ import { impersonationRefusal, parseImpersonation } from '../../authorize/impers
 import { credentialsForImpersonation, recordedImpersonation } from '../../authorize/caller-impersonation.js';
 import type { ExecRequest, PortForwardRequest } from '../../record/model.js';
 import type { Exchange, Recorder } from '../../record/recorder.js';
-import { recordedHeaders, stripCallerHeaders } from '../headers.js';
+import { clientOf, recordedHeaders, stripCallerHeaders } from '../headers.js';
 import { requestAttributes } from '../request-info.js';
 import type { Upstream, UpstreamAuth } from '../upstream.js';
 import { authorizeStream, type StreamAuthorizer, type StreamDecision } from './authorize-stream.js';
@@ -123,10 +123,6 @@ export function createStreamHandler(o: StreamHandlerOptions): StreamHandler {
       if (watch) head = watch.stop();
     }
 
-    const optional = (k: string): string | undefined => {
-      const v = req.headers[k];
-      return typeof v === 'string' ? v : undefined;
-    };
     let exchange: Exchange;
     try {
       exchange = await o.recorder.begin({
@@ -136,11 +132,7 @@ export function createStreamHandler(o: StreamHandlerOptions): StreamHandler {
         attrs,
         headers,
         streaming: true,
-        source: req.socket.remoteAddress ?? '',
-        socket: req.socket,
-        ...(optional('user-agent') ? { userAgent: optional('user-agent')! } : {}),
-        ...(optional('kubectl-command') ? { command: optional('kubectl-command')! } : {}),
-        ...(optional('kubectl-session') ? { clientSession: optional('kubectl-session')! } : {}),
+        ...clientOf(req),
         ...(parsed.ok && kind === 'portforward' ? { portForward: parsed.value as PortForwardRequest } : {}),
         ...(parsed.ok && kind !== 'portforward' ? { exec: parsed.value as ExecRequest } : {}),
         ...(impersonationRecord ? { impersonation: impersonationRecord } : {}),
