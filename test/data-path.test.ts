@@ -261,11 +261,12 @@ t.test('upstream down: a clear Status, no hang', async (t) => {
 });
 
 
-function rawGet(path: string, authorization: string | undefined, base = h.kt.url, extra: Record<string, string> = {}, ca = h.kt.ca): Promise<{ status: number; body: string }> {
+/** `path` is sent verbatim (node's request does not normalise it), as any client could send it. */
+function rawGet(path: string, authorization: string | undefined, base = h.kt.url, extra: Record<string, string> = {}, ca = h.kt.ca, method = 'GET'): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const u = new URL(path, base);
+    const u = new URL(base);
     const req = request(
-      { host: u.hostname, port: u.port, path: u.pathname, ca, headers: { ...extra, ...(authorization ? { authorization } : {}) } },
+      { host: u.hostname, port: u.port, path, method, ca, headers: { ...extra, ...(authorization ? { authorization } : {}) } },
       (res) => {
         let body = '';
         res.setEncoding('utf8');
@@ -279,19 +280,7 @@ function rawGet(path: string, authorization: string | undefined, base = h.kt.url
 }
 
 t.test('paths the API server would read differently are refused before anything is decided or forwarded', async (t) => {
-  const u = new URL(h.kt.url);
-  const send = (path: string, method = 'GET', headers: Record<string, string> = {}) =>
-    new Promise<{ status: number; body: string }>((resolve, reject) => {
-      // node's request sends `path` verbatim (no URL normalisation), as an attacker's client would.
-      const req = request({ host: u.hostname, port: u.port, path, method, ca: h.kt.ca, headers: { authorization: `Bearer ${h.kt.localToken}`, ...headers } }, (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (c) => (body += c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-      });
-      req.on('error', reject);
-      req.end();
-    });
+  const send = (path: string, method = 'GET', headers: Record<string, string> = {}) => rawGet(path, `Bearer ${h.kt.localToken}`, h.kt.url, headers, h.kt.ca, method);
   const before = h.api.received.length;
   const cases: Array<[string, RegExp]> = [
     ['/api/v1/namespaces/default%2Fpods%2Fweb', /encoded slash/],
