@@ -13,6 +13,21 @@ function contains(v: unknown, want: string): boolean {
   return typeof v === 'string' ? v === want : Array.isArray(v) && v.includes(want);
 }
 
+/**
+ * kube-apiserver's rule when the username claim is `email` (oidc.go): an
+ * absent `email_verified` is accepted; a present one must be the JSON boolean
+ * `true`. Go unmarshals the claim into a bool, so the string "true", 1 or an
+ * object is a parse error and `null` leaves it false: all refused. Checking
+ * only `=== false` let the string "false" (which some IdPs send) through.
+ */
+function emailVerifiedRefusal(p: JWTPayload): string | undefined {
+  if (!Object.prototype.hasOwnProperty.call(p, 'email_verified')) return undefined;
+  const v = p['email_verified'];
+  if (v === true) return undefined;
+  if (v === false || v === null) return 'the token says its email address is not verified (email_verified is not true)';
+  return `the token's "email_verified" claim is not a boolean; it must be true when the email claim is the username`;
+}
+
 export function identityFromClaims(p: JWTPayload, c: OidcIssuerConfig): ClaimsResult {
   if (typeof p.sub !== 'string' || p.sub === '') return { ok: false, reason: 'the token has no subject (sub) claim' };
   for (const [name, want] of Object.entries(c.requiredClaims)) {
@@ -20,8 +35,10 @@ export function identityFromClaims(p: JWTPayload, c: OidcIssuerConfig): ClaimsRe
   }
   const rawUser = p[c.usernameClaim];
   if (typeof rawUser !== 'string' || rawUser === '') return { ok: false, reason: `the token has no "${c.usernameClaim}" claim (the username claim) as a non-empty string` };
-  // As kube-apiserver does: an unverified email address is not an identity.
-  if (c.usernameClaim === 'email' && p['email_verified'] === false) return { ok: false, reason: 'the token says its email address is not verified' };
+  if (c.usernameClaim === 'email') {
+    const refused = emailVerifiedRefusal(p);
+    if (refused) return { ok: false, reason: refused };
+  }
   const user = c.usernamePrefix + rawUser;
   if (user.startsWith('system:')) return { ok: false, reason: 'usernames beginning with "system:" are reserved for the cluster; set a usernamePrefix' };
 
