@@ -20,7 +20,7 @@ import { Metrics } from '../src/admin/metrics.js';
 import { awsStoreSettings } from '../src/config/recording-store.js';
 import { AwsStore } from '../src/store/aws/aws-store.js';
 import { newSessionId } from '../src/store/store.js';
-import { emptyCounts, type RequestEvent, type SessionStartEvent } from '../src/record/model.js';
+import { emptyCounts, type RequestEvent, type SessionStartEvent } from '../src/model/recording.js';
 import { awsEnv, awsRecording, provision, startMotoServer, useAwsEnv } from '../test/helpers/aws-store.js';
 
 const { values: args } = parseArgs({ options: { mb: { type: 'string', default: '64' }, sessions: { type: 'string', default: '8' }, json: { type: 'boolean', default: false } } });

@@ -173,7 +173,7 @@ t.test('kubetape SIGKILLed mid-session: the restart uploads the spool and marks 
   children.push(second.child);
   const reader = await AwsStore.open({ settings: awsStoreSettings(awsRecording(TABLE, BUCKET)) });
   t.teardown(() => reader.close());
-  let session: import("../src/record/model.js").SessionSummary | undefined;
+  let session: import("../src/model/recording.js").SessionSummary | undefined;
   for (const deadline = Date.now() + 30_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 200))) {
     session = (await reader.listSessions({ cluster: 'kill-cluster' })).find((s) => s.state === 'interrupted');
     if (session) break;

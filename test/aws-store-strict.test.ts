@@ -15,7 +15,7 @@ import { awsEnv, awsRecording, provision, TeeStore, useAwsEnv } from './helpers/
 import { AwsStore } from '../src/store/aws/aws-store.js';
 import { awsStoreSettings } from '../src/config/recording-store.js';
 import { newSessionId } from '../src/store/store.js';
-import { emptyCounts, type RecordEvent, type RequestEvent, type ResponseEvent, type SessionStartEvent } from '../src/record/model.js';
+import { emptyCounts, type RecordEvent, type RequestEvent, type ResponseEvent, type SessionStartEvent } from '../src/model/recording.js';
 
 const TABLE = 'strict';
 const BUCKET = 'strict-bucket';

@@ -17,7 +17,7 @@ import { awsEnv, awsRecording, partitionItems, provision, startMotoServer, TeeSt
 import { AwsStore } from '../src/store/aws/aws-store.js';
 import { awsStoreSettings } from '../src/config/recording-store.js';
 import { newSessionId } from '../src/store/store.js';
-import { emptyCounts, type RecordEvent, type SessionStartEvent } from '../src/record/model.js';
+import { emptyCounts, type RecordEvent, type SessionStartEvent } from '../src/model/recording.js';
 import { LocalStore } from '../src/store/local/local-store.js';
 
 const sha = (s: string): string => createHash('sha256').update(s).digest('hex');

@@ -13,7 +13,7 @@ import { findSession, sessionEvents } from './helpers/recordings.js';
 import { startKubetape, type RunningKubetape } from '../src/listen/start.js';
 import { resolveConfig } from '../src/config/config.js';
 import { parseClustersConfig } from '../src/clusters/config.js';
-import type { RequestEvent } from '../src/record/model.js';
+import type { RequestEvent } from '../src/model/recording.js';
 
 const PROXY = 'system:serviceaccount:kubetape:proxy';
 const SAR_PATH = '/apis/authorization.k8s.io/v1/subjectaccessreviews';

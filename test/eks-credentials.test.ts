@@ -15,7 +15,7 @@ import { CredentialError } from '../src/credentials/credential-error.js';
 import { mintEksToken, EKS_TOKEN_PREFIX } from '../src/credentials/eks-token.js';
 import { attachWebIdentity } from '../src/authenticate/oidc/web-identity.js';
 import { EksTokenAuthenticator, canonicalArn } from './fake-apiserver/eks-auth.js';
-import type { Identity } from '../src/record/model.js';
+import type { Identity } from '../src/model/identity.js';
 
 let moto: Moto;
 t.before(async () => {

@@ -11,7 +11,7 @@ import { approvalsCli, deleteProdPod, putProdPod } from './helpers/approvals.js'
 import { sessionEvents } from './helpers/recordings.js';
 import { startKubetape, type RunningKubetape } from '../src/listen/start.js';
 import { resolveConfig } from '../src/config/config.js';
-import type { RequestEvent } from '../src/record/model.js';
+import type { RequestEvent } from '../src/model/recording.js';
 
 const POLICY = `rules:
   - name: prod-delete-needs-approval

@@ -14,7 +14,7 @@ import { startKubetape, type RunningKubetape } from '../src/listen/start.js';
 import { resolveConfig } from '../src/config/config.js';
 import { parsePolicyText, PolicyError } from '../src/authorize/policy/load.js';
 import { evaluatePolicy } from '../src/authorize/policy/evaluate.js';
-import type { PolicyRecord, RequestEvent, ResponseEvent } from '../src/record/model.js';
+import type { PolicyRecord, RequestEvent, ResponseEvent } from '../src/model/recording.js';
 import type { RecordingStore } from '../src/store/store.js';
 
 const POLICY = `rules:

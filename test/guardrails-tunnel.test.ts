@@ -16,7 +16,7 @@ import { startKubetape } from '../src/listen/start.js';
 import { resolveConfig } from '../src/config/config.js';
 import { httpsCall, type HttpsAnswer } from './helpers/https-call.js';
 import { sessionEvents } from './helpers/recordings.js';
-import type { RequestEvent, ResponseEvent } from '../src/record/model.js';
+import type { RequestEvent, ResponseEvent } from '../src/model/recording.js';
 
 const SECRET_VALUE = 'tunnel-hunter2-secret';
 const b64 = (s: string) => Buffer.from(s).toString('base64');

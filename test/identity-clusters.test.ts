@@ -21,7 +21,7 @@ import { resolveConfig } from '../src/config/config.js';
 import { parseOidcIssuer } from '../src/authenticate/oidc/config.js';
 import { parseClustersConfig } from '../src/clusters/config.js';
 import { roleSessionName } from '../src/credentials/session-name.js';
-import type { SessionStartEvent } from '../src/record/model.js';
+import type { SessionStartEvent } from '../src/model/recording.js';
 
 const DEV_ROLE = 'arn:aws:iam::123456789012:role/k8s-dev';
 const SRE_ROLE = 'arn:aws:iam::123456789012:role/k8s-sre';

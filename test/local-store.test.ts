@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LocalStore } from '../src/store/local/local-store.js';
 import { newSessionId } from '../src/store/store.js';
-import type { RecordEvent, SessionStartEvent } from '../src/record/model.js';
+import type { RecordEvent, SessionStartEvent } from '../src/model/recording.js';
 
 const start = (user: string, over: Partial<SessionStartEvent> = {}): SessionStartEvent => ({
   type: 'session.start',

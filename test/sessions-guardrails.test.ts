@@ -15,7 +15,7 @@ import { awsEnv, awsRecording, provision, startMotoServer, useAwsEnv } from './h
 import { AwsStore } from '../src/store/aws/aws-store.js';
 import { awsStoreSettings } from '../src/config/recording-store.js';
 import type { RecordingConfig } from '../src/config/config.js';
-import type { SessionSummary } from '../src/record/model.js';
+import type { SessionSummary } from '../src/model/recording.js';
 
 const POLICY = resolve('examples/policy.yaml');
 const b64 = (s: string) => Buffer.from(s).toString('base64');

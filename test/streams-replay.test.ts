@@ -4,7 +4,7 @@
 import t from 'tap';
 import { ReplayPrinter, type ReplayStyle } from '../src/cli/replay-output.js';
 import type { TimedStreamEvent } from '../src/cli/stream-reading.js';
-import type { RequestEvent, StreamEvent } from '../src/record/model.js';
+import type { RequestEvent, StreamEvent } from '../src/model/recording.js';
 
 function request(seq: number, tty: boolean): RequestEvent {
   return {

@@ -1,8 +1,6 @@
 // What every authenticator returns. Kept apart from any one mechanism so the
 // token file and OIDC produce the same thing for the layers after them.
-import type { Identity } from '../record/model.js';
-
-export type { Identity };
+import type { Identity } from '../model/identity.js';
 
 /**
  * `status` is 401 unless said otherwise: 503 when kubetape could not check the

@@ -1,7 +1,7 @@
 // Authentication on the data path: nothing past this point runs for a caller
 // kubetape cannot name.
 import type { Request, Response, NextFunction } from 'express';
-import { sendStatus } from '../kube/status.js';
+import { sendStatus } from '../model/status.js';
 import type { Authenticator } from './identity.js';
 import type { Metrics } from '../admin/metrics.js';
 

@@ -6,7 +6,8 @@
 // much of a guessed token was right.
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
-import { bearerToken, type AuthResult, type Authenticator, type Identity } from './identity.js';
+import { bearerToken, type AuthResult, type Authenticator } from './identity.js';
+import type { Identity } from '../model/identity.js';
 
 export interface TokenEntry {
   token: string;

@@ -4,8 +4,9 @@
 // single upstream) or denies one of the permissions, 503 when the cluster
 // could not be asked. Shared by the REST and exec/port-forward paths.
 import { credentialFailure } from '../credentials/credential-error.js';
-import type { CredentialSource, UpstreamAuth } from '../forward/upstream.js';
-import type { Identity, RecordedImpersonation } from '../record/model.js';
+import type { CredentialSource, UpstreamAuth } from '../model/upstream.js';
+import type { Identity } from '../model/identity.js';
+import type { RecordedImpersonation } from '../model/recording.js';
 import { impersonationDeniedMessage, impersonationRefusal, type ParsedImpersonation } from './impersonation.js';
 import { ReviewError } from './subject-access-review.js';
 

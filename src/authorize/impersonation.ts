@@ -9,43 +9,9 @@
 // clusters, see caller-impersonation.ts) or refuses the request; either way
 // the attempt is recorded.
 import type { IncomingHttpHeaders } from 'node:http';
-import type { UpstreamAuth } from '../forward/upstream.js';
-import type { Identity } from '../record/model.js';
-
-/** Who the caller asked to act as. */
-export interface ImpersonationRequest {
-  user: string;
-  groups: string[];
-  uid?: string;
-  /** Keys decoded and lower-cased, as the API server reads them. */
-  extra: Record<string, string[]>;
-}
-
-/** One `impersonate` permission, as a SubjectAccessReview's resourceAttributes. */
-export interface ImpersonationCheck {
-  group: '' | 'authentication.k8s.io';
-  resource: 'users' | 'groups' | 'serviceaccounts' | 'uids' | 'userextras';
-  /** userextras: the extra's key. */
-  subresource?: string;
-  /** serviceaccounts: the account's namespace. */
-  namespace?: string;
-  name: string;
-}
+import type { ImpersonationCheck, ImpersonationRequest } from '../model/impersonation.js';
 
 export type ParsedImpersonation = { names: string[] } & ({ ok: true; request: ImpersonationRequest } | { ok: false; message: string });
-
-/**
- * A cluster that lets callers impersonate once the cluster itself agrees.
- * Only impersonation-mode clusters have one: there kubetape already speaks
- * with its own credential plus Impersonate-*, so swapping in the identity the
- * caller asked for changes nothing but whom the cluster sees.
- */
-export interface CallerImpersonation {
-  /** The first check the cluster denies, or undefined when all are allowed. Throws when the cluster could not be asked. */
-  denied(caller: Identity, request: ImpersonationRequest): Promise<ImpersonationCheck | undefined>;
-  /** kubetape's own credential acting as `request` (headers built from the parsed request, never the caller's). */
-  credentialAs(request: ImpersonationRequest): Promise<UpstreamAuth>;
-}
 
 const USER = 'impersonate-user';
 const GROUP = 'impersonate-group';

@@ -5,8 +5,8 @@
 // newly granted permission works at once.
 import { request as httpsRequest } from 'node:https';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
-import type { UpstreamAuth } from '../forward/upstream.js';
-import type { ImpersonationCheck } from './impersonation.js';
+import type { UpstreamAuth } from '../model/upstream.js';
+import type { ImpersonationCheck } from '../model/impersonation.js';
 
 export interface ReviewTarget {
   server: URL;

@@ -2,7 +2,7 @@
 // `replay` and `export`. Sessions are read as a stream of events (a request
 // always precedes its stream events), so a long recording is never held
 // whole in memory.
-import type { RecordEvent, RequestEvent, ResponseEvent, StreamEvent } from '../record/model.js';
+import type { RecordEvent, RequestEvent, ResponseEvent, StreamEvent } from '../model/recording.js';
 import type { RecordingStore } from '../store/store.js';
 import { humanBytes } from './format.js';
 import { CliError } from './errors.js';

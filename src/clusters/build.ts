@@ -4,7 +4,7 @@
 // kubeconfig credential wrapped in impersonation.
 import { readFileSync } from 'node:fs';
 import type { ServeConfig } from '../config/config.js';
-import type { Upstream } from '../forward/upstream.js';
+import type { Upstream } from '../model/upstream.js';
 import { kubeconfigPaths, loadKubeconfig, resolveUpstream } from '../kubeconfig/load.js';
 import { UpstreamCredentials } from '../credentials/upstream-credentials.js';
 import { ImpersonatingCredentialSource } from '../credentials/impersonating-credentials.js';

@@ -3,8 +3,8 @@
 // and an EKS token is minted locally from that session and reused for up to
 // 14 minutes. The cluster then sees the person's own role session, which its
 // access entries or aws-auth map to scoped RBAC.
-import type { CredentialSource, UpstreamAuth } from '../forward/upstream.js';
-import type { Identity, UpstreamPrincipal } from '../record/model.js';
+import type { CredentialSource, UpstreamAuth } from '../model/upstream.js';
+import type { Identity, UpstreamPrincipal } from '../model/identity.js';
 import { CredentialError } from './credential-error.js';
 import { mintEksToken } from './eks-token.js';
 import { selectRole, type RoleMapping } from './role-selection.js';

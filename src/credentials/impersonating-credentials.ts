@@ -4,9 +4,10 @@
 // needs the `impersonate` verb on users and groups, and `create` on
 // subjectaccessreviews if callers are to use kubectl --as (each requested
 // impersonation is then checked for the caller with a SubjectAccessReview).
-import type { CredentialSource, UpstreamAuth } from '../forward/upstream.js';
-import type { Identity, UpstreamPrincipal } from '../record/model.js';
-import { impersonationChecks, impersonationRequestHeaders, type CallerImpersonation, type ImpersonationCheck, type ImpersonationRequest } from '../authorize/impersonation.js';
+import type { CallerImpersonation, CredentialSource, UpstreamAuth } from '../model/upstream.js';
+import type { Identity, UpstreamPrincipal } from '../model/identity.js';
+import { impersonationChecks, impersonationRequestHeaders } from '../authorize/impersonation.js';
+import type { ImpersonationCheck, ImpersonationRequest } from '../model/impersonation.js';
 import type { ReviewSubject } from '../authorize/subject-access-review.js';
 
 const AUTHENTICATED = 'system:authenticated';

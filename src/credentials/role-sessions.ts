@@ -1,7 +1,7 @@
 // A person's own AWS role sessions, one per (issuer, subject, role): assumed
 // with their OIDC token, named after them, reused until shortly before they
 // expire, and shared by concurrent requests.
-import type { Identity } from '../record/model.js';
+import type { Identity } from '../model/identity.js';
 import { webIdentityOf } from '../authenticate/oidc/web-identity.js';
 import { CredentialError } from './credential-error.js';
 import type { AwsCredentials } from './eks-token.js';

@@ -9,7 +9,7 @@ import { StringDecoder } from 'node:string_decoder';
 import type { Readable } from 'node:stream';
 import { maskJsonBody, maskSecretsIn } from '../authorize/policy/mask-secrets.js';
 import { MAX_MASKED_OBJECT_BYTES, StreamingSecretMasker } from '../authorize/policy/mask-list-stream.js';
-import { statusObject } from '../kube/status.js';
+import { statusObject } from '../model/status.js';
 
 export interface MaskedRelayOptions {
   watch: boolean;

@@ -1,7 +1,7 @@
 // Keeps the first `limit` bytes of a body and counts the rest, so a 20 MB
 // list costs the recorder at most `limit` bytes of memory.
 import { isUtf8 } from 'node:buffer';
-import type { RecordedBody } from './model.js';
+import type { RecordedBody } from '../model/recording.js';
 
 export class BodyCapture {
   private chunks: Buffer[] = [];

@@ -9,19 +9,18 @@ import {
   countEvent,
   emptyCounts,
   type ExecRequest,
-  type Identity,
   type PortForwardRequest,
   type PolicyRecord,
   type RecordedBody,
   type RecordedImpersonation,
-  type RequestAttributes,
   type RequestEvent,
   type SessionStartEvent,
   type SessionSummaryCounts,
   type StreamChannel,
-  type UpstreamPrincipal,
   type StreamEvent,
-} from './model.js';
+} from '../model/recording.js';
+import type { Identity, UpstreamPrincipal } from '../model/identity.js';
+import type { RequestAttributes } from '../model/request-attributes.js';
 import { StringDecoder } from 'node:string_decoder';
 import { gunzipSync } from 'node:zlib';
 import { BodyCapture, encodeBytes } from './body-capture.js';
@@ -410,7 +409,7 @@ export class Exchange {
     this.flushMaskers();
     this.finished = true;
     if (status !== undefined) this.status = status;
-    const ev: import('./model.js').ResponseEvent = {
+    const ev: import('../model/recording.js').ResponseEvent = {
       type: 'response',
       session: this.sessionId,
       seq: this.seq,
@@ -445,7 +444,7 @@ export class Exchange {
     this.recorder.done(this.session);
   }
 
-  private append(ev: import('./model.js').RecordEvent): void {
+  private append(ev: import('../model/recording.js').RecordEvent): void {
     // Responses are recorded as they pass; durability is batched by the store
     // and failures are reported, never allowed to stall the stream.
     this.session.writer.append(ev).catch((err) => this.recorder.recordFailed(this.session, err as Error));

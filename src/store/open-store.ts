@@ -4,7 +4,7 @@
 import type { Metrics } from '../admin/metrics.js';
 import type { RecordingConfig } from '../config/config.js';
 import { awsStoreSettings } from '../config/recording-store.js';
-import type { SessionStartEvent, SessionSummary, RecordEvent } from '../record/model.js';
+import type { SessionStartEvent, SessionSummary, RecordEvent } from '../model/recording.js';
 import { LocalStore } from './local/local-store.js';
 import type { RecordingStore, SessionFilter, SessionWriter } from './store.js';
 import type { VerifyReport } from './verify.js';

@@ -2,7 +2,7 @@
 // through it on the data path; the CLI reads through it. A store must make an
 // append `durable` before it resolves when asked, because kubetape forwards a
 // request only after its record is safe.
-import { refusedCount, type RecordEvent, type SessionStartEvent, type SessionSummary, type SessionSummaryCounts } from '../record/model.js';
+import { refusedCount, type RecordEvent, type SessionStartEvent, type SessionSummary, type SessionSummaryCounts } from '../model/recording.js';
 import type { VerifyReport } from './verify.js';
 
 export interface AppendOptions {

@@ -83,7 +83,7 @@ export function ensureDir(d: string): string {
 }
 
 import type { RecordingStore, SessionWriter, SessionFilter, AppendOptions } from '../../src/store/store.js';
-import type { RecordEvent, SessionStartEvent } from '../../src/record/model.js';
+import type { RecordEvent, SessionStartEvent } from '../../src/model/recording.js';
 
 /**
  * Passes everything to the real store and keeps, per session, the JSON of

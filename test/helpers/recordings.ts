@@ -1,6 +1,6 @@
 // Reading what kubetape recorded, through the same store interface the CLI uses.
 import type { RecordingStore } from '../../src/store/store.js';
-import type { RecordEvent, RequestEvent, ResponseEvent, ResponseChunkEvent, SessionSummary } from '../../src/record/model.js';
+import type { RecordEvent, RequestEvent, ResponseEvent, ResponseChunkEvent, SessionSummary } from '../../src/model/recording.js';
 
 export interface RecordedExchange {
   request: RequestEvent;

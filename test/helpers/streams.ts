@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ServeConfig } from '../../src/config/config.js';
-import type { RecordEvent, RequestEvent, ResponseEvent, StreamEvent } from '../../src/record/model.js';
+import type { RecordEvent, RequestEvent, ResponseEvent, StreamEvent } from '../../src/model/recording.js';
 import type { RecordingStore } from '../../src/store/store.js';
 import { startHarness, type Harness } from './harness.js';
 import { runningPod, startStreamUpstream, type StreamUpstream, type StreamUpstreamOptions } from './stream-upstream.js';

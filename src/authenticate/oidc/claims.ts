@@ -2,7 +2,7 @@
 // reasons name the claim, never its value: they go back to whoever sent the
 // token, and into logs.
 import type { JWTPayload } from 'jose';
-import type { Identity } from '../../record/model.js';
+import type { Identity } from '../../model/identity.js';
 import type { OidcIssuerConfig } from './config.js';
 
 export type ClaimsResult = { ok: true; identity: Identity } | { ok: false; reason: string };

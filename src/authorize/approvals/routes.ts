@@ -3,12 +3,12 @@
 // Callers are authenticated like every request; the caller is the actor.
 // These requests are recorded like any other and never go upstream.
 import type { Request, Response, NextFunction, RequestHandler } from 'express';
-import { sendStatus } from '../../kube/status.js';
+import { sendStatus } from '../../model/status.js';
 import { requestAttributes } from '../../forward/request-info.js';
 import { recordedHeaders } from '../../forward/headers.js';
 import { readBody, hasBody } from '../../forward/read-body.js';
 import type { Recorder, Exchange } from '../../record/recorder.js';
-import type { Identity } from '../../record/model.js';
+import type { Identity } from '../../model/identity.js';
 import { ApprovalError, type ApprovalStore } from './store.js';
 import { AUDIT_STATUSES, auditStatus, type ApprovalState, type AuditStatus, type GrantState } from './model.js';
 import { parseDuration } from './duration.js';

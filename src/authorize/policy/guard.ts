@@ -1,6 +1,8 @@
 // The policy on the data path: what a REST request or a stream request is
 // as the policy sees it, and what kubectl is told when a rule refuses it.
-import type { Identity, PolicyRecord, RequestAttributes } from '../../record/model.js';
+import type { Identity } from '../../model/identity.js';
+import type { PolicyRecord } from '../../model/recording.js';
+import type { RequestAttributes } from '../../model/request-attributes.js';
 import type { StreamAuthorizer } from '../../forward/streams/authorize-stream.js';
 import { evaluatePolicy, evaluatePolicyWithLabels } from './evaluate.js';
 import { LabelLookupError, podLabelSource, type LabelLookupDeps } from './label-sources.js';

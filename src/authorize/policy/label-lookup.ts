@@ -4,7 +4,7 @@
 // applies to it as well; metadata only is asked for.
 import { request as httpsRequest, type Agent } from 'node:https';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
-import { upstreamTarget, type Upstream, type UpstreamAuth } from '../../forward/upstream.js';
+import { upstreamTarget, type Upstream, type UpstreamAuth } from '../../model/upstream.js';
 import type { Labels } from './label-selector.js';
 
 export const LABEL_LOOKUP_TIMEOUT_MS = 5000;

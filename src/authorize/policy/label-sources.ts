@@ -2,8 +2,8 @@
 // the body for a create, the cluster (with the caller's own upstream
 // credential) for anything naming an object, both for update and patch.
 import type { Agent } from 'node:https';
-import type { Upstream } from '../../forward/upstream.js';
-import type { Identity } from '../../record/model.js';
+import type { Upstream } from '../../model/upstream.js';
+import type { Identity } from '../../model/identity.js';
 import { CredentialError } from '../../credentials/credential-error.js';
 import { fetchLabels, LabelLookupFailure, type LabelTarget } from './label-lookup.js';
 import { labelsAfterPatch, labelsInBody } from './request-labels.js';

@@ -1,7 +1,8 @@
 // The policy point for exec, attach and port-forward: called with what the
 // caller asked for (parsed from the query, already recorded) before anything
 // is dialed. Allow-all until guardrails plug in their own decision.
-import type { ExecRequest, Identity, PolicyRecord, PortForwardRequest } from '../../record/model.js';
+import type { ExecRequest, PolicyRecord, PortForwardRequest } from '../../model/recording.js';
+import type { Identity } from '../../model/identity.js';
 import type { InlineMasking } from './inline-mask.js';
 import type { StreamKind } from './stream-request.js';
 import type { TypedLineRules } from './typed-line.js';

@@ -2,7 +2,7 @@
 // upgrade request alone (before anything is dialed), the way the kubelet and
 // the API server choose: the client's most preferred protocol we support.
 import type { IncomingMessage } from 'node:http';
-import type { PortForwardRequest } from '../../record/model.js';
+import type { PortForwardRequest } from '../../model/recording.js';
 import { isSpdyUpgrade, offeredStreamProtocols } from '../spdy/upgrade.js';
 import {
   BEARER_PROTOCOL_PREFIX,

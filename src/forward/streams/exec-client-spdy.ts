@@ -2,7 +2,7 @@
 // opens one stream per channel (error, stdin, stdout, stderr, resize) and
 // the session starts when all it asked for are there, as in the kubelet.
 import type { Duplex, Writable } from 'node:stream';
-import type { ExecRequest } from '../../record/model.js';
+import type { ExecRequest } from '../../model/recording.js';
 import type { SpdyConnection } from '../spdy/connection.js';
 import { SpdyProtocolError } from '../spdy/frames.js';
 import type { SpdyStream } from '../spdy/stream.js';

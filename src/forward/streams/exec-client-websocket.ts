@@ -3,7 +3,7 @@
 // channel written last, then a normal close.
 import type { Writable } from 'node:stream';
 import WebSocket from 'ws';
-import type { ExecRequest } from '../../record/model.js';
+import type { ExecRequest } from '../../model/recording.js';
 import { ChannelFrameError, ResizeDecoder, decodeChannelFrame, encodeChannelFrame } from './channel-frames.js';
 import type { ExecClientEnd, ExecClientEvents } from './exec-types.js';
 import { endAndFlush } from './flow.js';

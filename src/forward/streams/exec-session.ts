@@ -2,7 +2,7 @@
 // the client's upgrade, make both ends ready, and bridge them.
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { ExecRequest } from '../../record/model.js';
+import type { ExecRequest } from '../../model/recording.js';
 import type { Exchange } from '../../record/recorder.js';
 import { acceptSpdyUpgrade } from '../spdy/upgrade.js';
 import type { ClientPlan } from './client-negotiation.js';

@@ -7,7 +7,7 @@
 //                                    recovered from the kubelet's "..., exit code N" wording when present
 //                                 -> client v1..v3: the same text
 //   upstream ended without status -> success if it closed cleanly, else a Failure Status (InternalError)
-import { statusObject } from '../../kube/status.js';
+import { statusObject } from '../../model/status.js';
 
 export interface ExecStatus {
   kind?: string;

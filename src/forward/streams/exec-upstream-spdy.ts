@@ -7,7 +7,7 @@
 // stream the moment it exists, so output that arrives right behind the
 // reply (a fast command) is never stranded by the reset that follows it.
 import type { Duplex, Writable } from 'node:stream';
-import type { ExecRequest } from '../../record/model.js';
+import type { ExecRequest } from '../../model/recording.js';
 import type { SpdyConnection } from '../spdy/connection.js';
 import type { SpdyStream } from '../spdy/stream.js';
 import { encodeTerminalSize, type TerminalSize } from './channel-frames.js';

@@ -3,7 +3,7 @@
 // server closes the WebSocket.
 import type { Writable } from 'node:stream';
 import WebSocket from 'ws';
-import type { ExecRequest } from '../../record/model.js';
+import type { ExecRequest } from '../../model/recording.js';
 import { decodeChannelFrame, encodeChannelFrame, encodeTerminalSize, type TerminalSize } from './channel-frames.js';
 import type { ExecUpstreamEnd, ExecUpstreamEvents } from './exec-types.js';
 import { failureOutcome, outcomeFromErrorChannel } from './exec-status.js';

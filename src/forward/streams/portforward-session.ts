@@ -1,7 +1,7 @@
 // One port-forward after the cluster accepted kubetape's upgrade: the
 // upstream becomes a SPDY session (direct or tunnelled), the client end is
 // whichever of the three client protocols it spoke, and the bridge joins them.
-import type { PortForwardRequest } from '../../record/model.js';
+import type { PortForwardRequest } from '../../model/recording.js';
 import { SpdyConnection } from '../spdy/connection.js';
 import { acceptSpdyUpgrade } from '../spdy/upgrade.js';
 import type { ClientPlan } from './client-negotiation.js';

@@ -1,7 +1,8 @@
 // What an exec, attach or port-forward asks for, read from its query before
 // anything is dialed: this is what gets recorded with the request and what
 // the authorization hook decides on.
-import type { ExecRequest, PortForwardRequest, RequestAttributes } from '../../record/model.js';
+import type { ExecRequest, PortForwardRequest } from '../../model/recording.js';
+import type { RequestAttributes } from '../../model/request-attributes.js';
 
 export type StreamKind = 'exec' | 'attach' | 'portforward';
 

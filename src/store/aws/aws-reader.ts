@@ -4,7 +4,7 @@
 // hash its index item holds before any of its events is returned.
 import { DescribeTableCommand, GetItemCommand, QueryCommand, type DynamoDBClient, type QueryCommandInput } from '@aws-sdk/client-dynamodb';
 import { GetObjectCommand, HeadBucketCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
-import type { RecordEvent, SessionSummary } from '../../record/model.js';
+import type { RecordEvent, SessionSummary } from '../../model/recording.js';
 import { matchesGuardrailFilter, type SessionFilter } from '../store.js';
 import { decodeChunk } from './chunk-format.js';
 import { fromItem, type Plain } from './item-codec.js';

@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { open, rename } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { SessionEndEvent, SessionSummaryCounts } from '../../record/model.js';
+import type { SessionEndEvent, SessionSummaryCounts } from '../../model/recording.js';
 import type { SpoolPosition } from '../spool/spool.js';
 
 export interface PendingChunk {

@@ -17,7 +17,7 @@
 // cycle, producing identical objects and items.
 import type { Metrics } from '../../admin/metrics.js';
 import type { AwsStoreSettings } from '../../config/recording-store.js';
-import { countEvent, emptyCounts, type RecordEvent, type SessionStartEvent } from '../../record/model.js';
+import { countEvent, emptyCounts, type RecordEvent, type SessionStartEvent } from '../../model/recording.js';
 import type { Spool, SpoolPosition } from '../spool/spool.js';
 import { comparePositions } from '../spool/spool.js';
 import { SpoolCursor, type SpoolLine } from '../spool/spool-cursor.js';

@@ -15,7 +15,7 @@ import { AppendLog } from './append-log.js';
 import { readNdjson } from './ndjson-reader.js';
 import { GENESIS_LINE, chainLine, lineBytesHash, lineHash, unchain } from './line-chain.js';
 import { verifyLocalSession } from './local-verify.js';
-import { countEvent, emptyCounts, type RecordEvent, type SessionStartEvent, type SessionSummary, type SessionEndEvent } from '../../record/model.js';
+import { countEvent, emptyCounts, type RecordEvent, type SessionStartEvent, type SessionSummary, type SessionEndEvent } from '../../model/recording.js';
 import { matchesGuardrailFilter, type AppendOptions, type RecordingStore, type SessionFilter, type SessionWriter } from '../store.js';
 import type { VerifyReport } from '../verify.js';
 

@@ -1,8 +1,8 @@
 // The cluster kubetape forwards to, as the forwarders need it. Built from a
 // kubeconfig context by serve; anything that yields these fields will do.
 import { Agent } from 'node:https';
-import type { Identity, UpstreamPrincipal } from '../record/model.js';
-import type { CallerImpersonation } from '../authorize/impersonation.js';
+import type { Identity, UpstreamPrincipal } from './identity.js';
+import type { ImpersonationCheck, ImpersonationRequest } from './impersonation.js';
 
 export interface UpstreamAuth {
   /** The Authorization header value kubetape sends upstream, if the credential is a token. */
@@ -30,6 +30,19 @@ export interface CredentialSource {
   principal?(identity: Identity): UpstreamPrincipal | undefined;
   /** Impersonation clusters: callers may impersonate when the cluster allows it; absent, Impersonate-* is refused. */
   readonly callerImpersonation?: CallerImpersonation;
+}
+
+/**
+ * A cluster that lets callers impersonate once the cluster itself agrees.
+ * Only impersonation-mode clusters have one: there kubetape already speaks
+ * with its own credential plus Impersonate-*, so swapping in the identity the
+ * caller asked for changes nothing but whom the cluster sees.
+ */
+export interface CallerImpersonation {
+  /** The first check the cluster denies, or undefined when all are allowed. Throws when the cluster could not be asked. */
+  denied(caller: Identity, request: ImpersonationRequest): Promise<ImpersonationCheck | undefined>;
+  /** kubetape's own credential acting as `request` (headers built from the parsed request, never the caller's). */
+  credentialAs(request: ImpersonationRequest): Promise<UpstreamAuth>;
 }
 
 export interface Upstream {

@@ -3,52 +3,8 @@
 // them on the data path) and every store (local files today, DynamoDB + S3
 // later), and they are what `sessions show --json` prints. Add fields; never
 // change the meaning of one.
-
-/** Who made a request, as authentication established it. */
-export interface Identity {
-  user: string;
-  uid?: string;
-  groups: string[];
-  /** Which authenticator vouched for the caller: 'token-file' or 'oidc'. */
-  method: string;
-  /** OIDC: the issuer (`iss`) that signed the caller's token. */
-  issuer?: string;
-  /** OIDC: the caller's subject (`sub`) at that issuer; with `issuer`, the stable key for a person. */
-  subject?: string;
-}
-
-/**
- * Who the cluster saw: what kubetape presented upstream on the caller's
- * behalf, so a recording joins with CloudTrail and the cluster's audit log.
- */
-export interface UpstreamPrincipal {
-  /** aws-role: the caller's own IAM role session (EKS); impersonation: kubetape's credential with Impersonate-*; shared: kubetape's credential alone. */
-  method: 'aws-role' | 'impersonation' | 'shared';
-  /** aws-role: the IAM role assumed with the caller's OIDC token. */
-  roleArn?: string;
-  /** aws-role: the RoleSessionName (CloudTrail and EKS's {{SessionName}} show it). */
-  roleSessionName?: string;
-  /** impersonation: the user and groups sent as Impersonate-User / Impersonate-Group. */
-  user?: string;
-  groups?: string[];
-}
-
-/**
- * The attributes the API server itself derives from a request path (its
- * RequestInfo), so recordings can be searched the way RBAC and audit think.
- */
-export interface RequestAttributes {
-  /** True for /api/... and /apis/... resource paths; false for /version, /openapi, /healthz. */
-  isResourceRequest: boolean;
-  /** get, list, watch, create, update, patch, delete, deletecollection; or the HTTP verb in lower case for non-resource paths. */
-  verb: string;
-  apiGroup: string;
-  apiVersion: string;
-  resource: string;
-  subresource: string;
-  namespace: string;
-  name: string;
-}
+import type { UpstreamPrincipal } from './identity.js';
+import type { RequestAttributes } from './request-attributes.js';
 
 /** A body as recorded: text when it is UTF-8, base64 otherwise. */
 export interface RecordedBody {
