@@ -7,7 +7,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateClusterCommand, EKSClient } from '@aws-sdk/client-eks';
 import { readConfigFile, resolveConfig } from '../src/config/config.js';
-import { splitClusterPath } from '../src/clusters/routing.js';
+import { clusterOfTarget } from '../src/clusters/routing.js';
+import { parseRequestTarget, type RequestTarget } from '../src/model/request-target.js';
+
+const split = (u: string) => {
+  const r = parseRequestTarget(u);
+  if (!r.ok) throw new Error(r.reason);
+  const p = clusterOfTarget(r.target as RequestTarget);
+  return p && { cluster: p.cluster, rest: p.rest.uri };
+};
 import { EksDescriber } from '../src/clusters/eks-describe.js';
 import { buildClusters } from '../src/clusters/build.js';
 import { startMoto, type Moto } from './helpers/moto.js';
@@ -76,11 +84,11 @@ t.test('mistakes are one clear line each', async (t) => {
 });
 
 t.test('cluster paths', async (t) => {
-  t.same(splitClusterPath('/clusters/prod/api/v1/pods?limit=500'), { cluster: 'prod', rest: '/api/v1/pods?limit=500' });
-  t.same(splitClusterPath('/clusters/prod'), { cluster: 'prod', rest: '/' });
-  t.same(splitClusterPath('/clusters/prod?timeout=5s'), { cluster: 'prod', rest: '/?timeout=5s' });
-  t.equal(splitClusterPath('/api/v1/pods'), undefined);
-  t.equal(splitClusterPath('/clusters/'), undefined);
+  t.same(split('/clusters/prod/api/v1/pods?limit=500'), { cluster: 'prod', rest: '/api/v1/pods?limit=500' });
+  t.same(split('/clusters/prod'), { cluster: 'prod', rest: '/' });
+  t.same(split('/clusters/prod?timeout=5s'), { cluster: 'prod', rest: '/?timeout=5s' });
+  t.equal(split('/api/v1/pods'), undefined);
+  t.equal(split('/clusters/'), undefined);
 });
 
 t.test('EKS endpoint discovery with DescribeCluster (moto)', async (t) => {

@@ -1,7 +1,15 @@
 // The attributes kubetape derives must match what kube-apiserver derives
 // (k8s.io/apiserver/pkg/endpoints/request RequestInfoFactory).
 import t from 'tap';
-import { requestAttributes, isStreamingRequest } from '../src/forward/request-info.js';
+import { requestAttributes, isStreamingRequest } from '../src/model/request-attributes.js';
+import { parseRequestTarget, type RequestTarget } from '../src/model/request-target.js';
+/** A target as the listener parses it (the tests' inputs are all canonical). */
+function target(uri: string): RequestTarget {
+  const r = parseRequestTarget(uri);
+  if (!r.ok) throw new Error(`${uri}: ${r.reason}`);
+  return r.target;
+}
+
 
 const cases: Array<[string, string, Partial<ReturnType<typeof requestAttributes>>]> = [
   ['GET', '/api/v1/namespaces/default/pods?limit=500', { verb: 'list', apiGroup: '', apiVersion: 'v1', resource: 'pods', namespace: 'default', name: '' }],
@@ -23,7 +31,7 @@ const cases: Array<[string, string, Partial<ReturnType<typeof requestAttributes>
 
 for (const [method, uri, want] of cases) {
   t.test(`${method} ${uri}`, async (t) => {
-    const a = requestAttributes(method, uri);
+    const a = requestAttributes(method, target(uri));
     t.equal(a.isResourceRequest, true);
     t.match(a, want);
   });
@@ -31,7 +39,7 @@ for (const [method, uri, want] of cases) {
 
 t.test('non-resource paths keep the HTTP verb', async (t) => {
   for (const p of ['/version?timeout=32s', '/api', '/api/v1', '/apis', '/apis/apps', '/openapi/v3', '/healthz', '/readyz']) {
-    const a = requestAttributes('GET', p);
+    const a = requestAttributes('GET', target(p));
     t.equal(a.isResourceRequest, false, p);
     t.equal(a.verb, 'get', p);
     t.equal(a.resource, '', p);
@@ -39,7 +47,7 @@ t.test('non-resource paths keep the HTTP verb', async (t) => {
 });
 
 t.test('streaming: watches and followed logs only', async (t) => {
-  const s = (m: string, u: string) => isStreamingRequest(requestAttributes(m, u), u);
+  const s = (m: string, u: string) => isStreamingRequest(requestAttributes(m, target(u)), target(u));
   t.equal(s('GET', '/api/v1/namespaces/d/pods?watch=true'), true);
   t.equal(s('GET', '/api/v1/namespaces/d/pods/p/log?follow=true&container=c'), true);
   t.equal(s('GET', '/api/v1/namespaces/d/pods/p/log?container=c'), false);

@@ -9,7 +9,15 @@ import { errorChannelBytes, failureOutcome, outcomeFromErrorChannel } from '../s
 import { parseExecRequest, parsePortForwardRequest, streamKind } from '../src/forward/streams/stream-request.js';
 import { negotiateClient } from '../src/forward/streams/client-negotiation.js';
 import { bearerTokenFromProtocols, offeredWebSocketProtocols } from '../src/forward/streams/protocols.js';
-import { requestAttributes } from '../src/forward/request-info.js';
+import { requestAttributes } from '../src/model/request-attributes.js';
+import { parseRequestTarget, type RequestTarget } from '../src/model/request-target.js';
+/** A target as the listener parses it (the tests' inputs are all canonical). */
+function target(uri: string): RequestTarget {
+  const r = parseRequestTarget(uri);
+  if (!r.ok) throw new Error(`${uri}: ${r.reason}`);
+  return r.target;
+}
+
 
 t.test('channel frames: binary puts the channel in byte 0, base64 a digit then base64', async (t) => {
   t.same([...(encodeChannelFrame(1, Buffer.from('hi'), true) as Buffer)], [1, 104, 105]);
@@ -72,19 +80,19 @@ t.test('the error channel between protocol versions', async (t) => {
 });
 
 t.test('exec and port-forward queries', async (t) => {
-  const exec = parseExecRequest('exec', '/api/v1/namespaces/d/pods/p/exec?command=sh&command=-c&command=echo%20a%26b&container=c&stdin=true&stdout=1&stderr=true&tty=true');
+  const exec = parseExecRequest('exec', target('/api/v1/namespaces/d/pods/p/exec?command=sh&command=-c&command=echo%20a%26b&container=c&stdin=true&stdout=1&stderr=true&tty=true'));
   t.same(exec, { ok: true, value: { command: ['sh', '-c', 'echo a&b'], container: 'c', tty: true, stdin: true, stdout: true, stderr: false } }, 'repeated command=, Go booleans, no stderr with a tty');
-  t.same(parseExecRequest('attach', '/x/attach?stdin=true&stdout=false'), { ok: true, value: { command: [], tty: false, stdin: true, stdout: false, stderr: false } });
-  t.match(parseExecRequest('exec', '/x/exec?stdout=true'), { ok: false, message: /at least 1 command/ });
-  t.match(parseExecRequest('exec', '/x/exec?command=ls'), { ok: false, message: /at least 1 of stdin, stdout, stderr/ });
-  t.same(parsePortForwardRequest('/x/portforward?ports=80,443&ports=8080'), { ok: true, value: { ports: [80, 443, 8080] } });
-  t.same(parsePortForwardRequest('/x/portforward'), { ok: true, value: { ports: [] } });
-  t.match(parsePortForwardRequest('/x/portforward?ports=0'), { ok: false });
-  t.match(parsePortForwardRequest('/x/portforward?ports=http'), { ok: false });
-  t.equal(streamKind(requestAttributes('POST', '/api/v1/namespaces/d/pods/p/exec?command=x')), 'exec');
-  t.equal(streamKind(requestAttributes('GET', '/api/v1/namespaces/d/pods/p/portforward')), 'portforward');
-  t.equal(streamKind(requestAttributes('GET', '/api/v1/namespaces/d/pods/p/proxy')), undefined);
-  t.equal(streamKind(requestAttributes('GET', '/api/v1/namespaces/d/services/s/exec')), undefined);
+  t.same(parseExecRequest('attach', target('/x/attach?stdin=true&stdout=false')), { ok: true, value: { command: [], tty: false, stdin: true, stdout: false, stderr: false } });
+  t.match(parseExecRequest('exec', target('/x/exec?stdout=true')), { ok: false, message: /at least 1 command/ });
+  t.match(parseExecRequest('exec', target('/x/exec?command=ls')), { ok: false, message: /at least 1 of stdin, stdout, stderr/ });
+  t.same(parsePortForwardRequest(target('/x/portforward?ports=80,443&ports=8080')), { ok: true, value: { ports: [80, 443, 8080] } });
+  t.same(parsePortForwardRequest(target('/x/portforward')), { ok: true, value: { ports: [] } });
+  t.match(parsePortForwardRequest(target('/x/portforward?ports=0')), { ok: false });
+  t.match(parsePortForwardRequest(target('/x/portforward?ports=http')), { ok: false });
+  t.equal(streamKind(requestAttributes('POST', target('/api/v1/namespaces/d/pods/p/exec?command=x'))), 'exec');
+  t.equal(streamKind(requestAttributes('GET', target('/api/v1/namespaces/d/pods/p/portforward'))), 'portforward');
+  t.equal(streamKind(requestAttributes('GET', target('/api/v1/namespaces/d/pods/p/proxy'))), undefined);
+  t.equal(streamKind(requestAttributes('GET', target('/api/v1/namespaces/d/services/s/exec'))), undefined);
 });
 
 function upgrade(headers: Record<string, string>): IncomingMessage {

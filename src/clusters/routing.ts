@@ -3,35 +3,25 @@
 // own to kubectl, and every request arrives as /clusters/prod/api/...
 // kubetape strips the prefix before anything else looks at the path, so
 // request attributes, recordings and the upstream see the API path.
-import type { IncomingMessage } from 'node:http';
+import { dropSegments, type RequestTarget } from '../model/request-target.js';
 
 export const CLUSTER_PREFIX = '/clusters/';
 
 export interface ClusterPath {
   cluster: string;
-  /** The rest of the URL, starting with '/' (query kept). */
-  rest: string;
+  /** The API target under the prefix (query kept), taken from the parsed target, never re-parsed. */
+  rest: RequestTarget;
 }
 
-export function splitClusterPath(url: string): ClusterPath | undefined {
-  if (!url.startsWith(CLUSTER_PREFIX)) return undefined;
-  const after = url.slice(CLUSTER_PREFIX.length);
-  const end = after.search(/[/?]/);
-  const cluster = end === -1 ? after : after.slice(0, end);
-  if (!cluster) return undefined;
-  const tail = end === -1 ? '' : after.slice(end);
-  return { cluster, rest: tail.startsWith('/') ? tail : `/${tail}` };
-}
-
-/** Point the request at its API path (express reads originalUrl too). */
-export function rewriteUrl(req: IncomingMessage & { originalUrl?: string }, rest: string): void {
-  req.url = rest;
-  if (req.originalUrl !== undefined) req.originalUrl = rest;
+/** /clusters/NAME/rest...: the cluster and the rest of the (already parsed) target. */
+export function clusterOfTarget(t: RequestTarget): ClusterPath | undefined {
+  if (t.segments[0] !== 'clusters' || !t.segments[1]) return undefined;
+  return { cluster: t.segments[1], rest: dropSegments(t, 2) };
 }
 
 /** `names` is left out for callers not yet authenticated (upgrades are routed before authentication). */
-export function unknownClusterMessage(url: string, names?: string[]): string {
-  const p = splitClusterPath(url);
+export function unknownClusterMessage(t: RequestTarget, names?: string[]): string {
+  const p = clusterOfTarget(t);
   const known = names ? ` (clusters: ${names.map((n) => `${CLUSTER_PREFIX}${n}`).join(', ')})` : '';
   return p ? `kubetape has no cluster "${p.cluster}"${known}` : `kubetape serves several clusters: set the kubeconfig server to https://<kubetape>${CLUSTER_PREFIX}NAME${known}`;
 }

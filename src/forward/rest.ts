@@ -1,44 +1,34 @@
 // Forwarding of ordinary (non-upgrade) API requests through
-// http-proxy-middleware. By the time a request gets here it is
-// authenticated; this module records it durably, swaps the caller's
-// credential for kubetape's, and taps the response as it streams back.
+// http-proxy-middleware: the transport around admission. admit() decides,
+// records and picks the credential; this module sends the admitted request
+// upstream (its path serialised from the admitted RequestTarget, never
+// re-read from the raw URL) and taps the response as it streams back.
 import type { IncomingMessage, ServerResponse, ClientRequest } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Agent } from 'node:https';
 import { createProxyMiddleware, type Plugin } from 'http-proxy-middleware';
 import type { Request, Response, NextFunction, RequestHandler } from 'express';
-import { sendError } from '../kube/status.js';
-import { requestAttributes, isStreamingRequest } from './request-info.js';
-import { clientOf, recordedHeaders, stripCallerHeaders } from './headers.js';
-import { parseImpersonation } from '../authorize/impersonation.js';
-import { credentialsForImpersonation, recordedImpersonation } from '../authorize/caller-impersonation.js';
-import { readBody, hasBody, BodyTooLargeError } from './read-body.js';
-import { upstreamTarget, type Upstream, type UpstreamAuth } from './upstream.js';
-import type { Recorder, Exchange } from '../record/recorder.js';
-import type { Identity, RequestAttributes } from '../record/model.js';
+import { sendError } from '../model/status.js';
+import { isStreamingRequest, requestAttributes } from '../model/request-attributes.js';
+import type { RequestTarget } from '../model/request-target.js';
+import { readBody, hasBody } from './read-body.js';
+import { upstreamTarget, type Upstream, type UpstreamAuth } from '../model/upstream.js';
+import type { Exchange } from '../record/recorder.js';
+import type { Identity } from '../model/identity.js';
 import type { Metrics } from '../admin/metrics.js';
-import { credentialFailure } from '../credentials/credential-error.js';
-import type { PolicyHolder } from '../authorize/policy/holder.js';
-import { evaluatePolicyWithLabels } from '../authorize/policy/evaluate.js';
-import { applyDecision, recordedDecision, recordedLookupFailure, restPolicyRequest } from '../authorize/policy/guard.js';
-import { LabelLookupError, restLabelSource } from '../authorize/policy/label-sources.js';
-import type { ApprovalStore } from '../authorize/approvals/store.js';
-import { holdForDecision } from '../authorize/approvals/hold.js';
+import type { Admit } from './admitted.js';
 import { relayMasked } from './masked-response.js';
 import { maskableAccept } from './maskable-accept.js';
 
 export interface RestForwarderOptions {
   upstream: Upstream;
-  recorder: Recorder;
   metrics: Metrics;
   agent: Agent;
+  /** The admission step: every request passes it before anything is sent. */
+  admit: Admit;
   /** How long to wait for the upstream's response headers on non-streaming requests. */
   responseTimeoutMs: number;
   maxRequestBodyBytes: number;
-  /** Guardrails: refusals before forwarding, Secret masking on the way back. */
-  policy?: PolicyHolder;
-  /** Just-in-time approval state for require-approval rules. */
-  approvals?: ApprovalStore;
 }
 
 /** What one request carries from the handler to the proxy's events. */
@@ -46,6 +36,8 @@ interface InFlight {
   exchange: Exchange;
   identity: Identity;
   auth: UpstreamAuth;
+  /** The admitted target: what is sent upstream, byte for byte (after the server's path prefix). */
+  target: RequestTarget;
   body: Buffer | undefined;
   verb: string;
   resourceRequest: boolean;
@@ -64,6 +56,8 @@ export function createRestForwarder(o: RestForwarderOptions): RequestHandler {
     proxy.on('proxyReq', (proxyReq: ClientRequest, req: IncomingMessage, res: ServerResponse) => {
       const f = inflight.get(req);
       if (!f) return;
+      // The path sent is the admitted target, serialised by us: not http-proxy's url.parse of req.url.
+      proxyReq.path = serverPrefix + f.target.uri;
       if (f.auth.authorization) proxyReq.setHeader('Authorization', f.auth.authorization);
       else proxyReq.removeHeader('Authorization');
       for (const [name, value] of Object.entries(f.auth.headers ?? {})) proxyReq.setHeader(name, value);
@@ -146,6 +140,7 @@ export function createRestForwarder(o: RestForwarderOptions): RequestHandler {
     o.metrics.duration.observe({ verb: f.verb }, (Date.now() - f.started) / 1000);
   }
 
+  const serverPrefix = o.upstream.server.pathname.replace(/\/+$/, '');
   const proxyOptions = {
     changeOrigin: true,
     secure: !o.upstream.insecureSkipTlsVerify,
@@ -164,157 +159,45 @@ export function createRestForwarder(o: RestForwarderOptions): RequestHandler {
   const maskingProxy = createProxyMiddleware<IncomingMessage, ServerResponse>({ ...proxyOptions, selfHandleResponse: true });
 
   return async (req: Request, res: Response, next: NextFunction) => {
-    const identity = res.locals['identity'] as Identity;
     const started = Date.now();
-    const uri = req.originalUrl;
-    const attrs = requestAttributes(req.method, uri);
-    const streaming = isStreamingRequest(attrs, uri);
-    const headersToRecord = recordedHeaders(req.headers);
-    const impersonation = parseImpersonation(req.headersDistinct);
-    const impersonationRecord = recordedImpersonation(o.upstream.credentials, identity, impersonation);
-    const stripped = stripCallerHeaders(req.headers);
-    if (stripped.length > 1 || (stripped.length === 1 && stripped[0] !== 'authorization')) {
-      headersToRecord['x-kubetape-stripped'] = stripped.join(', ');
+    const target = res.locals['target'] as RequestTarget;
+    // Read the same way admit() reads them, for what the transport needs before admission answers.
+    const attrs = requestAttributes(req.method, target);
+    const streaming = isStreamingRequest(attrs, target);
+    const gone = new AbortController();
+    const onClose = () => gone.abort();
+    res.once('close', onClose);
+    const admission = await o.admit({
+      req,
+      method: req.method,
+      target,
+      kind: 'rest',
+      authorization: req.headers.authorization,
+      identity: res.locals['identity'] as Identity,
+      streaming,
+      signal: gone.signal,
+      ...(hasBody(req) ? { readBody: () => readBody(req, o.maxRequestBodyBytes) } : {}),
+    });
+    res.off('close', onClose);
+    if (!admission.ok) {
+      if (admission.gone) return;
+      const r = admission.refusal;
+      return sendError(res, attrs.isResourceRequest, r.code, r.message, r.reason);
     }
-
-    // Read before the policy: rules on labels look at what a create, update or patch carries.
-    let body: Buffer | undefined;
-    if (hasBody(req)) {
-      try {
-        body = await readBody(req, o.maxRequestBodyBytes);
-      } catch (err) {
-        if (err instanceof BodyTooLargeError) return sendError(res, attrs.isResourceRequest, 413, `kubetape: ${err.message}`);
-        return sendError(res, attrs.isResourceRequest, 400, `kubetape could not read the request body: ${(err as Error).message}`);
-      }
-    }
-
-    const policyRequest = o.policy ? restPolicyRequest(o.upstream.name, identity, attrs) : undefined;
-    const query = uri.indexOf('?');
-    const listSelector = policyRequest && query >= 0 ? new URLSearchParams(uri.slice(query + 1)).get('labelSelector') : null;
-    if (policyRequest && listSelector !== null) policyRequest.labelSelector = listSelector;
-    let decision;
-    let lookupFailure: LabelLookupError | undefined;
-    try {
-      // The target's labels are read only if a rule with `labels` is reached.
-      const labels = restLabelSource({ upstream: o.upstream, agent: o.agent }, { ...attrs, identity, ...(body ? { body } : {}), ...optional('contentType', header(req, 'content-type')) });
-      decision = o.policy && policyRequest ? await evaluatePolicyWithLabels(o.policy.current, policyRequest, labels) : undefined;
-    } catch (err) {
-      if (!(err instanceof LabelLookupError)) throw err;
-      lookupFailure = err;
-    }
-    let outcome;
-    try {
-      outcome = decision && policyRequest ? await applyDecision(decision, policyRequest, describeRequest(attrs), o.approvals) : undefined;
-    } catch (err) {
-      // Approval state unreadable: refuse rather than let a guarded request through.
-      return sendError(res, attrs.isResourceRequest, 503, `kubetape could not check approvals: ${(err as Error).message}`, 'ServiceUnavailable');
-    }
-    const holdMs = decision?.rule?.holdMs;
-    if (outcome?.refusal && holdMs && outcome.approval && o.approvals && decision && policyRequest && (await o.approvals.get(outcome.approval.id).catch(() => undefined))?.status === 'pending') {
-      // Held open, nothing sent upstream, until an approver decides, the hold runs out or the client leaves.
-      const gone = new AbortController();
-      const onClose = () => gone.abort();
-      res.once('close', onClose);
-      const held = await holdForDecision(o.approvals, outcome.approval.id, holdMs, gone.signal);
-      res.off('close', onClose);
-      if (held === 'gone') return;
-      try {
-        // Approved: this takes the grant (recorded as used); denied or timed out: the refusal as today.
-        outcome = await applyDecision(decision, policyRequest, describeRequest(attrs), o.approvals);
-      } catch (err) {
-        return sendError(res, attrs.isResourceRequest, 503, `kubetape could not check approvals: ${(err as Error).message}`, 'ServiceUnavailable');
-      }
-      if (held === 'timeout' && outcome.refusal) outcome = { ...outcome, refusal: `${outcome.refusal} (held ${Math.round(holdMs / 1000)}s without a decision)` };
-    }
-    const policyRecord = lookupFailure ? recordedLookupFailure(lookupFailure.rule, lookupFailure.message) : decision && recordedDecision(decision, outcome?.approval);
-
-    let exchange: Exchange;
-    try {
-      exchange = await o.recorder.begin({
-        identity,
-        method: req.method,
-        uri,
-        attrs,
-        headers: headersToRecord,
-        ...(body ? { body } : {}),
-        streaming,
-        ...clientOf(req),
-        ...(impersonationRecord ? { impersonation: impersonationRecord } : {}),
-        ...(policyRecord ? { policy: policyRecord } : {}),
-      });
-    } catch (err) {
-      o.metrics.failClosedRefusals.inc();
-      o.metrics.requests.inc({ verb: attrs.verb, code: '503' });
-      return sendError(res, attrs.isResourceRequest, 503, `kubetape refused the request because it could not be recorded: ${(err as Error).message}`, 'ServiceUnavailable');
-    }
-
-    if (lookupFailure) {
-      // Fail closed: a rule needed labels that could not be read, so nothing is sent.
-      const code = lookupFailure.statusCode;
-      exchange.finish(lookupFailure.message, code);
-      o.metrics.requests.inc({ verb: attrs.verb, code: String(code) });
-      return sendError(res, attrs.isResourceRequest, code, lookupFailure.message, code === 403 ? 'Forbidden' : 'ServiceUnavailable');
-    }
-    const refusal = outcome?.refusal;
-    if (refusal) {
-      exchange.finish(refusal, 403);
-      o.metrics.requests.inc({ verb: attrs.verb, code: '403' });
-      return sendError(res, attrs.isResourceRequest, 403, refusal, 'Forbidden');
-    }
-    const mask = decision?.action === 'mask' && isSecretRequest(attrs) ? { watch: streaming, onUnmaskable: o.policy!.current.onUnmaskable } : undefined;
-
-    let auth: UpstreamAuth;
-    if (impersonation) {
-      // Forwarded only as the identity the cluster agreed the caller may take on.
-      const outcome = await credentialsForImpersonation(o.upstream.credentials, identity, impersonation);
-      if (!outcome.ok) {
-        exchange.finish(outcome.message, outcome.code);
-        if (outcome.code >= 500) o.metrics.upstreamErrors.inc({ kind: 'credential' });
-        o.metrics.requests.inc({ verb: attrs.verb, code: String(outcome.code) });
-        return sendError(res, attrs.isResourceRequest, outcome.code, outcome.message, outcome.reason);
-      }
-      auth = outcome.auth;
-    } else {
-      try {
-        auth = await o.upstream.credentials.get(identity);
-      } catch (err) {
-        const { code, message, reason } = credentialFailure(err);
-        exchange.finish(message, code);
-        o.metrics.upstreamErrors.inc({ kind: 'credential' });
-        o.metrics.requests.inc({ verb: attrs.verb, code: String(code) });
-        return sendError(res, attrs.isResourceRequest, code, message, reason);
-      }
-    }
-
-    o.metrics.bytes.inc({ direction: 'in' }, body?.length ?? 0);
-    inflight.set(req, { exchange, identity, auth, body, verb: attrs.verb, resourceRequest: attrs.isResourceRequest, streaming, started, timedOut: false, ...(mask ? { mask } : {}) });
+    const a = admission.admitted;
+    o.metrics.bytes.inc({ direction: 'in' }, a.body?.length ?? 0);
+    inflight.set(req, { exchange: a.exchange, identity: a.identity, auth: a.auth, target: a.target, body: a.body, verb: a.attrs.verb, resourceRequest: a.attrs.isResourceRequest, streaming, started, timedOut: false, ...(a.mask ? { mask: a.mask } : {}) });
     res.on('close', () => {
       // Covers a client that leaves before any upstream response arrived.
       if (inflight.has(req) && !res.writableFinished) finish(req, res, undefined, 'client closed the connection');
     });
-    return (mask ? maskingProxy : proxy)(req, res, next);
+    return (a.mask ? maskingProxy : proxy)(req, res, next);
   };
-}
-
-/** Core-group Secrets: the only bodies `mask` rewrites (pattern masking of the recording covers the rest). */
-function isSecretRequest(a: RequestAttributes): boolean {
-  return a.isResourceRequest && a.apiGroup === '' && a.resource === 'secrets' && a.subresource === '';
-}
-
-/** "delete namespaces/prod", "get secrets in prod": what a refusal message says was asked. */
-function describeRequest(a: RequestAttributes): string {
-  if (!a.isResourceRequest) return `${a.verb} on this path`;
-  const res = (a.apiGroup ? `${a.resource}.${a.apiGroup}` : a.resource) + (a.subresource ? `/${a.subresource}` : '');
-  return `${a.verb} ${res}${a.name ? ` "${a.name}"` : ''}${a.namespace ? ` in namespace ${a.namespace}` : ''}`;
 }
 
 function header(m: IncomingMessage, name: string): string | undefined {
   const v = m.headers[name];
   return Array.isArray(v) ? v.join(', ') : v;
-}
-
-function optional<K extends string>(key: K, v: string | undefined): { [P in K]?: string } {
-  return v === undefined ? {} : ({ [key]: v } as { [P in K]: string });
 }
 
 function describeNetError(err: NodeJS.ErrnoException): string {

@@ -1,153 +1,48 @@
 // Upgrades that are not exec, attach or port-forward (those are terminated
 // and decoded in streams/): WebSocket watches, proxy subresources and the
-// like. They are authenticated, recorded as a request, and tunnelled byte
-// for byte to the upstream with kubetape's credential. The guardrails are
-// asked first (tunnel-policy.ts): a tunnel cannot be inspected once open.
-import { STATUS_CODES, type IncomingMessage } from 'node:http';
+// like, carried byte for byte once admitted. Only GET may be upgraded:
+// anything else would run upstream as a plain request with the Upgrade
+// ignored. The caller's bytes go upstream only after the cluster answered
+// 101: on a connection it answered as plain HTTP they would be further
+// requests sent with kubetape's credential and never admitted.
+import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { connect as tlsConnect } from 'node:tls';
-import { connect as netConnect, type Socket } from 'node:net';
-import { statusObject } from '../kube/status.js';
-import { BEARER_PROTOCOL_PREFIX, bearerTokenFromProtocols, offeredWebSocketProtocols } from './streams/protocols.js';
-import { requestAttributes } from './request-info.js';
-import { impersonationHeaders, impersonationRefusal } from '../authorize/impersonation.js';
-import { clientOf, recordedHeaders, stripCallerHeaders } from './headers.js';
-import { upstreamTarget, type Upstream } from './upstream.js';
-import type { Authenticator } from '../authenticate/identity.js';
-import type { Recorder } from '../record/recorder.js';
 import type { Metrics } from '../admin/metrics.js';
-import { credentialFailure } from '../credentials/credential-error.js';
-import type { PolicyHolder } from '../authorize/policy/holder.js';
-import type { ApprovalStore } from '../authorize/approvals/store.js';
-import { tunnelMethodRefusal, tunnelPolicyVerdict, type TunnelVerdict } from './tunnel-policy.js';
-import type { Agent } from 'node:https';
+import type { RequestTarget } from '../model/request-target.js';
+import type { Admit, Refusal } from './admitted.js';
+import { BEARER_PROTOCOL_PREFIX, bearerTokenFromProtocols, offeredWebSocketProtocols } from './streams/protocols.js';
+import { isForbiddenUpstreamHeader } from './headers.js';
+import { refuseUpgrade, relayRefusal } from './refuse-upgrade.js';
+import { dialUpgrade, UpstreamRefusal } from './upstream-dial.js';
 
 export interface UpgradeTunnelOptions {
-  authenticator: Authenticator;
-  upstream: Upstream;
-  recorder: Recorder;
+  admit: Admit;
   metrics: Metrics;
   connectTimeoutMs: number;
-  /** Guardrails: asked before anything is dialed, like a REST request. */
-  policy?: PolicyHolder;
-  /** Just-in-time approval state for require-approval rules. */
-  approvals?: ApprovalStore;
-  /** For label lookups a rule may need. */
-  agent?: Agent;
 }
 
-/** Answer an upgrade request with a plain HTTP response carrying a Status, then close. */
-export function refuseUpgrade(socket: Duplex, code: number, message: string, reason?: string): void {
-  const body = JSON.stringify(statusObject(code, message, reason));
-  socket.end(
-    `HTTP/1.1 ${code} ${STATUS_CODES[code] ?? 'Error'}\r\n` +
-      `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-  );
-}
+/** Hop-by-hop and per-connection headers node's client sets itself, and those kubetape replaces. */
+const NOT_PASSED = new Set(['host', 'connection', 'upgrade', 'sec-websocket-protocol', 'content-length', 'transfer-encoding', 'keep-alive']);
 
 export function createUpgradeTunnel(o: UpgradeTunnelOptions) {
-  return async (req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> => {
+  return async (req: IncomingMessage, socket: Duplex, head: Buffer, target: RequestTarget): Promise<void> => {
     socket.on('error', () => socket.destroy());
-    const uri = req.url ?? '/';
+    const method = req.method ?? 'GET';
     // A browser cannot set Authorization on a WebSocket and sends its token as a
     // subprotocol instead. Either way the token is the caller's: it is used to
     // authenticate here and is neither recorded nor passed on.
     const offered = offeredWebSocketProtocols(req.headers['sec-websocket-protocol']);
     const protocolToken = bearerTokenFromProtocols(offered);
     const otherProtocols = offered.filter((p) => !p.startsWith(BEARER_PROTOCOL_PREFIX));
-    const auth = await o.authenticator.authenticate(req.headers.authorization ?? (protocolToken ? `Bearer ${protocolToken}` : undefined));
-    if (!auth.ok) {
-      o.metrics.authFailures.inc();
-      return refuseUpgrade(socket, 401, `Unauthorized: ${auth.reason}`, 'Unauthorized');
-    }
-    const method = req.method ?? 'GET';
-    const attrs = requestAttributes(method, uri);
-    const headers = recordedHeaders(req.headers);
+    const extraHeaders: Record<string, string> = {};
     for (const h of ['upgrade', 'x-stream-protocol-version']) {
       const v = req.headers[h];
-      if (v !== undefined) headers[h] = Array.isArray(v) ? v.join(', ') : v;
+      if (v !== undefined) extraHeaders[h] = Array.isArray(v) ? v.join(', ') : v;
     }
-    if (otherProtocols.length > 0) headers['sec-websocket-protocol'] = otherProtocols.join(', ');
-    const impersonation = impersonationHeaders(req.headers);
-    stripCallerHeaders(req.headers);
+    if (otherProtocols.length > 0) extraHeaders['sec-websocket-protocol'] = otherProtocols.join(', ');
+    const early: Refusal | undefined = method === 'GET' ? undefined : { code: 400, reason: 'BadRequest', message: `kubetape: only GET requests may be upgraded; send ${method} without the Connection: Upgrade and Upgrade headers` };
 
-    // Anything but GET would run upstream as a plain request with the Upgrade ignored.
-    const methodRefusal = tunnelMethodRefusal(method);
-    let verdict: TunnelVerdict | undefined;
-    if (!methodRefusal && impersonation.length === 0 && o.policy) {
-      try {
-        verdict = await tunnelPolicyVerdict({ upstream: o.upstream, policy: o.policy, ...(o.approvals ? { approvals: o.approvals } : {}), ...(o.agent ? { agent: o.agent } : {}) }, auth.identity, attrs, uri);
-      } catch (err) {
-        verdict = { allow: false, code: 500, reason: 'InternalError', message: `kubetape could not apply its policy: ${(err as Error).message}` };
-      }
-    }
-
-    let exchange;
-    try {
-      exchange = await o.recorder.begin({
-        identity: auth.identity,
-        method,
-        uri,
-        attrs,
-        headers,
-        streaming: true,
-        ...clientOf(req),
-        ...(verdict?.policy ? { policy: verdict.policy } : {}),
-      });
-    } catch (err) {
-      o.metrics.failClosedRefusals.inc();
-      return refuseUpgrade(socket, 503, `kubetape refused the request because it could not be recorded: ${(err as Error).message}`, 'ServiceUnavailable');
-    }
-
-    if (methodRefusal) {
-      exchange.finish(methodRefusal, 400);
-      return refuseUpgrade(socket, 400, methodRefusal, 'BadRequest');
-    }
-    if (impersonation.length > 0) {
-      const message = impersonationRefusal(impersonation);
-      exchange.finish(message, 403);
-      return refuseUpgrade(socket, 403, message, 'Forbidden');
-    }
-    if (verdict && !verdict.allow) {
-      exchange.finish(verdict.message, verdict.code);
-      return refuseUpgrade(socket, verdict.code, verdict.message, verdict.reason);
-    }
-
-    let creds;
-    try {
-      creds = await o.upstream.credentials.get(auth.identity);
-    } catch (err) {
-      const { code, message, reason } = credentialFailure(err);
-      exchange.finish(message, code);
-      return refuseUpgrade(socket, code, message, reason);
-    }
-    const t = upstreamTarget(o.upstream, creds);
-    const up: Socket =
-      t.protocol === 'https:'
-        ? tlsConnect({ host: t.hostname, port: t.port, ...(t.ca ? { ca: t.ca } : {}), ...(t.cert ? { cert: t.cert, key: t.key } : {}), rejectUnauthorized: !o.upstream.insecureSkipTlsVerify, ALPNProtocols: ['http/1.1'], ...(isIpLiteral(t.hostname) ? {} : { servername: t.hostname }) })
-        : netConnect({ host: t.hostname, port: t.port });
-    const timer = setTimeout(() => up.destroy(new Error('connect timeout')), o.connectTimeoutMs);
-    let connected = false;
-    up.once(t.protocol === 'https:' ? 'secureConnect' : 'connect', () => {
-      connected = true;
-      clearTimeout(timer);
-      const lines = [`${req.method} ${t.path}${uri} HTTP/1.1`, `Host: ${t.port === 443 ? t.hostname : `${t.hostname}:${t.port}`}`];
-      for (let i = 0; i < req.rawHeaders.length; i += 2) {
-        const name = req.rawHeaders[i]!;
-        const lower = name.toLowerCase();
-        if (lower === 'host' || lower === 'authorization' || lower.startsWith('impersonate-') || lower === 'sec-websocket-protocol') continue;
-        if (req.headers[lower] === undefined) continue; // stripped above
-        lines.push(`${name}: ${req.rawHeaders[i + 1]}`);
-      }
-      if (otherProtocols.length > 0) lines.push(`Sec-WebSocket-Protocol: ${otherProtocols.join(', ')}`);
-      if (creds.authorization) lines.push(`Authorization: ${creds.authorization}`);
-      for (const [name, value] of Object.entries(creds.headers ?? {})) for (const v of Array.isArray(value) ? value : [value]) lines.push(`${name}: ${v}`);
-      up.write(lines.join('\r\n') + '\r\n\r\n');
-      up.pipe(socket);
-    });
-    // The caller's bytes go upstream only once the cluster switched protocols:
-    // on a connection it answered as plain HTTP, they would be further requests
-    // sent with kubetape's TLS identity and never asked of the policy.
+    // What the caller sends while admission waits (a hold) is kept, bounded, for after the 101.
     const held: Buffer[] = head.length ? [head] : [];
     let heldBytes = head.length;
     const hold = (c: Buffer) => {
@@ -156,45 +51,92 @@ export function createUpgradeTunnel(o: UpgradeTunnelOptions) {
       else held.push(c);
     };
     socket.on('data', hold);
-    let statusLine = '';
-    up.on('data', (c: Buffer) => {
-      exchange.responseData(c);
-      if (exchange.statusCode !== 0 || statusLine.length > 64) return;
-      statusLine += c.subarray(0, 64).toString('latin1');
-      const m = /^HTTP\/1\.[01] (\d{3})/.exec(statusLine);
-      if (!m) return;
-      const code = Number(m[1]);
-      exchange.responseHead(code, undefined, undefined);
-      if (code !== 101) return; // the answer is relayed; the caller's further bytes never go upstream
-      socket.off('data', hold);
-      for (const b of held.splice(0)) up.write(b);
-      socket.pipe(up);
+    const gone = new AbortController();
+    socket.once('close', () => gone.abort());
+
+    const admission = await o.admit({
+      req,
+      method,
+      target,
+      kind: 'tunnel',
+      authorization: req.headers.authorization ?? (protocolToken ? `Bearer ${protocolToken}` : undefined),
+      extraHeaders,
+      streaming: true,
+      signal: gone.signal,
+      ...(early ? { early } : {}),
     });
+    if (!admission.ok) {
+      if (admission.gone) socket.destroy();
+      else refuseUpgrade(socket, admission.refusal.code, admission.refusal.message, admission.refusal.reason);
+      return;
+    }
+    const a = admission.admitted;
+    const { exchange } = a;
+
+    // The caller's headers as sent (admission stripped credentials and impersonation), the credential kubetape's.
+    const headers: OutgoingHttpHeaders = { Connection: 'Upgrade', Upgrade: req.headers.upgrade ?? 'websocket' };
+    for (const [name, value] of Object.entries(req.headers)) {
+      if (value === undefined || NOT_PASSED.has(name) || isForbiddenUpstreamHeader(name)) continue;
+      headers[name] = value;
+    }
+    if (otherProtocols.length > 0) headers['Sec-WebSocket-Protocol'] = otherProtocols.join(', ');
+
+    let up;
+    try {
+      up = await dialUpgrade({ upstream: a.upstream, auth: a.auth, target: a.target, timeoutMs: o.connectTimeoutMs }, 'GET', headers);
+    } catch (err) {
+      if (err instanceof UpstreamRefusal) {
+        if (err.statusCode === 401) a.upstream.credentials.invalidate(a.identity);
+        exchange.responseHead(err.statusCode, typeof err.headers['content-type'] === 'string' ? err.headers['content-type'] : undefined, undefined);
+        if (err.body.length > 0) exchange.responseData(err.body);
+        exchange.finish(undefined, err.statusCode);
+        o.metrics.requests.inc({ verb: a.attrs.verb, code: String(err.statusCode) });
+        relayRefusal(socket, err);
+        return;
+      }
+      const message = `kubetape could not reach the upstream cluster ${a.upstream.server.origin}: ${(err as Error).message}`;
+      o.metrics.upstreamErrors.inc({ kind: 'connect' });
+      exchange.finish(message, 502);
+      refuseUpgrade(socket, 502, message);
+      return;
+    }
+    if (socket.destroyed) {
+      up.socket.destroy();
+      exchange.finish('the client went away before the upgrade completed', 499);
+      return;
+    }
+
+    // The cluster's 101, passed on as it answered it.
+    const lines = [`HTTP/1.1 101 ${up.res.statusMessage || 'Switching Protocols'}`];
+    for (let i = 0; i < up.res.rawHeaders.length; i += 2) lines.push(`${up.res.rawHeaders[i]}: ${up.res.rawHeaders[i + 1]}`);
+    const responseHead = Buffer.from(lines.join('\r\n') + '\r\n\r\n', 'latin1');
+    exchange.responseHead(101, undefined, undefined);
+    exchange.responseData(responseHead);
+    o.metrics.requests.inc({ verb: a.attrs.verb, code: '101' });
+    socket.write(responseHead);
+    if (up.head.length > 0) {
+      exchange.responseData(up.head);
+      socket.write(up.head);
+    }
+    up.socket.on('data', (c: Buffer) => exchange.responseData(c));
+    up.socket.pipe(socket);
+    socket.off('data', hold);
+    for (const b of held.splice(0)) up.socket.write(b);
+    socket.pipe(up.socket);
+
     let ended = false;
     const end = (err?: Error) => {
       if (ended) return;
       ended = true;
-      clearTimeout(timer);
-      if (!connected && err) {
-        const msg = `kubetape could not reach the upstream cluster ${o.upstream.server.origin}: ${err.message}`;
-        o.metrics.upstreamErrors.inc({ kind: 'connect' });
-        refuseUpgrade(socket, 502, msg);
-        exchange.finish(msg, 502);
-        return;
-      }
       socket.destroy();
-      up.destroy();
+      up.socket.destroy();
       exchange.finish(err?.message);
     };
-    up.on('error', end);
-    up.on('close', () => end());
+    up.socket.on('error', end);
+    up.socket.on('close', () => end());
     socket.on('close', () => end());
   };
 }
 
 /** What a caller may send before the cluster answers the upgrade (a WebSocket client sends nothing). */
 const MAX_HELD_BYTES = 64 * 1024;
-
-function isIpLiteral(h: string): boolean {
-  return /^[\d.]+$/.test(h) || h.includes(':');
-}

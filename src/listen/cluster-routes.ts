@@ -1,24 +1,24 @@
 // One cluster's data path (recorder, REST forwarder, upgrade handlers), and
 // the routers that pick a cluster by path when kubetape serves several.
 import type { Agent } from 'node:https';
-import type { IncomingMessage } from 'node:http';
-import type { Duplex } from 'node:stream';
 import type { Request, Response, NextFunction, RequestHandler } from 'express';
 import type { ServeConfig } from '../config/config.js';
 import type { Authenticator } from '../authenticate/identity.js';
 import type { Metrics } from '../admin/metrics.js';
 import type { RecordingStore } from '../store/store.js';
 import { Recorder } from '../record/recorder.js';
+import { createAdmission } from '../admission/admit.js';
 import { createRestForwarder } from '../forward/rest.js';
 import { createUpgradeTunnel } from '../forward/upgrade-tunnel.js';
 import { createStreamHandler, type StreamHandler } from '../forward/streams/index.js';
-import { refuseUpgrade } from '../forward/streams/refuse.js';
-import type { Upstream } from '../forward/upstream.js';
-import { sendStatus } from '../kube/status.js';
+import { refuseUpgrade } from '../forward/refuse-upgrade.js';
+import type { Upstream } from '../model/upstream.js';
+import { sendStatus } from '../model/status.js';
 import type { PolicyHolder } from '../authorize/policy/holder.js';
 import { policyStreamAuthorizer } from '../authorize/policy/guard.js';
 import type { ApprovalStore } from '../authorize/approvals/store.js';
-import { rewriteUrl, splitClusterPath, unknownClusterMessage } from '../clusters/routing.js';
+import { clusterOfTarget, unknownClusterMessage } from '../clusters/routing.js';
+import { setTarget, targetOf, type UpgradeHandler } from './request-target.js';
 
 export interface ClusterRoute {
   upstream: Upstream;
@@ -57,18 +57,25 @@ export function createClusterRoute(upstream: Upstream, d: RouteDeps): ClusterRou
     ...(d.policy ? { patterns: () => d.policy!.current.patterns } : {}),
   });
   const connectTimeoutMs = c.upstreamTimeoutSeconds * 1000;
-  const rest = createRestForwarder({ upstream, recorder, metrics: d.metrics, agent: d.agent, responseTimeoutMs: connectTimeoutMs, maxRequestBodyBytes: c.maxRequestBodyBytes, ...(d.policy ? { policy: d.policy } : {}), ...(d.approvals ? { approvals: d.approvals } : {}) });
-  // exec, attach and port-forward are terminated and decoded; any other
-  // upgrade (a WebSocket watch, a proxy subresource) is tunnelled as bytes.
-  const tunnel = createUpgradeTunnel({ authenticator: d.authenticator, upstream, recorder, metrics: d.metrics, connectTimeoutMs, agent: d.agent, ...(d.policy ? { policy: d.policy } : {}), ...(d.approvals ? { approvals: d.approvals } : {}) });
-  const upgrade = createStreamHandler({
+  // One admission step per cluster; the three transports are handed it.
+  const admit = createAdmission({
     authenticator: d.authenticator,
     upstream,
     recorder,
     metrics: d.metrics,
+    agent: d.agent,
+    ...(d.policy ? { policy: d.policy, authorizeStream: policyStreamAuthorizer(d.policy, upstream.name, d.approvals, { upstream, agent: d.agent }) } : {}),
+    ...(d.approvals ? { approvals: d.approvals } : {}),
+  });
+  const rest = createRestForwarder({ upstream, admit, metrics: d.metrics, agent: d.agent, responseTimeoutMs: connectTimeoutMs, maxRequestBodyBytes: c.maxRequestBodyBytes });
+  // exec, attach and port-forward are terminated and decoded; any other
+  // upgrade (a WebSocket watch, a proxy subresource) is tunnelled as bytes.
+  const tunnel = createUpgradeTunnel({ admit, metrics: d.metrics, connectTimeoutMs });
+  const upgrade = createStreamHandler({
+    admit,
+    metrics: d.metrics,
     connectTimeoutMs,
-    otherUpgrades: (req, socket, head) => void tunnel(req, socket, head),
-    ...(d.policy ? { authorize: policyStreamAuthorizer(d.policy, upstream.name, d.approvals, { upstream, agent: d.agent }) } : {}),
+    otherUpgrades: (req, socket, head, target) => void tunnel(req, socket, head, target),
   });
   return { upstream, recorder, rest, upgrade };
 }
@@ -78,25 +85,25 @@ export function routeRequests(routes: ClusterRoute[]): RequestHandler {
   const byName = new Map(routes.map((r) => [r.upstream.name, r]));
   const names = routes.map((r) => r.upstream.name);
   return (req: Request, res: Response, next: NextFunction) => {
-    const p = splitClusterPath(req.originalUrl);
+    const target = targetOf(res);
+    const p = clusterOfTarget(target);
     const route = p && byName.get(p.cluster);
-    if (!p || !route) return sendStatus(res, 404, unknownClusterMessage(req.originalUrl, names), 'NotFound');
-    rewriteUrl(req, p.rest);
+    if (!p || !route) return sendStatus(res, 404, unknownClusterMessage(target, names), 'NotFound');
+    setTarget(req, res, p.rest);
     return route.rest(req, res, next);
   };
 }
 
-export function routeUpgrades(routes: ClusterRoute[]): (req: IncomingMessage, socket: Duplex, head: Buffer) => void {
+export function routeUpgrades(routes: ClusterRoute[]): UpgradeHandler {
   const byName = new Map(routes.map((r) => [r.upstream.name, r]));
-  return (req, socket, head) => {
-    const url = req.url ?? '/';
-    const p = splitClusterPath(url);
+  return (req, socket, head, target) => {
+    const p = clusterOfTarget(target);
     const route = p && byName.get(p.cluster);
     if (!p || !route) {
       socket.on('error', () => socket.destroy());
-      return refuseUpgrade(socket, 404, unknownClusterMessage(url), 'NotFound');
+      return refuseUpgrade(socket, 404, unknownClusterMessage(target), 'NotFound');
     }
-    rewriteUrl(req, p.rest);
-    void route.upgrade(req, socket, head);
+    setTarget(req, undefined, p.rest);
+    void route.upgrade(req, socket, head, p.rest);
   };
 }

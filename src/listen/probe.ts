@@ -1,7 +1,7 @@
 // Readiness: can kubetape reach its upstream right now? Answers are cached
 // briefly so a busy prober does not become load on the cluster.
 import { request, type Agent } from 'node:https';
-import { upstreamTarget, type Upstream } from '../forward/upstream.js';
+import { upstreamTarget, type Upstream } from '../model/upstream.js';
 
 const CACHE_MS = 5000;
 const cache = new WeakMap<Upstream, { at: number; result: Promise<void> }>();

@@ -13,7 +13,7 @@
 // its own that only requests under /kubetape/ enter.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Request, Response, NextFunction, RequestHandler } from 'express';
-import { sendStatus } from '../kube/status.js';
+import { sendStatus } from '../model/status.js';
 
 /**
  * One listener for node's `request` event running `handlers` in order, each

@@ -2,14 +2,15 @@
 // listen (TLS) -> authenticate -> record -> forward, plus the admin listener.
 // `kubetape serve` and the tests both start kubetape through here.
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
-import type { IncomingMessage, Server } from 'node:http';
+import type { Server } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { statusObject } from '../model/status.js';
 import type { AddressInfo, Socket } from 'node:net';
 import { userInfo } from 'node:os';
 import { writeFileSync } from 'node:fs';
 import express, { type RequestHandler } from 'express';
 import { requestChain } from './request-chain.js';
-import { guardUpgradePaths, rejectNonCanonicalPaths } from '../forward/canonical-path.js';
+import { parseTargets, parseUpgradeTargets, type UpgradeHandler } from './request-target.js';
 import type { ServeConfig } from '../config/config.js';
 import { parseHostPort } from '../config/config.js';
 import { ensureDataDir, ensureServingCertificate } from './data-dir.js';
@@ -27,7 +28,7 @@ import { createClusterRoute, routeRequests, routeUpgrades } from './cluster-rout
 import { buildClusters } from '../clusters/build.js';
 import { CLUSTER_PREFIX } from '../clusters/routing.js';
 import type { RoleSessions } from '../credentials/role-sessions.js';
-import { upstreamAgent, type Upstream } from '../forward/upstream.js';
+import { upstreamAgent, type Upstream } from '../model/upstream.js';
 import { kubeconfigPaths, loadKubeconfig, resolveUpstream } from '../kubeconfig/load.js';
 import { UpstreamCredentials } from '../credentials/upstream-credentials.js';
 import { buildProxyKubeconfig } from '../kubeconfig/proxy-kubeconfig.js';
@@ -123,7 +124,7 @@ export async function startKubetape(c: ServeConfig, opts: StartOptions = {}): Pr
   const recorder = routes[0]!.recorder;
 
   // A plain handler chain, not express: express cost about a quarter of kubetape's CPU per small GET (request-chain.ts).
-  const handlers: RequestHandler[] = [rejectNonCanonicalPaths(), authenticate(authenticator, metrics)];
+  const handlers: RequestHandler[] = [parseTargets(), authenticate(authenticator, metrics)];
   if (approvals) handlers.push(approvalRoutesApp(createApprovalRoutes(approvals, recorder)));
   handlers.push(multiCluster ? routeRequests(routes) : routes[0]!.rest);
   const app = requestChain(handlers, log);
@@ -133,8 +134,11 @@ export async function startKubetape(c: ServeConfig, opts: StartOptions = {}): Pr
   server.requestTimeout = 0;
   server.headersTimeout = 60_000;
   server.keepAliveTimeout = 65_000;
-  const upgrades = multiCluster ? routeUpgrades(routes) : (req: IncomingMessage, socket: Duplex, head: Buffer) => void routes[0]!.upgrade(req, socket, head);
-  server.on('upgrade', guardUpgradePaths(upgrades));
+  const upgrades: UpgradeHandler = multiCluster ? routeUpgrades(routes) : (req, socket, head, target) => void routes[0]!.upgrade(req, socket, head, target);
+  server.on('upgrade', parseUpgradeTargets(upgrades));
+  // What node's HTTP parser itself refuses (control or non-ASCII bytes in the request line,
+  // a malformed head) gets a Status too, instead of node's bare 400.
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => answerClientError(err, socket));
   const sockets = new Set<Socket>();
   server.on('connection', (s: Socket) => {
     sockets.add(s);
@@ -210,6 +214,14 @@ export async function startKubetape(c: ServeConfig, opts: StartOptions = {}): Pr
         built?.close();
       })()),
   };
+}
+
+function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+  if (!socket.writable || (err.code === 'ECONNRESET')) return void socket.destroy();
+  const tooLarge = err.code === 'HPE_HEADER_OVERFLOW';
+  const code = tooLarge ? 431 : 400;
+  const body = JSON.stringify(statusObject(code, tooLarge ? 'kubetape: the request head is too large' : `kubetape could not parse the request: ${err.code ?? 'malformed'}; the request line must be an origin-form target of printable ASCII`, tooLarge ? 'RequestHeaderFieldsTooLarge' : 'BadRequest'));
+  socket.end(`HTTP/1.1 ${code} ${tooLarge ? 'Request Header Fields Too Large' : 'Bad Request'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
 }
 
 /** kubetape's own API (/kubetape/..., also under /clusters/NAME/): never forwarded. */

@@ -27,6 +27,7 @@ import { BodyCapture, encodeBytes } from './body-capture.js';
 import { maskPatterns, StreamMasker } from '../authorize/policy/patterns.js';
 // A stream of NULs is valid UTF-8 too, but JSON would spell every byte as "\u0000": such chunks are stored as base64.
 import { looksLikeText } from './looks-like-text.js';
+import { isSecret } from '../model/request-attributes.js';
 import type { MaskPattern } from '../authorize/policy/types.js';
 import type { RecordingStore, SessionWriter } from '../store/store.js';
 import { newSessionId } from '../store/store.js';
@@ -121,7 +122,7 @@ export class Recorder {
     if (x.portForward) ev.portForward = x.portForward;
     if (x.impersonation) ev.impersonation = x.impersonation;
     if (x.policy) ev.policy = x.policy;
-    const redact = isSecretResource(x.attrs);
+    const redact = isSecret(x.attrs);
     const patterns = this.opts.patterns?.() ?? [];
     if (x.body && x.body.length > 0) {
       const cap = new BodyCapture(this.opts.maxBodyBytes);
@@ -477,7 +478,3 @@ function maskRecordedBody(b: RecordedBody, patterns: MaskPattern[]): RecordedBod
 /** Channels whose bytes came from the client (bytesIn) and from the cluster (bytesOut). */
 const INBOUND_CHANNELS = new Set<StreamChannel>(['stdin', 'resize', 'in']);
 const OUTBOUND_CHANNELS = new Set<StreamChannel>(['stdout', 'stderr', 'status', 'out', 'error']);
-
-function isSecretResource(a: RequestAttributes): boolean {
-  return a.isResourceRequest && a.apiGroup === '' && a.resource === 'secrets';
-}

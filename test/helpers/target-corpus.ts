@@ -298,7 +298,7 @@ q('watch=%zz', 'list secrets default', 'refuse', 'Go drops a pair with a bad esc
 q('watch=true%', 'list secrets default', 'refuse', 'truncated escape');
 q('%zz=1&watch=true', 'watch secrets default', 'refuse', 'bad escape in another key');
 q('watch=tr%75e', 'watch secrets default', 'forward', 'escaped "true"');
-q('watch=1%00', 'watch secrets default', 'forward', 'NUL in a value');
+q('watch=1%00', 'watch secrets default', 'either', 'NUL in a value (refused: decided values are printable ASCII)');
 q('watch=true?watch=false', 'watch secrets default', 'forward', 'a second ? is data');
 q('&&watch=true', 'watch secrets default', 'forward', 'empty pairs are skipped');
 q('&&', 'list secrets default', 'either', 'only empty pairs');
@@ -324,7 +324,7 @@ q('fieldSelector=metadata.name%3Dd%5C%2Cb', 'list secrets default/d,b', 'either'
 q('fieldSelector=metadata.name%3Dd%5Cb', 'list secrets default', 'either', 'invalid \\ escape: the selector does not parse');
 q('fieldSelector=metadata.name%3Ddb&limit=x', 'list secrets default', 'either', 'limit does not decode: the API server drops the name');
 q('watch=fal%c5%bfe&limit=x', 'watch secrets default', 'either', 'decode error: the fallback lower-cases instead of EqualFold');
-q('watch=0&limit=x', 'list secrets default', 'forward', 'decode error keeps watch=0 a list');
+q('watch=0&limit=x', 'list secrets default', 'either', 'decode error keeps watch=0 a list (refused: limit must be an integer)');
 q('fieldSelector=metadata.name%3Ddb&watch=1', 'watch secrets default/db', 'forward', 'a watch pinned to one name');
 q('dryRun=All&dryRun=', 'delete secrets default/db', 'either', 'repeated dryRun', `${SECRETS}/db`);
 q('gracePeriodSeconds=0&gracePeriodSeconds=30', 'delete pods prod/web-0', 'either', 'repeated grace period', `${NS}/prod/pods/web-0`);

@@ -4,7 +4,8 @@
 // These requests are recorded like any other and never go upstream.
 import type { Request, Response, NextFunction, RequestHandler } from 'express';
 import { sendStatus } from '../../model/status.js';
-import { requestAttributes } from '../../forward/request-info.js';
+import type { RequestTarget } from '../../model/request-target.js';
+import { requestAttributes } from '../../model/request-attributes.js';
 import { recordedHeaders } from '../../forward/headers.js';
 import { readBody, hasBody } from '../../forward/read-body.js';
 import type { Recorder, Exchange } from '../../record/recorder.js';
@@ -69,7 +70,7 @@ export function createApprovalRoutes(store: ApprovalStore, recorder: Recorder): 
         identity,
         method: req.method,
         uri: req.originalUrl,
-        attrs: requestAttributes(req.method, req.originalUrl),
+        attrs: requestAttributes(req.method, res.locals['target'] as RequestTarget),
         headers: recordedHeaders(req.headers),
         ...(body ? { body } : {}),
         streaming: false,

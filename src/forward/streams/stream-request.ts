@@ -3,6 +3,7 @@
 // the authorization hook decides on.
 import type { ExecRequest, PortForwardRequest } from '../../model/recording.js';
 import type { RequestAttributes } from '../../model/request-attributes.js';
+import { queryBool, type RequestTarget } from '../../model/request-target.js';
 
 export type StreamKind = 'exec' | 'attach' | 'portforward';
 
@@ -13,31 +14,25 @@ export function streamKind(a: RequestAttributes): StreamKind | undefined {
   return undefined;
 }
 
-/** The API server parses these flags as Go booleans ("true", "1", "T", ...). */
-const TRUTHY = new Set(['1', 't', 'T', 'TRUE', 'true', 'True']);
-
-function flag(q: URLSearchParams, name: string): boolean {
-  const v = q.get(name);
-  return v !== null && TRUTHY.has(v);
-}
-
-function queryOf(uri: string): URLSearchParams {
-  const i = uri.indexOf('?');
-  return new URLSearchParams(i >= 0 ? uri.slice(i + 1) : '');
-}
+/**
+ * The API server reads these flags with apimachinery's query conversion:
+ * absent, "0" and "false" (any case) are false, anything else is true, so
+ * `tty=yes` is a terminal and must be recorded and decided as one.
+ */
+const flag = queryBool;
 
 export type Parsed<T> = { ok: true; value: T } | { ok: false; message: string };
 
-export function parseExecRequest(kind: 'exec' | 'attach', uri: string): Parsed<ExecRequest> {
-  const q = queryOf(uri);
-  const tty = flag(q, 'tty');
+export function parseExecRequest(kind: 'exec' | 'attach', target: RequestTarget): Parsed<ExecRequest> {
+  const q = target.params;
+  const tty = flag(target, 'tty');
   const r: ExecRequest = {
     command: kind === 'exec' ? q.getAll('command') : [],
     tty,
-    stdin: flag(q, 'stdin'),
-    stdout: flag(q, 'stdout'),
+    stdin: flag(target, 'stdin'),
+    stdout: flag(target, 'stdout'),
     // The kubelet drops stderr when there is a terminal; so do we, on both sides.
-    stderr: flag(q, 'stderr') && !tty,
+    stderr: flag(target, 'stderr') && !tty,
   };
   const container = q.get('container');
   if (container) r.container = container;
@@ -46,9 +41,9 @@ export function parseExecRequest(kind: 'exec' | 'attach', uri: string): Parsed<E
   return { ok: true, value: r };
 }
 
-export function parsePortForwardRequest(uri: string): Parsed<PortForwardRequest> {
+export function parsePortForwardRequest(target: RequestTarget): Parsed<PortForwardRequest> {
   const ports: number[] = [];
-  for (const value of queryOf(uri).getAll('ports')) {
+  for (const value of target.params.getAll('ports')) {
     for (const p of value.split(',')) {
       const n = Number(p.trim());
       if (!/^\d+$/.test(p.trim()) || n < 1 || n > 65535) return { ok: false, message: `unable to parse "${value}" as a port` };

@@ -5,7 +5,7 @@ import type { Duplex } from 'node:stream';
 import type WebSocket from 'ws';
 import type { SpdyConnection } from '../spdy/connection.js';
 import { EXEC_SPDY_PROTOCOLS, PORT_FORWARD_SPDY_PROTOCOL, PORT_FORWARD_TUNNEL_PROTOCOL, UPSTREAM_EXEC_WEBSOCKET_OFFER } from './protocols.js';
-import { UpstreamRefusal, dialSpdyUpstream, dialWebSocket, type DialTarget } from './upstream-dial.js';
+import { UpstreamRefusal, dialSpdyUpstream, dialWebSocket, type DialTarget } from '../upstream-dial.js';
 
 export type UpstreamSession =
   | { transport: 'websocket'; ws: WebSocket; protocol: string }

@@ -1,15 +1,17 @@
-// kubetape's own upgrade to the cluster for exec, attach and port-forward,
-// with kubetape's credential. WebSocket is tried first; a refusal (any
-// non-101 answer, or a 101 without one of the offered subprotocols) makes
-// the caller fall back to SPDY/3.1, like kubectl's fallback executor. The
-// server version never decides.
+// The one dialer for upgrades to the cluster: exec, attach and port-forward
+// (WebSocket first; a refusal, i.e. any non-101 answer or a 101 without one
+// of the offered subprotocols, makes the caller fall back to SPDY/3.1 like
+// kubectl's fallback executor, the server version never decides) and the
+// byte tunnel for any other upgrade. Every dial sends the admitted
+// RequestTarget as it is, with the admitted credential.
 import http from 'node:http';
 import https from 'node:https';
 import { isIP } from 'node:net';
 import type { Duplex } from 'node:stream';
 import WebSocket from 'ws';
-import { SpdyConnection } from '../spdy/connection.js';
-import { upstreamTarget, type Upstream, type UpstreamAuth } from '../upstream.js';
+import { SpdyConnection } from './spdy/connection.js';
+import { upstreamTarget, type Upstream, type UpstreamAuth } from '../model/upstream.js';
+import type { RequestTarget } from '../model/request-target.js';
 
 /** The cluster answered the upgrade with something other than a usable 101. */
 export class UpstreamRefusal extends Error {
@@ -27,8 +29,8 @@ export class UpstreamRefusal extends Error {
 export interface DialTarget {
   upstream: Upstream;
   auth: UpstreamAuth;
-  /** Path and query as the client sent them (kubetape forwards them as they are). */
-  uri: string;
+  /** The admitted target: what was decided on and recorded is what is sent. */
+  target: RequestTarget;
   timeoutMs: number;
 }
 
@@ -69,11 +71,19 @@ function tlsOptions(t: DialTarget): https.RequestOptions {
   return o;
 }
 
-function urlFor(t: DialTarget, webSocket: boolean): string {
+/**
+ * The URL to dial. `ws` and node's http take a URL, so it is built from the
+ * admitted target and then checked to read back as exactly that target: a
+ * canonical target always does, and anything else is never dialed.
+ */
+function urlFor(t: DialTarget, webSocket: boolean): URL {
   const server = t.upstream.server;
   const secure = server.protocol === 'https:';
   const scheme = webSocket ? (secure ? 'wss:' : 'ws:') : server.protocol;
-  return `${scheme}//${server.host}${server.pathname.replace(/\/+$/, '')}${t.uri}`;
+  const path = `${server.pathname.replace(/\/+$/, '')}${t.target.uri}`;
+  const url = new URL(`${scheme}//${server.host}${path}`);
+  if (url.pathname + url.search !== path) throw new Error(`kubetape: the request target ${JSON.stringify(t.target.uri)} would not be sent as decided`);
+  return url;
 }
 
 function authHeaders(t: DialTarget): Record<string, string | string[]> {
@@ -151,9 +161,21 @@ export function dialWebSocket(t: DialTarget, protocols: readonly string[]): Prom
   });
 }
 
-/** SPDY/3.1 upgrade (POST, as client-go does) offering `protocols` as X-Stream-Protocol-Version headers. */
-export function dialSpdyUpstream(t: DialTarget, protocols: readonly string[]): Promise<DialedSpdyUpstream> {
-  const url = new URL(urlFor(t, false));
+export interface DialedUpgrade {
+  /** The cluster's 101 answer (status line and headers as parsed). */
+  res: http.IncomingMessage;
+  socket: Duplex;
+  head: Buffer;
+}
+
+/**
+ * An upgrade request to the cluster with the admitted target and
+ * credential: resolves on 101, rejects with an UpstreamRefusal carrying the
+ * cluster's answer otherwise. `headers` are the caller's (already stripped
+ * of credentials and impersonation); the credential's are added here.
+ */
+export function dialUpgrade(t: DialTarget, method: string, headers: http.OutgoingHttpHeaders, what = 'tunnelled'): Promise<DialedUpgrade> {
+  const url = urlFor(t, false);
   const secure = url.protocol === 'https:';
   return new Promise((resolve, reject) => {
     let settled = false;
@@ -162,33 +184,33 @@ export function dialSpdyUpstream(t: DialTarget, protocols: readonly string[]): P
       settled = true;
       fn();
     };
-    const headers: http.OutgoingHttpHeaders = {
-      ...authHeaders(t),
-      Connection: 'Upgrade',
-      Upgrade: 'SPDY/3.1',
-      'Content-Length': '0',
-    };
-    if (protocols.length > 0) headers['X-Stream-Protocol-Version'] = [...protocols];
-    const options: https.RequestOptions = { method: 'POST', headers, agent: false, timeout: t.timeoutMs, ...(secure ? tlsOptions(t) : {}) };
+    const options: https.RequestOptions = { method, headers: { ...headers, ...authHeaders(t) }, agent: false, timeout: t.timeoutMs, ...(secure ? tlsOptions(t) : {}) };
     const req = (secure ? https : http).request(url, options);
     req.on('upgrade', (res, socket, head) => {
       socket.setTimeout(0);
-      const upgradeTo = String(res.headers.upgrade ?? '').toLowerCase();
-      const chosen = String(res.headers['x-stream-protocol-version'] ?? '');
-      if (upgradeTo !== 'spdy/3.1' || (chosen !== '' && !protocols.includes(chosen))) {
-        socket.destroy();
-        settle(() => reject(new UpstreamRefusal(101, res.headers, Buffer.alloc(0), `the cluster upgraded to ${JSON.stringify(res.headers.upgrade)} with protocol ${JSON.stringify(chosen)}, not what was offered`)));
-        return;
-      }
-      if (head.length > 0) socket.unshift(head);
-      const connection = new SpdyConnection(socket, { role: 'client', pingIntervalMs: 5000 });
-      settle(() => resolve({ connection, socket, protocol: chosen }));
+      settle(() => resolve({ res, socket, head }));
     });
     req.on('response', (res) => {
-      readRefusal(res, 'SPDY').then((refusal) => settle(() => reject(refusal)));
+      readRefusal(res, what).then((refusal) => settle(() => reject(refusal)));
     });
     req.on('timeout', () => req.destroy(new Error(`no answer within ${Math.round(t.timeoutMs / 1000)}s`)));
     req.on('error', (err) => settle(() => reject(err)));
     req.end();
   });
+}
+
+/** SPDY/3.1 upgrade (POST, as client-go does) offering `protocols` as X-Stream-Protocol-Version headers. */
+export async function dialSpdyUpstream(t: DialTarget, protocols: readonly string[]): Promise<DialedSpdyUpstream> {
+  const headers: http.OutgoingHttpHeaders = { Connection: 'Upgrade', Upgrade: 'SPDY/3.1', 'Content-Length': '0' };
+  if (protocols.length > 0) headers['X-Stream-Protocol-Version'] = [...protocols];
+  const { res, socket, head } = await dialUpgrade(t, 'POST', headers, 'SPDY');
+  const upgradeTo = String(res.headers.upgrade ?? '').toLowerCase();
+  const chosen = String(res.headers['x-stream-protocol-version'] ?? '');
+  if (upgradeTo !== 'spdy/3.1' || (chosen !== '' && !protocols.includes(chosen))) {
+    socket.destroy();
+    throw new UpstreamRefusal(101, res.headers, Buffer.alloc(0), `the cluster upgraded to ${JSON.stringify(res.headers.upgrade)} with protocol ${JSON.stringify(chosen)}, not what was offered`);
+  }
+  if (head.length > 0) socket.unshift(head);
+  const connection = new SpdyConnection(socket, { role: 'client', pingIntervalMs: 5000 });
+  return { connection, socket, protocol: chosen };
 }

@@ -2,7 +2,7 @@
 // own, or the cluster's own refusal passed on as it came.
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { statusObject } from '../../kube/status.js';
+import { statusObject } from '../model/status.js';
 import type { UpstreamRefusal } from './upstream-dial.js';
 
 function writeResponse(socket: Duplex, code: number, contentType: string, body: Buffer): void {
