@@ -125,7 +125,7 @@ t.test('serve, kubectl, sessions list and show, as in the README', async (t) => 
 t.test('policy check and explain answer as the data path would', async (t) => {
   const ok = await cli(['policy', 'check', 'examples/policy.yaml']);
   t.equal(ok.code, 0, ok.stderr);
-  t.match(ok.stdout, /examples\/policy\.yaml: OK: 8 rules \(4 deny, 2 require-approval, 1 allow, 1 mask\); 4 mask patterns/);
+  t.match(ok.stdout, /examples\/policy\.yaml: OK: 10 rules \(5 deny, 3 require-approval, 1 allow, 1 mask\); 4 mask patterns/);
 
   const dir = mkdtempSync(join(tmpdir(), 'kubetape-policy-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
@@ -137,7 +137,7 @@ t.test('policy check and explain answer as the data path would', async (t) => {
 
   const del = ['policy', 'explain', 'examples/policy.yaml', '--group', 'dev', '--verb', 'delete', '--resource', 'pods', '--namespace', 'prod', '--name', 'db-0'];
   const prot = await cli([...del, '--labels', 'protected=true', '--json']);
-  t.same(JSON.parse(prot.stdout), { action: 'deny', rule: 'protected-pods', index: 3, line: 29, message: 'this pod is protected; change it through the GitOps repository' });
+  t.same(JSON.parse(prot.stdout), { action: 'deny', rule: 'protected-pods', index: 3, line: 32, message: 'this pod is protected; change it through the GitOps repository' });
   const plain = await cli([...del, '--labels', 'app=db']);
   t.match(plain.stdout, /^require-approval by rule 5 "prod-delete-needs-approval" \(examples\/policy\.yaml:\d+\)\n {2}message: delete in prod\n {2}approvers: sre; longest grant 60m\n$/);
   const unknown = await cli(del);

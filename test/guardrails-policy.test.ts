@@ -25,7 +25,7 @@ const req = (o: Partial<PolicyRequest>): PolicyRequest => ({ cluster: 'c', user:
 
 t.test('the example policy loads and decides as the README says', async (t) => {
   const p = loadPolicyFile(resolve('examples/policy.yaml'));
-  t.equal(p.rules.length, 8);
+  t.equal(p.rules.length, 10);
   t.equal(evaluatePolicy(p, req({ resource: 'nodes', subresource: 'proxy', namespace: '', name: 'ip-10-0-0-1', groups: ['sre'] })).rule?.name, 'no-node-proxy', 'nodes/proxy is refused, sre too');
   const pod = { verb: 'delete', resource: 'pods', namespace: 'prod', name: 'db-0' };
   t.equal(evaluatePolicy(p, req({ ...pod, labels: { current: { protected: 'true' } } })).rule?.name, 'protected-pods', 'a protected pod is refused even where approval would let a delete through');
@@ -37,6 +37,31 @@ t.test('the example policy loads and decides as the README says', async (t) => {
   t.equal(evaluatePolicy(p, req({ verb: 'delete', resource: 'secrets', namespace: 'prod', groups: ['sre'] })).action, 'require-approval', 'delete in prod is checked before the sre exemption');
   t.equal(evaluatePolicy(p, req({ verb: 'list' })).rule, undefined, 'no rule: allowed, RBAC decides');
   t.same(p.patterns.map((x) => x.name), ['aws-access-key-id', 'private-key', 'bearer-token', 'jwt']);
+});
+
+t.test('the example policy leaves no way around its pod rules: deletecollection, eviction, kubectl debug', async (t) => {
+  const p = loadPolicyFile(resolve('examples/policy.yaml'));
+  const decide = (o: Partial<PolicyRequest>) => evaluatePolicy(p, req(o)).rule?.name;
+  const guarded = { current: { protected: 'true' } };
+  // A protected pod, anywhere: every way of deleting or changing it.
+  t.equal(decide({ verb: 'delete', namespace: 'dev', labels: guarded }), 'protected-pods');
+  t.equal(decide({ verb: 'deletecollection', namespace: 'dev', name: '', labelSelector: '' }), 'protected-pods', 'kubectl delete pods --all could take a protected pod along');
+  t.equal(decide({ verb: 'deletecollection', namespace: 'dev', name: '', labelSelector: 'app=web' }), 'protected-pods', 'a selector that does not rule protected pods out');
+  t.equal(decide({ verb: 'deletecollection', namespace: 'dev', name: '', labelSelector: 'protected!=true' }), undefined, 'a selector that leaves protected pods out goes through');
+  t.equal(decide({ verb: 'create', subresource: 'eviction', namespace: 'dev', labels: guarded }), 'protected-pods-eviction', 'evicting is deleting');
+  t.equal(decide({ verb: 'create', subresource: 'eviction', namespace: 'prod', labels: guarded }), 'protected-pods-eviction', 'deny, not approval, for a protected pod in prod');
+  t.equal(decide({ verb: 'patch', subresource: 'ephemeralcontainers', namespace: 'dev', labels: guarded }), 'protected-pods', 'kubectl debug changes the pod');
+  t.equal(decide({ verb: 'patch', subresource: 'status', namespace: 'dev', labels: guarded }), 'protected-pods');
+  // Prod: deletions and shells need approval, by whichever verb.
+  const prod = { namespace: 'prod', labels: { current: { app: 'web' } } };
+  t.equal(decide({ ...prod, verb: 'delete' }), 'prod-delete-needs-approval');
+  t.equal(decide({ verb: 'deletecollection', namespace: 'prod', name: '', labelSelector: 'protected!=true' }), 'prod-delete-needs-approval');
+  t.equal(decide({ ...prod, verb: 'create', subresource: 'eviction' }), 'prod-eviction-needs-approval', 'kubectl drain in prod');
+  t.equal(decide({ ...prod, verb: 'create', subresource: 'exec', exec: { command: ['sh'], tty: true, stdin: true } }), 'prod-exec-needs-approval');
+  t.equal(decide({ ...prod, verb: 'create', subresource: 'attach', exec: { command: [], tty: true, stdin: true } }), 'prod-exec-needs-approval');
+  t.equal(decide({ ...prod, verb: 'patch', subresource: 'ephemeralcontainers' }), 'prod-exec-needs-approval', 'kubectl debug runs a command in the pod without exec');
+  // Outside prod and without the label, none of it is kubetape's business.
+  t.equal(decide({ verb: 'create', subresource: 'eviction', namespace: 'dev', labels: { current: { app: 'web' } } }), undefined);
 });
 
 t.test('priority overrides file order; exec fields match commands', async (t) => {
