@@ -9,6 +9,7 @@ import { loadPolicyFile, PolicyError } from '../authorize/policy/load.js';
 import { evaluatePolicy } from '../authorize/policy/evaluate.js';
 import type { LabelFacts, Policy, PolicyDecision, PolicyRequest } from '../authorize/policy/types.js';
 import type { Labels } from '../authorize/policy/label-selector.js';
+import { KUBERNETES_VERBS, subresourceProblem, subresourcesAreKubernetes, verbProblem } from '../authorize/policy/vocabulary.js';
 
 interface ExplainFlags {
   user: string;
@@ -53,6 +54,11 @@ export function parseLabelList(text: string, flag: string): Labels {
 const EXEC_SUBRESOURCES = new Set(['exec', 'attach']);
 
 export function explainRequest(f: ExplainFlags): PolicyRequest {
+  // A verb or subresource no request carries would be answered "allow: no rule matches", which is no answer.
+  const badVerb = verbProblem(f.verb, { wildcard: false, label: '--verb' });
+  if (badVerb) throw new CliError(badVerb);
+  const badSubresource = subresourcesAreKubernetes([f.apiGroup]) ? subresourceProblem(f.subresource, { wildcard: false, label: '--subresource' }) : undefined;
+  if (badSubresource) throw new CliError(badSubresource);
   const isExec = EXEC_SUBRESOURCES.has(f.subresource);
   if (!isExec && (f.command !== undefined || f.container !== undefined || f.tty || f.stdin)) {
     throw new CliError('--command, --container, --tty and --stdin describe exec or attach: add --subresource exec (or attach)');
@@ -114,7 +120,7 @@ export function registerPolicyCommand(program: Command): void {
     .description('which rule decides a request, and what it does (labels as the cluster would report them)')
     .option('--user <name>', 'the caller', 'user')
     .option('--group <group>', "the caller's groups (repeatable or comma-separated)", collect, [])
-    .option('--verb <verb>', 'get, list, watch, create, update, patch, delete, deletecollection', 'get')
+    .option('--verb <verb>', KUBERNETES_VERBS.join(', '), 'get')
     .option('--api-group <group>', 'API group ("" is core)', '')
     .option('--resource <resource>', 'e.g. pods, secrets, deployments', '')
     .option('--subresource <sub>', 'e.g. exec, attach, portforward, log, status', '')

@@ -9,6 +9,7 @@ import { CliError } from './errors.js';
 import { humanBytes, parseSince, shortTime, table } from './format.js';
 import { configForCli } from './cli-config.js';
 import { describeStream } from './stream-reading.js';
+import { KUBERNETES_VERBS, verbProblem } from '../authorize/policy/vocabulary.js';
 
 interface ReadOptions {
   dataDir?: string;
@@ -29,7 +30,7 @@ export function registerSessionsCommand(program: Command): void {
     .option('--user <name>', 'only sessions of this user')
     .option('--cluster <name>', 'only sessions on this cluster')
     .option('--since <when>', 'only sessions started since (90s, 30m, 1h, 2d or a timestamp)')
-    .option('--verb <verb>', 'only sessions with a request of this verb (get, list, watch, create, update, patch, delete, ...)')
+    .option('--verb <verb>', `only sessions with a request of this verb (${KUBERNETES_VERBS.join(', ')})`)
     .option('--namespace <ns>', 'only sessions that touched this namespace')
     .option('--refused', 'only sessions where a policy rule refused something (deny, require-approval without a grant, a typed line)')
     .option('--rule <name>', 'only sessions where this policy rule refused or decided something')
@@ -42,7 +43,12 @@ export function registerSessionsCommand(program: Command): void {
       const filter: SessionFilter = {};
       if (o.user) filter.user = o.user;
       if (o.cluster) filter.cluster = o.cluster;
-      if (o.verb) filter.verb = o.verb;
+      if (o.verb !== undefined) {
+        // Sessions are counted under the data path's verbs; any other word would list nothing, as if nothing had happened.
+        const problem = verbProblem(o.verb, { wildcard: false, label: '--verb' });
+        if (problem) throw new CliError(problem);
+        filter.verb = o.verb;
+      }
       if (o.namespace) filter.namespace = o.namespace;
       if (o.refused) filter.refused = true;
       if (o.rule) filter.rule = o.rule;

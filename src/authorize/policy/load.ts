@@ -6,6 +6,7 @@ import { BUILTIN_PATTERNS, INLINE_HOLD_DEFAULT_MS } from './patterns.js';
 import { parseDuration } from '../approvals/duration.js';
 import { LabelSelectorError, parseLabelSelector, selectorFromMap, type LabelSelector } from './label-selector.js';
 import type { CommandMatch, TypedLineRule, MaskPattern, Policy, PolicyAction, PolicyRule, RuleMatch } from './types.js';
+import { subresourceProblem, subresourcesAreKubernetes, verbProblem } from './vocabulary.js';
 
 export class PolicyError extends Error {}
 
@@ -264,7 +265,26 @@ function validateMatch(raw: unknown, here: Array<string | number>, fail: Fail): 
       out[k as (typeof LIST_FIELDS)[number]] = items as string[];
     }
   }
+  checkVocabulary(m, out, here, fail);
   return out;
+}
+
+/**
+ * A verb or subresource no request carries makes a rule that never matches:
+ * `verb: [delete, deletcollection]` would protect nothing from a
+ * deletecollection, silently. Refused at load, naming the item's line.
+ */
+function checkVocabulary(raw: Record<string, unknown>, m: RuleMatch, here: Array<string | number>, fail: Fail): void {
+  const at = (k: string, j: number) => [...here, k, ...(Array.isArray(raw[k]) ? [j] : [])];
+  m.verb?.forEach((v, j) => {
+    const problem = verbProblem(v, { wildcard: true });
+    if (problem) fail(at('verb', j), problem);
+  });
+  if (!subresourcesAreKubernetes(m.apiGroup)) return;
+  m.subresource?.forEach((s, j) => {
+    const problem = subresourceProblem(s, { wildcard: true });
+    if (problem) fail(at('subresource', j), problem.includes('did you mean') ? problem : `${problem}; for an aggregated API's own subresource, name its apiGroup in the rule`);
+  });
 }
 
 /** `labels:` is a map of equalities or a label-selector string; both checked against Kubernetes label syntax. */
