@@ -17,7 +17,7 @@ import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
 import { randomBytes } from 'node:crypto';
 import { Metrics } from '../src/admin/metrics.js';
-import { awsStoreSettings } from '../src/config/recording-store.js';
+import { awsStoreSettings } from '../src/store/settings.js';
 import { AwsStore } from '../src/store/aws/aws-store.js';
 import { newSessionId } from '../src/store/store.js';
 import { emptyCounts, type RequestEvent, type SessionStartEvent } from '../src/model/recording.js';

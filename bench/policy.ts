@@ -12,8 +12,8 @@ import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { parsePolicyText } from '../src/authorize/policy/load.js';
 import { evaluatePolicy } from '../src/authorize/policy/evaluate.js';
-import { maskJsonBody } from '../src/authorize/policy/mask-secrets.js';
-import { StreamingSecretMasker } from '../src/authorize/policy/mask-list-stream.js';
+import { maskJsonBody } from '../src/mask/mask-secrets.js';
+import { StreamingSecretMasker } from '../src/mask/mask-list-stream.js';
 import type { PolicyRequest } from '../src/authorize/policy/types.js';
 
 const root = new URL('../../', import.meta.url);

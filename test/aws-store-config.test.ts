@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readConfigFile, resolveConfig } from '../src/config/config.js';
-import { awsStoreSettings } from '../src/config/recording-store.js';
+import { awsStoreSettings } from '../src/store/settings.js';
 import { TABLE_SCHEMA } from '../src/store/aws/table-schema.js';
 import { createTableInput } from '../src/store/aws/create-table.js';
 import { sessionStartItem } from '../src/store/aws/session-items.js';

@@ -16,7 +16,7 @@ import { runningPod, startStreamUpstream } from './helpers/stream-upstream.js';
 import { startFakeApiServer } from './fake-apiserver/index.js';
 import { awsEnv, awsRecording, provision, startMotoServer, useAwsEnv, type MotoServer } from './helpers/aws-store.js';
 import { AwsStore } from '../src/store/aws/aws-store.js';
-import { awsStoreSettings } from '../src/config/recording-store.js';
+import { awsStoreSettings } from '../src/store/settings.js';
 import { mapLimit } from '../src/store/aws/retry.js';
 import type { Metrics } from '../src/admin/metrics.js';
 

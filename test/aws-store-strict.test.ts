@@ -13,7 +13,7 @@ import dynalite from 'dynalite';
 import S3rver from 's3rver';
 import { awsEnv, awsRecording, provision, TeeStore, useAwsEnv } from './helpers/aws-store.js';
 import { AwsStore } from '../src/store/aws/aws-store.js';
-import { awsStoreSettings } from '../src/config/recording-store.js';
+import { awsStoreSettings } from '../src/store/settings.js';
 import { newSessionId } from '../src/store/store.js';
 import { emptyCounts, type RecordEvent, type RequestEvent, type ResponseEvent, type SessionStartEvent } from '../src/model/recording.js';
 

@@ -15,7 +15,7 @@ import { kubectl } from './helpers/kubectl.js';
 import { cliFromSource } from './helpers/streams.js';
 import { awsEnv, awsRecording, partitionItems, provision, startMotoServer, TeeStore, useAwsEnv, type MotoServer } from './helpers/aws-store.js';
 import { AwsStore } from '../src/store/aws/aws-store.js';
-import { awsStoreSettings } from '../src/config/recording-store.js';
+import { awsStoreSettings } from '../src/store/settings.js';
 import { newSessionId } from '../src/store/store.js';
 import { emptyCounts, type RecordEvent, type SessionStartEvent } from '../src/model/recording.js';
 import { LocalStore } from '../src/store/local/local-store.js';

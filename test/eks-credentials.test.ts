@@ -13,7 +13,7 @@ import { RoleSessions } from '../src/credentials/role-sessions.js';
 import { EksCredentialSource } from '../src/credentials/eks-credentials.js';
 import { CredentialError } from '../src/credentials/credential-error.js';
 import { mintEksToken, EKS_TOKEN_PREFIX } from '../src/credentials/eks-token.js';
-import { attachWebIdentity } from '../src/authenticate/oidc/web-identity.js';
+import { attachWebIdentity } from '../src/model/web-identity.js';
 import { EksTokenAuthenticator, canonicalArn } from './fake-apiserver/eks-auth.js';
 import type { Identity } from '../src/model/identity.js';
 

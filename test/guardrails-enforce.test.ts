@@ -9,7 +9,7 @@ import { request as httpsRequest } from 'node:https';
 import { startHarness, type Harness } from './helpers/harness.js';
 import { kubectl, spawnKubectl, writeKubeconfig } from './helpers/kubectl.js';
 import { sessionEvents } from './helpers/recordings.js';
-import { MASKED_BASE64 } from '../src/authorize/policy/mask-secrets.js';
+import { MASKED_BASE64 } from '../src/mask/mask-secrets.js';
 import type { RequestEvent, ResponseEvent } from '../src/model/recording.js';
 
 const SECRET_VALUE = 'hunter2-very-secret';

@@ -6,7 +6,7 @@ import { startHarness, type Harness } from './helpers/harness.js';
 import { kubectl, spawnKubectl } from './helpers/kubectl.js';
 import { sessionEvents } from './helpers/recordings.js';
 import { parsePolicyObject } from '../src/authorize/policy/load.js';
-import { PATTERN_MASK } from '../src/authorize/policy/patterns.js';
+import { PATTERN_MASK } from '../src/mask/patterns.js';
 
 const AWS_KEY = 'AKIAIOSFODNN7EXAMPLE';
 const JWT = 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJlLXNpZ25hdHVyZQ';

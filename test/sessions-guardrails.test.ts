@@ -13,8 +13,8 @@ import { kubectl, writeKubeconfig } from './helpers/kubectl.js';
 import { cliFromSource } from './helpers/streams.js';
 import { awsEnv, awsRecording, provision, startMotoServer, useAwsEnv } from './helpers/aws-store.js';
 import { AwsStore } from '../src/store/aws/aws-store.js';
-import { awsStoreSettings } from '../src/config/recording-store.js';
-import type { RecordingConfig } from '../src/config/config.js';
+import { awsStoreSettings } from '../src/store/settings.js';
+import type { RecordingConfig } from '../src/store/settings.js';
 import type { SessionSummary } from '../src/model/recording.js';
 
 const POLICY = resolve('examples/policy.yaml');

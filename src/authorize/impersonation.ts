@@ -1,6 +1,8 @@
-// What a caller asks to act as with Impersonate-* headers, and the checks
-// the API server's impersonation filter would make for it (one `impersonate`
-// permission per user, group, uid and extra value).
+// What a caller asks to act as with Impersonate-* headers: parsing them, and
+// the refusal and denial messages. The checks the API server's impersonation
+// filter would make for it (one `impersonate` permission per user, group,
+// uid and extra value) are in model/impersonation.ts, beside the types, since
+// credentials/ makes them too.
 //
 // Stripping the headers and going on would run `kubectl --as readonly
 // delete ...` with the caller's full rights, the opposite of what they asked
@@ -17,7 +19,6 @@ const USER = 'impersonate-user';
 const GROUP = 'impersonate-group';
 const UID = 'impersonate-uid';
 const EXTRA = 'impersonate-extra-';
-const SA_PREFIX = 'system:serviceaccount:';
 
 export function impersonationHeaders(headers: IncomingHttpHeaders): string[] {
   return Object.keys(headers).filter((n) => n.startsWith('impersonate-'));
@@ -56,37 +57,11 @@ export function parseImpersonation(headers: Record<string, string[] | undefined>
   return { names, ok: true, request };
 }
 
-/** The checks in the order the API server's impersonation filter makes them. */
-export function impersonationChecks(r: ImpersonationRequest): ImpersonationCheck[] {
-  const checks: ImpersonationCheck[] = [];
-  if (r.user.startsWith(SA_PREFIX)) {
-    const [namespace = '', name = ''] = r.user.slice(SA_PREFIX.length).split(':');
-    checks.push({ group: '', resource: 'serviceaccounts', namespace, name });
-  } else {
-    checks.push({ group: '', resource: 'users', name: r.user });
-  }
-  for (const g of r.groups) checks.push({ group: '', resource: 'groups', name: g });
-  if (r.uid) checks.push({ group: 'authentication.k8s.io', resource: 'uids', name: r.uid });
-  for (const [key, values] of Object.entries(r.extra)) {
-    for (const v of values) checks.push({ group: 'authentication.k8s.io', resource: 'userextras', subresource: key, name: v });
-  }
-  return checks;
-}
-
 /** The API server's words for a denied impersonation: `users "admin" is forbidden: User "alice" cannot impersonate resource "users" in API group "" at the cluster scope`. */
 export function impersonationDeniedMessage(caller: string, c: ImpersonationCheck): string {
   const resource = c.subresource ? `${c.resource}/${c.subresource}` : c.resource;
   const scope = c.namespace ? `in the namespace "${c.namespace}"` : 'at the cluster scope';
   return `${c.resource} "${c.name}" is forbidden: User "${caller}" cannot impersonate resource "${resource}" in API group "${c.group}" ${scope}`;
-}
-
-/** The Impersonate-* headers that make kubetape's own credential act as `r`. */
-export function impersonationRequestHeaders(r: ImpersonationRequest): Record<string, string | string[]> {
-  const h: Record<string, string | string[]> = { 'Impersonate-User': r.user };
-  if (r.groups.length > 0) h['Impersonate-Group'] = r.groups;
-  if (r.uid) h['Impersonate-Uid'] = r.uid;
-  for (const [key, values] of Object.entries(r.extra)) h[`Impersonate-Extra-${encodeURIComponent(key)}`] = values;
-  return h;
 }
 
 /**

@@ -6,17 +6,12 @@
 import { request as httpsRequest } from 'node:https';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import type { UpstreamAuth } from '../model/upstream.js';
-import type { ImpersonationCheck } from '../model/impersonation.js';
+import type { ImpersonationCheck, ReviewSubject } from '../model/impersonation.js';
 
 export interface ReviewTarget {
   server: URL;
   ca?: string;
   insecureSkipTlsVerify: boolean;
-}
-
-export interface ReviewSubject {
-  user: string;
-  groups: string[];
 }
 
 export interface OwnCredentialForReview {

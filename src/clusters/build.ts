@@ -3,7 +3,6 @@
 // unless overridden, re-read hourly), other clusters kubetape's own
 // kubeconfig credential wrapped in impersonation.
 import { readFileSync } from 'node:fs';
-import type { ServeConfig } from '../config/config.js';
 import type { Upstream } from '../model/upstream.js';
 import { kubeconfigPaths, loadKubeconfig, resolveUpstream } from '../kubeconfig/load.js';
 import { UpstreamCredentials } from '../credentials/upstream-credentials.js';
@@ -12,7 +11,7 @@ import { EksCredentialSource } from '../credentials/eks-credentials.js';
 import { SubjectAccessReviewer } from '../authorize/subject-access-review.js';
 import { RoleSessions } from '../credentials/role-sessions.js';
 import { Sts } from '../credentials/sts.js';
-import type { ClusterSpec } from './config.js';
+import type { AwsConfig, ClusterSpec } from './config.js';
 import { EksDescriber } from './eks-describe.js';
 
 export interface BuiltClusters {
@@ -32,7 +31,13 @@ function readCa(path: string, cluster: string): string {
   }
 }
 
-export async function buildClusters(c: ServeConfig, log: (line: string) => void): Promise<BuiltClusters> {
+/** The `clusters:` and `aws:` sections of the config (a ServeConfig will do). */
+export interface ClustersConfig {
+  clusters?: ClusterSpec[];
+  aws?: AwsConfig;
+}
+
+export async function buildClusters(c: ClustersConfig, log: (line: string) => void): Promise<BuiltClusters> {
   const specs = c.clusters ?? [];
   const sts = c.aws ? new Sts({ region: c.aws.region, timeoutMs: c.aws.timeoutSeconds * 1000, ...(c.aws.stsEndpoint ? { endpoint: c.aws.stsEndpoint } : {}) }) : undefined;
   const sessions = sts && c.aws ? new RoleSessions(sts, { durationSeconds: c.aws.sessionDurationSeconds }) : undefined;

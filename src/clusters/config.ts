@@ -2,8 +2,8 @@
 // reached at /clusters/NAME. An EKS cluster is reached with each caller's
 // own IAM role (picked by their groups); any other cluster with kubetape's
 // own credential (from a kubeconfig) plus impersonation of the caller.
-import { ConfigError } from '../config/errors.js';
-import { checkUrl, list, mapping, onlyKeys, optionalBoolean, optionalNumber, optionalString, requiredString } from '../config/validate.js';
+import { ConfigError } from '../model/config-error.js';
+import { checkUrl, list, mapping, onlyKeys, optionalBoolean, optionalNumber, optionalString, requiredString } from '../model/validate.js';
 import type { RoleMapping } from '../credentials/role-selection.js';
 
 export interface AwsConfig {

@@ -1,7 +1,7 @@
 // The `authentication` section: a static token file (automation), OIDC
 // issuers (people), or both.
 import { parseOidcIssuers, type OidcIssuerConfig } from '../authenticate/oidc/config.js';
-import { mapping, onlyKeys, optionalString } from './validate.js';
+import { mapping, onlyKeys, optionalString } from '../model/validate.js';
 
 export interface AuthenticationConfig {
   /** kube-apiserver token file; default DATA/tokens.csv made for the OS user, unless OIDC is configured. */

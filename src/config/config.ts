@@ -5,23 +5,12 @@ import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { ConfigError } from './errors.js';
-import { RECORDING_STORE_KEYS, validateRecordingStore, type RecordingStoreKeys } from './recording-store.js';
+import { ConfigError } from '../model/config-error.js';
+import { RECORDING_STORE_KEYS, validateRecordingStore, type RecordingConfig } from '../store/settings.js';
 import { parseAuthentication, type AuthenticationConfig } from './authentication.js';
 import { parsePolicyObject } from '../authorize/policy/load.js';
 import type { Policy } from '../authorize/policy/types.js';
 import { parseClustersConfig, type AwsConfig, type ClusterSpec } from '../clusters/config.js';
-
-export interface RecordingConfig extends RecordingStoreKeys {
-  /** Bytes kept of each request and response body (default 1 MiB). */
-  maxBodyBytes: number;
-  /** Bytes kept of each streaming response: watch, logs -f (default 64 MiB). */
-  maxStreamBytes: number;
-  /** A kubectl invocation's session ends after this many idle seconds (default 30). */
-  sessionIdleSeconds: number;
-  /** closed: refuse what cannot be recorded durably (default). open: forward anyway and count it. */
-  failMode: 'closed' | 'open';
-}
 
 export interface ServeConfig {
   /** host:port of the API listener (default 127.0.0.1:8443). */
@@ -65,7 +54,7 @@ export const DEFAULTS: ServeConfig = {
   recording: { maxBodyBytes: 1024 * 1024, maxStreamBytes: 64 * 1024 * 1024, sessionIdleSeconds: 30, failMode: 'closed' },
 };
 
-export { ConfigError } from './errors.js';
+export { ConfigError } from '../model/config-error.js';
 
 const TOP_KEYS = new Set(['listen', 'adminListen', 'dataDir', 'kubeconfig', 'context', 'clusterName', 'tlsCert', 'tlsKey', 'tokenFile', 'upstreamTimeoutSeconds', 'maxRequestBodyBytes', 'recording', 'authentication', 'clusters', 'aws', 'policy', 'policyFile']);
 const RECORDING_KEYS = new Set(['maxBodyBytes', 'maxStreamBytes', 'sessionIdleSeconds', 'failMode', ...RECORDING_STORE_KEYS]);

@@ -6,9 +6,7 @@
 // impersonation is then checked for the caller with a SubjectAccessReview).
 import type { CallerImpersonation, CredentialSource, UpstreamAuth } from '../model/upstream.js';
 import type { Identity, UpstreamPrincipal } from '../model/identity.js';
-import { impersonationChecks, impersonationRequestHeaders } from '../authorize/impersonation.js';
-import type { ImpersonationCheck, ImpersonationRequest } from '../model/impersonation.js';
-import type { ReviewSubject } from '../authorize/subject-access-review.js';
+import { impersonationChecks, impersonationRequestHeaders, type ImpersonationCheck, type ImpersonationRequest, type ReviewSubject } from '../model/impersonation.js';
 
 const AUTHENTICATED = 'system:authenticated';
 

@@ -2,7 +2,7 @@
 // with their OIDC token, named after them, reused until shortly before they
 // expire, and shared by concurrent requests.
 import type { Identity } from '../model/identity.js';
-import { webIdentityOf } from '../authenticate/oidc/web-identity.js';
+import { webIdentityOf } from '../model/web-identity.js';
 import { CredentialError } from './credential-error.js';
 import type { AwsCredentials } from './eks-token.js';
 import { roleSessionName } from './session-name.js';

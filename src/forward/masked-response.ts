@@ -7,8 +7,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createGunzip, createInflate } from 'node:zlib';
 import { StringDecoder } from 'node:string_decoder';
 import type { Readable } from 'node:stream';
-import { maskJsonBody, maskSecretsIn } from '../authorize/policy/mask-secrets.js';
-import { MAX_MASKED_OBJECT_BYTES, StreamingSecretMasker } from '../authorize/policy/mask-list-stream.js';
+import { maskJsonBody, maskSecretsIn } from '../mask/mask-secrets.js';
+import { MAX_MASKED_OBJECT_BYTES, StreamingSecretMasker } from '../mask/mask-list-stream.js';
 import { statusObject } from '../model/status.js';
 
 export interface MaskedRelayOptions {

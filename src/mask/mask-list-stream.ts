@@ -4,7 +4,7 @@
 // not by the list. The output parses to exactly what maskJsonBody gives for
 // the whole body (the envelope and items are re-serialised by JSON.stringify,
 // so only whitespace can differ).
-import { JsonStreamError, JsonTopLevelScanner, type TopLevelHandler } from '../../forward/json-items-stream.js';
+import { JsonStreamError, JsonTopLevelScanner, type TopLevelHandler } from './json-items-stream.js';
 import { maskEnvelope, maskListItem, maskSecretsIn, maskTableRow } from './mask-secrets.js';
 
 /**

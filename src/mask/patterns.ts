@@ -1,6 +1,11 @@
 // Credential patterns masked in what kubetape stores. Built-ins cover what
 // leaks most often in output and logs; operators add their own regexes.
-import type { MaskPattern } from './types.js';
+
+/** A credential pattern: a built-in's name or the operator's own, and its (global) regex. */
+export interface MaskPattern {
+  name: string;
+  regex: RegExp;
+}
 
 export const PATTERN_MASK = '[masked]';
 

@@ -1,6 +1,6 @@
 // Small checks for nested config sections. Every message names the key path
 // (e.g. `clusters[1].roles[0].roleArn`) so an operator finds the line at once.
-import { ConfigError } from './errors.js';
+import { ConfigError } from './config-error.js';
 
 export type Obj = Record<string, unknown>;
 

@@ -1,7 +1,8 @@
 // The caller's own OIDC token, kept beside its Identity rather than in it:
 // STS AssumeRoleWithWebIdentity needs the token, but an Identity is copied
 // into recordings and logs, and a WeakMap entry is never serialised.
-import type { Identity } from '../../model/identity.js';
+// authenticate/oidc attaches it; credentials/role-sessions.ts reads it.
+import type { Identity } from './identity.js';
 
 export interface WebIdentity {
   /** The compact JWT exactly as the caller presented it. */

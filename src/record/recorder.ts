@@ -24,11 +24,10 @@ import type { RequestAttributes } from '../model/request-attributes.js';
 import { StringDecoder } from 'node:string_decoder';
 import { gunzipSync } from 'node:zlib';
 import { BodyCapture, encodeBytes } from './body-capture.js';
-import { maskPatterns, StreamMasker } from '../authorize/policy/patterns.js';
+import { maskPatterns, StreamMasker, type MaskPattern } from '../mask/patterns.js';
 // A stream of NULs is valid UTF-8 too, but JSON would spell every byte as "\u0000": such chunks are stored as base64.
 import { looksLikeText } from './looks-like-text.js';
 import { isSecret } from '../model/request-attributes.js';
-import type { MaskPattern } from '../authorize/policy/types.js';
 import type { RecordingStore, SessionWriter } from '../store/store.js';
 import { newSessionId } from '../store/store.js';
 

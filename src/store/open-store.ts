@@ -2,8 +2,7 @@
 // spool. The AWS SDK is loaded only when the AWS store is configured, so the
 // local store starts (and the CLI runs) without it.
 import type { Metrics } from '../admin/metrics.js';
-import type { RecordingConfig } from '../config/config.js';
-import { awsStoreSettings } from '../config/recording-store.js';
+import { awsStoreSettings, type RecordingConfig } from './settings.js';
 import type { SessionStartEvent, SessionSummary, RecordEvent } from '../model/recording.js';
 import { LocalStore } from './local/local-store.js';
 import type { RecordingStore, SessionFilter, SessionWriter } from './store.js';

@@ -1,7 +1,9 @@
-// The `recording` keys that choose and tune the store: local files (the
-// default) or DynamoDB + S3 behind a local spool. Kept apart from config.ts
-// so the store code can import the settings without the whole config.
-import { ConfigError } from './errors.js';
+// The `recording` section of the config: what is kept and how strictly
+// (RecordingConfig), and the keys that choose and tune the store: local files
+// (the default) or DynamoDB + S3 behind a local spool. Here, below config/,
+// so the store (and the approvals log beside it) read their settings without
+// importing the whole config; config/config.ts parses and validates them.
+import { ConfigError } from '../model/config-error.js';
 
 export type StoreKind = 'local' | 'aws';
 
@@ -27,6 +29,18 @@ export interface RecordingStoreKeys {
   chunkBytes?: number;
   /** ... or once its oldest event waited this long (default 2). */
   flushSeconds?: number;
+}
+
+/** `recording:` in the config (config/config.ts fills in the defaults). */
+export interface RecordingConfig extends RecordingStoreKeys {
+  /** Bytes kept of each request and response body (default 1 MiB). */
+  maxBodyBytes: number;
+  /** Bytes kept of each streaming response: watch, logs -f (default 64 MiB). */
+  maxStreamBytes: number;
+  /** A kubectl invocation's session ends after this many idle seconds (default 30). */
+  sessionIdleSeconds: number;
+  /** closed: refuse what cannot be recorded durably (default). open: forward anyway and count it. */
+  failMode: 'closed' | 'open';
 }
 
 export const RECORDING_STORE_KEYS: readonly (keyof RecordingStoreKeys)[] = [

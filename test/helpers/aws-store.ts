@@ -7,7 +7,7 @@ import { mkdirSync } from 'node:fs';
 import { DynamoDBClient, QueryCommand } from '@aws-sdk/client-dynamodb';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { ensureTable } from '../../src/store/aws/create-table.js';
-import type { RecordingConfig } from '../../src/config/config.js';
+import type { RecordingConfig } from '../../src/store/settings.js';
 
 export { freePort, startMoto as startMotoServer, type Moto as MotoServer } from './moto.js';
 

@@ -1,8 +1,8 @@
 // The `authentication.oidc` section: which issuers kubetape trusts and how
 // their ID tokens become a Kubernetes user. Names follow kube-apiserver's
 // --oidc-* flags where they mean the same thing.
-import { ConfigError } from '../../config/errors.js';
-import { checkUrl, list, mapping, onlyKeys, optionalNumber, optionalString, requiredString, stringOrList, type Obj } from '../../config/validate.js';
+import { ConfigError } from '../../model/config-error.js';
+import { checkUrl, list, mapping, onlyKeys, optionalNumber, optionalString, requiredString, stringOrList, type Obj } from '../../model/validate.js';
 
 export interface OidcIssuerConfig {
   /** The `iss` value, exactly; discovery is fetched from ISSUER/.well-known/openid-configuration. */

@@ -9,7 +9,7 @@ import { bearerToken, type AuthResult, type Authenticator } from '../identity.js
 import { identityFromClaims } from './claims.js';
 import type { OidcIssuerConfig } from './config.js';
 import { IssuerKeys, IssuerUnavailableError, type IssuerKeysOptions } from './issuer-keys.js';
-import { attachWebIdentity } from './web-identity.js';
+import { attachWebIdentity } from '../../model/web-identity.js';
 
 /** Larger tokens are refused before any parsing (ID tokens are a few KiB even with many groups). */
 export const MAX_TOKEN_BYTES = 12 * 1024;

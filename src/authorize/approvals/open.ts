@@ -1,8 +1,7 @@
 // Where approval state lives follows the recording store: the data dir with
 // the local store, the DynamoDB table with the AWS store (so replicas on one
 // table agree). The AWS SDK is loaded only when the AWS store is configured.
-import type { RecordingConfig } from '../../config/config.js';
-import { awsStoreSettings } from '../../config/recording-store.js';
+import { awsStoreSettings, type RecordingConfig } from '../../store/settings.js';
 import { FileApprovalStore, type ApprovalStore } from './store.js';
 
 export async function openApprovalStore(o: { file: string; recording: RecordingConfig }): Promise<ApprovalStore> {

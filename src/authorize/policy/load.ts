@@ -2,7 +2,7 @@
 // yaml package keeps node ranges) so an operator can fix a rule quickly.
 import { readFileSync } from 'node:fs';
 import { LineCounter, parseDocument, type Document, type Node } from 'yaml';
-import { BUILTIN_PATTERNS, INLINE_HOLD_DEFAULT_MS } from './patterns.js';
+import { BUILTIN_PATTERNS, INLINE_HOLD_DEFAULT_MS } from '../../mask/patterns.js';
 import { parseDuration } from '../approvals/duration.js';
 import { LabelSelectorError, parseLabelSelector, selectorFromMap, type LabelSelector } from './label-selector.js';
 import type { CommandMatch, TypedLineRule, MaskPattern, Policy, PolicyAction, PolicyRule, RuleMatch } from './types.js';

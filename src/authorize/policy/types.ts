@@ -3,11 +3,13 @@
 // attributes), not against raw HTTP text.
 
 import type { LabelSelector, Labels } from './label-selector.js';
+import type { CommandMatch, TypedLineRule } from '../../model/policy-rules.js';
+import type { MaskPattern } from '../../mask/patterns.js';
+
+// Defined below authorize/ (the data path applies them without the policy); part of the policy's shape.
+export type { CommandMatch, MaskPattern, TypedLineRule };
 
 export type PolicyAction = 'deny' | 'allow' | 'mask' | 'require-approval';
-
-/** How an exec/attach command is matched: the whole argv joined by spaces. */
-export type CommandMatch = { exact: string } | { prefix: string } | { regex: RegExp };
 
 /** Every field is optional; a rule matches when every field it names matches. Lists mean "any of". */
 export interface RuleMatch {
@@ -29,13 +31,6 @@ export interface RuleMatch {
   labels?: LabelSelector;
 }
 
-/** A line typed into an interactive shell (exec/attach with tty) that the rule refuses. */
-export interface TypedLineRule {
-  match: CommandMatch;
-  action: 'deny';
-  message: string;
-}
-
 export interface PolicyRule {
   /** The rule's name, or "rule N" (1-based position in the file). */
   name: string;
@@ -55,11 +50,6 @@ export interface PolicyRule {
   holdMs?: number;
   /** exec/attach with tty: true: lines typed into the shell that close the session. */
   typed?: TypedLineRule[];
-}
-
-export interface MaskPattern {
-  name: string;
-  regex: RegExp;
 }
 
 export interface Policy {

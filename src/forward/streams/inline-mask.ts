@@ -10,8 +10,7 @@
 // line (at most MAX_SWALLOWED). Bytes in which nothing matches go out
 // exactly as they came, valid UTF-8 or not.
 import { isUtf8 } from 'node:buffer';
-import { INLINE_HOLD_DEFAULT_MS, maskPatterns, PATTERN_MASK } from '../../authorize/policy/patterns.js';
-import type { MaskPattern } from '../../authorize/policy/types.js';
+import { INLINE_HOLD_DEFAULT_MS, maskPatterns, PATTERN_MASK, type MaskPattern } from '../../mask/patterns.js';
 import { looksLikeText as textSample } from '../../record/looks-like-text.js';
 
 /** Text with the odd control byte (terminal escapes) is masked; output with NULs or mostly control bytes passes untouched. */

@@ -4,7 +4,7 @@
 // submits). Best effort by nature: kubetape sees keystrokes, not what the
 // shell makes of them (history, completion, aliases, editors), so this is
 // a tripwire for mistakes, not a security boundary. The README says so.
-import type { CommandMatch, TypedLineRule } from '../../authorize/policy/types.js';
+import type { CommandMatch, TypedLineRule } from '../../model/policy-rules.js';
 
 export type { TypedLineRule };
 

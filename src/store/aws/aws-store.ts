@@ -6,7 +6,7 @@
 import { setMaxListeners } from 'node:events';
 import { join } from 'node:path';
 import type { Metrics } from '../../admin/metrics.js';
-import type { AwsStoreSettings } from '../../config/recording-store.js';
+import type { AwsStoreSettings } from '../settings.js';
 import type { RecordEvent, SessionStartEvent, SessionSummary } from '../../model/recording.js';
 import { Admission, SpoolFullError, type EventKind } from '../spool/admission.js';
 import { Spool } from '../spool/spool.js';

@@ -16,7 +16,7 @@
 // the events meanwhile. A crash at any point repeats at most the current
 // cycle, producing identical objects and items.
 import type { Metrics } from '../../admin/metrics.js';
-import type { AwsStoreSettings } from '../../config/recording-store.js';
+import type { AwsStoreSettings } from '../settings.js';
 import { countEvent, emptyCounts, type RecordEvent, type SessionStartEvent } from '../../model/recording.js';
 import type { Spool, SpoolPosition } from '../spool/spool.js';
 import { comparePositions } from '../spool/spool.js';
