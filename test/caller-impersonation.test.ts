@@ -150,3 +150,27 @@ t.test('the cluster cannot answer the review: 503, nothing forwarded', async (t)
   t.match(JSON.parse(raw.body), { reason: 'ServiceUnavailable', message: /could not check the impersonation with the cluster, so nothing was forwarded: the cluster answered the SubjectAccessReview with HTTP 403/ });
   t.ok(weak.received.every((q) => q.path === SAR_PATH), 'only the failed review reached the cluster');
 });
+
+t.test('tunnelled upgrades are admitted like REST: impersonation is SAR-checked, not refused outright', async (t) => {
+  // Before admission was one step, the tunnel refused every Impersonate-* even on impersonation clusters.
+  const UPGRADE = { Connection: 'Upgrade', Upgrade: 'websocket', 'Sec-WebSocket-Version': '13', 'Sec-WebSocket-Key': 'dGhlIHNhbXBsZSBub25jZQ==' };
+  const path = '/clusters/staging/api/v1/namespaces/default/pods';
+  const call = (token: string) => httpsCall(`${kt.url}${path}`, { ca: kt.ca, headers: { ...UPGRADE, Authorization: `Bearer ${token}`, 'Impersonate-User': 'viewer' } });
+  const reached = (from: number) => upstream.received.slice(from).filter((q) => q.path === '/api/v1/namespaces/default/pods' && q.headers['upgrade'] === 'websocket');
+
+  let before = upstream.received.length;
+  const allowed = await call('tok-olga');
+  // The test cluster does not upgrade watches: its own answer comes back through the tunnel.
+  t.equal(allowed.status, 400, allowed.body);
+  t.match(allowed.body, /upgrade to websocket is not supported/, "the cluster's answer, passed on");
+  const got = reached(before);
+  t.equal(got.length, 1, 'the allowed upgrade reached the cluster');
+  t.equal(got[0]!.authenticatedUser, PROXY, "with kubetape's own credential");
+  t.equal(got[0]!.user, 'viewer', 'acting as the user the cluster agreed to');
+
+  before = upstream.received.length;
+  const denied = await call('tok-dan');
+  t.equal(denied.status, 403);
+  t.match(JSON.parse(denied.body), { kind: 'Status', reason: 'Forbidden', message: /User "dan" cannot impersonate resource "users"/ });
+  t.equal(reached(before).length, 0, 'the denied upgrade never reached the cluster');
+});

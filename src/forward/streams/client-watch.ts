@@ -11,10 +11,19 @@ export interface ClientWatch {
   stop(): Buffer;
 }
 
+/** What a waiting client may send before the upgrade is answered. */
+const MAX_EARLY_BYTES = 64 * 1024;
+
 export function watchWaitingClient(socket: Duplex, head: Buffer): ClientWatch {
   const gone = new AbortController();
   const early: Buffer[] = [];
-  const onData = (c: Buffer): void => void early.push(c);
+  let earlyBytes = 0;
+  const onData = (c: Buffer): void => {
+    // A client has nothing to send before the 101; one that keeps sending while held is cut off.
+    earlyBytes += c.length;
+    if (earlyBytes > MAX_EARLY_BYTES) socket.destroy();
+    else early.push(c);
+  };
   const onGone = (): void => gone.abort();
   socket.on('data', onData);
   socket.on('end', onGone);
