@@ -49,6 +49,8 @@ export function relayMasked(up: IncomingMessage, res: ServerResponse, options: M
     // marker: the client gets the body as sent; the recorder stores only a marker for Secrets.
     copyHeaders(up, res, true);
     res.writeHead(status);
+    // A quiet watch has no first bytes to carry the head: it goes out now, as the cluster sent it.
+    if (o.watch) res.flushHeaders();
     up.on('data', (c: Buffer) => {
       o.onData(c);
       res.write(c);

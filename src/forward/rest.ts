@@ -97,6 +97,15 @@ export function createRestForwarder(o: RestForwarderOptions): RequestHandler {
         return;
       }
       f.exchange.responseHead(status, header(proxyRes, 'content-type'), header(proxyRes, 'content-encoding'));
+      if (f.streaming) {
+        // http-proxy copies the status and headers right after this event, then pipes the body; node
+        // would send the head only with the first body bytes, and a quiet watch or follow has none for
+        // minutes. Clients (client-go's reflector, client-node's Watch, informers and Log) wait for the
+        // head before they call a watch started, and kube-apiserver sends it at once: so do we.
+        process.nextTick(() => {
+          if (!res.headersSent && !res.destroyed) res.flushHeaders();
+        });
+      }
       proxyRes.on('data', (chunk: Buffer) => f.exchange.responseData(chunk));
       const done = (error?: string) => finish(req, res, status, error);
       proxyRes.once('end', () => done());
