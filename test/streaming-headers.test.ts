@@ -10,6 +10,7 @@ import { createServer, get as httpGet } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { CoreV1Api, KubeConfig, Log, Watch, makeInformer, type V1ConfigMap } from '@kubernetes/client-node';
 import { startHarness, type Harness } from './helpers/harness.js';
+import type { KubeObject } from './fake-apiserver/index.js';
 import { rawRequest } from './helpers/raw-request.js';
 import { parsePolicyObject } from '../src/authorize/policy/load.js';
 import { relayMasked } from '../src/forward/masked-response.js';
@@ -79,7 +80,7 @@ function kubeconfig(): KubeConfig {
   return kc;
 }
 
-const configMap = (namespace: string, name: string): V1ConfigMap & { apiVersion: string; kind: string } => ({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace }, data: { k: 'v' } });
+const configMap = (namespace: string, name: string): KubeObject => ({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace }, data: { k: 'v' } });
 
 t.test("client-node's Watch on a quiet resource starts, then gets an event created later", async (t) => {
   const events: Array<{ type: string; name: string }> = [];
