@@ -1,0 +1,113 @@
+// The built CLI (bin/kubetape.js) in everyday use: output piped into a reader
+// that stops early (`| head -1`), and bad input named the way it was given.
+import t from 'tap';
+import { execFile, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { LocalStore } from '../src/store/local/local-store.js';
+import { newSessionId } from '../src/store/store.js';
+import type { RequestEvent, SessionStartEvent } from '../src/model/recording.js';
+
+const BIN = resolve(import.meta.dirname ?? new URL('.', import.meta.url).pathname, '../bin/kubetape.js');
+const run = promisify(execFile);
+
+async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const r = await run(process.execPath, [BIN, ...args], { timeout: 30_000 });
+    return { code: 0, stdout: r.stdout, stderr: r.stderr };
+  } catch (e) {
+    const err = e as { code?: number; stdout?: string; stderr?: string };
+    return { code: typeof err.code === 'number' ? err.code : -1, stdout: err.stdout ?? '', stderr: err.stderr ?? '' };
+  }
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'kubetape-cli-everyday-'));
+t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+const data = join(dir, 'data');
+let execSession = '';
+
+const SESSIONS = 150;
+const OUTPUT_EVENTS = 3000;
+
+t.before(async () => {
+  // Recordings written through the store serve uses: many small sessions, and one exec with a lot of output.
+  const store = new LocalStore(data, { writable: true });
+  const start = (command: string): SessionStartEvent => ({ type: 'session.start', session: newSessionId(), time: new Date().toISOString(), user: 'alice', groups: [], authMethod: 'token-file', cluster: 'c', source: '127.0.0.1', command });
+  for (let i = 0; i < SESSIONS; i++) {
+    const w = await store.openSession(start('kubectl get'));
+    await w.close({ type: 'session.end', session: w.id, time: new Date().toISOString(), reason: 'idle', summary: { requests: 0, bytesIn: 0, bytesOut: 0, verbs: [], namespaces: [], resources: [], errors: 0 } });
+  }
+  const w = await store.openSession(start('kubectl exec'));
+  execSession = w.id;
+  const rq: RequestEvent = {
+    type: 'request',
+    session: w.id,
+    seq: 1,
+    time: new Date().toISOString(),
+    method: 'GET',
+    uri: '/api/v1/namespaces/default/pods/web-0/exec?command=sh&stdout=true',
+    attrs: { isResourceRequest: true, verb: 'create', apiGroup: '', apiVersion: 'v1', resource: 'pods', subresource: 'exec', namespace: 'default', name: 'web-0' },
+    headers: {},
+    streaming: false,
+    exec: { command: ['sh'], tty: false, stdin: false, stdout: true, stderr: false },
+  };
+  await w.append(rq, { durable: true });
+  for (let i = 0; i < OUTPUT_EVENTS; i++) await w.append({ type: 'stream', session: w.id, seq: 1, offsetMs: i, channel: 'stdout', encoding: 'utf8', data: `line ${i} ${'x'.repeat(60)}\n` });
+  await w.append({ type: 'response', session: w.id, seq: 1, time: new Date().toISOString(), status: 101, durationMs: OUTPUT_EVENTS, bytesIn: 0, bytesOut: 0, exitCode: 0 }, { durable: true });
+  await w.close({ type: 'session.end', session: w.id, time: new Date().toISOString(), reason: 'idle', summary: { requests: 1, bytesIn: 0, bytesOut: 0, verbs: ['create'], namespaces: ['default'], resources: ['pods/exec'], errors: 0 } });
+  await store.close();
+});
+
+/**
+ * Runs the CLI with its stdout on a real pipe that the reading end closes
+ * after the first line, as `| head -1` does; resolves with that line, what
+ * the CLI wrote to stderr, and how it exited.
+ */
+function headOne(args: string[]): Promise<{ first: string; stderr: string; code: number | null; signal: string | null }> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`kubetape ${args.join(' ')} did not exit within 20 s of its reader leaving`));
+    }, 20_000);
+    let out = '';
+    let first = '';
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+    child.stdout.setEncoding('utf8').on('data', (c: string) => {
+      out += c;
+      const nl = out.indexOf('\n');
+      if (nl >= 0 && !first) {
+        first = out.slice(0, nl);
+        child.stdout.destroy(); // the reader is gone: the CLI's next write meets a closed pipe
+      }
+    });
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      resolvePromise({ first, stderr, code, signal });
+    });
+  });
+}
+
+for (const c of [
+  { name: 'verify --all', args: () => ['verify', '--all', '--data-dir', data], first: /^[0-9A-Z]{26}\s+intact/ },
+  { name: 'export --format asciicast', args: () => ['export', execSession, '--format', 'asciicast', '--data-dir', data], first: /^\{"version":2/ },
+  { name: 'sessions show --json', args: () => ['sessions', 'show', execSession, '--json', '--data-dir', data], first: /^\{$/ },
+  { name: 'replay --no-wait', args: () => ['replay', execSession, '--no-wait', '--data-dir', data], first: /line 0 x+$/ },
+]) {
+  t.test(`${c.name} | head -1: the CLI stops quietly when its reader leaves`, async (t) => {
+    const r = await headOne(c.args());
+    t.match(r.first, c.first, 'the first line came out');
+    t.equal(r.stderr, '', 'nothing on stderr: no EPIPE, no stack trace');
+    t.equal(r.signal, null);
+    t.equal(r.code, 141, 'the status a shell reports for a command ended by SIGPIPE (128 + 13)');
+  });
+}
+
+t.test('with the whole output read, the same commands exit 0', async (t) => {
+  const r = await cli(['verify', '--all', '--data-dir', data]);
+  t.equal(r.code, 0, r.stderr);
+  t.match(r.stdout, new RegExp(`all ${SESSIONS + 1} recordings intact\\n$`));
+});
