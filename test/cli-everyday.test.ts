@@ -111,3 +111,36 @@ t.test('with the whole output read, the same commands exit 0', async (t) => {
   t.equal(r.code, 0, r.stderr);
   t.match(r.stdout, new RegExp(`all ${SESSIONS + 1} recordings intact\\n$`));
 });
+
+t.test('a bad value is named the way it was given: the flag, or the key with file, line and column', async (t) => {
+  const serve = ['serve', '--data-dir', join(dir, 'serve-data'), '--kubeconfig', join(dir, 'missing-kubeconfig'), '--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0'];
+  let r = await cli([...serve, '--fail-mode', 'maybe']);
+  t.equal(r.code, 1);
+  t.equal(r.stderr, 'kubetape: --fail-mode must be "closed" or "open", got "maybe"\n', 'the flag, not recording.failMode');
+  r = await cli([...serve, '--admin-listen', 'localhost']);
+  t.equal(r.code, 1);
+  t.equal(r.stderr, 'kubetape: --admin-listen must be host:port (e.g. 127.0.0.1:8443), got "localhost"\n');
+
+  // The same value in the config file is named by its key.
+  const cfg = join(dir, 'fail-mode.yaml');
+  writeFileSync(cfg, 'recording:\n  failMode: maybe\n');
+  r = await cli(['serve', '--config', cfg]);
+  t.equal(r.code, 1);
+  t.equal(r.stderr, 'kubetape: recording.failMode must be "closed" or "open", got "maybe"\n', 'the key, from the file');
+
+  // A YAML syntax error: one line, file:line:column and the parser's message, no dangling "at line 2, column 1:".
+  const cases = [
+    { text: 'listen: 127.0.0.1:0\n  dataDir: /tmp\n', where: '1:9', message: 'Nested mappings are not allowed in compact mappings' },
+    { text: 'listen: 127.0.0.1:0\nlisten: 127.0.0.1:1\n', where: '2:1', message: 'Map keys must be unique' },
+  ];
+  for (const c of cases) {
+    const bad = join(dir, `syntax-${c.where.replace(':', '-')}.yaml`);
+    writeFileSync(bad, c.text);
+    r = await cli(['serve', '--config', bad]);
+    t.equal(r.code, 1);
+    t.equal(r.stderr, `kubetape: config ${bad}:${c.where}: ${c.message}\n`, `${c.message}: one clean line`);
+  }
+  r = await cli(['serve', '--config', join(dir, 'no-such.yaml')]);
+  t.equal(r.code, 1);
+  t.match(r.stderr, /^kubetape: cannot read config .*no-such\.yaml: ENOENT[^\n]*\n$/, 'a missing file is still named');
+});

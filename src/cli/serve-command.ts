@@ -1,6 +1,6 @@
 // `kubetape serve`: run the proxy until SIGINT/SIGTERM.
 import type { Command } from 'commander';
-import { readConfigFile, resolveConfig, ConfigError, type ServeConfig } from '../config/config.js';
+import { parseHostPort, readConfigFile, resolveConfig, ConfigError, type ServeConfig } from '../config/config.js';
 import { startKubetape } from '../listen/start.js';
 import { KubeconfigError } from '../kubeconfig/load.js';
 import { CliError } from './errors.js';
@@ -30,13 +30,28 @@ const num = (flag: string) => (v: string) => {
   return n;
 };
 
+/** A bad value given as a flag is named by the flag, not by the config key it sets. */
+const hostPort = (flag: string) => (v: string) => {
+  try {
+    parseHostPort(v, flag);
+  } catch (e) {
+    throw new CliError((e as Error).message);
+  }
+  return v;
+};
+
+const failMode = (v: string): 'open' | 'closed' => {
+  if (v !== 'closed' && v !== 'open') throw new CliError(`--fail-mode must be "closed" or "open", got ${JSON.stringify(v)}`);
+  return v;
+};
+
 export function registerServeCommand(program: Command): void {
   program
     .command('serve')
     .description('run the recording proxy (one cluster from a kubeconfig, or the clusters in --config)')
     .option('--config <file>', 'YAML config file; flags override its keys')
-    .option('--listen <host:port>', 'API listener (default 127.0.0.1:8443)')
-    .option('--admin-listen <host:port>', 'health and metrics listener (default 127.0.0.1:9443)')
+    .option('--listen <host:port>', 'API listener (default 127.0.0.1:8443)', hostPort('--listen'))
+    .option('--admin-listen <host:port>', 'health and metrics listener (default 127.0.0.1:9443)', hostPort('--admin-listen'))
     .option('--data-dir <dir>', 'certificates, tokens, kubeconfig and recordings (default ~/.kubetape)')
     .option('--kubeconfig <file>', 'kubeconfig of the upstream cluster (default $KUBECONFIG, then ~/.kube/config)')
     .option('--context <name>', 'upstream context (default: current-context)')
@@ -48,7 +63,7 @@ export function registerServeCommand(program: Command): void {
     .option('--max-body-bytes <n>', 'bytes of each body kept in the recording (default 1048576)', num('--max-body-bytes'))
     .option('--max-stream-bytes <n>', 'bytes of each watch or log stream kept (default 67108864)', num('--max-stream-bytes'))
     .option('--session-idle <seconds>', 'a kubectl session ends after this long without requests (default 30)', num('--session-idle'))
-    .option('--fail-mode <mode>', 'closed: refuse what cannot be recorded (default); open: forward anyway')
+    .option('--fail-mode <mode>', 'closed: refuse what cannot be recorded (default); open: forward anyway', failMode)
     .option('--policy <file>', 'guardrail policy (YAML), reloaded when it changes; see "Guardrails" in the README')
     .action(async (f: ServeFlags) => {
       const config = buildConfig(f);
