@@ -1,7 +1,6 @@
 // `kubetape serve`: run the proxy until SIGINT/SIGTERM.
 import type { Command } from 'commander';
 import { parseHostPort, readConfigFile, resolveConfig, ConfigError, type ServeConfig } from '../config/config.js';
-import { startKubetape } from '../listen/start.js';
 import { KubeconfigError } from '../kubeconfig/load.js';
 import { CliError } from './errors.js';
 
@@ -69,6 +68,9 @@ export function registerServeCommand(program: Command): void {
       const config = buildConfig(f);
       let running;
       try {
+        // Loaded here, not at the top: the data path is most of the CLI's start-up (about 1 s of
+        // CPU), and every other command (sessions, verify, --help) runs without it.
+        const { startKubetape } = await import('../listen/start.js');
         running = await startKubetape(config);
       } catch (e) {
         if (e instanceof KubeconfigError || e instanceof ConfigError) throw new CliError(e.message);
