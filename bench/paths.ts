@@ -55,7 +55,7 @@ export async function startKubectlProxy(children: ChildSet, kubeconfig: string, 
 }
 
 /**
- * `bin/kubetape.js serve` run as an executable, as `npx kubetape serve` runs
+ * `bin/kubetape.js serve` run as an executable, as `./bin/kubetape.js serve` runs
  * it, so its shebang's Node flags (a small young generation) apply; token
  * and CA taken from the kubeconfig it writes.
  */

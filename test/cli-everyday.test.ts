@@ -2,7 +2,7 @@
 // that stops early (`| head -1`), and bad input named the way it was given.
 import t from 'tap';
 import { execFile, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -28,7 +28,7 @@ t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 const data = join(dir, 'data');
 let execSession = '';
 
-const SESSIONS = 150;
+const SESSIONS = 800; // verify --all writes a line each: more than a pipe holds (64 KiB), so the CLI is still writing when its reader leaves
 const OUTPUT_EVENTS = 3000;
 
 t.before(async () => {
@@ -143,4 +143,18 @@ t.test('a bad value is named the way it was given: the flag, or the key with fil
   r = await cli(['serve', '--config', join(dir, 'no-such.yaml')]);
   t.equal(r.code, 1);
   t.match(r.stderr, /^kubetape: cannot read config .*no-such\.yaml: ENOENT[^\n]*\n$/, 'a missing file is still named');
+});
+
+t.test('a clone that was never built says what to run, not a stack trace', async (t) => {
+  const clone = mkdtempSync(join(tmpdir(), 'kubetape-unbuilt-'));
+  t.teardown(() => rmSync(clone, { recursive: true, force: true }));
+  mkdirSync(join(clone, 'bin'));
+  copyFileSync(BIN, join(clone, 'bin', 'kubetape.js'));
+  writeFileSync(join(clone, 'package.json'), '{"type": "module"}\n');
+  const r = await run(process.execPath, [join(clone, 'bin', 'kubetape.js'), '--help']).then(
+    () => ({ code: 0, stderr: '' }),
+    (e: { code?: number; stderr?: string }) => ({ code: e.code, stderr: e.stderr ?? '' }),
+  );
+  t.equal(r.code, 1);
+  t.equal(r.stderr, `kubetape: the CLI is not built yet: run \`npm ci\` (or \`npm run build\`) in ${clone}/\n`);
 });
