@@ -10,6 +10,25 @@ export interface VerifyReport {
   events: number;
   /** The first thing found wrong: names the chunk, line or object. */
   problem?: string;
+  /** Everything found wrong (when a store reports more than the first). */
+  problems?: string[];
   /** Things worth saying that are not tampering (a live session, a torn last line after a crash). */
   notes: string[];
+}
+
+/**
+ * What `kubetape verify --all` says about a whole store: every session found
+ * (in the index, on disk, or named by another record), what is wrong beyond
+ * any one session (the index's own chain, its checkpoints), and how far back
+ * the evidence is anchored.
+ */
+export interface StoreVerifyReport {
+  /** True when every session and the store's own records check out. */
+  ok: boolean;
+  sessions: VerifyReport[];
+  /** What is wrong with the store's own records (the index chain, checkpoints, a deleted index). */
+  problems: string[];
+  notes: string[];
+  /** How far back the evidence is anchored, in words (what a forger would need). */
+  anchor?: string;
 }

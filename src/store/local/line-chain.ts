@@ -9,6 +9,8 @@
 import { createHash } from 'node:crypto';
 
 export const CHAIN_FIELD = 'prevSha256';
+/** The field of a session file's first line that places it in the index (index-chain.ts). */
+export const LINK_FIELD = 'indexAt';
 /** prevSha256 of a session's first line. */
 export const GENESIS_LINE = '0'.repeat(64);
 
@@ -22,8 +24,11 @@ export function chainLine(json: string, prev: string): string {
   return `${json.slice(0, -1)},"${CHAIN_FIELD}":"${prev}"}`;
 }
 
-/** The event without its chain field, as readers see it. */
+/** The event without its chain fields, as readers see it. */
 export function unchain<T>(ev: T): T {
-  if (ev && typeof ev === 'object' && CHAIN_FIELD in ev) delete (ev as Record<string, unknown>)[CHAIN_FIELD];
+  if (ev && typeof ev === 'object') {
+    if (CHAIN_FIELD in ev) delete (ev as Record<string, unknown>)[CHAIN_FIELD];
+    if (LINK_FIELD in ev) delete (ev as Record<string, unknown>)[LINK_FIELD];
+  }
   return ev;
 }
