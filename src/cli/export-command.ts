@@ -7,7 +7,7 @@ import type { Command } from 'commander';
 import { CliError } from './errors.js';
 import { wholeNumber } from './replay-command.js';
 import { openStoreForReading } from './sessions-command.js';
-import { eventBytes, resolveSession, terminalEvents, type TimedStreamEvent } from './stream-reading.js';
+import { eventBytes, resolveSession, terminalEvents, warnUnlessVerified, type TimedStreamEvent } from './stream-reading.js';
 
 interface ExportOptions {
   format: string;
@@ -34,6 +34,7 @@ export function registerExportCommand(program: Command): void {
       if (o.format !== 'asciicast') throw new CliError(`--format ${JSON.stringify(o.format)} is not supported; use --format asciicast`);
       const store = openStoreForReading(o);
       const id = await resolveSession(store, idArg);
+      await warnUnlessVerified(store, id);
       const writer = new AsciicastWriter(id, o.stdin === true);
       for await (const ev of terminalEvents(store, id, o.seq)) await writer.add(ev);
       await writer.end();

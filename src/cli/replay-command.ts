@@ -7,7 +7,7 @@ import type { Command } from 'commander';
 import { CliError } from './errors.js';
 import { openStoreForReading } from './sessions-command.js';
 import { REPLAY_CHANNELS, ReplayPrinter, type ReplayChannel } from './replay-output.js';
-import { resolveSession, terminalEvents } from './stream-reading.js';
+import { resolveSession, terminalEvents, warnUnlessVerified } from './stream-reading.js';
 
 interface ReplayOptions {
   speed: number;
@@ -33,6 +33,7 @@ export function registerReplayCommand(program: Command): void {
     .action(async (idArg: string, o: ReplayOptions) => {
       const store = openStoreForReading(o);
       const id = await resolveSession(store, idArg);
+      await warnUnlessVerified(store, id);
       const printer = new ReplayPrinter({ stdin: o.stdin === true, colour: process.stdout.isTTY === true && !process.env.NO_COLOR, ...(o.channel ? { channel: o.channel } : {}) });
       const started = Date.now();
       for await (const ev of terminalEvents(store, id, o.seq)) {

@@ -4,6 +4,7 @@
 // whole in memory.
 import type { RecordEvent, RequestEvent, ResponseEvent, StreamEvent } from '../model/recording.js';
 import type { RecordingStore } from '../store/store.js';
+import type { VerifyReport } from '../store/verify.js';
 import { humanBytes } from './format.js';
 import { CliError } from './errors.js';
 
@@ -17,6 +18,25 @@ export async function resolveSession(store: RecordingStore, idArg: string): Prom
   }
   if (!id) throw new CliError(`no session "${idArg}"; see \`kubetape sessions list\``);
   return id;
+}
+
+/**
+ * Checks the chain of the session about to be shown, replayed or exported
+ * (RecordingStore.verify) and, when it does not verify, says so on stderr
+ * before anything is displayed. Returns the report (undefined when the store
+ * cannot verify).
+ */
+export async function warnUnlessVerified(store: RecordingStore, id: string): Promise<VerifyReport | undefined> {
+  if (!store.verify) return undefined;
+  let r: VerifyReport;
+  try {
+    r = await store.verify(id);
+  } catch (e) {
+    process.stderr.write(`kubetape: warning: session ${id} could not be verified (${(e as Error).message}); what follows is unchecked\n`);
+    return undefined;
+  }
+  if (!r.ok) process.stderr.write(`kubetape: WARNING: session ${id} does not verify: ${r.problem}. What follows may have been changed; see \`kubetape verify ${id}\`\n`);
+  return r;
 }
 
 export function isTerminalRequest(rq: RequestEvent): boolean {
