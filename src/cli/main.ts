@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { CliError } from './errors.js';
 import { registerServeCommand } from './serve-command.js';
+import { registerDevCommand } from './dev-command.js';
 import { registerSessionsCommand } from './sessions-command.js';
 import { registerKubeconfigCommand } from './kubeconfig-command.js';
 import { registerReplayCommand } from './replay-command.js';
@@ -31,6 +32,7 @@ export function buildProgram(): Command {
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
   registerServeCommand(program);
+  registerDevCommand(program);
   registerSessionsCommand(program);
   registerKubeconfigCommand(program);
   registerReplayCommand(program);

@@ -7,6 +7,11 @@ import { KubeconfigError, parseKubeconfigText } from './parse.js';
 import type { ClusterConfig, ContextConfig, Kubeconfig, KubeconfigFile, Located, UserConfig } from './types.js';
 
 export { KubeconfigError } from './parse.js';
+
+/** No kubeconfig file exists at all (a machine without a cluster): callers may say what to do next. */
+export class KubeconfigNotFoundError extends KubeconfigError {
+  override name = 'KubeconfigNotFoundError';
+}
 export { resolveUpstream } from './resolve-upstream.js';
 export type { UpstreamCluster, UpstreamCredentialConfig } from './resolve-upstream.js';
 
@@ -93,7 +98,7 @@ export function loadKubeconfig(paths: string[]): Kubeconfig {
     mergeInto<ContextConfig>(merged.contexts, (cfg.contexts ?? []).map((e) => ({ name: e.name, value: e.context })), file);
   }
   if (merged.files.length === 0) {
-    throw new KubeconfigError(paths.length === 1 ? `${paths[0]}: kubeconfig file not found` : `no kubeconfig found: none of ${missing.join(', ')} exists`);
+    throw new KubeconfigNotFoundError(paths.length === 1 ? `${paths[0]}: kubeconfig file not found` : `no kubeconfig found: none of ${missing.join(', ')} exists`);
   }
   return merged;
 }

@@ -16,7 +16,7 @@ import { timingSafeEqual } from 'node:crypto';
 import { request } from 'node:http';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { NodeSha256 } from '../../src/credentials/node-sha256.js';
-import { AUTHENTICATED, type Identity } from './rbac.js';
+import { AUTHENTICATED, type Identity } from '../../src/devcluster/rbac.js';
 
 export interface MapRole {
   rolearn: string;

@@ -1,4 +1,7 @@
-// The fake kube-apiserver tests and the benchmark talk to (through kubetape).
+// The fake kube-apiserver tests and the benchmark talk to (through kubetape):
+// the built-in API server in src/devcluster/ (shared with `kubetape dev`),
+// plus the test-only parts kept here: EKS token authentication, the
+// terminal runner for tests, the standalone runner for the benchmark.
 export { startFakeApiServer, type FakeApiServer } from './server.js';
 export type {
   FakeApiServerOptions,
@@ -11,10 +14,12 @@ export type {
   UpgradeHandler,
   UpgradeRequest,
 } from './types.js';
-export { ObjectStore, type StoreEvent } from './objects.js';
-export { LogSource, resolveContainer } from './logs.js';
-export { rejectUpgrade } from './upgrade.js';
 export {
+  ObjectStore,
+  type StoreEvent,
+  LogSource,
+  resolveContainer,
+  rejectUpgrade,
   DEFAULT_MAIN_PROCESS,
   type AttachCommandFn,
   type PortForwardConnectionLog,
@@ -25,8 +30,7 @@ export {
   type StreamStatus,
   type StreamTransport,
   type TerminalSize,
-} from './streams/index.js';
+} from '../../src/devcluster/index.js';
 export { runInTerminal, type Terminal } from './terminal.js';
-export { status as kubeStatus, type Status } from './errors.js';
-export { RESOURCES, findResource, type ResourceDef } from './resources.js';
+export { kubeStatus, type Status, RESOURCES, findResource, type ResourceDef } from '../../src/devcluster/index.js';
 export { EksTokenAuthenticator, canonicalArn, type EksAuthOptions, type MapRole } from './eks-auth.js';

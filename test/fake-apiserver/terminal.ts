@@ -3,7 +3,7 @@
 // into it, resize it (the program gets SIGWINCH), wait for output.
 import { spawn } from 'node:child_process';
 import type { Writable } from 'node:stream';
-import { PTY_SCRIPT } from './streams/pty-script.js';
+import { PTY_SCRIPT } from '../../src/devcluster/streams/pty-script.js';
 
 export interface Terminal {
   /** Everything the program wrote to the terminal so far. */

@@ -6,7 +6,7 @@ import { STATUS_CODES } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
-import { acceptSpdyUpgrade, isSpdyUpgrade, negotiateStreamProtocol, offeredStreamProtocols, SpdyConnection } from '../../../src/forward/spdy/index.js';
+import { acceptSpdyUpgrade, isSpdyUpgrade, negotiateStreamProtocol, offeredStreamProtocols, SpdyConnection } from '../../forward/spdy/index.js';
 import { status as kubeStatus } from '../errors.js';
 import type { LogSource } from '../logs.js';
 import type { KubeObject, UpgradeHandler, UpgradeRequest } from '../types.js';
@@ -52,6 +52,8 @@ export interface StreamRuntimeOptions {
   attachCommand?: AttachCommandFn;
   /** How long the SPDY side waits for the client's streams (kubelet default 30 s). */
   streamCreationTimeoutMs?: number;
+  /** Name prefix of the temporary directory holding the pods' directories (default `kubetape-pods-`). */
+  podDirPrefix?: string | undefined;
 }
 
 const CONTAINER_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -80,7 +82,7 @@ export class StreamRuntime {
 
   /** The pod's working directory: exec and attach processes run here (kubectl cp with relative paths lands here). */
   podDir(namespace: string, pod: string): string {
-    this.rootDir ??= mkdtempSync(join(tmpdir(), 'fake-apiserver-pods-'));
+    this.rootDir ??= mkdtempSync(join(tmpdir(), this.opts.podDirPrefix ?? 'kubetape-pods-'));
     const dir = join(this.rootDir, namespace, pod);
     mkdirSync(dir, { recursive: true });
     return dir;

@@ -1,18 +1,24 @@
 // Authentication: client certificates signed by the configured client CA
-// (CN = user, O = groups), then bearer tokens (EKS tokens when eks-auth is
-// configured, which needs a round trip to STS), then (optionally) anonymous.
+// (CN = user, O = groups), then bearer tokens (first the configured token
+// authenticators, e.g. the tests' EKS tokens, which need a round trip to
+// STS; then the static token list), then (optionally) anonymous.
 import type { IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { ANONYMOUS, AUTHENTICATED, UNAUTHENTICATED, type Identity } from './rbac.js';
-import type { FakeUser } from './types.js';
-import { EKS_PREFIX, type EksTokenAuthenticator } from './eks-auth.js';
+import type { ApiUser } from './types.js';
 
 export interface AuthConfig {
-  users: FakeUser[];
+  users: ApiUser[];
   clientCerts: boolean;
   anonymous: boolean;
-  eks?: EksTokenAuthenticator;
+  tokenAuthenticators?: TokenAuthenticator[];
 }
+
+/**
+ * A bearer-token check besides the static list: undefined when the token is
+ * not its kind (the next one is asked), else who it is or 'invalid'.
+ */
+export type TokenAuthenticator = (token: string) => AuthResult | Promise<AuthResult> | undefined;
 
 /** 'none' = no credentials at all; 'invalid' = credentials that did not check out (always 401). */
 export type AuthResult = Identity | 'none' | 'invalid';
@@ -35,7 +41,10 @@ export function authenticate(req: IncomingMessage, cfg: AuthConfig): AuthResult 
   const header = req.headers.authorization;
   if (header) {
     const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
-    if (m && cfg.eks && m[1]!.startsWith(EKS_PREFIX)) return cfg.eks.authenticate(m[1]!).then((r) => (r.ok ? r.identity : 'invalid'));
+    for (const check of m ? (cfg.tokenAuthenticators ?? []) : []) {
+      const r = check(m![1]!);
+      if (r !== undefined) return r;
+    }
     const u = m ? cfg.users.find((x) => x.token === m[1]) : undefined;
     if (!u) return 'invalid';
     const groups = [...(u.groups ?? [])];

@@ -14,6 +14,8 @@ export interface ServerState {
   authz: Authorizer;
   openapi: OpenApi;
   minor: string;
+  /** /version's gitVersion, when not the default v1.<minor>.0. */
+  gitVersion?: string;
   aggregatedDiscovery: boolean;
   compression: boolean;
   podTerminationMs: number;

@@ -3,7 +3,7 @@
 // reply to each, wait until all the expected ones are there (or time out),
 // then run. The end: output streams FIN, the Status on the error stream and
 // FIN, then GOAWAY; the client resets its streams and closes.
-import type { SpdyConnection, SpdyStream } from '../../../src/forward/spdy/index.js';
+import type { SpdyConnection, SpdyStream } from '../../forward/spdy/index.js';
 import type { CommandFlags, CommandStreams } from './command-streams.js';
 import { spdySupportsResize, statusIsJson } from './protocols.js';
 import { encodeStatus, type StreamStatus } from './status.js';

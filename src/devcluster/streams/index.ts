@@ -1,5 +1,5 @@
-// exec, attach and port-forward for the fake API server: its default upgrade
-// handler (startFakeApiServer installs it unless `streams: false` or an
+// exec, attach and port-forward for the built-in API server: its default upgrade
+// handler (startApiServer installs it unless `streams: false` or an
 // `upgradeHandler` is given). What a client sees is what a cluster answers:
 //
 // WebSocket exec/attach: an offer containing v5.channel.k8s.io is answered

@@ -24,7 +24,7 @@ function sendDiscovery(ctx: RequestCtx, which: 'api' | 'apis'): void {
 export function serveNonResource(ctx: RequestCtx): void {
   const path = ctx.url.pathname.replace(/\/+$/, '') || '/';
   const seg = path.split('/').filter(Boolean);
-  if (path === '/version') return sendJson(ctx, 200, versionInfo(ctx.state.minor));
+  if (path === '/version') return sendJson(ctx, 200, versionInfo(ctx.state.minor, ctx.state.gitVersion));
   if (['healthz', 'livez', 'readyz'].includes(seg[0])) {
     return sendBody(ctx.req, ctx.res, 200, 'ok', 'text/plain; charset=utf-8', { compression: false });
   }

@@ -12,13 +12,13 @@ const GO_VERSIONS: Record<string, string> = {
   '33': 'go1.24.2',
 };
 
-export function versionInfo(minor: string): Record<string, string> {
+export function versionInfo(minor: string, gitVersion?: string): Record<string, string> {
   const n = minor.replace(/\D.*$/, '');
   const v: Record<string, string> = { major: '1', minor };
   // 1.33 added the emulation/compatibility fields.
   if (Number(n) >= 33) Object.assign(v, { emulationMajor: '1', emulationMinor: n, minCompatibilityMajor: '1', minCompatibilityMinor: String(Number(n) - 1) });
   Object.assign(v, {
-    gitVersion: `v1.${n}.0`,
+    gitVersion: gitVersion ?? `v1.${n}.0`,
     gitCommit: '0123456789abcdef0123456789abcdef01234567',
     gitTreeState: 'clean',
     buildDate: '2025-01-01T00:00:00Z',

@@ -4,7 +4,7 @@
 // with a bad port/streamtype are refused; a pair incomplete after the
 // creation timeout gets "timed out waiting for streams"; a failed connect
 // writes the error text on the error stream; at the end both streams FIN.
-import type { SpdyConnection, SpdyStream } from '../../../src/forward/spdy/index.js';
+import type { SpdyConnection, SpdyStream } from '../../forward/spdy/index.js';
 import type { KubeObject } from '../types.js';
 import { copyBothWays } from './portforward-copy.js';
 import type { PortForwardTargets } from './portforward-targets.js';
