@@ -8,7 +8,7 @@ import type { RecordEvent, SessionSummary } from '../../model/recording.js';
 import { matchesGuardrailFilter, type SessionFilter } from '../store.js';
 import { decodeChunk } from './chunk-format.js';
 import { fromItem, type Plain } from './item-codec.js';
-import { CHUNK_PREFIX, MONTHS_PK, SESSION_SK, clusterPk, idLowerBound, idPrefixTimeRange, monthOf, sessionPk, timePk, userPk } from './keys.js';
+import { CHUNK_PREFIX, MONTHS_PK, REQUEST_PREFIX, SESSION_SK, clusterPk, idLowerBound, idPrefixTimeRange, monthOf, sessionPk, timePk, userPk } from './keys.js';
 import { summaryFromItem } from './session-items.js';
 import { TABLE_SCHEMA } from './table-schema.js';
 
@@ -177,6 +177,36 @@ export class AwsReader {
       ConsistentRead: true,
     })) {
       out.push({ seq: Number(it['seq']), key: String(it['key']), sha256: String(it['sha256']), prev: String(it['prev']), first: Number(it['first']), events: Number(it['events']) });
+    }
+    return out;
+  }
+
+  /** A session's request and response items (what `sessions show` and the API read without the chunks), in key order. */
+  async eventIndexItems(id: string): Promise<PlainItem[]> {
+    const out: PlainItem[] = [];
+    for await (const it of this.query({
+      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :r)',
+      ExpressionAttributeValues: { ':pk': { S: sessionPk(id) }, ':r': { S: REQUEST_PREFIX } },
+      ConsistentRead: true,
+    })) {
+      out.push(it);
+    }
+    return out;
+  }
+
+  /**
+   * Every session with objects in the bucket under `prefix` (prefix/YYYY/MM/DD/SESSION/...):
+   * the id and its session prefix. Found without DynamoDB, so a session whose items were deleted is still found.
+   */
+  async sessionsInBucket(prefix: string): Promise<Map<string, { prefix: string; objects: number }>> {
+    const out = new Map<string, { prefix: string; objects: number }>();
+    for (const key of await this.listKeys(prefix)) {
+      const parts = key.slice(prefix.length).split('/');
+      if (parts.length < 5 || !/^\d{4}$/.test(parts[0]!) || !/^[0-9A-Z]{26}$/.test(parts[3]!)) continue;
+      const id = parts[3]!;
+      const e = out.get(id) ?? { prefix: `${prefix}${parts.slice(0, 4).join('/')}/`, objects: 0 };
+      e.objects++;
+      out.set(id, e);
     }
     return out;
   }

@@ -11,7 +11,7 @@ import type { RecordEvent, SessionStartEvent, SessionSummary } from '../../model
 import { Admission, SpoolFullError, type EventKind } from '../spool/admission.js';
 import { Spool } from '../spool/spool.js';
 import type { AppendOptions, RecordingStore, SessionFilter, SessionWriter } from '../store.js';
-import type { VerifyReport } from '../verify.js';
+import type { StoreVerifyReport, VerifyReport } from '../verify.js';
 import { AwsReader } from './aws-reader.js';
 import { verifyAwsSession } from './aws-verify.js';
 import { checkRegion, createAwsClients, type AwsClients } from './clients.js';
@@ -42,6 +42,8 @@ interface Writing {
 
 export class AwsStore implements RecordingStore {
   private closing: Promise<void> | undefined;
+  /** @internal bytes the last write put in the spool (0: dropped). */
+  lastWriteBytes = 0;
   private readonly openSessions = new Set<string>();
 
   private constructor(
@@ -133,9 +135,12 @@ export class AwsStore implements RecordingStore {
   /** @internal the writers' way into the spool. */
   write(id: string, ev: RecordEvent, kind: EventKind, durable: boolean): Promise<void> {
     const w = this.writing!;
+    this.lastWriteBytes = 0;
     if (!this.openSessions.has(id)) return Promise.reject(new Error(`session ${id} is closed`));
     if (w.admission.decide(kind) === 'drop') return Promise.resolve();
+    // Throws at once when the spool cannot be written (disk full): the caller forwards nothing of it.
     const p = w.spool.append(JSON.stringify(ev), durable);
+    this.lastWriteBytes = w.spool.lastAppendBytes;
     if (kind === 'end') {
       this.openSessions.delete(id);
       w.uploader.nudge();
@@ -168,6 +173,31 @@ export class AwsStore implements RecordingStore {
     return verifyAwsSession(this.reader, id);
   }
 
+  /**
+   * Every session the table lists and every session the bucket holds objects
+   * of: a session whose DynamoDB items were deleted is still found by its
+   * chunks (which an Object Lock bucket keeps until their retention ends).
+   */
+  async verifyAll(): Promise<StoreVerifyReport> {
+    const inBucket = await this.reader.sessionsInBucket(this.o.settings.prefix);
+    const listed = await this.reader.listSessions();
+    const ids = [...new Set([...listed.map((s) => s.id), ...inBucket.keys()])].sort();
+    const sessions: VerifyReport[] = [];
+    for (const id of ids) {
+      const b = inBucket.get(id);
+      sessions.push(await verifyAwsSession(this.reader, id, b ? { inBucket: b } : {}));
+    }
+    return {
+      ok: sessions.every((r) => r.ok),
+      sessions,
+      problems: [],
+      notes: [],
+      anchor:
+        `the chunks and manifests in s3://${this.o.settings.bucket}/${this.o.settings.prefix} are the evidence, and every DynamoDB item readers use is checked against them: ` +
+        'with Object Lock on the bucket (infra/), not even its owner can change or delete them before their retention ends; without it, whoever can write both the bucket and the table can rewrite a recording consistently',
+    };
+  }
+
   async ready(): Promise<void> {
     const w = this.writing;
     if (w && w.admission.full() && this.o.writable?.failMode === 'closed') throw new SpoolFullError(w.admission.message());
@@ -190,6 +220,9 @@ export class AwsStore implements RecordingStore {
 }
 
 class SpoolSessionWriter implements SessionWriter {
+  /** Bytes the last append put in the spool (the recorder's limits count them). */
+  lastAppendBytes = 0;
+
   constructor(
     readonly id: string,
     private readonly store: AwsStore,
@@ -198,11 +231,14 @@ class SpoolSessionWriter implements SessionWriter {
   ) {}
 
   append(event: RecordEvent, opts: AppendOptions = {}): Promise<void> {
+    this.lastAppendBytes = 0;
     if (!this.recorded) {
       this.store.dropped(1);
       return Promise.resolve();
     }
-    return this.store.write(this.id, event, opts.durable ? 'request' : 'data', opts.durable ?? false);
+    const p = this.store.write(this.id, event, opts.durable ? 'request' : 'data', opts.durable ?? false);
+    this.lastAppendBytes = this.store.lastWriteBytes;
+    return p;
   }
 
   async close(end: RecordEvent): Promise<void> {

@@ -4,25 +4,52 @@
 // matching its index item, each naming the previous one's hash, ending at the
 // head that the session item and the manifest both record, with nothing else
 // under the session's prefix.
+//
+// The items readers trust without fetching chunks are evidence too: the
+// session item (who, when, the summary and guardrail counts `sessions list`
+// filters on) and the request and response items (verb, status, exit code)
+// must say exactly what the chunks' events say, and the end summary must not
+// count less than the events hold. A session that is still live may lag
+// behind its spool: chunks in S3 not yet indexed, or the last chunks' items
+// not yet written, are "pending upload" (kubetape finishes them when it runs
+// again), not tampering.
+import { countEvent, emptyCounts, type RecordEvent, type SessionEndEvent, type SessionStartEvent, type SessionSummaryCounts } from '../../model/recording.js';
 import type { VerifyReport } from '../verify.js';
 import { ChunkFormatError, GENESIS, decodeChunk, type Manifest } from './chunk-format.js';
+import type { Plain } from './item-codec.js';
 import { chunkKey, manifestKey } from './keys.js';
-import type { AwsReader } from './aws-reader.js';
+import type { AwsReader, PlainItem } from './aws-reader.js';
+import { eventItems, finishFields, sessionStartItem } from './session-items.js';
 
-export async function verifyAwsSession(reader: AwsReader, id: string): Promise<VerifyReport> {
+export interface AwsVerifyOptions {
+  /** What the bucket holds of this session, found by listing it (verify --all): names a session whose items were deleted. */
+  inBucket?: { prefix: string; objects: number };
+}
+
+export async function verifyAwsSession(reader: AwsReader, id: string, o: AwsVerifyOptions = {}): Promise<VerifyReport> {
   const report: VerifyReport = { id, ok: false, state: 'unknown', chunks: 0, events: 0, notes: [] };
-  const fail = (problem: string): VerifyReport => ({ ...report, ok: false, problem });
+  const fail = (problem: string): VerifyReport => ({ ...report, ok: false, problem, problems: [...(report.problems ?? []), problem] });
   const item = await reader.sessionItem(id);
-  if (!item) return fail('no session item in DynamoDB');
+  if (!item) {
+    if (o.inBucket) return fail(`its session item is missing from DynamoDB (deleted): S3 holds ${o.inBucket.objects} object${o.inBucket.objects === 1 ? '' : 's'} of it under ${o.inBucket.prefix}`);
+    return fail('no session item in DynamoDB');
+  }
   const state = String(item['state'] ?? 'live');
   report.state = state;
   const prefix = String(item['s3Prefix'] ?? '');
   if (!prefix) return fail('the session item names no S3 prefix');
   const index = await reader.chunkItems(id);
   const keys = new Set(await reader.listKeys(prefix));
+  const expiresAt = typeof item['expiresAt'] === 'number' ? item['expiresAt'] : undefined;
 
   let prev = GENESIS;
   let events = 0;
+  let bytes = 0;
+  let start: SessionStartEvent | undefined;
+  let last: RecordEvent | undefined;
+  const counts = emptyCounts();
+  /** The request and response items the events call for, by sort key, with the chunk they came in. */
+  const expected = new Map<string, { fields: Record<string, Plain | undefined>; chunk: number }>();
   for (let i = 0; i < index.length; i++) {
     const c = index[i]!;
     const where = `chunk ${i} (${c.key})`;
@@ -45,18 +72,38 @@ export async function verifyAwsSession(reader: AwsReader, id: string): Promise<V
     if (d.header.prev !== prev || c.prev !== prev) return fail(`${where} does not follow chunk ${i - 1}: the hash chain is broken`);
     if (d.header.first !== events || d.header.events !== d.lines.length) return fail(`${where}: its events are not where the chain says (first ${d.header.first}, expected ${events})`);
     for (const [n, line] of d.lines.entries()) {
+      let ev: RecordEvent;
       try {
-        const ev = JSON.parse(line) as { session?: string };
-        if (ev.session !== id) return fail(`${where}: event ${n} belongs to another session`);
+        ev = JSON.parse(line) as RecordEvent;
       } catch {
         return fail(`${where}: event ${n} is not JSON`);
       }
+      if (ev.session !== id) return fail(`${where}: event ${n} belongs to another session`);
+      if (i === 0 && n === 0) {
+        if (ev.type !== 'session.start') return fail(`${where}: the recording does not begin with its session start`);
+        start = ev;
+      }
+      countEvent(counts, ev);
+      for (const f of eventItems(ev, i, expiresAt)) expected.set(String(f['sk']), { fields: f, chunk: i });
+      last = ev;
     }
     prev = d.sha256;
     events += d.lines.length;
+    bytes += d.bytes;
   }
   report.chunks = index.length;
   report.events = events;
+  const live = state === 'live';
+  const pending: string[] = [];
+
+  // The session item: who and when, as the session start has them.
+  if (start) {
+    const want = sessionStartItem(start, { s3Prefix: prefix, bucket: String(item['bucket'] ?? ''), ...(expiresAt !== undefined ? { expiresAt } : {}) });
+    const d = itemDifference(want, item, ['state', 'expiresAt']);
+    if (d) return fail(`the session item differs from the recording's session start: ${d}`);
+  } else if (!live || index.length > 0) {
+    return fail('the recording has no session start');
+  }
 
   const mKey = manifestKey(prefix);
   const manifestPresent = keys.delete(mKey);
@@ -78,9 +125,97 @@ export async function verifyAwsSession(reader: AwsReader, id: string): Promise<V
     if (m.head !== prev) return fail(`the manifest's head hash is not the last chunk's (${mKey} was changed or chunks are missing)`);
     if (item['headHash'] !== prev) return fail('the session item\'s head hash is not the last chunk\'s (chunks are missing or were changed)');
     if (item['chunks'] !== index.length) return fail(`the session item counts ${String(item['chunks'])} chunks, the index ${index.length}`);
+    // The summary `sessions list` and its filters read: what the end event says (or, interrupted, the events' counts).
+    const end = last?.type === 'session.end' ? (last as SessionEndEvent) : undefined;
+    if (state === 'ended' && !end) return fail('the session item says it ended, but the recording does not end with its session end (cut)');
+    if (state === 'interrupted' && end) return fail('the session item says it was interrupted, but the recording ends with its session end');
+    const want = finishFields({ state: state === 'ended' ? 'ended' : 'interrupted', counts, chunks: index.length, events, bytes, head: prev, manifestKey: mKey, ...(end ? { end } : {}) });
+    const d = itemDifference(want, item, ['finishedAt']);
+    if (d) return fail(`the session item's summary differs from the recording: ${d}`);
+    if (end) {
+      const hidden = underCounted(end.summary, counts);
+      if (hidden) return fail(`the end summary in the recording ${hidden}: the summary was changed`);
+    }
   }
-  const extra = [...keys].sort()[0];
-  if (extra) return fail(`unexpected object ${extra}: not in the index (added, or a chunk the index lost)`);
+
+  // The request and response items, against the events.
+  const actual = await reader.eventIndexItems(id);
+  const seen = new Set<string>();
+  for (const it of actual) {
+    const sk = String(it['sk']);
+    seen.add(sk);
+    const e = expected.get(sk);
+    if (!e) {
+      if (live) pending.push(`item ${sk} is ahead of the indexed chunks`);
+      else return fail(`DynamoDB item ${sk} is not in the recording (added)`);
+      continue;
+    }
+    const d = itemDifference(e.fields, it, ['expiresAt'], true);
+    if (d) return fail(`DynamoDB item ${sk} differs from the recording (chunk ${e.chunk}): ${d}`);
+  }
+  const missing = [...expected].filter(([sk]) => !seen.has(sk));
+  if (missing.length > 0) {
+    // A crash between indexing a chunk and writing its items leaves the last chunks without items; the restart writes them.
+    const firstChunk = Math.min(...missing.map(([, e]) => e.chunk));
+    const trailing = [...expected].filter(([, e]) => e.chunk >= firstChunk).every(([sk]) => !seen.has(sk));
+    if (live && trailing) pending.push(`the items of chunk${firstChunk === index.length - 1 ? '' : 's'} ${firstChunk}${firstChunk === index.length - 1 ? '' : `-${index.length - 1}`} are not written yet`);
+    else return fail(`DynamoDB item ${missing[0]![0]} is missing (deleted): the recording holds it in chunk ${missing[0]![1].chunk}`);
+  }
+
+  // Objects beyond the index: the next chunks put to S3 before a crash, not indexed yet (live), or added.
+  const extras = [...keys].sort();
+  if (extras.length > 0) {
+    const next = extras.every((k, n) => k === chunkKey(prefix, index.length + n));
+    if (live && next) pending.push(`chunk${extras.length === 1 ? '' : 's'} ${index.length}${extras.length === 1 ? '' : `-${index.length + extras.length - 1}`} in S3, not yet indexed`);
+    else return fail(`unexpected object ${extras[0]}: not in the index (added, or a chunk the index lost)`);
+  }
+  if (pending.length > 0) {
+    report.state = 'live, pending upload';
+    report.notes.push(`pending upload: ${pending.join('; ')} (the kubetape that recorded it finishes this when it runs again; if none will, that part is lost)`);
+  }
   report.ok = true;
   return report;
+}
+
+/**
+ * The first field where an item differs from what the recording says it must
+ * hold, in words. Only `want`'s fields are compared (a session item holds its
+ * start fields and, once finished, its finish fields), and with `strict` also
+ * fields the item has and `want` does not (added to a request item).
+ */
+function itemDifference(want: Record<string, Plain | undefined>, item: PlainItem, ignore: string[], strict = false): string | undefined {
+  const keys = new Set([...Object.keys(want), ...(strict ? Object.keys(item) : [])]);
+  for (const k of keys) {
+    if (ignore.includes(k) || k === 'pk' || k === 'sk') continue;
+    if (same(want[k], item[k])) continue;
+    const show = (v: Plain | undefined): string => (v === undefined ? 'absent' : JSON.stringify(v));
+    return `${k} is ${show(item[k])} in DynamoDB, ${show(want[k])} in the recording`;
+  }
+  return undefined;
+}
+
+/** Deep equality of item values, whatever the order of a map's keys (DynamoDB keeps none). */
+function same(a: Plain | undefined, b: Plain | undefined): boolean {
+  if (a === b) return true;
+  if (a === undefined || b === undefined || a === null || b === null || typeof a !== 'object' || typeof b !== 'object') return false;
+  if (Array.isArray(a) || Array.isArray(b)) return Array.isArray(a) && Array.isArray(b) && a.length === b.length && a.every((x, i) => same(x, b[i]));
+  const ka = Object.keys(a).filter((k) => a[k] !== undefined);
+  const kb = Object.keys(b).filter((k) => b[k] !== undefined);
+  return ka.length === kb.length && ka.every((k) => same(a[k], b[k]));
+}
+
+/** What a summary counts fewer of than the events hold (hiding something), in words. */
+function underCounted(summary: SessionSummaryCounts, events: SessionSummaryCounts): string | undefined {
+  for (const k of ['requests', 'bytesIn', 'bytesOut', 'errors'] as const) if ((summary[k] ?? 0) < events[k]) return `counts ${summary[k] ?? 0} ${k}, its events hold ${events[k]}`;
+  for (const k of ['verbs', 'namespaces', 'resources'] as const) {
+    const missing = events[k].filter((v) => !(summary[k] ?? []).includes(v));
+    if (missing.length) return `leaves out ${k} ${missing.join(', ')}`;
+  }
+  const g = events.guardrails;
+  if (g) {
+    for (const k of ['denied', 'approvalRefused', 'masked', 'allowed', 'granted', 'typedRefused'] as const) {
+      if ((summary.guardrails?.[k] ?? 0) < g[k]) return `counts ${summary.guardrails?.[k] ?? 0} ${k} by guardrails, its events hold ${g[k]}`;
+    }
+  }
+  return undefined;
 }
