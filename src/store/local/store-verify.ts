@@ -12,7 +12,7 @@
 //    of the events), a seal or checkpoint head against the line it names, and
 //    its link to the index and to the session before it.
 // Each problem names the index line, session file line or session concerned.
-import { readdirSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { countEvent, emptyCounts, type RecordEvent, type SessionSummaryCounts } from '../../model/recording.js';
 import type { StoreVerifyReport, VerifyReport } from '../verify.js';
@@ -81,6 +81,15 @@ export async function verifyLocalStore(o: LocalVerifyOptions): Promise<StoreVeri
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
   }
   for (const day of days) {
+    if (o.only) {
+      // One session: look for its file by name in each day, not through every name on disk.
+      const rel = join('sessions', day, `${o.only}.ndjson`);
+      if (existsSync(join(o.root, rel))) {
+        of(o.only).files.push(rel);
+        fileCount++;
+      }
+      continue;
+    }
     let names: string[];
     try {
       names = readdirSync(join(o.root, 'sessions', day));
@@ -293,6 +302,8 @@ function verifySession(
     else return r;
   }
   const want = start?.rec.file;
+  // A session opened after the files were listed (and before the index was read) has its file by now.
+  if (want && !f.files.includes(want) && f.files.length === 0 && existsSync(join(o.root, want))) f.files.push(want);
   if (f.files.length > 1) fail(`more than one file holds it: ${f.files.join(', ')}`);
   const file = want && f.files.includes(want) ? want : f.files[0];
   if (!file) return fail(`its session file ${want ?? `${id}.ndjson`} is missing (deleted)`);
