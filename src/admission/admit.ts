@@ -37,6 +37,7 @@ import { authorizeStream, type StreamAuthorizer } from '../forward/streams/autho
 import type { InlineMasking } from '../forward/streams/inline-mask.js';
 import type { TypedLineRules } from '../forward/streams/typed-line.js';
 import type { Exchange, Recorder } from '../record/recorder.js';
+import { RecordingBudgetError } from '../record/limits.js';
 import type { Admission, AdmissionRequest, Admit, Admitted, Refusal } from '../forward/admitted.js';
 
 export interface AdmissionDeps {
@@ -125,6 +126,8 @@ export function createAdmission(d: AdmissionDeps): Admit {
       });
     } catch (err) {
       d.metrics.failClosedRefusals.inc();
+      // A spent recording budget (the disk's reserve, the caller's day) is 507; a record that could not be written, 503.
+      if (err instanceof RecordingBudgetError) return refuse(attrs.verb, { code: err.statusCode, message: err.message, reason: err.reason });
       return refuse(attrs.verb, { code: 503, message: `kubetape refused the request because it could not be recorded: ${(err as Error).message}`, reason: 'ServiceUnavailable' });
     }
     if (verdict.gone) {

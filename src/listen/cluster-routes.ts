@@ -7,6 +7,7 @@ import type { Authenticator } from '../authenticate/identity.js';
 import type { Metrics } from '../admin/metrics.js';
 import type { RecordingStore } from '../store/store.js';
 import { Recorder } from '../record/recorder.js';
+import type { RecordingLimits } from '../record/limits.js';
 import { createAdmission } from '../admission/admit.js';
 import { createRestForwarder } from '../forward/rest.js';
 import { createUpgradeTunnel } from '../forward/upgrade-tunnel.js';
@@ -38,6 +39,8 @@ export interface RouteDeps {
   policy?: PolicyHolder;
   /** Just-in-time approval state (with a policy). */
   approvals?: ApprovalStore;
+  /** Disk reserve and per-user recording budgets, shared by every cluster's recorder. */
+  limits?: RecordingLimits;
 }
 
 export function createClusterRoute(upstream: Upstream, d: RouteDeps): ClusterRoute {
@@ -47,6 +50,8 @@ export function createClusterRoute(upstream: Upstream, d: RouteDeps): ClusterRou
     cluster: upstream.name,
     maxBodyBytes: c.recording.maxBodyBytes,
     maxStreamBytes: c.recording.maxStreamBytes,
+    ...(c.recording.maxStreamEvents !== undefined ? { maxStreamEvents: c.recording.maxStreamEvents } : {}),
+    ...(d.limits ? { limits: d.limits } : {}),
     idleMs: c.recording.sessionIdleSeconds * 1000,
     failMode: c.recording.failMode,
     onRecordFailure: (err) => {

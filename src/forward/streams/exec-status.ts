@@ -54,9 +54,13 @@ export function outcomeFromErrorChannel(raw: Buffer, statusJson: boolean): ExecO
   return code === undefined ? { raw, status } : { raw, status, exitCode: code };
 }
 
-/** kubetape's own failure: the upstream went away before saying how the command ended. */
-export function failureOutcome(message: string): ExecOutcome {
-  const status = statusObject(500, message, 'InternalError') as unknown as ExecStatus;
+/**
+ * kubetape's own failure: the upstream went away before saying how the
+ * command ended (500 InternalError), or kubetape stopped the exec because it
+ * could not record it (503 ServiceUnavailable, 507 InsufficientStorage).
+ */
+export function failureOutcome(message: string, code = 500, reason = 'InternalError'): ExecOutcome {
+  const status = statusObject(code, message, reason) as unknown as ExecStatus;
   return { raw: Buffer.from(JSON.stringify(status)), status, error: message };
 }
 

@@ -2,14 +2,20 @@
 // cluster: every client connection gets its own upstream stream pair, bytes
 // flow both ways (recorded as `in` and `out` per connection), the cluster's
 // error text is passed through, and the client's error stream is ended when
-// the data is over (kubectl waits for that before it lets go).
+// the data is over (kubectl waits for that before it lets go). Bytes are
+// recorded before they are forwarded (exchange.relay), a new connection is
+// recorded before it is started; when the recording cannot go on, every
+// connection is told why on its error stream and the session closes.
 import type { Exchange } from '../../record/recorder.js';
+import { ENVELOPE_BOUND } from '../../record/stream-pacing.js';
 import { Valve, forward } from './flow.js';
 import type { PortForwardClientConnection, PortForwardClientEnd } from './portforward-types.js';
 import type { PortForwardUpstream, UpstreamPortPair } from './portforward-upstream.js';
 
 /** After the pod's side of a connection ends, how long the cluster's error stream may lag before we end the client's. */
 const ERROR_STREAM_GRACE_MS = 1000;
+/** What a connection pays for its end when it opens: its close and the forced records of its directions (stream-pacing.ts). */
+const CONNECTION_END_RESERVE = 4 * ENVELOPE_BOUND;
 
 export interface PortForwardResult {
   connections: number;
@@ -20,7 +26,7 @@ export function bridgePortForward(client: PortForwardClientEnd, upstream: PortFo
   exchange.setStreamProtocol(client.label, upstream.label);
   const towardsClient = new Valve(() => upstream.pause(), () => upstream.resume());
   const towardsUpstream = new Valve(() => client.pause(), () => client.resume());
-  const live = new Set<() => void>();
+  const live = new Map<() => void, PortForwardClientConnection>();
   let count = 0;
   let over = false;
 
@@ -28,10 +34,22 @@ export function bridgePortForward(client: PortForwardClientEnd, upstream: PortFo
     const end = (error?: string): void => {
       if (over) return;
       over = true;
-      for (const abort of [...live]) abort();
+      for (const abort of [...live.keys()]) abort();
       exchange.finish(error, 101);
       resolve(error === undefined ? { connections: count } : { connections: count, error });
     };
+
+    // The recording cannot go on: each connection's client hears why on its error stream, then everything closes.
+    exchange.onStopped((reason) => {
+      if (over) return;
+      const message = `kubetape stopped the port-forward: ${reason.message}`;
+      for (const c of live.values()) {
+        if (!c.error.writableEnded && !c.error.destroyed) c.error.write(message);
+      }
+      upstream.close();
+      client.close();
+      end(message);
+    });
 
     upstream.connection.on('close', () => {
       if (over) return;
@@ -41,7 +59,6 @@ export function bridgePortForward(client: PortForwardClientEnd, upstream: PortFo
 
     const run = async (c: PortForwardClientConnection, n: number): Promise<void> => {
       const where = { connection: n, port: c.port };
-      exchange.streamEvent('open', '', where);
       // Hold the client's bytes until the cluster has accepted the streams.
       const early: Buffer[] = [];
       let pair: UpstreamPortPair | undefined;
@@ -51,7 +68,7 @@ export function bridgePortForward(client: PortForwardClientEnd, upstream: PortFo
         if (closed) return;
         closed = true;
         live.delete(abort);
-        exchange.streamEvent('close', why, where);
+        exchange.streamEvent('close', why, where, { prepaid: true });
       };
       const abort = (): void => {
         pair?.data.reset();
@@ -59,12 +76,14 @@ export function bridgePortForward(client: PortForwardClientEnd, upstream: PortFo
         c.reset();
         close('reset');
       };
-      live.add(abort);
+      live.set(abort, c);
       c.start({
         data(chunk) {
-          exchange.streamEvent('in', chunk, where);
-          if (pair) forward(pair.data, chunk, towardsUpstream);
-          else early.push(chunk);
+          exchange.relay('in', chunk, () => {
+            if (closed) return;
+            if (pair) forward(pair.data, chunk, towardsUpstream);
+            else early.push(chunk);
+          }, where);
         },
         end() {
           clientEnded = true;
@@ -81,7 +100,7 @@ export function bridgePortForward(client: PortForwardClientEnd, upstream: PortFo
       } catch (err) {
         towardsUpstream.release(c);
         const message = `kubetape could not open a connection to port ${c.port} in the pod: ${(err as Error).message}`;
-        exchange.streamEvent('error', message, where);
+        if (!exchange.streamEvent('error', message, where, { prepaid: true })) return;
         if (!c.error.writableEnded && !c.error.destroyed) c.error.write(message);
         await c.finish();
         close('failed');
@@ -98,12 +117,10 @@ export function bridgePortForward(client: PortForwardClientEnd, upstream: PortFo
       if (clientEnded) p.data.end();
 
       p.data.on('data', (chunk: Buffer) => {
-        exchange.streamEvent('out', chunk, where);
-        forward(c.data, chunk, towardsClient);
+        exchange.relay('out', chunk, () => void (closed || forward(c.data, chunk, towardsClient)), where);
       });
       p.error.on('data', (chunk: Buffer) => {
-        exchange.streamEvent('error', chunk, where);
-        forward(c.error, chunk, towardsClient);
+        exchange.relay('error', chunk, () => void (closed || forward(c.error, chunk, towardsClient)), where);
       });
 
       let dataDone = false;
@@ -119,6 +136,9 @@ export function bridgePortForward(client: PortForwardClientEnd, upstream: PortFo
         const once = (): void => {
           if (fired) return;
           fired = true;
+          // What the pod sent and is still held for its record goes out before the end.
+          exchange.drainConnection(n);
+          if (exchange.stopError) return;
           fn();
         };
         s.once('end', once);
@@ -145,11 +165,13 @@ export function bridgePortForward(client: PortForwardClientEnd, upstream: PortFo
 
     client.start({
       connection(c) {
-        if (over) {
+        if (over || exchange.stopError) {
           c.reset();
           return;
         }
-        void run(c, ++count);
+        const n = ++count;
+        // Recorded before it starts; a burst of new connections waits for the recording's pacing like data does.
+        exchange.relay('open', Buffer.alloc(0), () => void run(c, n), { connection: n, port: c.port }, { reserve: CONNECTION_END_RESERVE });
       },
       closed(reason, protocolError) {
         upstream.close();

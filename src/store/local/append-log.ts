@@ -7,7 +7,16 @@
 // which is slow (~0.2 ms here) and runs off the event loop; every caller that
 // asks for durability while one runs shares the next one. A crash can leave
 // at most a torn last line, which readers skip (see ndjson-reader.ts).
-import { closeSync, fdatasync, openSync, writeSync } from 'node:fs';
+//
+// A write that fails (disk full, EIO) throws at once, before append returns,
+// so a caller can refuse to forward what it could not record. Whatever part
+// of the line did reach the file is cut off again (ftruncate back to where
+// the line started): no torn line is left in the middle of a file. If that
+// cut fails too, the next line starts with a newline of its own, so the
+// fragment stands alone on its line and readers skip it.
+import { closeSync, fdatasync, fstatSync, ftruncateSync, openSync, writeSync } from 'node:fs';
+
+const NEWLINE = Buffer.from('\n');
 
 export class AppendLog {
   private readonly fd: number;
@@ -15,36 +24,71 @@ export class AppendLog {
   private nextSync: Promise<void> | undefined;
   private closed = false;
   private lazySync: NodeJS.Timeout | undefined;
+  /** A failed write left a fragment that could not be cut off: the next line starts on a fresh line. */
+  private torn = false;
+  /** A lazy (not awaited) fdatasync failed: reported by the next append, so its caller learns of it. */
+  private lostSync: Error | undefined;
 
   constructor(readonly path: string) {
     // 'a' opens O_APPEND: every write lands at the end even if another process appends too.
     this.fd = openSync(path, 'a', 0o600);
   }
 
-  /** Append one line. With `durable`, resolve only after it is on disk. */
+  /**
+   * Append one line. With `durable`, resolve only after it is on disk.
+   * Throws (synchronously) when the line cannot be written; nothing of it is then left in the file.
+   */
   append(line: string, durable: boolean): Promise<void> {
     return this.appendEncoded(Buffer.from(line + '\n'), durable);
   }
 
-  /** Append one line already encoded as UTF-8, its newline included (callers that also hash the bytes encode once). */
+  /**
+   * Append one line already encoded as UTF-8, its newline included (callers that also hash the bytes encode once).
+   * Throws (synchronously) when it cannot be written, as append does; the promise is about durability only.
+   */
   appendEncoded(buf: Buffer, durable: boolean): Promise<void> {
-    if (this.closed) return Promise.reject(new Error(`recording file ${this.path} is closed`));
-    try {
-      let off = 0;
-      while (off < buf.length) off += writeSync(this.fd, buf, off, buf.length - off);
-    } catch (err) {
-      return Promise.reject(err as Error);
+    if (this.closed) throw new Error(`recording file ${this.path} is closed`);
+    this.write(this.torn ? Buffer.concat([NEWLINE, buf]) : buf);
+    this.torn = false;
+    const lost = this.lostSync;
+    if (lost) {
+      // The line is written, but lines before it may not have reached the disk: say so now.
+      this.lostSync = undefined;
+      return durable ? this.sync().then(() => Promise.reject(lost)) : Promise.reject(lost);
     }
     if (durable) return this.sync();
     // Lines not awaited for durability (response data) still reach the disk within a second.
     if (!this.lazySync) {
       this.lazySync = setTimeout(() => {
         this.lazySync = undefined;
-        if (!this.closed) this.sync().catch(() => undefined);
+        if (!this.closed) {
+          this.sync().catch((err: Error) => {
+            this.lostSync ??= err;
+          });
+        }
       }, 1000);
       this.lazySync.unref();
     }
     return Promise.resolve();
+  }
+
+  /** All of `buf` or nothing: a short write followed by an error is cut back off the file. */
+  private write(buf: Buffer): void {
+    let off = 0;
+    try {
+      while (off < buf.length) off += writeSync(this.fd, buf, off, buf.length - off);
+    } catch (err) {
+      if (off > 0) {
+        try {
+          // O_APPEND put our bytes at the end, and nothing else writes this file meanwhile (writes here
+          // are synchronous and the data dir belongs to one kubetape): the line started `off` bytes back.
+          ftruncateSync(this.fd, fstatSync(this.fd).size - off);
+        } catch {
+          this.torn = true;
+        }
+      }
+      throw err;
+    }
   }
 
   /**

@@ -1,0 +1,166 @@
+// Issue 12 item 5: bounded recordings. A raw WebSocket exec client sends
+// 100,000 one-byte stdin frames and 20,000 empty ones: the recording stays
+// under the bound the README states (stored bytes <= 2 x frame bytes +
+// 256 KiB + 8 KiB per second), every frame is accounted for, and the
+// container received exactly what was recorded. maxStreamEvents cuts a
+// stream's recording. The per-user daily budget stops a running exec (507
+// on its error channel, nothing unrecorded forwarded) and refuses the
+// user's next requests; the disk reserve refuses new work (507) and fails
+// /readyz; on a tmpfs filled below half the reserve, a running exec stops.
+import t from 'tap';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, statfsSync, unlinkSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { kubectlBinary, recorded, settledStreamExchanges, startStreamHarness, streamExchanges } from './helpers/streams.js';
+import { mountTmpfs, openRawExec, readyz, sessionLines, until } from './helpers/raw-exec.js';
+import type { RecordingConfig } from '../src/store/settings.js';
+import type { StreamEvent } from '../src/model/recording.js';
+import { PACING } from '../src/record/stream-pacing.js';
+
+const BASE: RecordingConfig = { maxBodyBytes: 1024 * 1024, maxStreamBytes: 64 * 1024 * 1024, sessionIdleSeconds: 30, failMode: 'closed' };
+const outside = mkdtempSync(join(tmpdir(), 'kt-bounds-'));
+t.teardown(() => rmSync(outside, { recursive: true, force: true }));
+
+/** The close code, or -1 when the stream did not close in time. */
+const closedWithin = (p: Promise<number>, ms = 10_000): Promise<number> => Promise.race([p, new Promise<number>((r) => setTimeout(() => r(-1), ms))]);
+
+const readOr = (path: string): string => {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return '';
+  }
+};
+
+t.test('100,000 one-byte stdin frames and 20,000 empty frames stay under the stated bound', async (t) => {
+  const s = await startStreamHarness({ minor: '32', config: { recording: BASE } });
+  t.teardown(() => s.close());
+  const received = join(outside, 'amplified');
+  const exec = await openRawExec(s, ['sh', '-c', `cat > '${received}'`]);
+  const started = Date.now();
+  for (let i = 0; i < 100_000; i++) exec.send(0, String.fromCharCode(97 + (i % 26)));
+  for (let i = 0; i < 20_000; i++) exec.send(0);
+  exec.send(255, Buffer.from([0])); // v5: stdin is over
+  t.equal(await closedWithin(exec.closed, 90_000), 1000, 'the exec ended normally');
+  const seconds = (Date.now() - started) / 1000;
+  t.match(JSON.parse(exec.received(3).toString()), { status: 'Success' });
+
+  const [x] = await settledStreamExchanges(s.h.kt.store, (e) => e.request.exec?.command[2] === `cat > '${received}'`, 1, 30_000);
+  const sent = readFileSync(received, 'utf8');
+  t.equal(sent.length, 100_000, 'the container received every byte');
+  t.equal(recorded(x!, 'stdin').toString(), sent, 'the recording holds exactly what the container received');
+  const stdin = x!.streams.filter((e) => e.channel === 'stdin');
+  t.equal(stdin.reduce((n, e) => n + (e.frames ?? 1), 0), 120_000, 'every frame, empty ones too, is accounted for in the recorded events');
+  t.ok(stdin.length < 20_000, `far fewer events than frames (${stdin.length})`);
+
+  // The stored bytes of this exec's stream events, as they are in the session file (envelope and chain field included).
+  const lines = sessionLines(s.h.dataDir, x!.session).lines.filter((l) => {
+    const ev = JSON.parse(l) as StreamEvent;
+    return ev.type === 'stream' && ev.seq === x!.request.seq;
+  });
+  const stored = lines.reduce((n, l) => n + Buffer.byteLength(l) + 1, 0);
+  // Frame bytes as the README counts them: payload + 1 per frame, both ways.
+  const frameBytes = x!.streams.reduce((n, e) => n + (e.frames ?? 1), 0) + Object.values(x!.response!.streamBytes ?? {}).reduce((n, b) => n + b, 0);
+  const bound = PACING.perWireByte * frameBytes + PACING.burstBytes + PACING.bytesPerSecond * (seconds + 1);
+  t.ok(stored <= bound, `stored ${stored} B <= 2 x ${frameBytes} + 256 KiB + 8 KiB/s x ${seconds.toFixed(1)} s = ${Math.round(bound)} B`);
+  t.ok(stored <= 2 * exec.wireBytesSent(), `stored ${stored} B is under twice what the client put on the wire (${exec.wireBytesSent()} B), not the 20 MB it made before`);
+});
+
+t.test('maxStreamEvents cuts the recording of a stream and marks the cut', async (t) => {
+  const s = await startStreamHarness({ minor: '32', config: { recording: { ...BASE, maxStreamEvents: 10 } } });
+  t.teardown(() => s.close());
+  const r = await kubectlBinary(s.h.kubeconfig, ['exec', 'web-0', '--', 'sh', '-c', 'for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do echo line-$i; sleep 0.02; done']);
+  t.equal(r.code, 0, r.stderr);
+  t.match(r.stdout.toString(), /line-20\n$/, 'the client got everything');
+  const [x] = await settledStreamExchanges(s.h.kt.store, (e) => e.request.exec?.command[2]?.startsWith('for i in') === true);
+  t.ok(x!.streams.length <= 10, `at most 10 events are kept (${x!.streams.length})`);
+  t.equal(x!.streams.filter((e) => e.truncated).length, 1, 'the last one kept marks the cut');
+  t.equal(x!.response?.truncated, true);
+  t.equal(x!.response?.exitCode, 0, 'the exit code is kept after the cut');
+});
+
+t.test("a user's daily budget stops their running exec and refuses their next requests with 507", async (t) => {
+  const s = await startStreamHarness({ minor: '32', config: { recording: { ...BASE, userDailyBytes: 96 * 1024 } } });
+  t.teardown(() => s.close());
+  const received = join(outside, 'budget');
+  const exec = await openRawExec(s, ['sh', '-c', `cat > '${received}'`]);
+  const chunk = 'y'.repeat(8 * 1024);
+  let sentChunks = 0;
+  for (; sentChunks < 40 && exec.received(3).length === 0; sentChunks++) {
+    exec.send(0, chunk);
+    const want = (sentChunks + 1) * chunk.length;
+    await until(() => readOr(received).length >= want || exec.received(3).length > 0, 'the chunk to arrive or the exec to stop');
+  }
+  t.ok(sentChunks < 40, `the exec was stopped after ${sentChunks} chunks`);
+  t.equal(await closedWithin(exec.closed), 1000, 'the stream closed');
+  const status = JSON.parse(exec.received(3).toString() || '{}') as { code?: number; reason?: string; message?: string };
+  t.match(status, { status: 'Failure', code: 507, reason: 'InsufficientStorage' });
+  t.match(status.message, /kubetape stopped the exec: .* recorded today \(UTC\), the daily budget is 96 KiB \(recording.userDailyBytes\)/);
+  await new Promise((r) => setTimeout(r, 300));
+  const [x] = (await streamExchanges(s.h.kt.store)).filter((e) => e.request.exec?.command[2] === `cat > '${received}'`);
+  t.equal(recorded(x!, 'stdin').toString(), readOr(received), 'the container received exactly the recorded stdin');
+  t.ok(readOr(received).length < sentChunks * chunk.length, 'the chunk that went over the budget was not forwarded');
+
+  const next = await kubectlBinary(s.h.kubeconfig, ['get', 'pods']);
+  t.not(next.code, 0, 'the next request is refused');
+  t.match(next.stderr, /kubetape refuses new requests of \S+: .*daily budget is 96 KiB/);
+});
+
+t.test('below the disk reserve new work is refused with 507 and /readyz fails', async (t) => {
+  const s = await startStreamHarness({ minor: '32', config: { recording: { ...BASE, diskReserveBytes: 2 ** 50 } } });
+  t.teardown(() => s.close());
+  const r = await kubectlBinary(s.h.kubeconfig, ['get', 'pods', '-v=6']);
+  t.not(r.code, 0);
+  t.match(r.stderr, /507/, 'HTTP 507');
+  t.match(r.stderr, /kubetape refuses new requests: the recording disk \(.*\) has .* free, below the .* kubetape keeps in reserve \(recording.diskReserveBytes\)/);
+  const ready = await readyz(s);
+  t.equal(ready.status, 503);
+  t.match(ready.body, /keeps in reserve/);
+  const before = s.up.seen.length;
+  const exec = await kubectlBinary(s.h.kubeconfig, ['exec', 'web-0', '--', 'true']);
+  t.not(exec.code, 0, 'an exec is refused too');
+  t.equal(s.up.seen.length, before, 'and never reached the cluster');
+});
+
+t.test('a disk filling below half the reserve stops a running exec (507), and new work waits for space', async (t) => {
+  const tmpfs = mountTmpfs('4m');
+  if (typeof tmpfs === 'string') {
+    t.skip(tmpfs, () => undefined);
+    return;
+  }
+  const received = join(outside, 'reserve');
+  const s = await startStreamHarness({ minor: '32', config: { dataDir: join(tmpfs.dir, 'data'), recording: { ...BASE, diskReserveBytes: 1024 * 1024 } } });
+  t.teardown(async () => {
+    await s.close();
+    tmpfs.unmount();
+  });
+  const exec = await openRawExec(s, ['sh', '-c', `cat > '${received}'`]);
+  exec.send(0, 'before\n');
+  await until(() => readOr(received) === 'before\n', 'the first line to arrive');
+  // Leave about 256 KiB: below half the 1 MiB reserve.
+  const st = statfsSync(tmpfs.dir);
+  const fd = openSync(join(tmpfs.dir, 'big'), 'w');
+  writeSync(fd, Buffer.alloc(Math.max(0, st.bavail * st.bsize - 256 * 1024), 1));
+  closeSync(fd);
+  await new Promise((r) => setTimeout(r, 1500)); // free space is read every second
+  exec.send(0, 'after\n');
+  t.equal(await closedWithin(exec.closed), 1000, 'the stream closed');
+  const status = JSON.parse(exec.received(3).toString() || '{}') as { code?: number; message?: string };
+  t.match(status, { code: 507, reason: 'InsufficientStorage' });
+  t.match(status.message, /kubetape stopped the exec: the recording disk .* below the 1.0 MiB kubetape keeps in reserve/);
+  await new Promise((r) => setTimeout(r, 300));
+  t.equal(readOr(received), 'before\n', 'nothing sent after the reserve was crossed reached the container');
+  const refused = await kubectlBinary(s.h.kubeconfig, ['get', 'pods']);
+  t.not(refused.code, 0, 'new requests are refused');
+  t.match(refused.stderr, /keeps in reserve/);
+  await until(async () => {
+    const [x] = (await streamExchanges(s.h.kt.store)).filter((e) => e.request.exec?.command[2] === `cat > '${received}'`);
+    return x?.response !== undefined;
+  }, 'the stopped exec to be recorded as ended (the reserve is there for it)');
+  const [x] = (await streamExchanges(s.h.kt.store)).filter((e) => e.request.exec?.command[2] === `cat > '${received}'`);
+  t.match(x!.response?.error, /kubetape stopped the exec: the recording disk/, 'the recording says why it ended');
+  unlinkSync(join(tmpfs.dir, 'big'));
+  await until(async () => (await readyz(s)).status === 200, '/readyz once space is back', 5000);
+  const ok = await kubectlBinary(s.h.kubeconfig, ['get', 'pods']);
+  t.equal(ok.code, 0, ok.stderr);
+});
