@@ -8,7 +8,7 @@ import type { RequestAttributes } from '../model/request-attributes.js';
 import { CliError } from './errors.js';
 import { humanBytes, parseSince, shortTime, table } from './format.js';
 import { configForCli } from './cli-config.js';
-import { describeStream } from './stream-reading.js';
+import { describeStream, warnUnlessVerified } from './stream-reading.js';
 import { KUBERNETES_VERBS, verbProblem } from '../authorize/policy/vocabulary.js';
 
 interface ReadOptions {
@@ -91,10 +91,12 @@ export function registerSessionsCommand(program: Command): void {
       }
       if (!id) throw new CliError(`no session "${idArg}"; see \`kubetape sessions list\``);
       const summary = store.summary ? await store.summary(id) : (await store.listSessions()).find((s) => s.id === id);
+      const verified = await warnUnlessVerified(store, id);
       const events: RecordEvent[] = [];
       for await (const ev of store.readSession(id)) events.push(ev);
       if (o.json) {
-        process.stdout.write(JSON.stringify({ session: summary, events: events.map(decodeEventBodies) }, null, 2) + '\n');
+        const verify = verified ? { verify: { ok: verified.ok, ...(verified.problem ? { problem: verified.problem } : {}) } } : {};
+        process.stdout.write(JSON.stringify({ session: summary, ...verify, events: events.map(decodeEventBodies) }, null, 2) + '\n');
         return;
       }
       process.stdout.write(renderTimeline(summary, events, !!o.bodies));
@@ -117,8 +119,20 @@ export function guardrailsCell(g: GuardrailCounts | undefined): string {
   return parts.length ? parts.join(', ') : g.allowed ? `${g.allowed} allowed` : '-';
 }
 
-function clientName(ua: string | undefined): string {
-  return ua ? ua.split(/[ /]/)[0]! : '-';
+/**
+ * What a session without kubectl's Kubectl-Command is shown as: the client
+ * its User-Agent names (the first product token: kubectl before 1.22,
+ * k9s and other client-go tools, python-requests, node-fetch for
+ * @kubernetes/client-node, Go-http-client, curl), "-" when it sent none.
+ * The Python client's User-Agent names its generator
+ * ("OpenAPI-Generator/29.0.0/python"): it is shown as kubernetes-python.
+ */
+export function clientName(ua: string | undefined): string {
+  const u = ua?.trim();
+  if (!u) return '-';
+  const generated = /^OpenAPI-Generator\/[^/\s]+\/(\w+)/i.exec(u);
+  if (generated) return `kubernetes-${generated[1]!.toLowerCase()}`;
+  return u.split(/[\s/]/)[0]!;
 }
 
 function positiveInt(v: string, flag: string): number {
@@ -144,7 +158,7 @@ function renderTimeline(s: SessionSummary | undefined, events: RecordEvent[], bo
   out.push(`Session   ${s.id}  (${s.state})`);
   out.push(`User      ${s.user}${s.groups.length ? `  groups: ${s.groups.join(', ')}` : ''}  (${start.authMethod} from ${s.source})`);
   out.push(`Cluster   ${s.cluster}`);
-  out.push(`Command   ${s.command ?? '-'}${s.userAgent ? `   client: ${s.userAgent}` : ''}`);
+  out.push(`Command   ${s.command ?? clientName(s.userAgent)}${s.userAgent ? `   client: ${s.userAgent}` : ''}`);
   out.push(`Started   ${s.startedAt}${s.endedAt ? `   ended ${s.endedAt}` : ''}`);
   out.push(`Requests  ${s.requests}   bytes in ${humanBytes(s.bytesIn)}, out ${humanBytes(s.bytesOut)}${s.errors ? `   errors ${s.errors}` : ''}`);
   if (s.guardrails) out.push(`Policy    ${guardrailsCell(s.guardrails)}${s.guardrails.rules.length ? `   rules: ${s.guardrails.rules.join(', ')}` : ''}`);

@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { parse as parseYaml } from 'yaml';
+import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { ConfigError } from '../model/config-error.js';
 import { RECORDING_STORE_KEYS, validateRecordingStore, type RecordingConfig } from '../store/settings.js';
 import { parseAuthentication, type AuthenticationConfig } from './authentication.js';
@@ -57,15 +57,24 @@ export const DEFAULTS: ServeConfig = {
 export { ConfigError } from '../model/config-error.js';
 
 const TOP_KEYS = new Set(['listen', 'adminListen', 'dataDir', 'kubeconfig', 'context', 'clusterName', 'tlsCert', 'tlsKey', 'tokenFile', 'upstreamTimeoutSeconds', 'maxRequestBodyBytes', 'recording', 'authentication', 'clusters', 'aws', 'policy', 'policyFile']);
-const RECORDING_KEYS = new Set(['maxBodyBytes', 'maxStreamBytes', 'sessionIdleSeconds', 'failMode', ...RECORDING_STORE_KEYS]);
+const RECORDING_KEYS = new Set(['maxBodyBytes', 'maxStreamBytes', 'maxStreamEvents', 'diskReserveBytes', 'userDailyBytes', 'sessionIdleSeconds', 'failMode', ...RECORDING_STORE_KEYS]);
 
 /** Read a YAML config file; unknown keys are errors (a typo must not silently weaken recording). */
 export function readConfigFile(path: string): Partial<ServeConfig> {
-  let doc: unknown;
+  let text: string;
   try {
-    doc = parseYaml(readFileSync(path, 'utf8'));
+    text = readFileSync(path, 'utf8');
   } catch (e) {
     throw new ConfigError(`cannot read config ${path}: ${(e as Error).message.split('\n')[0]}`);
+  }
+  let doc: unknown;
+  try {
+    doc = parseYaml(text);
+  } catch (e) {
+    // The parser's message ends "at line 2, column 1:" and a code frame: one line, file:line:column first.
+    const where = e instanceof YAMLParseError && e.linePos ? `:${e.linePos[0].line}:${e.linePos[0].col}` : '';
+    const message = (e as Error).message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+    throw new ConfigError(`config ${path}${where}: ${message}`);
   }
   if (doc === null || doc === undefined) return {};
   if (typeof doc !== 'object' || Array.isArray(doc)) throw new ConfigError(`config ${path}: expected a mapping at the top level`);
@@ -83,6 +92,9 @@ export function readConfigFile(path: string): Partial<ServeConfig> {
     if (typeof v === 'string') obj[k] = resolve(base, expandHome(v));
   }
   const atBase = (p: string) => resolve(base, expandHome(p));
+  if (typeof (rec as Record<string, unknown> | undefined)?.['checkpointKeyFile'] === 'string') {
+    (rec as Record<string, unknown>)['checkpointKeyFile'] = atBase((rec as Record<string, string>)['checkpointKeyFile']!);
+  }
   try {
     if (obj['authentication'] !== undefined) obj['authentication'] = parseAuthentication(obj['authentication'], atBase);
     if (obj['clusters'] !== undefined) {
@@ -125,6 +137,12 @@ export function resolveConfig(file: Partial<ServeConfig>, flags: Partial<ServeCo
   }
   if (c.recording.failMode !== 'closed' && c.recording.failMode !== 'open') {
     throw new ConfigError(`recording.failMode must be "closed" or "open", got ${JSON.stringify(c.recording.failMode)}`);
+  }
+  for (const k of ['maxStreamEvents', 'diskReserveBytes', 'userDailyBytes'] as const) {
+    const v = c.recording[k];
+    if (v !== undefined && (typeof v !== 'number' || !Number.isSafeInteger(v) || v < (k === 'maxStreamEvents' ? 1 : 0))) {
+      throw new ConfigError(`recording.${k} must be a whole number${k === 'maxStreamEvents' ? ' from 1' : ' (0: no limit)'}, got ${JSON.stringify(v)}`);
+    }
   }
   validateRecordingStore(c.recording);
   if ((c.tlsCert === undefined) !== (c.tlsKey === undefined)) throw new ConfigError('tlsCert and tlsKey go together: give both or neither');

@@ -53,8 +53,9 @@ export function recordedHeaders(headers: IncomingHttpHeaders): Record<string, st
 
 /**
  * Who is on the other end, as every recorded exchange starts with it: the
- * address, the connection (sessions without a Kubectl-Session header are
- * per connection), and what kubectl says of itself.
+ * address and connection, what the client says of itself (User-Agent; a
+ * client without a Kubectl-Session header is one session per person,
+ * address and User-Agent), and kubectl's own headers.
  */
 export function clientOf(req: IncomingMessage): Pick<ExchangeStart, 'source' | 'socket' | 'userAgent' | 'command' | 'clientSession'> {
   const one = (name: string): string | undefined => {

@@ -86,12 +86,21 @@ export function createRestForwarder(o: RestForwarderOptions): RequestHandler {
       if (!f) return;
       const status = proxyRes.statusCode ?? 0;
       if (status === 401) o.upstream.credentials.invalidate(f.identity);
+      // A watch or follow whose record cannot be written (failMode closed) ends at once: the
+      // chunk that failed, and anything after it, never reaches the client (its 'data' listener
+      // runs before the pipe's; a write after destroy goes nowhere). The recording says why.
+      const stop = (): void => {
+        proxyRes.destroy();
+        res.destroy();
+        finish(req, res, status, `kubetape stopped the response: ${f.exchange.stopError?.message ?? 'its recording failed'}`);
+      };
+      if (f.streaming) f.exchange.onStopped(stop);
       if (f.mask) {
         // The recorder sees what the client gets: decoded and masked.
         f.exchange.responseHead(status, header(proxyRes, 'content-type'), undefined);
         relayMasked(proxyRes, res, {
           ...f.mask,
-          onData: (chunk) => f.exchange.responseData(chunk),
+          onData: (chunk) => void (f.exchange.responseData(chunk) || stop()),
           onEnd: (code, error) => finish(req, res, code, error),
         });
         return;
@@ -106,7 +115,7 @@ export function createRestForwarder(o: RestForwarderOptions): RequestHandler {
           if (!res.headersSent && !res.destroyed) res.flushHeaders();
         });
       }
-      proxyRes.on('data', (chunk: Buffer) => f.exchange.responseData(chunk));
+      proxyRes.on('data', (chunk: Buffer) => void (f.exchange.responseData(chunk) || stop()));
       const done = (error?: string) => finish(req, res, status, error);
       proxyRes.once('end', () => done());
       proxyRes.once('error', (err) => done(`upstream stream failed: ${err.message}`));
@@ -138,13 +147,13 @@ export function createRestForwarder(o: RestForwarderOptions): RequestHandler {
   };
 
   /** `status` undefined: keep the upstream's status if one arrived (a client leaving a watch), else 499. */
-  function finish(req: IncomingMessage, _res: ServerResponse, status: number | undefined, error?: string): void {
+  function finish(req: IncomingMessage, _res: ServerResponse, status: number | undefined, error?: string, endedBy?: 'client'): void {
     const f = inflight.get(req);
     if (!f) return;
     inflight.delete(req);
     clearTimeout(f.timer);
     const code = status ?? (f.exchange.statusCode || 499);
-    f.exchange.finish(error, code);
+    f.exchange.finish(error, code, endedBy);
     o.metrics.requests.inc({ verb: f.verb, code: String(code) });
     o.metrics.duration.observe({ verb: f.verb }, (Date.now() - f.started) / 1000);
   }
@@ -198,7 +207,7 @@ export function createRestForwarder(o: RestForwarderOptions): RequestHandler {
     inflight.set(req, { exchange: a.exchange, identity: a.identity, auth: a.auth, target: a.target, body: a.body, verb: a.attrs.verb, resourceRequest: a.attrs.isResourceRequest, streaming, started, timedOut: false, ...(a.mask ? { mask: a.mask } : {}) });
     res.on('close', () => {
       // Covers a client that leaves before any upstream response arrived.
-      if (inflight.has(req) && !res.writableFinished) finish(req, res, undefined, 'client closed the connection');
+      if (inflight.has(req) && !res.writableFinished) finish(req, res, undefined, 'client closed the connection', 'client');
     });
     return (a.mask ? maskingProxy : proxy)(req, res, next);
   };

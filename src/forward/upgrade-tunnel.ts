@@ -102,7 +102,7 @@ export function createUpgradeTunnel(o: UpgradeTunnelOptions) {
     }
     if (socket.destroyed) {
       up.socket.destroy();
-      exchange.finish('the client went away before the upgrade completed', 499);
+      exchange.finish('the client went away before the upgrade completed', 499, 'client');
       return;
     }
 
@@ -118,7 +118,8 @@ export function createUpgradeTunnel(o: UpgradeTunnelOptions) {
       exchange.responseData(up.head);
       socket.write(up.head);
     }
-    up.socket.on('data', (c: Buffer) => exchange.responseData(c));
+    // A chunk whose record cannot be written (failMode closed) is not passed on: this listener runs before the pipe's.
+    up.socket.on('data', (c: Buffer) => void (exchange.responseData(c) || end(new Error(`kubetape stopped the stream: ${exchange.stopError?.message ?? 'its recording failed'}`))));
     up.socket.pipe(socket);
     socket.off('data', hold);
     for (const b of held.splice(0)) up.socket.write(b);
@@ -135,6 +136,7 @@ export function createUpgradeTunnel(o: UpgradeTunnelOptions) {
     up.socket.on('error', end);
     up.socket.on('close', () => end());
     socket.on('close', () => end());
+    exchange.onStopped((reason) => end(new Error(`kubetape stopped the stream: ${reason.message}`)));
   };
 }
 

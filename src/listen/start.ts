@@ -14,6 +14,7 @@ import { parseTargets, parseUpgradeTargets, type UpgradeHandler } from './reques
 import type { ServeConfig } from '../config/config.js';
 import { parseHostPort } from '../config/config.js';
 import { ensureDataDir, ensureServingCertificate } from './data-dir.js';
+import { acquireDataDirLock, type DataDirLock } from './data-dir-lock.js';
 import { TokenFileAuthenticator, ensureLocalTokenFile } from '../authenticate/token-file.js';
 import { authenticate } from '../authenticate/middleware.js';
 import type { Authenticator } from '../authenticate/identity.js';
@@ -24,12 +25,13 @@ import { createAdminServer } from '../admin/admin-server.js';
 import { openWritableStore } from '../store/open-store.js';
 import type { RecordingStore } from '../store/store.js';
 import { Recorder } from '../record/recorder.js';
+import { DEFAULT_USER_DAILY_BYTES, RecordingLimits } from '../record/limits.js';
 import { createClusterRoute, routeRequests, routeUpgrades } from './cluster-routes.js';
 import { buildClusters } from '../clusters/build.js';
 import { CLUSTER_PREFIX } from '../clusters/routing.js';
 import type { RoleSessions } from '../credentials/role-sessions.js';
 import { upstreamAgent, type Upstream } from '../model/upstream.js';
-import { kubeconfigPaths, loadKubeconfig, resolveUpstream } from '../kubeconfig/load.js';
+import { KubeconfigNotFoundError, kubeconfigPaths, loadKubeconfig, resolveUpstream } from '../kubeconfig/load.js';
 import { UpstreamCredentials } from '../credentials/upstream-credentials.js';
 import { buildProxyKubeconfig } from '../kubeconfig/proxy-kubeconfig.js';
 import { probeUpstream } from './probe.js';
@@ -76,11 +78,31 @@ export interface StartOptions {
   oidc?: OidcAuthenticatorOptions;
   /** How often a policy file is checked for changes (default 1000 ms). */
   policyPollMs?: number;
+  /** What the data dir lock says is running there (default `serve`). */
+  command?: string;
 }
 
+/**
+ * Starts kubetape in `c.dataDir`, which it holds (DATA/kubetape.lock) until
+ * close(): a second kubetape on the same data dir is refused before it
+ * changes anything (DataDirLockedError). The data dir's ownership (the live
+ * sessions' instance.json, the kubeconfig) is written only once both
+ * listeners are bound, so a start that fails changes nothing a running
+ * kubetape relies on.
+ */
 export async function startKubetape(c: ServeConfig, opts: StartOptions = {}): Promise<RunningKubetape> {
   const log = opts.log ?? ((l: string) => process.stderr.write(l + '\n'));
   const paths = ensureDataDir(c.dataDir);
+  const lock = acquireDataDirLock(paths.root, { listen: c.listen, adminListen: c.adminListen, command: opts.command ?? 'serve' }, log);
+  try {
+    return await startHolding(c, opts, log, paths, lock);
+  } catch (err) {
+    lock.release();
+    throw err;
+  }
+}
+
+async function startHolding(c: ServeConfig, opts: StartOptions, log: (l: string) => void, paths: ReturnType<typeof ensureDataDir>, lock: DataDirLock): Promise<RunningKubetape> {
   const listen = parseHostPort(c.listen, 'listen');
   const admin = parseHostPort(c.adminListen, 'adminListen');
 
@@ -111,6 +133,8 @@ export async function startKubetape(c: ServeConfig, opts: StartOptions = {}): Pr
 
   const metrics = new Metrics();
   const store = opts.store ?? (await openWritableStore({ dataDir: paths.root, recording: c.recording, metrics, log }));
+  // The disk's reserve and each person's daily budget, and whether recording works now (readiness).
+  const limits = new RecordingLimits({ dataDir: paths.root, diskReserveBytes: c.recording.diskReserveBytes, userDailyBytes: c.recording.userDailyBytes ?? DEFAULT_USER_DAILY_BYTES, failMode: c.recording.failMode });
   const agent = upstreamAgent();
   // Approval state lives with the recordings (data dir or DynamoDB table), so kubetape processes sharing them agree.
   const approvals = policy ? await openApprovalStore({ file: paths.approvals, recording: c.recording }) : undefined;
@@ -120,7 +144,7 @@ export async function startKubetape(c: ServeConfig, opts: StartOptions = {}): Pr
       if (webhook) void notifyApprovers(webhook, s, { log, onFailure: () => metrics.approvalWebhookFailures.inc() });
     };
   }
-  const routes = upstreams.map((u) => createClusterRoute(u, { config: c, store, authenticator, metrics, agent, log, ...(policy ? { policy } : {}), ...(approvals ? { approvals } : {}) }));
+  const routes = upstreams.map((u) => createClusterRoute(u, { config: c, store, authenticator, metrics, agent, log, limits, ...(policy ? { policy } : {}), ...(approvals ? { approvals } : {}) }));
   const recorder = routes[0]!.recorder;
 
   // A plain handler chain, not express: express cost about a quarter of kubetape's CPU per small GET (request-chain.ts).
@@ -148,22 +172,27 @@ export async function startKubetape(c: ServeConfig, opts: StartOptions = {}): Pr
     sockets.add(s);
     s.once('close', () => sockets.delete(s));
   });
-  await listenOn(server, listen.host, listen.port);
-
   const adminServer = createAdminServer(
     metrics,
     [
       { name: 'recording store', check: async () => void (store.ready ? await store.ready() : await store.listSessions({ limit: 1 })) },
+      { name: 'recording', check: () => limits.ready() },
       ...upstreams.map((u) => ({ name: multiCluster ? `cluster ${u.name}` : 'upstream', check: () => probeUpstream(u, agent) })),
     ],
     () => routes.reduce((n, r) => n + r.recorder.activeSessions, 0),
   );
-  const url = `https://${urlHost(listen.host)}:${(server.address() as AddressInfo).port}`;
+  let url: string;
   let adminUrl: string;
   try {
-    // Anything failing from here on must not leave the API listener open (the process would never exit).
+    // Anything failing from here on must not leave a listener, the store or a recorder open
+    // (the process would never exit, a test would leak them).
+    await listenOn(server, listen.host, listen.port);
+    url = `https://${urlHost(listen.host)}:${(server.address() as AddressInfo).port}`;
     await listenOn(adminServer, admin.host, admin.port);
     adminUrl = `http://${urlHost(admin.host)}:${(adminServer.address() as AddressInfo).port}`;
+    // Both listeners are bound: only now does this process take the data dir's live sessions and kubeconfig.
+    lock.update({ url, adminUrl });
+    store.claim?.();
     if (localToken) {
       writeFileSync(
         paths.kubeconfig,
@@ -178,6 +207,7 @@ export async function startKubetape(c: ServeConfig, opts: StartOptions = {}): Pr
     for (const r of routes) r.upgrade.close();
     await Promise.all(routes.map((r) => r.recorder.close()));
     await store.close();
+    limits.close();
     approvals?.close();
     agent.destroy();
     built?.close();
@@ -209,9 +239,11 @@ export async function startKubetape(c: ServeConfig, opts: StartOptions = {}): Pr
         for (const s of sockets) s.destroy();
         await Promise.all(routes.map((r) => r.recorder.close()));
         await store.close();
+        limits.close();
         approvals?.close();
         agent.destroy();
         built?.close();
+        lock.release();
       })()),
   };
 }
@@ -243,7 +275,17 @@ function approvalRoutesApp(routes: RequestHandler): RequestHandler {
 }
 
 function resolveConfiguredUpstream(c: ServeConfig, log: (l: string) => void): Upstream {
-  const cfg = loadKubeconfig(kubeconfigPaths(c.kubeconfig));
+  let cfg;
+  try {
+    cfg = loadKubeconfig(kubeconfigPaths(c.kubeconfig));
+  } catch (e) {
+    if (!(e instanceof KubeconfigNotFoundError)) throw e;
+    // The first thing a newcomer without a cluster sees: say what to do next.
+    throw new KubeconfigNotFoundError(
+      `${e.message}; kubetape records in front of a cluster: give its kubeconfig with --kubeconfig FILE (and --context NAME), ` +
+        'or try kubetape without a cluster: `kubetape dev` starts it in front of a built-in, in-memory test API',
+    );
+  }
   const cluster = resolveUpstream(cfg, c.context);
   const credentials = new UpstreamCredentials(cluster, { onPluginStderr: (t) => log(`kubetape: credential plugin: ${t}`) });
   const u: Upstream = {

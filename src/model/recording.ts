@@ -145,6 +145,8 @@ export interface StreamEvent {
   data: string;
   /** True on the event cut at the recording limit; nothing of the stream is kept after it. */
   truncated?: boolean;
+  /** How many frames this event holds when frames sent in a burst were recorded together (absent: one). */
+  frames?: number;
 }
 
 /** A piece of a streaming response (watch events, log lines) recorded as it flowed. */
@@ -172,8 +174,16 @@ export interface ResponseEvent {
   body?: RecordedBody;
   /** For streams: true when chunks stopped being recorded at the size limit. */
   truncated?: boolean;
-  /** Why the exchange failed, when kubetape (not the cluster) ended it. */
+  /** Why the exchange failed, when kubetape (not the cluster) ended it; or, with `endedBy`, how the client ended it. */
   error?: string;
+  /**
+   * 'client': the client closed the connection before the exchange was over,
+   * as a person ends `get -w` or `logs -f` with Ctrl-C, or kubectl cp closes
+   * once it has read the whole tar stream. The exchange ended; it did not
+   * fail, and is not counted in `errors` (unless the cluster answered with
+   * an error status).
+   */
+  endedBy?: 'client';
   /** exec/attach: the command's exit code, when the protocols carried it (0 on success). */
   exitCode?: number;
   /** exec -it: the typed line a policy rule refused (the session was closed on it). */
@@ -268,7 +278,7 @@ export function countEvent(c: SessionSummaryCounts, ev: RecordEvent): void {
   } else if (ev.type === 'response') {
     c.bytesIn += ev.bytesIn;
     c.bytesOut += ev.bytesOut;
-    if (ev.status >= 400 || ev.error) c.errors++;
+    if (failed(ev)) c.errors++;
     if (ev.typed) {
       const g = (c.guardrails ??= emptyGuardrails());
       g.typedRefused++;
@@ -276,6 +286,17 @@ export function countEvent(c: SessionSummaryCounts, ev: RecordEvent): void {
       addUnique(g.rules, ev.typed.rule);
     }
   }
+}
+
+/**
+ * Whether a response counts as an error: an error status, or kubetape ended it
+ * with an error. An exchange the client ended counts only if the cluster had
+ * answered with an error status (499, "the client left before the answer",
+ * is kubetape's own code for that end, not an answer).
+ */
+function failed(ev: ResponseEvent): boolean {
+  if (ev.endedBy === 'client') return ev.status >= 400 && ev.status !== 499;
+  return ev.status >= 400 || !!ev.error;
 }
 
 /** A request's policy decision into the guardrail counts; require-approval with a grant went through, without one it was refused. */

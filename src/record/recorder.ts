@@ -1,9 +1,11 @@
 // The recorder turns traffic into the events of model.ts and hands them to
 // the store. It owns session boundaries: one kubectl invocation (its
 // Kubectl-Session header, scoped to the authenticated user so nobody can
-// write into another person's session) or, for other clients, one
-// connection. A session ends after it has been idle for `idleMs` with no
-// request in flight.
+// write into another person's session) or, for other clients (kubectl before
+// 1.22, client libraries, k9s, curl), one person at one address with one
+// User-Agent until it pauses for CLIENT_SESSION_WINDOW_MS. A session ends
+// after it has been idle for `idleMs` (the client window for the latter)
+// with no request in flight.
 import type { Socket } from 'node:net';
 import {
   countEvent,
@@ -11,7 +13,10 @@ import {
   type ExecRequest,
   type PortForwardRequest,
   type PolicyRecord,
+  type RecordEvent,
   type RecordedBody,
+  type ResponseChunkEvent,
+  type ResponseEvent,
   type RecordedImpersonation,
   type RequestEvent,
   type SessionStartEvent,
@@ -30,13 +35,31 @@ import { looksLikeText } from './looks-like-text.js';
 import { isSecret } from '../model/request-attributes.js';
 import type { RecordingStore, SessionWriter } from '../store/store.js';
 import { newSessionId } from '../store/store.js';
+import { recordingFailed, RecordingStopped, type RecordingLimits } from './limits.js';
+import { StreamPacer, ENVELOPE_BOUND, type Batch, type Where } from './stream-pacing.js';
+import { estimatedSize, streamEncoding, type MeasuredWriter } from './stored-size.js';
+
+/** Events kept of each stream (exec, attach, port-forward, watch, logs -f) unless configured. */
+export const DEFAULT_MAX_STREAM_EVENTS = 200_000;
+
+/**
+ * A client without Kubectl-Session: its session ends once it has had no
+ * request in flight for this long (or `idleMs`, if shorter). Long enough to
+ * join the requests of one run of a tool; short enough that two runs a few
+ * seconds apart are two sessions.
+ */
+export const CLIENT_SESSION_WINDOW_MS = 5000;
 
 export interface RecorderOptions {
   cluster: string;
   /** Bytes of each request and response body kept; the rest is counted and marked truncated. */
   maxBodyBytes: number;
-  /** Bytes of each streaming response (watch, logs -f) kept. */
+  /** Stored bytes (envelope included) of each stream kept: watch, logs -f, exec, attach, port-forward. */
   maxStreamBytes: number;
+  /** Events of each stream kept (default 200,000); the event at the limit is marked truncated. */
+  maxStreamEvents?: number;
+  /** Disk reserve and per-user budgets, and whether recording works (readiness). */
+  limits?: RecordingLimits;
   idleMs: number;
   /** 'closed': a request whose record cannot be made durable is refused. 'open': it goes through and the failure is reported. */
   failMode: 'closed' | 'open';
@@ -75,6 +98,8 @@ export const RECORDED_HEADERS = ['accept', 'content-type', 'content-encoding', '
 
 interface ActiveSession {
   writer: SessionWriter;
+  /** Whose session: their daily recording budget pays for it. */
+  user: string;
   seq: number;
   inflight: number;
   counts: SessionSummaryCounts;
@@ -85,8 +110,8 @@ interface ActiveSession {
 
 export class Recorder {
   private sessions = new Map<string, Promise<ActiveSession>>();
-  private connIds = new WeakMap<Socket, number>();
-  private nextConn = 1;
+  /** Per person and address, the client session last used (where a client that names itself nowhere goes). */
+  private lastClient = new Map<string, string>();
   private closing = false;
 
   constructor(
@@ -101,6 +126,8 @@ export class Recorder {
    */
   async begin(x: ExchangeStart): Promise<Exchange> {
     if (this.closing) throw new Error('kubetape is shutting down');
+    // Past the disk reserve or the caller's daily budget nothing new starts (507); failMode open never refuses.
+    this.opts.limits?.admitNew(x.identity.user);
     const key = this.sessionKey(x);
     const session = await this.session(key, x);
     session.inflight++;
@@ -131,7 +158,10 @@ export class Recorder {
     countEvent(session.counts, ev);
     const ex = new Exchange(this, session, seq, x.body?.length ?? 0, x.streaming, redact, patterns);
     try {
-      await session.writer.append(ev, { durable: true });
+      const durable = session.writer.append(ev, { durable: true });
+      this.opts.limits?.charge(session.user, (session.writer as MeasuredWriter).lastAppendBytes ?? estimatedSize(ev));
+      await durable;
+      this.opts.limits?.succeeded();
     } catch (err) {
       this.recordFailed(session, err as Error);
       if (this.opts.failMode === 'closed') {
@@ -142,17 +172,26 @@ export class Recorder {
     return ex;
   }
 
+  /**
+   * kubectl's own session, or, without Kubectl-Session, the client's: one
+   * person at one source address with one User-Agent, while its requests
+   * come closer together than CLIENT_SESSION_WINDOW_MS (so kubectl 1.20's
+   * exec, a GET and an upgrade on two connections, is one session, and a
+   * script's requests are one session however many connections it opens).
+   * A request without a User-Agent (the WebSocket libraries of client-node
+   * and the Python client send none for exec) joins that person's client
+   * session at that address last used, when one is open.
+   */
   private sessionKey(x: ExchangeStart): string {
     if (x.clientSession) return `k\0${x.identity.user}\0${x.identity.issuer ?? ''}\0${x.clientSession}`;
-    let id = this.connIds.get(x.socket);
-    if (id === undefined) {
-      id = this.nextConn++;
-      this.connIds.set(x.socket, id);
-      const key = `c\0${id}`;
-      // A connection-scoped session ends with its connection.
-      x.socket.once('close', () => this.connectionClosed(key));
+    const who = `${x.identity.user}\0${x.identity.issuer ?? ''}\0${x.source}`;
+    if (!x.userAgent) {
+      const open = this.lastClient.get(who);
+      if (open && this.sessions.has(open)) return open;
     }
-    return `c\0${id}`;
+    const key = `a\0${who}\0${x.userAgent ?? ''}`;
+    this.lastClient.set(who, key);
+    return key;
   }
 
   private session(key: string, x: ExchangeStart): Promise<ActiveSession> {
@@ -177,7 +216,10 @@ export class Recorder {
       if (x.command) start.command = x.command;
       if (x.clientSession) start.clientSession = x.clientSession;
       p = this.store.openSession(start).then(
-        (writer): ActiveSession => ({ writer, seq: 0, inflight: 0, counts: emptyCounts(), key, failed: false }),
+        (writer): ActiveSession => {
+          this.opts.limits?.charge(start.user, estimatedSize(start));
+          return { writer, user: start.user, seq: 0, inflight: 0, counts: emptyCounts(), key, failed: false };
+        },
         (err) => {
           this.sessions.delete(key);
           throw err;
@@ -191,28 +233,25 @@ export class Recorder {
   /** Called by Exchange when it has finished. */
   done(s: ActiveSession): void {
     s.inflight--;
-    if (s.inflight === 0 && !s.key.startsWith('c\0') && !this.closing) {
-      s.timer = setTimeout(() => void this.end(s, 'idle'), this.opts.idleMs);
+    if (s.inflight === 0 && !this.closing) {
+      const idle = s.key.startsWith('a\0') ? Math.min(this.opts.idleMs, CLIENT_SESSION_WINDOW_MS) : this.opts.idleMs;
+      s.timer = setTimeout(() => void this.end(s, 'idle'), idle);
       s.timer.unref();
     }
-  }
-
-  private connectionClosed(key: string): void {
-    const p = this.sessions.get(key);
-    if (!p) return;
-    p.then((s) => {
-      // Wait for in-flight exchanges on this connection to finish first.
-      if (s.inflight === 0) void this.end(s, 'connection-closed');
-      else s.key = `k\0closed\0${key}`; // becomes idle-ended instead
-    }, () => undefined);
   }
 
   private async end(s: ActiveSession, reason: 'idle' | 'connection-closed' | 'shutdown'): Promise<void> {
     if (this.sessions.get(s.key) === undefined) return;
     this.sessions.delete(s.key);
+    if (s.key.startsWith('a\0')) {
+      const who = s.key.split('\0').slice(1, 4).join('\0');
+      if (this.lastClient.get(who) === s.key) this.lastClient.delete(who);
+    }
     if (s.timer) clearTimeout(s.timer);
     try {
-      await s.writer.close({ type: 'session.end', session: s.writer.id, time: new Date().toISOString(), reason, summary: s.counts });
+      const end: RecordEvent = { type: 'session.end', session: s.writer.id, time: new Date().toISOString(), reason, summary: s.counts };
+      this.opts.limits?.charge(s.user, estimatedSize(end));
+      await s.writer.close(end);
     } catch (err) {
       this.recordFailed(s, err as Error);
     }
@@ -220,6 +259,7 @@ export class Recorder {
 
   recordFailed(s: ActiveSession | undefined, err: Error): void {
     if (s) s.failed = true;
+    this.opts.limits?.failed(err);
     this.opts.onRecordFailure?.(err);
   }
 
@@ -249,7 +289,10 @@ export class Exchange {
   private contentType: string | undefined;
   private contentEncoding: string | undefined;
   private bytesOut = 0;
+  /** Stored bytes of this exchange's stream events or response chunks, envelope included (maxStreamBytes). */
   private streamKept = 0;
+  /** Stream events or response chunks written (maxStreamEvents). */
+  private streamEvents = 0;
   private streamTruncated = false;
   private finished = false;
   private streamBytesIn = 0;
@@ -258,7 +301,13 @@ export class Exchange {
   private typedDenial: { line: string; rule: string; message: string } | undefined;
   private streamProtocol: { client: string; upstream: string } | undefined;
   /** Pattern masking of stored streams: one masker (and UTF-8 decoder) per channel or response stream. */
-  private maskers = new Map<string, { masker: StreamMasker; decoder: StringDecoder; where: { connection?: number; port?: number } }>();
+  private maskers = new Map<string, { masker: StreamMasker; decoder: StringDecoder; where: Where }>();
+  /** exec/attach/port-forward: frames wait here when recording them one by one would outgrow what they carry (stream-pacing.ts). */
+  private pacer: StreamPacer | undefined;
+  private stopReason: RecordingStopped | undefined;
+  /** Made when a transport asks (most exchanges never are stopped, and REST requests never ask). */
+  private stopController: AbortController | undefined;
+  private stopListeners: Array<(reason: RecordingStopped) => void> | undefined;
 
   constructor(
     private readonly recorder: Recorder,
@@ -281,77 +330,205 @@ export class Exchange {
     return this.session.writer.id;
   }
 
+  /**
+   * Aborted when this exchange may forward nothing more (failMode closed):
+   * one of its events could not be recorded (disk full, a store error), or a
+   * recording budget is spent. `reason` is the RecordingStopped. The
+   * transport stops both directions at once, tells the client why, and
+   * finishes the exchange; everything recorded up to then was forwarded and
+   * nothing forwarded is missing from the recording.
+   */
+  get stopped(): AbortSignal {
+    if (!this.stopController) {
+      this.stopController = new AbortController();
+      if (this.stopReason) this.stopController.abort(this.stopReason);
+    }
+    return this.stopController.signal;
+  }
+
+  /** Why the exchange was stopped, if it was. */
+  get stopError(): RecordingStopped | undefined {
+    return this.stopReason;
+  }
+
+  /** Calls `fn` once when the exchange is stopped (at once if it already is). */
+  onStopped(fn: (reason: RecordingStopped) => void): void {
+    if (this.stopReason) {
+      const r = this.stopReason;
+      queueMicrotask(() => fn(r));
+      return;
+    }
+    (this.stopListeners ??= []).push(fn);
+  }
+
+  private stop(reason: RecordingStopped): void {
+    if (this.stopReason || this.finished) return;
+    this.stopReason = reason;
+    this.pacer?.stop();
+    this.stopController?.abort(reason);
+    for (const fn of this.stopListeners?.splice(0) ?? []) fn(reason);
+  }
+
+  /** An event could not be written: counted and logged; in failMode closed the exchange stops. */
+  private fail(err: Error): void {
+    this.recorder.recordFailed(this.session, err);
+    if (this.recorder.opts.failMode === 'closed') this.stop(recordingFailed(err));
+  }
+
   responseHead(status: number, contentType: string | undefined, contentEncoding: string | undefined): void {
     this.status = status;
     this.contentType = contentType;
     this.contentEncoding = contentEncoding;
   }
 
-  responseData(chunk: Buffer): void {
+  /**
+   * A piece of the response, as it passes. Returns false when it must not be
+   * passed on: the exchange is stopped (its record could not be written, or
+   * a budget is spent; see `stopped`), and the transport ends the response.
+   */
+  responseData(chunk: Buffer): boolean {
+    if (this.stopReason) return false;
     this.bytesOut += chunk.length;
     if (!this.streaming) {
       this.capture.add(chunk);
-      return;
+      return true;
     }
-    if (this.redact) return;
-    const room = this.recorder.opts.maxStreamBytes - this.streamKept;
-    if (room <= 0) {
-      this.streamTruncated = true;
-      return;
-    }
-    const part = chunk.length <= room ? chunk : chunk.subarray(0, room);
-    if (part.length < chunk.length) this.streamTruncated = true;
-    this.streamKept += part.length;
+    if (this.redact || this.streamTruncated) return true;
+    const { room, cut } = this.limitFor(chunk.length);
+    const part = room < chunk.length ? chunk.subarray(0, room) : chunk;
     let stored = part;
     if (this.patterns.length > 0 && !this.contentEncoding) {
       stored = Buffer.from(this.maskStream('response', part));
-      if (stored.length === 0) return;
+      if (stored.length === 0 && !cut) return true;
     }
-    this.appendChunk(stored);
+    this.appendChunk(stored, cut, false);
+    // failMode open: a chunk that could not be recorded still goes on (counted and logged).
+    return !this.stopReason;
   }
 
-  private appendChunk(stored: Buffer): void {
-    const body = encodeBytes(stored, false, stored.length, !this.contentEncoding);
-    this.append({
+  /**
+   * How much of `size` payload bytes the next stream event may keep under
+   * maxStreamBytes (stored bytes, envelope included, data at most base64's
+   * 4/3) and maxStreamEvents; `cut`: this event is the last one kept (it is
+   * marked truncated).
+   */
+  private limitFor(size: number): { room: number; cut: boolean } {
+    const o = this.recorder.opts;
+    const left = o.maxStreamBytes - this.streamKept - ENVELOPE_BOUND;
+    const room = left >= 4 * Math.ceil(size / 3) + 4 ? size : Math.max(0, Math.min(size - 1, Math.floor(((left - 4) * 3) / 4)));
+    const last = this.streamEvents + 1 >= (o.maxStreamEvents ?? DEFAULT_MAX_STREAM_EVENTS);
+    return { room, cut: room < size || last };
+  }
+
+  private appendChunk(stored: Buffer, cut: boolean, end: boolean): void {
+    const body = encodeBytes(stored, cut, stored.length, !this.contentEncoding);
+    const ev: ResponseChunkEvent = {
       type: 'response.chunk',
       session: this.sessionId,
       seq: this.seq,
       offsetMs: Date.now() - this.started,
       encoding: body.encoding,
       data: body.data,
-    });
+    };
+    // The response event says the stream was cut (truncated: true); a chunk carries no mark.
+    if (cut) this.streamTruncated = true;
+    this.streamEvents++;
+    this.streamKept += Math.max(0, this.append(ev, end));
   }
 
   /**
-   * One decoded piece of an exec/attach/port-forward stream, recorded as it
-   * is forwarded (written without waiting, like response chunks). Every byte
-   * is counted; bytes beyond `maxStreamBytes` (per exchange) are not kept,
-   * and the event that reaches the limit is marked truncated.
+   * A structural piece of an exec/attach/port-forward stream, recorded at
+   * once: the status, stdin close, a port-forward connection's close or
+   * error, kubetape's own message to the client. Frames held for the same
+   * stream (all of them, or of this connection) are recorded and forwarded
+   * first. Returns false when the exchange is stopped.
    */
-  streamEvent(channel: StreamChannel, data: Buffer | string, where: { connection?: number; port?: number } = {}): void {
-    if (this.finished) return;
+  streamEvent(channel: StreamChannel, data: Buffer | string, where: Where = {}, o: { prepaid?: boolean } = {}): boolean {
+    if (this.finished || this.stopReason) return false;
+    this.pacer?.drain(where.connection === undefined ? undefined : (b) => b.where.connection === where.connection);
+    if (this.stopReason) return false;
     const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+    this.count(channel, buf.length);
+    const size = this.recordStream(channel, buf, where, 1, false);
+    if (!o.prepaid && size > 0) this.pacer?.charge(size);
+    return !this.stopReason;
+  }
+
+  /**
+   * One frame of an exec/attach/port-forward stream on its way: recorded
+   * (decoded, timed), then `deliver` forwards it. Frames are recorded before
+   * they are forwarded, one event each while the stream's pacing allows;
+   * past it they wait (a few milliseconds) and are merged into one event
+   * (stream-pacing.ts). Nothing is delivered once the exchange is stopped.
+   * `merge: 'last'` (resize): only the newest of frames held together is
+   * sent and recorded. `reserve`: tokens paid now for events to come (a
+   * port-forward connection's close and errors, paid when it opens).
+   */
+  relay(channel: StreamChannel, data: Buffer, deliver: () => void, where: Where = {}, o: { merge?: 'concat' | 'last'; reserve?: number } = {}): void {
+    if (this.finished || this.stopReason) return;
+    this.count(channel, data.length);
+    if (this.streamTruncated) {
+      // Nothing more is kept: what waits goes out first, then this.
+      this.pacer?.drain();
+      deliver();
+      return;
+    }
+    this.pacer ??= new StreamPacer({ write: (b) => this.writeBatch(b) });
+    this.pacer.offer(channel, data, deliver, where, o);
+  }
+
+  /** Records and forwards every frame held by the pacing at once (before the end of a stream). */
+  drain(): void {
+    this.pacer?.drain();
+  }
+
+  /** The same for one port-forward connection (before its end). */
+  drainConnection(connection: number): void {
+    this.pacer?.drain((b) => b.where.connection === connection);
+  }
+
+  /** Records one batch of frames, then delivers them; the stored bytes. */
+  private writeBatch(b: Batch): number {
+    if (this.stopReason) return 0;
+    let size = 0;
+    if (!this.streamTruncated) {
+      const data = b.parts.length === 1 ? b.parts[0]! : Buffer.concat(b.parts, b.bytes);
+      size = this.recordStream(b.channel, data, b.where, b.frames, false);
+      // Not recorded: stopped (failMode closed), nothing is forwarded; failMode open forwards anyway.
+      if (this.stopReason) return 0;
+    }
+    for (const deliver of b.delivers) deliver();
+    return Math.max(0, size);
+  }
+
+  private count(channel: StreamChannel, n: number): void {
     if (channel !== 'open' && channel !== 'close') {
       const counts = (this.channelBytes ??= {});
-      counts[channel] = (counts[channel] ?? 0) + buf.length;
+      counts[channel] = (counts[channel] ?? 0) + n;
     }
-    if (INBOUND_CHANNELS.has(channel)) this.streamBytesIn += buf.length;
-    else if (OUTBOUND_CHANNELS.has(channel)) this.bytesOut += buf.length;
-    if (this.streamTruncated) return;
-    const room = this.recorder.opts.maxStreamBytes - this.streamKept;
-    const cut = buf.length > room;
-    let part = cut ? buf.subarray(0, Math.max(0, room)) : buf;
-    this.streamKept += part.length;
+    if (INBOUND_CHANNELS.has(channel)) this.streamBytesIn += n;
+    else if (OUTBOUND_CHANNELS.has(channel)) this.bytesOut += n;
+  }
+
+  /**
+   * Limits, masking, encoding and the append of one stream event. Returns
+   * its stored bytes (0: nothing written, as past the limit), or -1 when it
+   * could not be written (the exchange is then stopped, failMode closed).
+   */
+  private recordStream(channel: StreamChannel, buf: Buffer, where: Where, frames: number, end: boolean): number {
+    if (this.streamTruncated) return 0;
+    const { room, cut } = this.limitFor(buf.length);
+    let part = room < buf.length ? buf.subarray(0, room) : buf;
     if (this.patterns.length > 0 && MASKED_CHANNELS.has(channel) && looksLikeText(part)) {
       const key = `${channel}\0${where.connection ?? ''}`;
       part = Buffer.from(this.maskStream(key, part, where));
-      if (part.length === 0 && !cut) return;
+      if (part.length === 0 && !cut) return 0;
     }
-    this.appendStreamEvent(channel, part, cut, buf.length, where);
+    return this.appendStreamEvent(channel, part, cut, where, frames, end);
   }
 
-  private appendStreamEvent(channel: StreamChannel, part: Buffer, cut: boolean, size: number, where: { connection?: number; port?: number }): void {
-    const body = encodeBytes(part, cut, size, looksLikeText(part));
+  private appendStreamEvent(channel: StreamChannel, part: Buffer, cut: boolean, where: Where, frames: number, end: boolean): number {
+    const body = streamEncoding(part, cut, looksLikeText(part));
     const ev: StreamEvent = {
       type: 'stream',
       session: this.sessionId,
@@ -363,15 +540,19 @@ export class Exchange {
     };
     if (where.connection !== undefined) ev.connection = where.connection;
     if (where.port !== undefined) ev.port = where.port;
+    if (frames > 1) ev.frames = frames;
     if (cut) {
       ev.truncated = true;
       this.streamTruncated = true;
     }
-    this.append(ev);
+    this.streamEvents++;
+    const size = this.append(ev, end);
+    this.streamKept += Math.max(0, size);
+    return size;
   }
 
   /** Masks one piece of a stored stream; text held back to catch credentials split across pieces comes out later. */
-  private maskStream(key: string, part: Buffer, where: { connection?: number; port?: number } = {}): string {
+  private maskStream(key: string, part: Buffer, where: Where = {}): string {
     let m = this.maskers.get(key);
     if (!m) this.maskers.set(key, (m = { masker: new StreamMasker(this.patterns), decoder: new StringDecoder('utf8'), where }));
     return m.masker.push(m.decoder.write(part));
@@ -381,9 +562,9 @@ export class Exchange {
   private flushMaskers(): void {
     for (const [key, m] of this.maskers) {
       const rest = Buffer.from(m.masker.flush() + m.decoder.end());
-      if (rest.length === 0) continue;
-      if (key === 'response') this.appendChunk(rest);
-      else this.appendStreamEvent(key.split('\0')[0] as StreamChannel, rest, false, rest.length, m.where);
+      if (rest.length === 0 || this.streamTruncated) continue;
+      if (key === 'response') this.appendChunk(rest, false, true);
+      else this.appendStreamEvent(key.split('\0')[0] as StreamChannel, rest, false, m.where, 1, true);
     }
     this.maskers.clear();
   }
@@ -403,13 +584,23 @@ export class Exchange {
     this.streamProtocol = { client, upstream };
   }
 
-  /** The exchange is over: the response ended, or `error` says why it did not. */
-  finish(error?: string, status?: number): void {
+  /**
+   * The exchange is over: the response ended, or `error` says why it did not
+   * (a stopped exchange records why it was stopped). Frames still held were
+   * never forwarded and are dropped.
+   */
+  /**
+   * `endedBy: 'client'`: the client closed the connection before the exchange
+   * was over (Ctrl-C on a watch or logs -f, kubectl cp done reading): what the
+   * user chose to end is recorded with its reason but not counted as an error.
+   */
+  finish(error?: string, status?: number, endedBy?: 'client'): void {
     if (this.finished) return;
-    this.flushMaskers();
+    this.pacer?.stop();
+    if (!this.stopReason) this.flushMaskers();
     this.finished = true;
     if (status !== undefined) this.status = status;
-    const ev: import('../model/recording.js').ResponseEvent = {
+    const ev: ResponseEvent = {
       type: 'response',
       session: this.sessionId,
       seq: this.seq,
@@ -431,9 +622,11 @@ export class Exchange {
       ev.body = { encoding: 'utf8', data: '', size: this.bytesOut, truncated: false, redacted: 'secret' };
     }
     if (this.streamTruncated) ev.truncated = true;
-    if (error) ev.error = error;
+    const why = error ?? (this.stopReason ? `kubetape stopped it: ${this.stopReason.message}` : undefined);
+    if (why) ev.error = why;
+    if (endedBy && !this.stopReason) ev.endedBy = endedBy;
     countEvent(this.session.counts, ev);
-    this.append(ev);
+    this.append(ev, true);
     this.recorder.done(this.session);
   }
 
@@ -441,13 +634,40 @@ export class Exchange {
   abandon(): void {
     if (this.finished) return;
     this.finished = true;
+    this.pacer?.stop();
     this.recorder.done(this.session);
   }
 
-  private append(ev: import('../model/recording.js').RecordEvent): void {
-    // Responses are recorded as they pass; durability is batched by the store
-    // and failures are reported, never allowed to stall the stream.
-    this.session.writer.append(ev).catch((err) => this.recorder.recordFailed(this.session, err as Error));
+  /**
+   * Writes one event now (durability is batched by the store) and returns
+   * the bytes it took, or -1 when it was not written: the write failed (the
+   * exchange is stopped in failMode closed) or, for anything but an end, a
+   * budget is spent (stopped too). Ends (the response, what maskers held)
+   * are always attempted: the reserve is there for them.
+   */
+  private append(ev: RecordEvent, end: boolean): number {
+    const limits = this.recorder.opts.limits;
+    if (!end && limits) {
+      const over = limits.streamProblem(this.session.user);
+      if (over) {
+        this.recorder.recordFailed(this.session, over);
+        this.stop(over);
+        return -1;
+      }
+    }
+    const writer = this.session.writer;
+    let durable: Promise<void>;
+    try {
+      durable = writer.append(ev);
+    } catch (err) {
+      this.fail(err as Error);
+      return -1;
+    }
+    const size = (writer as MeasuredWriter).lastAppendBytes ?? estimatedSize(ev);
+    limits?.charge(this.session.user, size);
+    // A failure to make it durable later is reported, and stops the exchange if it still runs.
+    durable.catch((err: Error) => this.fail(err));
+    return size;
   }
 }
 

@@ -5,8 +5,9 @@ import type { Metrics } from '../admin/metrics.js';
 import { awsStoreSettings, type RecordingConfig } from './settings.js';
 import type { SessionStartEvent, SessionSummary, RecordEvent } from '../model/recording.js';
 import { LocalStore } from './local/local-store.js';
+import { loadCheckpointKey } from './local/index-chain.js';
 import type { RecordingStore, SessionFilter, SessionWriter } from './store.js';
-import type { VerifyReport } from './verify.js';
+import type { StoreVerifyReport, VerifyReport } from './verify.js';
 
 export interface OpenStoreOptions {
   dataDir: string;
@@ -15,9 +16,17 @@ export interface OpenStoreOptions {
   log?: (line: string) => void;
 }
 
-/** The store `kubetape serve` records into. */
+/** The store `kubetape serve` records into; it claims the live sessions when `claim()` is called. */
 export async function openWritableStore(o: OpenStoreOptions): Promise<RecordingStore> {
-  if ((o.recording.store ?? 'local') === 'local') return new LocalStore(o.dataDir, { writable: true });
+  if ((o.recording.store ?? 'local') === 'local') {
+    return new LocalStore(o.dataDir, {
+      writable: true,
+      claim: false,
+      // Read now: a serve whose checkpoints cannot be signed must not start quietly unsigned.
+      ...(o.recording.checkpointKeyFile ? { checkpointKey: loadCheckpointKey(o.recording.checkpointKeyFile, o.dataDir) } : {}),
+      ...(o.recording.checkpointSeconds ? { checkpointSeconds: o.recording.checkpointSeconds } : {}),
+    });
+  }
   const { AwsStore } = await import('./aws/aws-store.js');
   return AwsStore.open({
     settings: awsStoreSettings(o.recording),
@@ -29,7 +38,7 @@ export async function openWritableStore(o: OpenStoreOptions): Promise<RecordingS
 
 /** The store the CLI reads from (never writes, never claims live sessions). */
 export function openReadableStore(o: { dataDir: string; recording: RecordingConfig }): RecordingStore {
-  if ((o.recording.store ?? 'local') === 'local') return new LocalStore(o.dataDir, { writable: false });
+  if ((o.recording.store ?? 'local') === 'local') return new LocalStore(o.dataDir, { writable: false, ...(o.recording.checkpointKeyFile ? { checkpointKeyFile: o.recording.checkpointKeyFile } : {}) });
   return new LazyStore(async () => {
     const { AwsStore } = await import('./aws/aws-store.js');
     return AwsStore.open({ settings: awsStoreSettings(o.recording) });
@@ -71,6 +80,15 @@ class LazyStore implements RecordingStore {
     const s = await this.store();
     if (!s.verify) throw new Error('this store cannot verify recordings');
     return s.verify(id);
+  }
+
+  async verifyAll(): Promise<StoreVerifyReport> {
+    const s = await this.store();
+    if (s.verifyAll) return s.verifyAll();
+    if (!s.verify) throw new Error('this store cannot verify recordings');
+    const sessions: VerifyReport[] = [];
+    for (const x of (await s.listSessions()).reverse()) sessions.push(await s.verify(x.id));
+    return { ok: sessions.every((r) => r.ok), sessions, problems: [], notes: [] };
   }
 
   async close(): Promise<void> {

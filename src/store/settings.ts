@@ -29,6 +29,15 @@ export interface RecordingStoreKeys {
   chunkBytes?: number;
   /** ... or once its oldest event waited this long (default 2). */
   flushSeconds?: number;
+  /**
+   * Local store: a key file kept outside the data dir (32 bytes or more); the
+   * index's checkpoints are signed with it (HMAC-SHA256), so whoever can
+   * rewrite the data dir cannot rewrite what they anchor. Without it they are
+   * unsigned and verify says the evidence is only as strong as the data dir's protection.
+   */
+  checkpointKeyFile?: string;
+  /** Local store: seconds between checkpoints of the open sessions while something changes (default 60). */
+  checkpointSeconds?: number;
 }
 
 /** `recording:` in the config (config/config.ts fills in the defaults). */
@@ -41,6 +50,12 @@ export interface RecordingConfig extends RecordingStoreKeys {
   sessionIdleSeconds: number;
   /** closed: refuse what cannot be recorded durably (default). open: forward anyway and count it. */
   failMode: 'closed' | 'open';
+  /** Events kept of each stream (exec, attach, port-forward, watch, logs -f); default 200,000. */
+  maxStreamEvents?: number;
+  /** Free bytes kept on the data dir's filesystem (default 5% of it, at most 512 MiB; 0: none). */
+  diskReserveBytes?: number;
+  /** Bytes each user may record per UTC day (default 2 GiB; 0: no limit). */
+  userDailyBytes?: number;
 }
 
 export const RECORDING_STORE_KEYS: readonly (keyof RecordingStoreKeys)[] = [
@@ -54,9 +69,12 @@ export const RECORDING_STORE_KEYS: readonly (keyof RecordingStoreKeys)[] = [
   'spoolMaxBytes',
   'chunkBytes',
   'flushSeconds',
+  'checkpointKeyFile',
+  'checkpointSeconds',
 ];
 
 const AWS_ONLY: readonly (keyof RecordingStoreKeys)[] = ['table', 'bucket', 'prefix', 'retentionDays', 'kmsKeyId', 's3ForcePathStyle', 'spoolMaxBytes', 'chunkBytes', 'flushSeconds'];
+const LOCAL_ONLY: readonly (keyof RecordingStoreKeys)[] = ['checkpointKeyFile', 'checkpointSeconds'];
 
 export interface AwsStoreSettings {
   table: string;
@@ -86,8 +104,16 @@ export function validateRecordingStore(r: RecordingStoreKeys): void {
   if (store === 'local') {
     const stray = AWS_ONLY.find((k) => r[k] !== undefined);
     if (stray) throw new ConfigError(`recording.${stray} is only used with recording.store: aws`);
+    if (r.checkpointKeyFile !== undefined && (typeof r.checkpointKeyFile !== 'string' || r.checkpointKeyFile === '')) {
+      throw new ConfigError('recording.checkpointKeyFile must be the path of a key file kept outside the data dir');
+    }
+    if (r.checkpointSeconds !== undefined && (typeof r.checkpointSeconds !== 'number' || !(r.checkpointSeconds >= 1 && r.checkpointSeconds <= 86400))) {
+      throw new ConfigError(`recording.checkpointSeconds must be a number from 1 to 86400, got ${JSON.stringify(r.checkpointSeconds)}`);
+    }
     return;
   }
+  const localOnly = LOCAL_ONLY.find((k) => r[k] !== undefined);
+  if (localOnly) throw new ConfigError(`recording.${localOnly} is only used with the local store (the AWS store anchors its chains in DynamoDB and the Object Lock bucket)`);
   if (r.bucket === undefined) throw new ConfigError('recording.bucket is required with recording.store: aws');
   if (typeof r.bucket !== 'string' || !/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(r.bucket)) {
     throw new ConfigError(`recording.bucket must be an S3 bucket name (3-63 lower-case letters, digits, dots, hyphens), got ${JSON.stringify(r.bucket)}`);

@@ -3,7 +3,7 @@
 // append `durable` before it resolves when asked, because kubetape forwards a
 // request only after its record is safe.
 import { refusedCount, type RecordEvent, type SessionStartEvent, type SessionSummary, type SessionSummaryCounts } from '../model/recording.js';
-import type { VerifyReport } from './verify.js';
+import type { StoreVerifyReport, VerifyReport } from './verify.js';
 
 export interface AppendOptions {
   /** Resolve only once the event would survive a crash (fsync or equivalent). */
@@ -56,8 +56,18 @@ export interface RecordingStore {
   summary?(id: string): Promise<SessionSummary | undefined>;
   /** Recompute the recording's hash chain and check it against the store's own records. */
   verify?(id: string): Promise<VerifyReport>;
+  /**
+   * Verify everything the store holds, not only what its index names: every
+   * session, the index's own records, and how far back they are anchored.
+   */
+  verifyAll?(): Promise<StoreVerifyReport>;
   /** Throws when the store cannot take new sessions now (readiness). Default: a listing works. */
   ready?(): Promise<void>;
+  /**
+   * Take ownership of the sessions this process opens (local store: instance.json, so
+   * they read as live). Called once kubetape holds the data dir and is listening.
+   */
+  claim?(): void;
   close(): Promise<void>;
 }
 

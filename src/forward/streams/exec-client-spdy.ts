@@ -30,6 +30,7 @@ export class SpdyExecClient implements ExecClientEnd {
   private finished = false;
   private events: ExecClientEvents | undefined;
   private closeReason: string | undefined;
+  private protocolError = false;
   /** The connection closed before start(). */
   private gone = false;
 
@@ -41,12 +42,15 @@ export class SpdyExecClient implements ExecClientEnd {
   ) {
     this.label = `spdy ${protocol.name || '(none)'}`;
     this.statusJson = protocol.statusJson;
-    conn.on('error', (err) => (this.closeReason ??= clientFailure(err)));
+    conn.on('error', (err) => {
+      this.closeReason ??= clientFailure(err);
+      if (err instanceof SpdyProtocolError) this.protocolError = true;
+    });
     conn.on('close', () => {
       if (this.finished) return;
       this.finished = true;
       this.gone = true;
-      this.events?.closed(this.closeReason ?? 'the client closed the connection');
+      this.events?.closed(this.closeReason ?? 'the client closed the connection', this.protocolError);
     });
   }
 
@@ -113,7 +117,7 @@ export class SpdyExecClient implements ExecClientEnd {
   start(events: ExecClientEvents): void {
     this.events = events;
     if (this.gone) {
-      queueMicrotask(() => events.closed(this.closeReason ?? 'the client closed the connection'));
+      queueMicrotask(() => events.closed(this.closeReason ?? 'the client closed the connection', this.protocolError));
       return;
     }
     const stdin = this.streams.get('stdin');

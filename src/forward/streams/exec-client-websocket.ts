@@ -47,7 +47,7 @@ export class WebSocketExecClient implements ExecClientEnd {
       } catch (err) {
         if (err instanceof ChannelFrameError) {
           this.finished = true;
-          events.closed(`the client sent a malformed message: ${err.message}`);
+          events.closed(`the client sent a malformed message: ${err.message}`, true);
           closeWebSocket(this.ws, 1002, 'malformed message');
         }
         return;

@@ -11,8 +11,11 @@ export interface ExecClientEvents {
   /** stdin EOF: a SPDY FIN or WebSocket v5's close signal. */
   stdinEnd(): void;
   resize(size: TerminalSizeMessage): void;
-  /** The client went away (or broke the protocol) before the exec ended. */
-  closed(reason: string): void;
+  /**
+   * The client went away before the exec ended (its user's choice: Ctrl-C, or
+   * kubectl cp done reading), or, with `protocolError`, broke the protocol.
+   */
+  closed(reason: string, protocolError?: boolean): void;
 }
 
 /** kubectl's side. */

@@ -132,7 +132,7 @@ export function createStreamHandler(o: StreamHandlerOptions): StreamHandler {
       // The client gave up while we dialed.
       if (session.transport === 'websocket') session.ws.terminate();
       else session.connection.destroy();
-      exchange.finish('the client went away before the upgrade completed', 499);
+      exchange.finish('the client went away before the upgrade completed', 499, 'client');
       return;
     }
 

@@ -10,6 +10,7 @@ import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, r
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AppendLog } from '../local/append-log.js';
+import { currentProcess, isRunning, type ProcessIdentity } from '../process-identity.js';
 
 /** Where a line starts: segment number and byte offset. Lines of one session are in position order. */
 export interface SpoolPosition {
@@ -35,6 +36,8 @@ export class Spool {
   /** The first segment this process writes; lower ones are left from an earlier run. */
   readonly firstSegmentOfRun: number;
   private bytesPresent = 0;
+  /** Bytes the last append wrote (its line and newline). */
+  lastAppendBytes = 0;
 
   private constructor(
     readonly dir: string,
@@ -60,15 +63,16 @@ export class Spool {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     const lock = join(dir, 'owner.json');
     try {
-      const owner = JSON.parse(readFileSync(lock, 'utf8')) as { pid: number };
-      if (owner.pid !== process.pid && processAlive(owner.pid)) {
+      const owner = JSON.parse(readFileSync(lock, 'utf8')) as ProcessIdentity;
+      // Start time and boot id, when recorded: a pid reused after kill -9 is not the owner.
+      if (owner.pid !== process.pid && isRunning(owner)) {
         throw new SpoolLockedError(`the recording spool ${dir} is in use by another kubetape (pid ${owner.pid}); give each kubetape its own data dir (if pid ${owner.pid} is not kubetape, delete ${lock})`);
       }
     } catch (e) {
       if (e instanceof SpoolLockedError) throw e;
       // no owner, or an unreadable one: take it
     }
-    writeFileSync(lock, JSON.stringify({ pid: process.pid, since: new Date().toISOString() }) + '\n', { mode: 0o600 });
+    writeFileSync(lock, JSON.stringify({ ...currentProcess(), since: new Date().toISOString() }) + '\n', { mode: 0o600 });
     return new Spool(dir, opts.segmentBytes);
   }
 
@@ -92,7 +96,8 @@ export class Spool {
 
   /**
    * Append one line (an event's JSON). The write happens now; with `durable`
-   * the promise resolves once it is fsync'd.
+   * the promise resolves once it is fsync'd. A write that fails (disk full)
+   * throws at once, and nothing of the line is kept (see AppendLog).
    */
   append(line: string, durable: boolean): Promise<void> {
     const size = this.sizes.get(this.currentSegment) ?? 0;
@@ -102,9 +107,18 @@ export class Spool {
     const now = Date.now();
     const last = this.marks[this.marks.length - 1];
     if (!last || now - last.time >= MARK_EVERY_MS) this.marks.push({ segment: seg, offset: this.sizes.get(seg) ?? 0, time: now });
-    const p = this.log.append(line, durable);
+    let p: Promise<void>;
+    try {
+      p = this.log.append(line, durable);
+    } catch (err) {
+      // Later lines go to a fresh segment, in case a fragment could not be cut off this one.
+      this.currentBroken = true;
+      this.resize(seg);
+      throw err;
+    }
     this.sizes.set(seg, (this.sizes.get(seg) ?? 0) + n);
     this.bytesPresent += n;
+    this.lastAppendBytes = n;
     return p.catch((err: Error) => {
       // A failed write (disk full) may have left part of a line: later lines go to a fresh segment.
       if (seg === this.currentSegment) this.currentBroken = true;
@@ -125,9 +139,18 @@ export class Spool {
 
   private rotate(): void {
     const old = this.log;
-    this.currentSegment++;
+    // Opened first: on a full disk this throws, and the spool stays on the segment it had.
+    const next = this.currentSegment + 1;
+    let log: AppendLog;
+    try {
+      log = this.openSegment(next);
+    } catch (err) {
+      if (this.sizes.get(next) === 0) this.sizes.delete(next);
+      throw err;
+    }
+    this.currentSegment = next;
     this.currentBroken = false;
-    this.log = this.openSegment(this.currentSegment);
+    this.log = log;
     void old.close();
   }
 
@@ -194,14 +217,5 @@ export class Spool {
     } catch {
       // already gone
     }
-  }
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
