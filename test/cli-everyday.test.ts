@@ -4,24 +4,16 @@ import t from 'tap';
 import { execFile, spawn } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { LocalStore } from '../src/store/local/local-store.js';
 import { newSessionId } from '../src/store/store.js';
 import type { RequestEvent, SessionStartEvent } from '../src/model/recording.js';
+import { BIN, cli } from './helpers/built-cli.js';
 
-const BIN = resolve(import.meta.dirname ?? new URL('.', import.meta.url).pathname, '../bin/kubetape.js');
 const run = promisify(execFile);
 
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const r = await run(process.execPath, [BIN, ...args], { timeout: 30_000 });
-    return { code: 0, stdout: r.stdout, stderr: r.stderr };
-  } catch (e) {
-    const err = e as { code?: number; stdout?: string; stderr?: string };
-    return { code: typeof err.code === 'number' ? err.code : -1, stdout: err.stdout ?? '', stderr: err.stderr ?? '' };
-  }
-}
+
 
 const dir = mkdtempSync(join(tmpdir(), 'kubetape-cli-everyday-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));

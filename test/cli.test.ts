@@ -1,26 +1,15 @@
 // The README's flow, as a user runs it: `kubetape serve` as a process, kubectl
 // with the kubeconfig serve wrote, then `kubetape sessions list|show`.
 import t from 'tap';
-import { spawn, execFile } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, statSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { promisify } from 'node:util';
+import { join } from 'node:path';
 import { startFakeApiServer } from './fake-apiserver/index.js';
 import { kubectl, writeKubeconfig } from './helpers/kubectl.js';
+import { BIN, cli } from './helpers/built-cli.js';
 
-const run = promisify(execFile);
-const BIN = resolve(import.meta.dirname ?? new URL('.', import.meta.url).pathname, '../bin/kubetape.js');
 
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const r = await run(process.execPath, [BIN, ...args], { timeout: 30_000 });
-    return { code: 0, stdout: r.stdout, stderr: r.stderr };
-  } catch (e) {
-    const err = e as { code?: number; stdout?: string; stderr?: string };
-    return { code: typeof err.code === 'number' ? err.code : -1, stdout: err.stdout ?? '', stderr: err.stderr ?? '' };
-  }
-}
 
 t.test('--help lists every command', async (t) => {
   const r = await cli(['--help']);

@@ -5,29 +5,18 @@
 // another process (another start time), is taken over. Runs the built CLI
 // (`npm run build` first) and the real kubectl.
 import t, { type Test } from 'tap';
-import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { promisify } from 'node:util';
+import { join } from 'node:path';
 import { startFakeApiServer, type FakeApiServer } from './fake-apiserver/index.js';
 import { kubectl, writeKubeconfig } from './helpers/kubectl.js';
 import { acquireDataDirLock, DataDirLockedError, LOCK_FILE } from '../src/listen/data-dir-lock.js';
 import { processStartTime } from '../src/store/process-identity.js';
+import { BIN, cli } from './helpers/built-cli.js';
 
-const run = promisify(execFile);
-const BIN = resolve(import.meta.dirname ?? new URL('.', import.meta.url).pathname, '../bin/kubetape.js');
 
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const r = await run(process.execPath, [BIN, ...args], { timeout: 30_000 });
-    return { code: 0, stdout: r.stdout, stderr: r.stderr };
-  } catch (e) {
-    const err = e as { code?: number; stdout?: string; stderr?: string };
-    return { code: typeof err.code === 'number' ? err.code : -1, stdout: err.stdout ?? '', stderr: err.stderr ?? '' };
-  }
-}
 
 interface Serve {
   child: ChildProcess;

@@ -19,7 +19,7 @@ import { randomUUID } from 'node:crypto';
 import { clone } from './merge.js';
 import { IpAllocator, prepareForCreate, prepareForUpdate, timestamp } from './kinds.js';
 import { findResource, groupVersion, resourceForKind, RESOURCES, type ResourceDef } from './resources.js';
-import type { KubeObject } from './types.js';
+import { META_ORDER, type KubeObject } from './types.js';
 
 export type EventType = 'ADDED' | 'MODIFIED' | 'DELETED';
 
@@ -54,23 +54,6 @@ class Table {
   }
 }
 
-const META_ORDER = [
-  'name',
-  'generateName',
-  'namespace',
-  'selfLink',
-  'uid',
-  'resourceVersion',
-  'generation',
-  'creationTimestamp',
-  'deletionTimestamp',
-  'deletionGracePeriodSeconds',
-  'labels',
-  'annotations',
-  'ownerReferences',
-  'finalizers',
-  'managedFields',
-];
 
 /** Field order as the Go types marshal: kind, apiVersion, metadata, the body, status last. */
 export function canonical(o: KubeObject): KubeObject {

@@ -167,3 +167,22 @@ export interface ReceivedRequest {
   /** HTTP status sent (101 for an accepted upgrade); undefined while in flight. */
   status?: number;
 }
+
+/** ObjectMeta's fields in the order Go marshals them; also the fields validation accepts. */
+export const META_ORDER = [
+  'name',
+  'generateName',
+  'namespace',
+  'selfLink',
+  'uid',
+  'resourceVersion',
+  'generation',
+  'creationTimestamp',
+  'deletionTimestamp',
+  'deletionGracePeriodSeconds',
+  'labels',
+  'annotations',
+  'ownerReferences',
+  'finalizers',
+  'managedFields',
+];

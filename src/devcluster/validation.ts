@@ -3,7 +3,7 @@
 // the levels this fake knows the schema of (top level and metadata).
 import type { FieldError } from './errors.js';
 import type { ResourceDef } from './resources.js';
-import type { KubeObject } from './types.js';
+import { META_ORDER, type KubeObject } from './types.js';
 
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
@@ -100,23 +100,7 @@ const TOP_LEVEL: Record<string, string[]> = {
     'reportingInstance',
   ],
 };
-const METADATA_FIELDS = new Set([
-  'name',
-  'generateName',
-  'namespace',
-  'selfLink',
-  'uid',
-  'resourceVersion',
-  'generation',
-  'creationTimestamp',
-  'deletionTimestamp',
-  'deletionGracePeriodSeconds',
-  'labels',
-  'annotations',
-  'ownerReferences',
-  'finalizers',
-  'managedFields',
-]);
+const METADATA_FIELDS: ReadonlySet<string> = new Set(META_ORDER);
 
 /** Unknown fields, named the way strict decoding errors name them ("foo", "metadata.bar"). */
 export function unknownFields(kind: string, body: Record<string, unknown>): string[] {
