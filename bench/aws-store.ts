@@ -23,18 +23,48 @@ import { newSessionId } from '../src/store/store.js';
 import { emptyCounts, type RequestEvent, type SessionStartEvent } from '../src/model/recording.js';
 import { awsEnv, awsRecording, provision, startMotoServer, useAwsEnv } from '../test/helpers/aws-store.js';
 
-const { values: args } = parseArgs({ options: { mb: { type: 'string', default: '64' }, sessions: { type: 'string', default: '8' }, json: { type: 'boolean', default: false } } });
+const { values: args } = parseArgs({
+  options: { mb: { type: 'string', default: '64' }, sessions: { type: 'string', default: '8' }, json: { type: 'boolean', default: false } },
+});
 const totalMb = Number(args.mb);
 const sessions = Number(args.sessions);
 const EVENT_BYTES = 64 * 1024;
 
 function start(id: string): SessionStartEvent {
-  return { type: 'session.start', session: id, time: new Date().toISOString(), user: 'bench', groups: [], authMethod: 'token-file', cluster: 'bench', source: '127.0.0.1' };
+  return {
+    type: 'session.start',
+    session: id,
+    time: new Date().toISOString(),
+    user: 'bench',
+    groups: [],
+    authMethod: 'token-file',
+    cluster: 'bench',
+    source: '127.0.0.1',
+  };
 }
 
 function request(id: string, seq: number): RequestEvent {
-  const attrs = { isResourceRequest: true, verb: 'get', apiGroup: '', apiVersion: 'v1', resource: 'configmaps', subresource: '', namespace: 'default', name: 'small' };
-  return { type: 'request', session: id, seq, time: new Date().toISOString(), method: 'GET', uri: '/api/v1/namespaces/default/configmaps/small', attrs, headers: { accept: 'application/json' }, streaming: false };
+  const attrs = {
+    isResourceRequest: true,
+    verb: 'get',
+    apiGroup: '',
+    apiVersion: 'v1',
+    resource: 'configmaps',
+    subresource: '',
+    namespace: 'default',
+    name: 'small',
+  };
+  return {
+    type: 'request',
+    session: id,
+    seq,
+    time: new Date().toISOString(),
+    method: 'GET',
+    uri: '/api/v1/namespaces/default/configmaps/small',
+    attrs,
+    headers: { accept: 'application/json' },
+    streaming: false,
+  };
 }
 
 async function calls(m: Metrics, target: string): Promise<number> {
@@ -51,10 +81,15 @@ async function main(): Promise<void> {
     useAwsEnv(awsEnv({ endpoint: moto.url }));
     await provision('bench', 'bench-bucket');
     const metrics = new Metrics();
-    const store = await AwsStore.open({ settings: awsStoreSettings(awsRecording('bench', 'bench-bucket', { flushSeconds: 2, spoolMaxBytes: 4 * 1024 ** 3 })), writable: { dataDir: dir, failMode: 'closed' }, metrics, log: (l) => process.stderr.write(l + '\n') });
+    const store = await AwsStore.open({
+      settings: awsStoreSettings(awsRecording('bench', 'bench-bucket', { flushSeconds: 2, spoolMaxBytes: 4 * 1024 ** 3 })),
+      writable: { dataDir: dir, failMode: 'closed' },
+      metrics,
+      log: (l) => process.stderr.write(l + '\n'),
+    });
 
     // 1. Throughput.
-    const data = randomBytes(EVENT_BYTES * 3 / 4).toString('base64'); // stdout as the recorder stores binary output
+    const data = randomBytes((EVENT_BYTES * 3) / 4).toString('base64'); // stdout as the recorder stores binary output
     const perSession = Math.ceil((totalMb * 1024 * 1024) / EVENT_BYTES / sessions);
     process.stderr.write(`recording ${totalMb} MB of exec output in ${sessions} sessions...\n`);
     const t0 = performance.now();

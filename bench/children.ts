@@ -121,11 +121,7 @@ function indent(text: string): string {
  * interrupted (SIGINT/SIGTERM) or exits. Resolves to the process exit code:
  * 0, or 1 after printing the error as one line.
  */
-export async function withChildren(
-  prefix: string,
-  log: (line: string) => void,
-  body: (children: ChildSet, tmp: string) => Promise<string>,
-): Promise<number> {
+export async function withChildren(prefix: string, log: (line: string) => void, body: (children: ChildSet, tmp: string) => Promise<string>): Promise<number> {
   const children = new ChildSet();
   const tmp = mkdtempSync(join(tmpdir(), prefix));
   let cleaned: Promise<void> | undefined;

@@ -27,7 +27,19 @@ export interface SeedOptions {
 export async function startFakeApiServer(children: ChildSet, root: string, kubeconfigOut: string, seed: SeedOptions): Promise<FakeApiServerStart> {
   const main = join(root, 'dist/test/fake-apiserver/main.js');
   if (!existsSync(main)) throw new Error(`${main} is missing: the fake API server runner has not been built (npm run build)`);
-  const args = [main, '--minor', seed.minor, '--namespace', seed.namespace, '--kubeconfig', kubeconfigOut, '--seed-configmaps', String(seed.configmaps), '--configmap-bytes', String(seed.configmapBytes)];
+  const args = [
+    main,
+    '--minor',
+    seed.minor,
+    '--namespace',
+    seed.namespace,
+    '--kubeconfig',
+    kubeconfigOut,
+    '--seed-configmaps',
+    String(seed.configmaps),
+    '--configmap-bytes',
+    String(seed.configmapBytes),
+  ];
   // Patterns below end at a newline so a line still arriving is never matched half-way.
   const child = children.start('fake API server', process.execPath, args, { cwd: root, keepStdinOpen: true });
   const m = await child.waitForOutput(/^(\{.*\})\r?\n/m, START_TIMEOUT_MS);
@@ -60,17 +72,7 @@ export async function startKubectlProxy(children: ChildSet, kubeconfig: string, 
  * and CA taken from the kubeconfig it writes.
  */
 export async function startKubetapeServe(children: ChildSet, root: string, kubeconfig: string, dataDir: string): Promise<Target> {
-  const args = [
-    'serve',
-    '--kubeconfig',
-    kubeconfig,
-    '--data-dir',
-    dataDir,
-    '--listen',
-    '127.0.0.1:0',
-    '--admin-listen',
-    '127.0.0.1:0',
-  ];
+  const args = ['serve', '--kubeconfig', kubeconfig, '--data-dir', dataDir, '--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0'];
   const child = children.start('kubetape serve', join(root, 'bin/kubetape.js'), args, { cwd: root });
   const kc = await child.waitForOutput(/^\s*kubeconfig +(\S+)\r?\n/m, START_TIMEOUT_MS);
   const listening = /^\s*listening on +(https:\/\/\S+)\r?\n/m.exec(child.stdout());

@@ -22,7 +22,15 @@ const examplePolicy = parsePolicyText(readFileSync(new URL('examples/policy.yaml
 // 1,000 rules that never match the requests below (so every one is checked), then the example policy.
 const many = ['rules:'];
 for (let i = 0; i < 1000; i++) {
-  many.push(`  - name: team-${i}`, '    match:', `      namespace: team-${i}`, `      verb: [delete, patch]`, '      resource: [deployments, statefulsets]', '    action: deny', `    message: rule ${i}`);
+  many.push(
+    `  - name: team-${i}`,
+    '    match:',
+    `      namespace: team-${i}`,
+    `      verb: [delete, patch]`,
+    '      resource: [deployments, statefulsets]',
+    '    action: deny',
+    `    message: rule ${i}`,
+  );
 }
 const manyPolicy = parsePolicyText(many.join('\n') + '\n', 'generated');
 
@@ -30,7 +38,18 @@ const requests: PolicyRequest[] = [
   { cluster: 'prod', user: 'alice', groups: ['dev'], verb: 'list', apiGroup: '', resource: 'pods', subresource: '', namespace: 'default', name: '' },
   { cluster: 'prod', user: 'alice', groups: ['dev'], verb: 'get', apiGroup: '', resource: 'secrets', subresource: '', namespace: 'default', name: 'db' },
   { cluster: 'prod', user: 'bob', groups: ['sre'], verb: 'delete', apiGroup: 'apps', resource: 'deployments', subresource: '', namespace: 'web', name: 'api' },
-  { cluster: 'prod', user: 'bob', groups: ['sre'], verb: 'create', apiGroup: '', resource: 'pods', subresource: 'exec', namespace: 'prod', name: 'web-0', exec: { command: ['sh'], tty: true, stdin: true } },
+  {
+    cluster: 'prod',
+    user: 'bob',
+    groups: ['sre'],
+    verb: 'create',
+    apiGroup: '',
+    resource: 'pods',
+    subresource: 'exec',
+    namespace: 'prod',
+    name: 'web-0',
+    exec: { command: ['sh'], tty: true, stdin: true },
+  },
 ];
 
 function perCallMicros(fn: () => void, iterations: number): number {
@@ -107,7 +126,9 @@ console.log(`Secret masking on a ${mb} MB SecretList (2,000 Secrets), median of 
 console.log(`  parse + serialise, no masking   ${baseline.toFixed(0)} ms`);
 const rate = (ms: number) => `${(ms / baseline).toFixed(2)}x the baseline, ${(Buffer.byteLength(body) / 1e6 / (ms / 1000)).toFixed(0)} MB/s`;
 console.log(`  streaming (StreamingSecretMasker, 64 KiB chunks)  ${streaming.toFixed(0)} ms  (${rate(streaming)})`);
-console.log(`    held at most ${(maxHeld / 1024).toFixed(1)} KiB at once (one item); peak RSS grew ${((rssAfterStreaming - rssBeforeStreaming) / 1024).toFixed(0)} MB`);
+console.log(
+  `    held at most ${(maxHeld / 1024).toFixed(1)} KiB at once (one item); peak RSS grew ${((rssAfterStreaming - rssBeforeStreaming) / 1024).toFixed(0)} MB`,
+);
 console.log(`  whole body (maskJsonBody)       ${masking.toFixed(0)} ms  (${rate(masking)})`);
 console.log(`    holds the body, its parse and its output; peak RSS grew a further ${((rssAfterWhole - rssAfterStreaming) / 1024).toFixed(0)} MB`);
 if (sink < 0) console.log(sink);

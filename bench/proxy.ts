@@ -109,11 +109,15 @@ async function run(flags: Flags, children: ChildSet, tmp: string): Promise<Bench
   log('starting kubectl proxy and kubetape serve');
   const [kubectlProxy, kubetape] = await Promise.all([
     startKubectlProxy(children, api.kubeconfig, join(tmp, 'kubectl-cache')),
-    withKubetapeNodeOptions(kubetapeNodeOptions(flags.cpuProfileDir, tmp, log), () => startKubetapeServe(children, ROOT, api.kubeconfig, join(tmp, 'kubetape-data'))),
+    withKubetapeNodeOptions(kubetapeNodeOptions(flags.cpuProfileDir, tmp, log), () =>
+      startKubetapeServe(children, ROOT, api.kubeconfig, join(tmp, 'kubetape-data')),
+    ),
   ]);
   const targets: Target[] = [direct, kubectlProxy, kubetape];
   for (const t of targets) await expectOk(t, s.smallGetPath);
-  log(`paths: direct ${direct.url.origin}, kubectl proxy ${kubectlProxy.url.origin} (pid ${kubectlProxy.pid}), kubetape ${kubetape.url.origin} (pid ${kubetape.pid})`);
+  log(
+    `paths: direct ${direct.url.origin}, kubectl proxy ${kubectlProxy.url.origin} (pid ${kubectlProxy.pid}), kubetape ${kubetape.url.origin} (pid ${kubetape.pid})`,
+  );
 
   const smallGets = await measureSmallGets(
     targets,
@@ -140,7 +144,9 @@ async function run(flags: Flags, children: ChildSet, tmp: string): Promise<Bench
     log,
   );
   if (list.decodedBytes < s.configmaps * s.configmapBytes * 0.9) {
-    throw new Error(`the list is only ${list.decodedBytes} bytes decoded; seeding ${s.configmaps} x ${s.configmapBytes} bytes into "${SEED_NAMESPACE}" did not happen`);
+    throw new Error(
+      `the list is only ${list.decodedBytes} bytes decoded; seeding ${s.configmaps} x ${s.configmapBytes} bytes into "${SEED_NAMESPACE}" did not happen`,
+    );
   }
 
   const ratios = computeRatios(smallGets, s);
@@ -166,7 +172,12 @@ async function run(flags: Flags, children: ChildSet, tmp: string): Promise<Bench
 async function createSmallConfigMap(direct: Target): Promise<void> {
   const agent = keepAliveAgent(direct, 1);
   try {
-    const body = JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: SMALL_CONFIGMAP, namespace: SMALL_NAMESPACE }, data: { greeting: 'hello' } });
+    const body = JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name: SMALL_CONFIGMAP, namespace: SMALL_NAMESPACE },
+      data: { greeting: 'hello' },
+    });
     const res = await fetchOnce(direct, agent, `/api/v1/namespaces/${SMALL_NAMESPACE}/configmaps`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', accept: 'application/json' },

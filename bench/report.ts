@@ -113,13 +113,25 @@ export function renderTable(rep: BenchReport): string {
         const b = r[lat]?.[k];
         const errors = (a?.errors ?? 0) + (b?.errors ?? 0);
         const cut = a?.cutShort || b?.cutShort ? ' (cut short)' : '';
-        return [LABELS[k], fmt(a?.reqPerSec, 0), fmt(a?.p50Ms, 3), fmt(a?.p99Ms, 3), fmt(a?.cpuMsPerRequest, 3), fmt(b?.reqPerSec, 0), fmt(b?.p50Ms, 3), fmt(b?.p99Ms, 3), String(errors) + cut];
+        return [
+          LABELS[k],
+          fmt(a?.reqPerSec, 0),
+          fmt(a?.p50Ms, 3),
+          fmt(a?.p99Ms, 3),
+          fmt(a?.cpuMsPerRequest, 3),
+          fmt(b?.reqPerSec, 0),
+          fmt(b?.p50Ms, 3),
+          fmt(b?.p99Ms, 3),
+          String(errors) + cut,
+        ];
       }),
     ),
   );
   lines.push('');
   lines.push('Ratios (same run)');
-  lines.push(`  kubetape / kubectl proxy throughput   ${fmt(ratios.kubetapeOverKubectlProxyThroughput, 2)}x   (>= 1: kubetape serves at least as many requests/s)`);
+  lines.push(
+    `  kubetape / kubectl proxy throughput   ${fmt(ratios.kubetapeOverKubectlProxyThroughput, 2)}x   (>= 1: kubetape serves at least as many requests/s)`,
+  );
   lines.push(`  kubetape / direct throughput          ${fmt(ratios.kubetapeOverDirectThroughput, 2)}x`);
   lines.push(`  kubectl proxy / direct throughput     ${fmt(ratios.kubectlProxyOverDirectThroughput, 2)}x`);
   lines.push(`  added p50 latency, kubetape           +${fmt(ratios.kubetapeAddedP50Ms, 3)} ms over direct (concurrency ${lat})`);
@@ -149,7 +161,8 @@ export function renderTable(rep: BenchReport): string {
       }),
     ),
   );
-  if (Object.values(list.byTarget).some((l) => l?.memory && !l.memory.peakWasReset)) lines.push('  * peak could not be reset before the phase: it may date from earlier');
+  if (Object.values(list.byTarget).some((l) => l?.memory && !l.memory.peakWasReset))
+    lines.push('  * peak could not be reset before the phase: it may date from earlier');
   lines.push('');
   lines.push(`kubetape recorded ${fmt(rep.recordingBytes / MIB, 1)} MiB under DATA/recordings during the run`);
   lines.push('');

@@ -58,7 +58,13 @@ export async function measureSmallGets(targets: Target[], o: SmallGetOptions, lo
     }));
     try {
       for (const p of perTarget) {
-        const warm = await runGets(p.t, p.agent, o.path, { count: o.warmup, concurrency, deadline: performance.now() + budgetMs, headers: HEADERS, timeoutMs: o.timeoutMs });
+        const warm = await runGets(p.t, p.agent, o.path, {
+          count: o.warmup,
+          concurrency,
+          deadline: performance.now() + budgetMs,
+          headers: HEADERS,
+          timeoutMs: o.timeoutMs,
+        });
         p.spentMs += warm.elapsedMs;
         p.issued += warm.completed + warm.errors;
         if (warm.completed === 0) throw new Error(`${p.t.label}: every warm-up GET ${o.path} failed: ${warm.firstError ?? 'no request completed'}`);
@@ -96,7 +102,9 @@ export async function measureSmallGets(targets: Target[], o: SmallGetOptions, lo
       if (p.firstError) s.firstError = p.firstError;
       if (p.t.pid !== undefined) s.cpuMsPerRequest = ((cpuSeconds(p.t.pid) - p.cpuBefore) * 1000) / p.issued;
       byKey[p.t.key] = s;
-      log(`  ${p.t.label.padEnd(14)} ${s.reqPerSec.toFixed(0)} req/s, p50 ${s.p50Ms.toFixed(3)} ms, p99 ${s.p99Ms.toFixed(3)} ms${s.cpuMsPerRequest === undefined ? '' : `, ${s.cpuMsPerRequest.toFixed(3)} CPU ms/request`}${p.errors ? `, ${p.errors} errors (${p.firstError})` : ''}`);
+      log(
+        `  ${p.t.label.padEnd(14)} ${s.reqPerSec.toFixed(0)} req/s, p50 ${s.p50Ms.toFixed(3)} ms, p99 ${s.p99Ms.toFixed(3)} ms${s.cpuMsPerRequest === undefined ? '' : `, ${s.cpuMsPerRequest.toFixed(3)} CPU ms/request`}${p.errors ? `, ${p.errors} errors (${p.firstError})` : ''}`,
+      );
     }
     results[concurrency] = byKey;
   }

@@ -77,7 +77,10 @@ function parseFlags(argv: string[]): Settings {
     return n;
   };
   const phases = new Set<Phase>();
-  for (const name of (values.only ?? '').split(',').map((p) => p.trim()).filter(Boolean)) {
+  for (const name of (values.only ?? '')
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean)) {
     if (!PHASES.includes(name as Phase)) throw new UsageError(`--only: unknown phase "${name}" (phases: ${PHASES.join(', ')})`);
     phases.add(name as Phase);
   }
@@ -233,13 +236,18 @@ function render(s: Settings, tp: ThroughputResult[] | undefined, idle: IdleResul
     lines.push(
       '',
       `  2. idle execs through kubetape: sleep 600, ${idle.sessions} open at once (opened in ${idle.openSeconds.toFixed(1)}s)`,
-      ...table(['kubetape RSS', 'MiB'], [
-        ['before', idle.rssBeforeMiB.toFixed(1)],
-        [`with ${idle.sessions} sessions`, idle.rssWithMiB.toFixed(1)],
-        ['per session (KiB)', perSessionKiB.toFixed(1)],
-      ]),
+      ...table(
+        ['kubetape RSS', 'MiB'],
+        [
+          ['before', idle.rssBeforeMiB.toFixed(1)],
+          [`with ${idle.sessions} sessions`, idle.rssWithMiB.toFixed(1)],
+          ['per session (KiB)', perSessionKiB.toFixed(1)],
+        ],
+      ),
     );
-    goals.push(`  ${idle.rssWithMiB < RSS_GOAL_MIB ? 'PASS' : 'MISS'}  kubetape RSS with ${idle.sessions} idle execs < ${RSS_GOAL_MIB} MiB: ${idle.rssWithMiB.toFixed(1)} MiB`);
+    goals.push(
+      `  ${idle.rssWithMiB < RSS_GOAL_MIB ? 'PASS' : 'MISS'}  kubetape RSS with ${idle.sessions} idle execs < ${RSS_GOAL_MIB} MiB: ${idle.rssWithMiB.toFixed(1)} MiB`,
+    );
   }
   if (ttfb) {
     const [ttDirect, ttKt] = ttfb as [TtfbResult, TtfbResult];
@@ -247,7 +255,10 @@ function render(s: Settings, tp: ThroughputResult[] | undefined, idle: IdleResul
     lines.push(
       '',
       `  3. time to first stdout byte: printf x, ${s.ttfbRuns} runs per path (new TLS connection each)`,
-      ...table(['path', 'p50 ms', 'p90 ms'], ttfb.map((r) => [r.label, r.p50.toFixed(2), r.p90.toFixed(2)])),
+      ...table(
+        ['path', 'p50 ms', 'p90 ms'],
+        ttfb.map((r) => [r.label, r.p50.toFixed(2), r.p90.toFixed(2)]),
+      ),
       `    added by kubetape (p50): ${added.toFixed(2)} ms`,
     );
     goals.push(`  ${added < TTFB_GOAL_MS ? 'PASS' : 'MISS'}  time to first byte added < ${TTFB_GOAL_MS} ms: ${added.toFixed(2)} ms`);
@@ -259,7 +270,9 @@ function render(s: Settings, tp: ThroughputResult[] | undefined, idle: IdleResul
 async function run(s: Settings, children: ChildSet, tmp: string): Promise<string> {
   log('starting the fake API server (pod bench-0) and kubetape serve');
   const cluster = await startStreamCluster(children, join(tmp, 'upstream.kubeconfig'));
-  const kubetape = await withKubetapeNodeOptions(kubetapeNodeOptions(s.cpuProfileDir, tmp, log), () => startKubetapeServe(children, ROOT, cluster.kubeconfig, join(tmp, 'kubetape-data')));
+  const kubetape = await withKubetapeNodeOptions(kubetapeNodeOptions(s.cpuProfileDir, tmp, log), () =>
+    startKubetapeServe(children, ROOT, cluster.kubeconfig, join(tmp, 'kubetape-data')),
+  );
   const direct = cluster.target;
   for (const t of [direct, kubetape]) await runExec(t, POD, ['true']);
 

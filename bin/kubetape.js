@@ -22,6 +22,11 @@ try {
   process.exit(1);
 }
 main(process.argv.slice(2)).then(
-  (code) => { process.exitCode = code; },
-  (err) => { process.stderr.write(`kubetape: ${err?.message ?? err}\n`); process.exitCode = 1; },
+  (code) => {
+    process.exitCode = code;
+  },
+  (err) => {
+    process.stderr.write(`kubetape: ${err?.message ?? err}\n`);
+    process.exitCode = 1;
+  },
 );

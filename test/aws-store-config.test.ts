@@ -25,7 +25,16 @@ function load(yaml: string) {
 t.test('store keys: defaults, and every mistake named', async (t) => {
   const c = load('recording:\n  store: aws\n  bucket: kubetape-recordings-123456789012\n  prefix: recs\n  retentionDays: 30\n  failMode: open\n');
   const s = awsStoreSettings(c.recording);
-  t.same(s, { table: 'kubetape-sessions', bucket: 'kubetape-recordings-123456789012', prefix: 'recs/', retentionDays: 30, s3ForcePathStyle: false, spoolMaxBytes: 1024 ** 3, chunkBytes: 1024 * 1024, flushMs: 2000 });
+  t.same(s, {
+    table: 'kubetape-sessions',
+    bucket: 'kubetape-recordings-123456789012',
+    prefix: 'recs/',
+    retentionDays: 30,
+    s3ForcePathStyle: false,
+    spoolMaxBytes: 1024 ** 3,
+    chunkBytes: 1024 * 1024,
+    flushMs: 2000,
+  });
   t.equal(load('recording:\n  maxBodyBytes: 10\n').recording.store, undefined, 'local by default');
 
   const bad: Array<[string, RegExp]> = [
@@ -51,10 +60,22 @@ t.test('the table schema is the one source: CreateTable input and item keys agre
     { AttributeName: 'pk', KeyType: 'HASH' },
     { AttributeName: 'sk', KeyType: 'RANGE' },
   ]);
-  t.same(input.GlobalSecondaryIndexes?.map((g) => g.IndexName), ['byUser', 'byCluster', 'byTime']);
+  t.same(
+    input.GlobalSecondaryIndexes?.map((g) => g.IndexName),
+    ['byUser', 'byCluster', 'byTime'],
+  );
   const declared = new Set(input.AttributeDefinitions?.map((a) => a.AttributeName));
   const item = sessionStartItem(
-    { type: 'session.start', session: '01J0000000AAAAAAAAAAAAAAAA', time: '2025-06-01T10:00:00.000Z', user: 'ann', groups: [], authMethod: 'oidc', cluster: 'prod', source: '10.0.0.1' },
+    {
+      type: 'session.start',
+      session: '01J0000000AAAAAAAAAAAAAAAA',
+      time: '2025-06-01T10:00:00.000Z',
+      user: 'ann',
+      groups: [],
+      authMethod: 'oidc',
+      cluster: 'prod',
+      source: '10.0.0.1',
+    },
     { s3Prefix: 'recordings/2025/06/01/01J0000000AAAAAAAAAAAAAAAA/', bucket: 'b', expiresAt: 1 },
   );
   for (const g of TABLE_SCHEMA.globalSecondaryIndexes) {

@@ -84,7 +84,11 @@ t.test('backend frozen under 20 concurrent exec sessions: every byte recorded, u
   }
   t.equal(wanted.size, 0, 'every payload accounted for');
   for (const x of xs) t.ok((await store.verify(x.session)).ok, `session ${x.session} verifies`);
-  t.equal(readdirSync(join(s.h.dataDir, 'spool')).filter((f) => f.endsWith('.ndjson')).length, 1, 'uploaded segments were deleted (only the one being written is left)');
+  t.equal(
+    readdirSync(join(s.h.dataDir, 'spool')).filter((f) => f.endsWith('.ndjson')).length,
+    1,
+    'uploaded segments were deleted (only the one being written is left)',
+  );
 });
 
 interface Serve {
@@ -173,7 +177,7 @@ t.test('kubetape SIGKILLed mid-session: the restart uploads the spool and marks 
   children.push(second.child);
   const reader = await AwsStore.open({ settings: awsStoreSettings(awsRecording(TABLE, BUCKET)) });
   t.teardown(() => reader.close());
-  let session: import("../src/model/recording.js").SessionSummary | undefined;
+  let session: import('../src/model/recording.js').SessionSummary | undefined;
   for (const deadline = Date.now() + 30_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 200))) {
     session = (await reader.listSessions({ cluster: 'kill-cluster' })).find((s) => s.state === 'interrupted');
     if (session) break;
@@ -218,7 +222,7 @@ t.test('spool full, failMode closed: new requests get 503 until the upload catch
   moto.thaw();
   thawed = true;
   const store = h.kt.store as AwsStore;
-  for (const deadline = Date.now() + 20_000; store.spoolStats().full && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 100));
+  for (const deadline = Date.now() + 20_000; store.spoolStats().full && Date.now() < deadline;) await new Promise((r) => setTimeout(r, 100));
   const again = await get();
   t.equal(again.code, 0, 'accepted again once the spool drained');
   await new Promise((r) => setTimeout(r, 1200));
@@ -238,7 +242,10 @@ t.test('spool full, failMode closed: new requests get 503 until the upload catch
 
 t.test('spool full, failMode open: requests proceed, the loss is counted and logged', async (t) => {
   const lines: string[] = [];
-  const h = await startHarness({ config: { recording: { ...awsRecording(TABLE, BUCKET, { spoolMaxBytes: 4096 }), failMode: 'open' } }, start: { log: (l) => lines.push(l) } });
+  const h = await startHarness({
+    config: { recording: { ...awsRecording(TABLE, BUCKET, { spoolMaxBytes: 4096 }), failMode: 'open' } },
+    start: { log: (l) => lines.push(l) },
+  });
   t.teardown(() => h.close());
   await bigConfigMap(h);
   const get = () => kubectl(['get', '--raw', '/api/v1/namespaces/default/configmaps/big'], { kubeconfig: h.kubeconfig });
@@ -250,7 +257,10 @@ t.test('spool full, failMode open: requests proceed, the loss is counted and log
   for (let i = 0; i < 3; i++) t.equal((await get()).code, 0, `request ${i} went through`);
   t.ok((await metric(h.kt.metrics, 'kubetape_spool_dropped_events_total')) > 0, 'unrecorded events are counted');
   t.ok((await metric(h.kt.metrics, 'kubetape_recording_failures_total')) > 0, 'as recording failures too');
-  t.ok(lines.some((l) => /RECORDING SPOOL FULL \(failMode open\)/.test(l)), 'and logged');
+  t.ok(
+    lines.some((l) => /RECORDING SPOOL FULL \(failMode open\)/.test(l)),
+    'and logged',
+  );
   t.equal(await metric(h.kt.metrics, 'kubetape_spool_full_refusals_total'), 0, 'nothing refused');
   moto.thaw();
   thawed = true;

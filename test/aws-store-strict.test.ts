@@ -28,7 +28,9 @@ t.before(async () => {
   mkdirSync(join(dir, 's3'));
   s3 = new S3rver({ port: 0, address: '127.0.0.1', silent: true, directory: join(dir, 's3'), resetOnClose: true });
   const a = await s3.run();
-  useAwsEnv(awsEnv({ dynamodb: `http://127.0.0.1:${(ddb.address() as AddressInfo).port}`, s3: `http://127.0.0.1:${a.port}`, accessKey: 'S3RVER', secretKey: 'S3RVER' }));
+  useAwsEnv(
+    awsEnv({ dynamodb: `http://127.0.0.1:${(ddb.address() as AddressInfo).port}`, s3: `http://127.0.0.1:${a.port}`, accessKey: 'S3RVER', secretKey: 'S3RVER' }),
+  );
   await provision(TABLE, BUCKET, { ttl: false }); // dynalite has no UpdateTimeToLive
 });
 t.teardown(async () => {
@@ -40,14 +42,53 @@ t.teardown(async () => {
 const settings = () => awsStoreSettings(awsRecording(TABLE, BUCKET, { chunkBytes: 8 * 1024 }));
 
 function start(id: string, user: string): SessionStartEvent {
-  return { type: 'session.start', session: id, time: new Date().toISOString(), user, groups: ['ops'], authMethod: 'token-file', cluster: 'strict', source: '10.0.0.1', command: 'kubectl get' };
+  return {
+    type: 'session.start',
+    session: id,
+    time: new Date().toISOString(),
+    user,
+    groups: ['ops'],
+    authMethod: 'token-file',
+    cluster: 'strict',
+    source: '10.0.0.1',
+    command: 'kubectl get',
+  };
 }
 
 function exchange(id: string, seq: number): [RequestEvent, ResponseEvent] {
-  const attrs = { isResourceRequest: true, verb: 'get', apiGroup: '', apiVersion: 'v1', resource: 'pods', subresource: '', namespace: 'default', name: `web-${seq}` };
+  const attrs = {
+    isResourceRequest: true,
+    verb: 'get',
+    apiGroup: '',
+    apiVersion: 'v1',
+    resource: 'pods',
+    subresource: '',
+    namespace: 'default',
+    name: `web-${seq}`,
+  };
   return [
-    { type: 'request', session: id, seq, time: new Date().toISOString(), method: 'GET', uri: `/api/v1/namespaces/default/pods/web-${seq}`, attrs, headers: { accept: 'application/json' }, streaming: false },
-    { type: 'response', session: id, seq, time: new Date().toISOString(), status: 200, durationMs: 3, bytesIn: 0, bytesOut: 120, body: { encoding: 'utf8', data: `{"kind":"Pod","metadata":{"name":"web-${seq}"}}`, size: 44, truncated: false } },
+    {
+      type: 'request',
+      session: id,
+      seq,
+      time: new Date().toISOString(),
+      method: 'GET',
+      uri: `/api/v1/namespaces/default/pods/web-${seq}`,
+      attrs,
+      headers: { accept: 'application/json' },
+      streaming: false,
+    },
+    {
+      type: 'response',
+      session: id,
+      seq,
+      time: new Date().toISOString(),
+      status: 200,
+      durationMs: 3,
+      bytesIn: 0,
+      bytesOut: 120,
+      body: { encoding: 'utf8', data: `{"kind":"Pod","metadata":{"name":"web-${seq}"}}`, size: 44, truncated: false },
+    },
   ];
 }
 
@@ -83,7 +124,11 @@ t.test('hundreds of index items in BatchWrite groups dynalite accepts; read back
     t.ok(v.ok, v.problem ?? 'verifies');
   }
   const bens = await store.listSessions({ user: 'ben' });
-  t.same(bens.map((s) => s.id), [ids[1]], 'the user index works on dynalite');
+  t.same(
+    bens.map((s) => s.id),
+    [ids[1]],
+    'the user index works on dynalite',
+  );
   t.equal(bens[0]?.requests, 60);
   t.same(bens[0]?.verbs, ['get']);
 });
@@ -113,5 +158,8 @@ t.test('a store stopped mid-upload with sessions open: the next one finishes the
   t.equal(s?.requests, 30, 'counts from the uploaded events');
   const v = await second.verify(id);
   t.ok(v.ok, v.problem ?? 'the chain continues across the restart');
-  t.ok(logs.some((l) => l.includes(`session ${id} was interrupted`)), 'the interruption is logged');
+  t.ok(
+    logs.some((l) => l.includes(`session ${id} was interrupted`)),
+    'the interruption is logged',
+  );
 });

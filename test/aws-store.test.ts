@@ -40,7 +40,10 @@ async function events(store: { readSession(id: string): AsyncIterable<RecordEven
 
 function writeConfig(dir: string, extra = ''): string {
   const cfg = join(dir, 'kubetape.yaml');
-  writeFileSync(cfg, `dataDir: ${join(dir, 'data')}\nrecording:\n  store: aws\n  table: ${TABLE}\n  bucket: ${BUCKET}\n  prefix: recordings/\n  s3ForcePathStyle: true\n${extra}`);
+  writeFileSync(
+    cfg,
+    `dataDir: ${join(dir, 'data')}\nrecording:\n  store: aws\n  table: ${TABLE}\n  bucket: ${BUCKET}\n  prefix: recordings/\n  s3ForcePathStyle: true\n${extra}`,
+  );
   return cfg;
 }
 
@@ -48,7 +51,11 @@ t.test('kubectl sessions land in DynamoDB and S3 and read back exactly as record
   const dir = mkdtempSync(join(tmpdir(), 'kubetape-aws-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const recording = awsRecording(TABLE, BUCKET, { chunkBytes: 16 * 1024 });
-  const aws = await AwsStore.open({ settings: awsStoreSettings(recording), writable: { dataDir: join(dir, 'spool-owner'), failMode: 'closed' }, log: () => undefined });
+  const aws = await AwsStore.open({
+    settings: awsStoreSettings(recording),
+    writable: { dataDir: join(dir, 'spool-owner'), failMode: 'closed' },
+    log: () => undefined,
+  });
   const tee = new TeeStore(aws);
   const h = await startHarness({ config: { recording }, start: { store: tee } });
   t.teardown(() => h.close());
@@ -85,7 +92,10 @@ t.test('kubectl sessions land in DynamoDB and S3 and read back exactly as record
   const items = await partitionItems(TABLE, `session#${getSession.id}`);
   const kinds = items.map((i) => (i['kind'] as { S: string }).S);
   t.equal(kinds.filter((k) => k === 'session').length, 1);
-  t.ok(kinds.filter((k) => k === 'request').length >= 1 && kinds.filter((k) => k === 'request').length === kinds.filter((k) => k === 'response').length, 'a response item for every request item');
+  t.ok(
+    kinds.filter((k) => k === 'request').length >= 1 && kinds.filter((k) => k === 'request').length === kinds.filter((k) => k === 'response').length,
+    'a response item for every request item',
+  );
   t.ok(kinds.includes('chunk'));
   const sessionItem = items.find((i) => (i['kind'] as { S: string }).S === 'session')!;
   t.match((sessionItem['s3Prefix'] as { S: string }).S, new RegExp(`^recordings/\\d{4}/\\d{2}/\\d{2}/${getSession.id}/$`));
@@ -141,14 +151,42 @@ t.test('listing by user, cluster and time pages through the indexes, across mont
   t.ok(await store.uploaded(20_000));
   const newest = (xs: typeof made) => [...xs].sort((a, b) => b.at - a.at).map((x) => x.id);
 
-  t.same((await store.listSessions()).map((s) => s.id), newest(made), 'all 14, newest first, over 3 months and 8 shards, 2 items a page');
-  t.same((await store.listSessions({ user: 'alice' })).map((s) => s.id), newest(made.filter((m) => m.user === 'alice')), 'by user');
-  t.same((await store.listSessions({ cluster: 'prod' })).map((s) => s.id), newest(made.filter((m) => m.cluster === 'prod')), 'by cluster');
-  t.same((await store.listSessions({ user: 'bob', limit: 2 })).map((s) => s.id), newest(made.filter((m) => m.user === 'bob')).slice(0, 2), 'by user with a limit');
-  t.same((await store.listSessions({ limit: 5 })).map((s) => s.id), newest(made).slice(0, 5), 'by time with a limit');
+  t.same(
+    (await store.listSessions()).map((s) => s.id),
+    newest(made),
+    'all 14, newest first, over 3 months and 8 shards, 2 items a page',
+  );
+  t.same(
+    (await store.listSessions({ user: 'alice' })).map((s) => s.id),
+    newest(made.filter((m) => m.user === 'alice')),
+    'by user',
+  );
+  t.same(
+    (await store.listSessions({ cluster: 'prod' })).map((s) => s.id),
+    newest(made.filter((m) => m.cluster === 'prod')),
+    'by cluster',
+  );
+  t.same(
+    (await store.listSessions({ user: 'bob', limit: 2 })).map((s) => s.id),
+    newest(made.filter((m) => m.user === 'bob')).slice(0, 2),
+    'by user with a limit',
+  );
+  t.same(
+    (await store.listSessions({ limit: 5 })).map((s) => s.id),
+    newest(made).slice(0, 5),
+    'by time with a limit',
+  );
   const since = new Date(now - 30 * 86400_000);
-  t.same((await store.listSessions({ since })).map((s) => s.id), newest(made.filter((m) => m.at >= since.getTime())), 'since a time: older months skipped');
-  t.same((await store.listSessions({ cluster: 'dev', since: new Date(now - 5 * 60_000) })).map((s) => s.id), newest(made.filter((m) => m.cluster === 'dev' && m.at >= now - 5 * 60_000)), 'by cluster since');
+  t.same(
+    (await store.listSessions({ since })).map((s) => s.id),
+    newest(made.filter((m) => m.at >= since.getTime())),
+    'since a time: older months skipped',
+  );
+  t.same(
+    (await store.listSessions({ cluster: 'dev', since: new Date(now - 5 * 60_000) })).map((s) => s.id),
+    newest(made.filter((m) => m.cluster === 'dev' && m.at >= now - 5 * 60_000)),
+    'by cluster since',
+  );
 
   const old = made[0]!;
   t.equal(await store.resolveId(old.id.slice(0, 12)), old.id, 'a unique prefix resolves');
@@ -192,20 +230,20 @@ t.test('verify catches a chunk edited, removed or reordered in S3, and a changed
   await put(key(1), gzipSync(Buffer.from(text.replace('line', 'LINE'))));
   let v = await store.verify(id);
   t.notOk(v.ok);
-  t.match(v.problem, new RegExp(`chunk 1 \\(${key(1)}\\) was changed`), v.problem ?? "");
+  t.match(v.problem, new RegExp(`chunk 1 \\(${key(1)}\\) was changed`), v.problem ?? '');
   await restore();
 
   // Removed.
   await s3.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: key(2) }));
   v = await store.verify(id);
-  t.match(v.problem, new RegExp(`missing object ${key(2)}`), v.problem ?? "");
+  t.match(v.problem, new RegExp(`missing object ${key(2)}`), v.problem ?? '');
   await restore();
 
   // Reordered: chunks 1 and 2 swapped.
   await s3.send(new CopyObjectCommand({ Bucket: BUCKET, Key: key(1), CopySource: `${BUCKET}/${key(2)}` }));
   await put(key(2), original.get(key(1))!);
   v = await store.verify(id);
-  t.match(v.problem, /chunk 1 .* holds chunk 2 \(chunks reordered or replaced\)/, v.problem ?? "");
+  t.match(v.problem, /chunk 1 .* holds chunk 2 \(chunks reordered or replaced\)/, v.problem ?? '');
   await restore();
 
   // The last chunk dropped together with its index entry would still leave the manifest and session item disagreeing;
@@ -214,17 +252,26 @@ t.test('verify catches a chunk edited, removed or reordered in S3, and a changed
   const m = JSON.parse(original.get(manifestKey)!.toString()) as { head: string };
   await put(manifestKey, Buffer.from(JSON.stringify({ ...m, head: 'f'.repeat(64) })));
   v = await store.verify(id);
-  t.match(v.problem, /manifest's head hash/, v.problem ?? "");
+  t.match(v.problem, /manifest's head hash/, v.problem ?? '');
   await restore();
 
   // An object slipped in under the session's prefix.
   await put(key(99), original.get(key(0))!);
   v = await store.verify(id);
-  t.match(v.problem, new RegExp(`unexpected object ${key(99)}`), v.problem ?? "");
+  t.match(v.problem, new RegExp(`unexpected object ${key(99)}`), v.problem ?? '');
   await s3.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: key(99) }));
 
   // The CLI: exit 2 naming the first broken chunk.
-  await put(key(3), gzipSync(Buffer.from(gunzipSync(original.get(key(3))!).toString().replace('line', 'LiNe'))));
+  await put(
+    key(3),
+    gzipSync(
+      Buffer.from(
+        gunzipSync(original.get(key(3))!)
+          .toString()
+          .replace('line', 'LiNe'),
+      ),
+    ),
+  );
   const cfg = writeConfig(dir);
   const [bad] = await cliFromSource([['verify', id, '--config', cfg]]);
   t.equal(bad!.code, 2, 'verify exits 2');
@@ -234,7 +281,9 @@ t.test('verify catches a chunk edited, removed or reordered in S3, and a changed
 });
 
 t.test('verify on the local store: an edited, removed or added line is named', async (t) => {
-  const h = await startHarness({ config: { recording: { maxBodyBytes: 1024 * 1024, maxStreamBytes: 1024 * 1024, sessionIdleSeconds: 1, failMode: 'closed' } } });
+  const h = await startHarness({
+    config: { recording: { maxBodyBytes: 1024 * 1024, maxStreamBytes: 1024 * 1024, sessionIdleSeconds: 1, failMode: 'closed' } },
+  });
   t.teardown(() => h.close());
   t.equal((await kubectl(['get', 'namespaces'], { kubeconfig: h.kubeconfig })).code, 0);
   await new Promise((r) => setTimeout(r, 1500)); // the session ends (idle 1 s) and the index records its head
@@ -246,14 +295,14 @@ t.test('verify on the local store: an edited, removed or added line is named', a
   const day = readdirSync(join(h.dataDir, 'recordings', 'sessions'))[0]!;
   const file = join(h.dataDir, 'recordings', 'sessions', day, `${id}.ndjson`);
   const original = readFileSync(file, 'utf8');
-  t.match(original.split('\n')[0], /"prevSha256":"0{64}"}$/, 'each line ends with the previous line\'s hash: still readable with cat');
+  t.match(original.split('\n')[0], /"prevSha256":"0{64}"}$/, "each line ends with the previous line's hash: still readable with cat");
   const lines = original.split('\n');
 
   writeFileSync(file, original.replace('kube-system', 'kube-systen'));
   const edited = lines.findIndex((l) => l.includes('kube-system'));
   let v = await store.verify(id);
   t.notOk(v.ok);
-  t.match(v.problem, edited === lines.length - 2 ? /was changed/ : new RegExp(`line ${edited + 2} does not follow line ${edited + 1}`), v.problem ?? "");
+  t.match(v.problem, edited === lines.length - 2 ? /was changed/ : new RegExp(`line ${edited + 2} does not follow line ${edited + 1}`), v.problem ?? '');
 
   writeFileSync(file, [...lines.slice(0, 2), ...lines.slice(3)].join('\n'));
   v = await store.verify(id);

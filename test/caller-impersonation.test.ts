@@ -35,14 +35,25 @@ t.before(async () => {
       { users: ['viewer'], verbs: ['get', 'list'], resources: ['pods'], namespaces: ['default'] },
     ],
   });
-  upstream.objects.put({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'web-0', namespace: 'default' }, spec: { containers: [{ name: 'c', image: 'nginx' }] } });
+  upstream.objects.put({
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: 'web-0', namespace: 'default' },
+    spec: { containers: [{ name: 'c', image: 'nginx' }] },
+  });
 
   writeFileSync(join(dir, 'tokens.csv'), ['tok-olga,olga,,"oncall"', 'tok-dan,dan,,"dev"'].join('\n') + '\n');
   const own = writeKubeconfig(dir, { server: upstream.url, ca: upstream.ca, token: 'kubetape-sa-token', name: 'own' });
   const { clusters } = parseClustersConfig([{ name: 'staging', kubeconfig: own }], undefined, (p) => p);
   const config = resolveConfig(
     {},
-    { listen: '127.0.0.1:0', adminListen: '127.0.0.1:0', dataDir: join(dir, 'data'), authentication: { tokenFile: join(dir, 'tokens.csv'), oidc: [] }, clusters },
+    {
+      listen: '127.0.0.1:0',
+      adminListen: '127.0.0.1:0',
+      dataDir: join(dir, 'data'),
+      authentication: { tokenFile: join(dir, 'tokens.csv'), oidc: [] },
+      clusters,
+    },
   );
   kt = await startKubetape(config, { log: () => undefined });
 });
@@ -54,7 +65,9 @@ t.teardown(async () => {
 });
 
 const run = (token: string, args: string[]) =>
-  kubectl(args, { kubeconfig: writeKubeconfig(dir, { server: `${kt.url}/clusters/staging`, ca: kt.ca, token, name: `k-${token}-${Math.random().toString(36).slice(2)}` }) });
+  kubectl(args, {
+    kubeconfig: writeKubeconfig(dir, { server: `${kt.url}/clusters/staging`, ca: kt.ca, token, name: `k-${token}-${Math.random().toString(36).slice(2)}` }),
+  });
 
 type SarBody = { spec: { user: string; groups: string[]; resourceAttributes: Record<string, string> } };
 const sars = (from: number): SarBody[] =>
@@ -87,7 +100,9 @@ t.test('allowed: kubectl --as --as-group runs as the requested identity, checked
   }
 
   const session = await findSession(kt.store, (s) => s.cluster === 'staging' && s.user === 'olga' && s.command === 'kubectl get');
-  const req = (await sessionEvents(kt.store, session.id)).find((e): e is RequestEvent => e.type === 'request' && e.uri.startsWith('/api/v1/namespaces/default/pods'));
+  const req = (await sessionEvents(kt.store, session.id)).find(
+    (e): e is RequestEvent => e.type === 'request' && e.uri.startsWith('/api/v1/namespaces/default/pods'),
+  );
   t.ok(req, 'the pods request was recorded');
   t.same(req!.impersonation, { caller: { user: 'olga', groups: ['oncall', 'system:authenticated'] }, as: { user: 'viewer', groups: ['viewers'] } });
 });
@@ -96,10 +111,16 @@ t.test('denied: 403 naming the permission, nothing forwarded, the attempt record
   const before = upstream.received.length;
   const r = await run('tok-dan', ['get', 'pods', '--as', 'viewer']);
   t.equal(r.code, 1);
-  t.match(r.stderr, /Error from server \(Forbidden\): users "viewer" is forbidden: User "dan" cannot impersonate resource "users" in API group "" at the cluster scope/);
+  t.match(
+    r.stderr,
+    /Error from server \(Forbidden\): users "viewer" is forbidden: User "dan" cannot impersonate resource "users" in API group "" at the cluster scope/,
+  );
   const arrived = upstream.received.slice(before);
   t.ok(arrived.length > 0);
-  t.ok(arrived.every((q) => q.path === SAR_PATH), 'only SubjectAccessReviews reached the cluster');
+  t.ok(
+    arrived.every((q) => q.path === SAR_PATH),
+    'only SubjectAccessReviews reached the cluster',
+  );
 
   // olga may be viewer but not join system:masters: the group check fails after the user check passed.
   const before2 = upstream.received.length;
@@ -112,7 +133,10 @@ t.test('denied: 403 naming the permission, nothing forwarded, the attempt record
   const events = await sessionEvents(kt.store, session.id);
   const req = events.find((e): e is RequestEvent => e.type === 'request' && e.impersonation !== undefined);
   t.match(req?.impersonation, { caller: { user: 'dan' }, as: { user: 'viewer', groups: [] } });
-  t.ok(events.some((e) => e.type === 'response' && e.status === 403), 'the refusal is recorded');
+  t.ok(
+    events.some((e) => e.type === 'response' && e.status === 403),
+    'the refusal is recorded',
+  );
 });
 
 t.test('raw headers: uid and extras are reviewed too; groups without a user are a 400', async (t) => {
@@ -122,11 +146,18 @@ t.test('raw headers: uid and extras are reviewed too; groups without a user are 
     headers: { authorization: 'Bearer tok-olga', 'impersonate-user': 'viewer', 'impersonate-extra-scopes': 'view' },
   });
   t.equal(r.status, 403);
-  t.match(JSON.parse(r.body), { kind: 'Status', reason: 'Forbidden', message: /userextras "view" is forbidden: User "olga" cannot impersonate resource "userextras\/scopes" in API group "authentication.k8s.io"/ });
+  t.match(JSON.parse(r.body), {
+    kind: 'Status',
+    reason: 'Forbidden',
+    message: /userextras "view" is forbidden: User "olga" cannot impersonate resource "userextras\/scopes" in API group "authentication.k8s.io"/,
+  });
   const last = sars(before).at(-1)!;
   t.same(last.spec.resourceAttributes, { verb: 'impersonate', group: 'authentication.k8s.io', resource: 'userextras', subresource: 'scopes', name: 'view' });
 
-  const noUser = await httpsCall(`${kt.url}/clusters/staging/api/v1/namespaces/default/pods`, { ca: kt.ca, headers: { authorization: 'Bearer tok-olga', 'impersonate-group': 'viewers' } });
+  const noUser = await httpsCall(`${kt.url}/clusters/staging/api/v1/namespaces/default/pods`, {
+    ca: kt.ca,
+    headers: { authorization: 'Bearer tok-olga', 'impersonate-group': 'viewers' },
+  });
   t.equal(noUser.status, 400);
   t.match(JSON.parse(noUser.body).message, /requested \[group viewers\] without impersonating a user/);
 });
@@ -135,28 +166,56 @@ t.test('the cluster cannot answer the review: 503, nothing forwarded', async (t)
   // A kubetape whose own identity may not create SubjectAccessReviews.
   const weak = await startFakeApiServer({
     users: [{ token: 'weak-token', user: 'weak', groups: [] }],
-    rbac: [{ users: ['weak'], verbs: ['impersonate'], resources: ['users', 'groups'] }, { groups: ['oncall'], verbs: ['impersonate'], resources: ['users'] }],
+    rbac: [
+      { users: ['weak'], verbs: ['impersonate'], resources: ['users', 'groups'] },
+      { groups: ['oncall'], verbs: ['impersonate'], resources: ['users'] },
+    ],
   });
   t.teardown(() => weak.close());
   const own = writeKubeconfig(dir, { server: weak.url, ca: weak.ca, token: 'weak-token', name: 'weak' });
   const { clusters } = parseClustersConfig([{ name: 'weak', kubeconfig: own }], undefined, (p) => p);
-  const k2 = await startKubetape(resolveConfig({}, { listen: '127.0.0.1:0', adminListen: '127.0.0.1:0', dataDir: join(dir, 'data2'), authentication: { tokenFile: join(dir, 'tokens.csv'), oidc: [] }, clusters }), { log: () => undefined });
+  const k2 = await startKubetape(
+    resolveConfig(
+      {},
+      {
+        listen: '127.0.0.1:0',
+        adminListen: '127.0.0.1:0',
+        dataDir: join(dir, 'data2'),
+        authentication: { tokenFile: join(dir, 'tokens.csv'), oidc: [] },
+        clusters,
+      },
+    ),
+    { log: () => undefined },
+  );
   t.teardown(() => k2.close());
-  const r = await kubectl(['get', 'pods', '--as', 'viewer'], { kubeconfig: writeKubeconfig(dir, { server: `${k2.url}/clusters/weak`, ca: k2.ca, token: 'tok-olga', name: 'weak-olga' }) });
+  const r = await kubectl(['get', 'pods', '--as', 'viewer'], {
+    kubeconfig: writeKubeconfig(dir, { server: `${k2.url}/clusters/weak`, ca: k2.ca, token: 'tok-olga', name: 'weak-olga' }),
+  });
   t.equal(r.code, 1);
   t.match(r.stderr, /Error from server \(ServiceUnavailable\)/);
-  const raw = await httpsCall(`${k2.url}/clusters/weak/api/v1/namespaces/default/pods`, { ca: k2.ca, headers: { authorization: 'Bearer tok-olga', 'impersonate-user': 'viewer' } });
+  const raw = await httpsCall(`${k2.url}/clusters/weak/api/v1/namespaces/default/pods`, {
+    ca: k2.ca,
+    headers: { authorization: 'Bearer tok-olga', 'impersonate-user': 'viewer' },
+  });
   t.equal(raw.status, 503);
-  t.match(JSON.parse(raw.body), { reason: 'ServiceUnavailable', message: /could not check the impersonation with the cluster, so nothing was forwarded: the cluster answered the SubjectAccessReview with HTTP 403/ });
-  t.ok(weak.received.every((q) => q.path === SAR_PATH), 'only the failed review reached the cluster');
+  t.match(JSON.parse(raw.body), {
+    reason: 'ServiceUnavailable',
+    message: /could not check the impersonation with the cluster, so nothing was forwarded: the cluster answered the SubjectAccessReview with HTTP 403/,
+  });
+  t.ok(
+    weak.received.every((q) => q.path === SAR_PATH),
+    'only the failed review reached the cluster',
+  );
 });
 
 t.test('tunnelled upgrades are admitted like REST: impersonation is SAR-checked, not refused outright', async (t) => {
   // Before admission was one step, the tunnel refused every Impersonate-* even on impersonation clusters.
   const UPGRADE = { Connection: 'Upgrade', Upgrade: 'websocket', 'Sec-WebSocket-Version': '13', 'Sec-WebSocket-Key': 'dGhlIHNhbXBsZSBub25jZQ==' };
   const path = '/clusters/staging/api/v1/namespaces/default/pods';
-  const call = (token: string) => httpsCall(`${kt.url}${path}`, { ca: kt.ca, headers: { ...UPGRADE, Authorization: `Bearer ${token}`, 'Impersonate-User': 'viewer' } });
-  const reached = (from: number) => upstream.received.slice(from).filter((q) => q.path === '/api/v1/namespaces/default/pods' && q.headers['upgrade'] === 'websocket');
+  const call = (token: string) =>
+    httpsCall(`${kt.url}${path}`, { ca: kt.ca, headers: { ...UPGRADE, Authorization: `Bearer ${token}`, 'Impersonate-User': 'viewer' } });
+  const reached = (from: number) =>
+    upstream.received.slice(from).filter((q) => q.path === '/api/v1/namespaces/default/pods' && q.headers['upgrade'] === 'websocket');
 
   let before = upstream.received.length;
   const allowed = await call('tok-olga');

@@ -13,8 +13,6 @@ import { BIN, cli } from './helpers/built-cli.js';
 
 const run = promisify(execFile);
 
-
-
 const dir = mkdtempSync(join(tmpdir(), 'kubetape-cli-everyday-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 const data = join(dir, 'data');
@@ -26,10 +24,26 @@ const OUTPUT_EVENTS = 3000;
 t.before(async () => {
   // Recordings written through the store serve uses: many small sessions, and one exec with a lot of output.
   const store = new LocalStore(data, { writable: true });
-  const start = (command: string): SessionStartEvent => ({ type: 'session.start', session: newSessionId(), time: new Date().toISOString(), user: 'alice', groups: [], authMethod: 'token-file', cluster: 'c', source: '127.0.0.1', command });
+  const start = (command: string): SessionStartEvent => ({
+    type: 'session.start',
+    session: newSessionId(),
+    time: new Date().toISOString(),
+    user: 'alice',
+    groups: [],
+    authMethod: 'token-file',
+    cluster: 'c',
+    source: '127.0.0.1',
+    command,
+  });
   for (let i = 0; i < SESSIONS; i++) {
     const w = await store.openSession(start('kubectl get'));
-    await w.close({ type: 'session.end', session: w.id, time: new Date().toISOString(), reason: 'idle', summary: { requests: 0, bytesIn: 0, bytesOut: 0, verbs: [], namespaces: [], resources: [], errors: 0 } });
+    await w.close({
+      type: 'session.end',
+      session: w.id,
+      time: new Date().toISOString(),
+      reason: 'idle',
+      summary: { requests: 0, bytesIn: 0, bytesOut: 0, verbs: [], namespaces: [], resources: [], errors: 0 },
+    });
   }
   const w = await store.openSession(start('kubectl exec'));
   execSession = w.id;
@@ -40,15 +54,34 @@ t.before(async () => {
     time: new Date().toISOString(),
     method: 'GET',
     uri: '/api/v1/namespaces/default/pods/web-0/exec?command=sh&stdout=true',
-    attrs: { isResourceRequest: true, verb: 'create', apiGroup: '', apiVersion: 'v1', resource: 'pods', subresource: 'exec', namespace: 'default', name: 'web-0' },
+    attrs: {
+      isResourceRequest: true,
+      verb: 'create',
+      apiGroup: '',
+      apiVersion: 'v1',
+      resource: 'pods',
+      subresource: 'exec',
+      namespace: 'default',
+      name: 'web-0',
+    },
     headers: {},
     streaming: false,
     exec: { command: ['sh'], tty: false, stdin: false, stdout: true, stderr: false },
   };
   await w.append(rq, { durable: true });
-  for (let i = 0; i < OUTPUT_EVENTS; i++) await w.append({ type: 'stream', session: w.id, seq: 1, offsetMs: i, channel: 'stdout', encoding: 'utf8', data: `line ${i} ${'x'.repeat(60)}\n` });
-  await w.append({ type: 'response', session: w.id, seq: 1, time: new Date().toISOString(), status: 101, durationMs: OUTPUT_EVENTS, bytesIn: 0, bytesOut: 0, exitCode: 0 }, { durable: true });
-  await w.close({ type: 'session.end', session: w.id, time: new Date().toISOString(), reason: 'idle', summary: { requests: 1, bytesIn: 0, bytesOut: 0, verbs: ['create'], namespaces: ['default'], resources: ['pods/exec'], errors: 0 } });
+  for (let i = 0; i < OUTPUT_EVENTS; i++)
+    await w.append({ type: 'stream', session: w.id, seq: 1, offsetMs: i, channel: 'stdout', encoding: 'utf8', data: `line ${i} ${'x'.repeat(60)}\n` });
+  await w.append(
+    { type: 'response', session: w.id, seq: 1, time: new Date().toISOString(), status: 101, durationMs: OUTPUT_EVENTS, bytesIn: 0, bytesOut: 0, exitCode: 0 },
+    { durable: true },
+  );
+  await w.close({
+    type: 'session.end',
+    session: w.id,
+    time: new Date().toISOString(),
+    reason: 'idle',
+    summary: { requests: 1, bytesIn: 0, bytesOut: 0, verbs: ['create'], namespaces: ['default'], resources: ['pods/exec'], errors: 0 },
+  });
   await store.close();
 });
 
@@ -105,7 +138,17 @@ t.test('with the whole output read, the same commands exit 0', async (t) => {
 });
 
 t.test('a bad value is named the way it was given: the flag, or the key with file, line and column', async (t) => {
-  const serve = ['serve', '--data-dir', join(dir, 'serve-data'), '--kubeconfig', join(dir, 'missing-kubeconfig'), '--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0'];
+  const serve = [
+    'serve',
+    '--data-dir',
+    join(dir, 'serve-data'),
+    '--kubeconfig',
+    join(dir, 'missing-kubeconfig'),
+    '--listen',
+    '127.0.0.1:0',
+    '--admin-listen',
+    '127.0.0.1:0',
+  ];
   let r = await cli([...serve, '--fail-mode', 'maybe']);
   t.equal(r.code, 1);
   t.equal(r.stderr, 'kubetape: --fail-mode must be "closed" or "open", got "maybe"\n', 'the flag, not recording.failMode');

@@ -38,7 +38,11 @@ t.test('unknown verbs and subresources are refused with one line naming the clos
   oneLine('explain --subresource evcition', explainSub, /^kubetape: --subresource "evcition" is not a Kubernetes subresource; did you mean "eviction"\?\n$/);
   oneLine('explain --verb *', explainStar, /^kubetape: --verb "\*" is not a Kubernetes verb/);
   oneLine('sessions list --verb delte', listTypo, /^kubetape: --verb "delte" is not a Kubernetes verb; did you mean "delete"\?\n$/);
-  oneLine('sessions list --verb frobnicate', listWord, /^kubetape: --verb "frobnicate" is not a Kubernetes verb \(get, list, watch, create, update, patch, delete, deletecollection\)\n$/);
+  oneLine(
+    'sessions list --verb frobnicate',
+    listWord,
+    /^kubetape: --verb "frobnicate" is not a Kubernetes verb \(get, list, watch, create, update, patch, delete, deletecollection\)\n$/,
+  );
   oneLine('sessions list --verb ""', listEmpty, /^kubetape: --verb "" is not a Kubernetes verb/);
 });
 
@@ -47,7 +51,24 @@ t.test('known verbs still work', async (t) => {
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const [explain, evict, list] = await cliFromSource([
     ['policy', 'explain', POLICY, '--verb', 'deletecollection', '--resource', 'pods', '--namespace', 'prod', '--json'],
-    ['policy', 'explain', POLICY, '--verb', 'create', '--resource', 'pods', '--subresource', 'eviction', '--namespace', 'prod', '--name', 'web-0', '--labels', 'app=web', '--json'],
+    [
+      'policy',
+      'explain',
+      POLICY,
+      '--verb',
+      'create',
+      '--resource',
+      'pods',
+      '--subresource',
+      'eviction',
+      '--namespace',
+      'prod',
+      '--name',
+      'web-0',
+      '--labels',
+      'app=web',
+      '--json',
+    ],
     ['sessions', 'list', '--verb', 'deletecollection', '--data-dir', dir],
   ]);
   t.equal(explain?.code, 0, explain?.stderr);

@@ -9,8 +9,6 @@ import { startFakeApiServer } from './fake-apiserver/index.js';
 import { kubectl, writeKubeconfig } from './helpers/kubectl.js';
 import { BIN, cli } from './helpers/built-cli.js';
 
-
-
 t.test('--help lists every command', async (t) => {
   const r = await cli(['--help']);
   t.equal(r.code, 0);
@@ -100,14 +98,22 @@ t.test('serve, kubectl, sessions list and show, as in the README', async (t) => 
   t.equal(show.code, 0, show.stderr);
   t.match(show.stdout, /Cluster\s+dev-cluster/);
   t.match(show.stdout, /200\s+list namespaces/);
-  const json = JSON.parse((await cli(['sessions', 'show', s!.id, '--json', '--data-dir', data])).stdout) as { events: Array<{ type: string; body?: { data: string } }> };
-  t.ok(json.events.some((e) => e.type === 'response' && e.body && e.body.data.includes('kube-system')), '--json includes response bodies');
+  const json = JSON.parse((await cli(['sessions', 'show', s!.id, '--json', '--data-dir', data])).stdout) as {
+    events: Array<{ type: string; body?: { data: string } }>;
+  };
+  t.ok(
+    json.events.some((e) => e.type === 'response' && e.body && e.body.data.includes('kube-system')),
+    '--json includes response bodies',
+  );
 
   // SIGTERM closes the open sessions; they read as ended afterwards.
   serve.kill('SIGTERM');
   await new Promise((resolve) => serve.once('exit', resolve));
   const after = JSON.parse((await cli(['sessions', 'list', '--json', '--data-dir', data])).stdout) as Array<{ id: string; state: string }>;
-  t.ok(after.every((x) => x.state === 'ended'), 'every session ended cleanly');
+  t.ok(
+    after.every((x) => x.state === 'ended'),
+    'every session ended cleanly',
+  );
   t.match(readFileSync(join(data, 'recordings', 'index.ndjson'), 'utf8'), /"kind":"end"/);
 });
 
@@ -124,11 +130,34 @@ t.test('policy check and explain answer as the data path would', async (t) => {
   t.equal(broken.code, 1);
   t.equal(broken.stderr, `kubetape: ${bad}:3: action must be one of deny, allow, mask, require-approval, got "maybe"\n`, 'one line naming the line');
 
-  const del = ['policy', 'explain', 'examples/policy.yaml', '--group', 'dev', '--verb', 'delete', '--resource', 'pods', '--namespace', 'prod', '--name', 'db-0'];
+  const del = [
+    'policy',
+    'explain',
+    'examples/policy.yaml',
+    '--group',
+    'dev',
+    '--verb',
+    'delete',
+    '--resource',
+    'pods',
+    '--namespace',
+    'prod',
+    '--name',
+    'db-0',
+  ];
   const prot = await cli([...del, '--labels', 'protected=true', '--json']);
-  t.same(JSON.parse(prot.stdout), { action: 'deny', rule: 'protected-pods', index: 3, line: 32, message: 'this pod is protected; change it through the GitOps repository' });
+  t.same(JSON.parse(prot.stdout), {
+    action: 'deny',
+    rule: 'protected-pods',
+    index: 3,
+    line: 32,
+    message: 'this pod is protected; change it through the GitOps repository',
+  });
   const plain = await cli([...del, '--labels', 'app=db']);
-  t.match(plain.stdout, /^require-approval by rule 5 "prod-delete-needs-approval" \(examples\/policy\.yaml:\d+\)\n {2}message: delete in prod\n {2}approvers: sre; longest grant 60m\n$/);
+  t.match(
+    plain.stdout,
+    /^require-approval by rule 5 "prod-delete-needs-approval" \(examples\/policy\.yaml:\d+\)\n {2}message: delete in prod\n {2}approvers: sre; longest grant 60m\n$/,
+  );
   const unknown = await cli(del);
   t.match(unknown.stdout, /labels unknown/, 'unknown labels are said to decide the match');
   const none = await cli(['policy', 'explain', 'examples/policy.yaml', '--verb', 'list', '--resource', 'pods']);

@@ -76,13 +76,24 @@ t.test('one session per person, address and User-Agent, across connections; no U
   );
   const python = sessions[1]!;
   const xs = exchanges(await sessionEvents(h.kt.store, python.id));
-  t.same(xs.map((x) => x.request.headers['user-agent'] ?? '(none)'), [UA.python, '(none)'], 'the requests keep their own headers');
+  t.same(
+    xs.map((x) => x.request.headers['user-agent'] ?? '(none)'),
+    [UA.python, '(none)'],
+    'the requests keep their own headers',
+  );
 
   // Another person at the same address is never put in alice's sessions, whatever they send.
   t.equal(await get('bob-token', cm), 200);
   t.equal(await get('bob-token', cm, UA.requests), 200);
   const bobs = await sessionsOf('bob', 2);
-  t.same(bobs.map((s) => [clientName(s.userAgent), s.requests]), [['-', 1], ['python-requests', 1]], "bob's own sessions; without a User-Agent and no session of his open, it is '-'");
+  t.same(
+    bobs.map((s) => [clientName(s.userAgent), s.requests]),
+    [
+      ['-', 1],
+      ['python-requests', 1],
+    ],
+    "bob's own sessions; without a User-Agent and no session of his open, it is '-'",
+  );
   t.equal((await sessionsOf('alice', 8)).length, 6, "alice's sessions are unchanged");
 
   const [list, show] = await cliFromSource([
@@ -90,7 +101,8 @@ t.test('one session per person, address and User-Agent, across connections; no U
     ['sessions', 'show', python.id, '--data-dir', h.dataDir],
   ]);
   t.equal(list!.code, 0, list!.stderr);
-  for (const name of ['python-requests', 'kubernetes-python', 'Go-http-client', 'k9s', 'node-fetch', 'kubectl']) t.match(list!.stdout.toString(), new RegExp(`\\s${name}\\s+\\d+\\s+(live|ended)\\s`), `sessions list names ${name}`);
+  for (const name of ['python-requests', 'kubernetes-python', 'Go-http-client', 'k9s', 'node-fetch', 'kubectl'])
+    t.match(list!.stdout.toString(), new RegExp(`\\s${name}\\s+\\d+\\s+(live|ended)\\s`), `sessions list names ${name}`);
   t.equal(show!.code, 0, show!.stderr);
   t.match(show!.stdout.toString(), /^Command\s+kubernetes-python\s+client: OpenAPI-Generator\/29\.0\.0\/python$/m, 'sessions show names the client');
 });
@@ -110,7 +122,10 @@ t.test('a client session ends once the client has paused; its next request start
   const lastResponse = events.filter((e) => e.type === 'response').pop()!;
   const end = events.find((e) => e.type === 'session.end')!;
   const pause = Date.parse(end.time) - Date.parse(lastResponse.time);
-  t.ok(pause >= CLIENT_SESSION_WINDOW_MS - 50 && pause < CLIENT_SESSION_WINDOW_MS + 3000, `it ended ${pause} ms after its last response (the client window is ${CLIENT_SESSION_WINDOW_MS} ms)`);
+  t.ok(
+    pause >= CLIENT_SESSION_WINDOW_MS - 50 && pause < CLIENT_SESSION_WINDOW_MS + 3000,
+    `it ended ${pause} ms after its last response (the client window is ${CLIENT_SESSION_WINDOW_MS} ms)`,
+  );
   t.equal(await get('alice-token', '/api/v1/namespaces/default/configmaps', UA.go), 200);
   const after = (await sessionsOf('alice', 9)).filter((s) => s.userAgent === UA.go);
   t.equal(after.length, 2, 'the next request is a new session');

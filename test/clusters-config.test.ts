@@ -55,10 +55,26 @@ clusters:
 `);
   const c = resolveConfig(readConfigFile(p), {});
   t.equal(c.authentication?.tokenFile, join(dir, 'tokens.csv'));
-  t.match(c.authentication?.oidc[0], { issuer: 'https://idp.example.com', audiences: ['kubetape'], usernameClaim: 'email', groupsClaim: 'groups', groupsPrefix: 'idp:', requiredClaims: { hd: 'example.com' }, ca: join(dir, 'idp-ca.pem'), clockSkewSeconds: 30 });
+  t.match(c.authentication?.oidc[0], {
+    issuer: 'https://idp.example.com',
+    audiences: ['kubetape'],
+    usernameClaim: 'email',
+    groupsClaim: 'groups',
+    groupsPrefix: 'idp:',
+    requiredClaims: { hd: 'example.com' },
+    ca: join(dir, 'idp-ca.pem'),
+    clockSkewSeconds: 30,
+  });
   t.match(c.aws, { region: 'eu-west-1', sessionDurationSeconds: 1800, timeoutSeconds: 10 });
   t.match(c.clusters, [
-    { name: 'prod', eks: { name: 'prod-eks', region: 'eu-west-1' }, roles: [{ group: 'idp:sre', priority: 10 }, { group: 'idp:dev', priority: 0 }] },
+    {
+      name: 'prod',
+      eks: { name: 'prod-eks', region: 'eu-west-1' },
+      roles: [
+        { group: 'idp:sre', priority: 10 },
+        { group: 'idp:dev', priority: 0 },
+      ],
+    },
     { name: 'staging', kubeconfig: join(dir, 'staging.kubeconfig'), context: 'admin', roles: [] },
   ]);
 });
@@ -71,13 +87,19 @@ t.test('mistakes are one clear line each', async (t) => {
     ['authentication:\n  oidc:\n    - { issuer: "http://idp.example.com", audience: a }\n', /must be an https URL/],
     ['authentication:\n  oidc:\n    - { issuer: https://x, audience: a, usernameclaim: email }\n', /unknown key "authentication.oidc\[0\].usernameclaim"/],
     ['clusters:\n  - { name: prod, eks: { name: p, region: us-east-1 } }\n', /clusters\[0\] is an EKS cluster: give it roles/],
-    ['clusters:\n  - { name: prod, eks: { name: p, region: us-east-1 }, roles: [{ group: dev, roleArn: "arn:aws:iam::1:role/x" }] }\n', /roleArn must be an IAM role ARN/],
+    [
+      'clusters:\n  - { name: prod, eks: { name: p, region: us-east-1 }, roles: [{ group: dev, roleArn: "arn:aws:iam::1:role/x" }] }\n',
+      /roleArn must be an IAM role ARN/,
+    ],
     ['clusters:\n  - { name: Prod, kubeconfig: k }\n', /name must be lower-case/],
     ['clusters:\n  - { name: staging }\n', /give kubeconfig \(and context\)/],
     ['clusters:\n  - { name: a, kubeconfig: k }\n  - { name: a, kubeconfig: k }\n', /"a" is used twice/],
     ['clusters:\n  - { name: a, kubeconfig: k, roles: [{ group: dev, roleArn: "arn:aws:iam::123456789012:role/x" }] }\n', /roles apply to EKS clusters only/],
     ['aws: { region: us-east-1 }\n', /there are none/],
-    ['clusters:\n  - { name: p, eks: { name: p, region: us-east-1 }, roles: [{ group: d, roleArn: "arn:aws:iam::123456789012:role/x" }] }\naws: { sessionDurationSeconds: 60 }\n', /sessionDurationSeconds must be a number from 900 to 43200/],
+    [
+      'clusters:\n  - { name: p, eks: { name: p, region: us-east-1 }, roles: [{ group: d, roleArn: "arn:aws:iam::123456789012:role/x" }] }\naws: { sessionDurationSeconds: 60 }\n',
+      /sessionDurationSeconds must be a number from 900 to 43200/,
+    ],
   ];
   for (const [yaml, message] of bad) t.throws(() => resolveConfig(readConfigFile(file(yaml)), {}), { message }, message.source);
   t.throws(() => resolveConfig(readConfigFile(file('tokenFile: a.csv\nauthentication:\n  tokenFile: b.csv\n')), {}), { message: /name different files/ });

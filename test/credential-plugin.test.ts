@@ -95,7 +95,26 @@ async function urlFrom(lines: AsyncIterable<string>, pattern: RegExp): Promise<s
 const claimsOf = (jwt: string) => JSON.parse(Buffer.from(jwt.split('.')[1]!, 'base64url').toString()) as Record<string, unknown>;
 
 function pluginArgs(cacheDir: string, extra: string[] = []): string[] {
-  return ['credential', '--issuer', idp.issuer, '--client-id', idp.clientId, '--scope', 'email', '--scope', 'groups', '--scope', 'offline_access', '--certificate-authority', caFile, '--cache-dir', cacheDir, '--login-timeout', '30', ...extra];
+  return [
+    'credential',
+    '--issuer',
+    idp.issuer,
+    '--client-id',
+    idp.clientId,
+    '--scope',
+    'email',
+    '--scope',
+    'groups',
+    '--scope',
+    'offline_access',
+    '--certificate-authority',
+    caFile,
+    '--cache-dir',
+    cacheDir,
+    '--login-timeout',
+    '30',
+    ...extra,
+  ];
 }
 
 /** The loopback flow from start to finish: returns the plugin's result. */
@@ -134,7 +153,9 @@ t.test('loopback flow: PKCE login through the browser, ExecCredential out, cache
   t.equal((JSON.parse(again.stdout) as typeof cred).status.token, cred.status.token, 'the cached token is reused');
   t.notMatch(again.stderr, /log in/, 'no login the second time');
 
-  const beta = await cli(pluginArgs(cacheDir), { KUBERNETES_EXEC_INFO: JSON.stringify({ apiVersion: 'client.authentication.k8s.io/v1beta1', kind: 'ExecCredential', spec: { interactive: true } }) }).done;
+  const beta = await cli(pluginArgs(cacheDir), {
+    KUBERNETES_EXEC_INFO: JSON.stringify({ apiVersion: 'client.authentication.k8s.io/v1beta1', kind: 'ExecCredential', spec: { interactive: true } }),
+  }).done;
   t.equal((JSON.parse(beta.stdout) as typeof cred).apiVersion, 'client.authentication.k8s.io/v1beta1', 'answers in the API version kubectl asked for');
   const bad = await cli(pluginArgs(cacheDir), { KUBERNETES_EXEC_INFO: JSON.stringify({ apiVersion: 'client.authentication.k8s.io/v1alpha1' }) }).done;
   t.equal(bad.code, 1);
@@ -167,7 +188,10 @@ t.test('concurrent plugin runs share one login', async (t) => {
   const url = await Promise.race(runs.map((r) => urlFrom(r.stderrLines, /to log in, open (https:\/\/\S+)/)));
   await new ScriptedBrowser(idp.ca).run(url, { login: 'bob', password: 'any' }, { stopAt: 'http://127.0.0.1:' });
   const results = await Promise.all(runs.map((r) => r.done));
-  t.ok(results.every((r) => r.code === 0), results.map((r) => r.stderr).join('\n'));
+  t.ok(
+    results.every((r) => r.code === 0),
+    results.map((r) => r.stderr).join('\n'),
+  );
   const tokens = new Set(results.map((r) => (JSON.parse(r.stdout) as { status: { token: string } }).status.token));
   t.equal(tokens.size, 1, 'all three got the same token');
   t.equal(results.filter((r) => /to log in, open/.test(r.stderr)).length, 1, 'only one of them asked for a login');
@@ -228,7 +252,13 @@ t.test('kubectl through kubetape, with the exec stanza kubeconfig rewrite wrote:
     eksAuth: { clusterId: 'alpha-eks', stsEndpoint: moto.url, mapRoles: [{ rolearn: DEV_ROLE, username: 'kubetape:{{SessionName}}', groups: ['eks-dev'] }] },
     rbac: [{ groups: ['eks-dev'], verbs: ['get', 'list'], resources: ['pods'], namespaces: ['default'] }],
   });
-  const other: FakeApiServer = await startFakeApiServer({ users: [{ token: 'sa2', user: 'system:serviceaccount:kubetape:proxy' }], rbac: [{ users: ['system:serviceaccount:kubetape:proxy'], verbs: ['impersonate'], resources: ['users', 'groups'] }, { groups: ['dev'], verbs: ['get', 'list'], resources: ['pods'] }] });
+  const other: FakeApiServer = await startFakeApiServer({
+    users: [{ token: 'sa2', user: 'system:serviceaccount:kubetape:proxy' }],
+    rbac: [
+      { users: ['system:serviceaccount:kubetape:proxy'], verbs: ['impersonate'], resources: ['users', 'groups'] },
+      { groups: ['dev'], verbs: ['get', 'list'], resources: ['pods'] },
+    ],
+  });
   t.teardown(async () => {
     await eksLike.close();
     await other.close();
@@ -245,7 +275,17 @@ t.test('kubectl through kubetape, with the exec stanza kubeconfig rewrite wrote:
     (p) => p,
   );
   const kt: RunningKubetape = await startKubetape(
-    resolveConfig({}, { listen: '127.0.0.1:0', adminListen: '127.0.0.1:0', dataDir: join(dir, 'kt-data'), clusters, ...(aws ? { aws } : {}), authentication: { oidc: [parseOidcIssuer({ issuer: idp.issuer, clientId: 'kubetape', usernameClaim: 'email', ca: caFile }, 'test')] } }),
+    resolveConfig(
+      {},
+      {
+        listen: '127.0.0.1:0',
+        adminListen: '127.0.0.1:0',
+        dataDir: join(dir, 'kt-data'),
+        clusters,
+        ...(aws ? { aws } : {}),
+        authentication: { oidc: [parseOidcIssuer({ issuer: idp.issuer, clientId: 'kubetape', usernameClaim: 'email', ca: caFile }, 'test')] },
+      },
+    ),
     { log: () => undefined },
   );
   t.teardown(() => kt.close());
@@ -264,9 +304,36 @@ t.test('kubectl through kubetape, with the exec stanza kubeconfig rewrite wrote:
   const cacheDir = join(dir, 'cache-kubectl');
   const rewritten = join(dir, 'rewritten.yaml');
   const rw = await cli([
-    'kubeconfig', 'rewrite', '--kubeconfig', original, '--all', '--clusters', '--proxy', kt.url, '--ca', ktCa, '--out', rewritten,
-    '--oidc-issuer', idp.issuer, '--oidc-client-id', 'kubetape', '--oidc-extra-scope', 'email', '--oidc-extra-scope', 'groups', '--oidc-extra-scope', 'offline_access',
-    '--oidc-ca-file', caFile, '--exec-command', wrapper, '--oidc-arg=--cache-dir=' + cacheDir, '--oidc-arg=--no-browser', '--oidc-arg=--grant=authcode', '--oidc-arg=--listen-port=0',
+    'kubeconfig',
+    'rewrite',
+    '--kubeconfig',
+    original,
+    '--all',
+    '--clusters',
+    '--proxy',
+    kt.url,
+    '--ca',
+    ktCa,
+    '--out',
+    rewritten,
+    '--oidc-issuer',
+    idp.issuer,
+    '--oidc-client-id',
+    'kubetape',
+    '--oidc-extra-scope',
+    'email',
+    '--oidc-extra-scope',
+    'groups',
+    '--oidc-extra-scope',
+    'offline_access',
+    '--oidc-ca-file',
+    caFile,
+    '--exec-command',
+    wrapper,
+    '--oidc-arg=--cache-dir=' + cacheDir,
+    '--oidc-arg=--no-browser',
+    '--oidc-arg=--grant=authcode',
+    '--oidc-arg=--listen-port=0',
   ]).done;
   t.equal(rw.code, 0, rw.stderr);
   const text = readFileSync(rewritten, 'utf8');
@@ -275,7 +342,10 @@ t.test('kubectl through kubetape, with the exec stanza kubeconfig rewrite wrote:
   t.match(text, /- credential\n\s+- --issuer/);
   t.notMatch(text, /token: old/, 'the static token is gone');
 
-  const first = spawnKubectl(['--context', 'alpha', 'auth', 'whoami', '-o', 'jsonpath={.status.userInfo.username}'], { kubeconfig: rewritten, timeoutMs: 60_000 });
+  const first = spawnKubectl(['--context', 'alpha', 'auth', 'whoami', '-o', 'jsonpath={.status.userInfo.username}'], {
+    kubeconfig: rewritten,
+    timeoutMs: 60_000,
+  });
   let stderr = '';
   const url = await new Promise<string>((resolveUrl, reject) => {
     first.child.stderr?.on('data', (c: Buffer) => {
@@ -327,6 +397,9 @@ t.test('logout revokes the refresh token at the issuer (RFC 7009); --no-revoke o
   const out = await cli(['logout', '--issuer', idp.issuer, '--client-id', idp.clientId, '--cache-dir', cacheDir]).done;
   t.equal(out.code, 0, out.stderr);
   t.match(out.stderr, /logged out of .*its refresh token is revoked at the issuer/);
-  const refused = await refresh(config, revoked!).then(() => undefined, (e: { error?: string }) => e);
+  const refused = await refresh(config, revoked!).then(
+    () => undefined,
+    (e: { error?: string }) => e,
+  );
   t.equal(refused?.error, 'invalid_grant', 'the issuer refuses the revoked refresh token');
 });

@@ -16,8 +16,6 @@ import { acquireDataDirLock, DataDirLockedError, LOCK_FILE } from '../src/listen
 import { processStartTime } from '../src/store/process-identity.js';
 import { BIN, cli } from './helpers/built-cli.js';
 
-
-
 interface Serve {
   child: ChildProcess;
   url: string;
@@ -52,7 +50,8 @@ function serve(t: Test, args: string[]): Promise<Serve> {
   });
 }
 
-const exited = (c: ChildProcess): Promise<void> => (c.exitCode !== null || c.signalCode !== null ? Promise.resolve() : new Promise((r) => c.once('exit', () => r())));
+const exited = (c: ChildProcess): Promise<void> =>
+  c.exitCode !== null || c.signalCode !== null ? Promise.resolve() : new Promise((r) => c.once('exit', () => r()));
 
 async function setup(t: Test): Promise<{ dir: string; data: string; upstream: string; api: FakeApiServer }> {
   const dir = mkdtempSync(join(tmpdir(), 'kubetape-lock-'));
@@ -100,7 +99,11 @@ t.test('a second serve on a busy data dir is refused in one line and changes not
     t.equal(second.stdout, '', 'and prints nothing on stdout (no export line)');
     const lines = second.stderr.trim().split('\n');
     t.equal(lines.length, 1, `one line: ${second.stderr}`);
-    t.match(lines[0], `kubetape: the data dir ${data} is in use by kubetape serve (pid ${first.child.pid}, listening on ${first.url}`, 'naming the data dir, the holder pid and its address');
+    t.match(
+      lines[0],
+      `kubetape: the data dir ${data} is in use by kubetape serve (pid ${first.child.pid}, listening on ${first.url}`,
+      'naming the data dir, the holder pid and its address',
+    );
   }
 
   t.equal(read(join(data, 'recordings', 'instance.json')), before.instance, 'instance.json is byte-identical');
@@ -127,7 +130,11 @@ t.test('a serve that fails on a busy port changes nothing in the data dir', asyn
   t.equal((await kubectl(['get', 'pods'], { kubeconfig: join(data, 'kubeconfig') })).code, 0);
   earlier.child.kill('SIGTERM');
   await exited(earlier.child);
-  const before = { instance: read(join(data, 'recordings', 'instance.json')), kubeconfig: read(join(data, 'kubeconfig')), index: read(join(data, 'recordings', 'index.ndjson')) };
+  const before = {
+    instance: read(join(data, 'recordings', 'instance.json')),
+    kubeconfig: read(join(data, 'kubeconfig')),
+    index: read(join(data, 'recordings', 'index.ndjson')),
+  };
 
   const port = await busyPort(t);
   for (const flags of [
@@ -152,7 +159,11 @@ t.test("a kill -9'd server's lock is taken over by the next start", async (t) =>
   await exited(killed.child);
   t.equal(lockPid(data), killed.child.pid, 'kill -9 leaves the lock behind');
   const kubectlGets = async () => (await sessions(data)).filter((s) => s.command === 'kubectl get'); // not the dispatcher's /version probe
-  t.same((await kubectlGets()).map((s) => s.state), ['interrupted'], "the killed server's session reads interrupted");
+  t.same(
+    (await kubectlGets()).map((s) => s.state),
+    ['interrupted'],
+    "the killed server's session reads interrupted",
+  );
 
   const next = await serve(t, ['--kubeconfig', upstream, '--data-dir', data, ...ports0]);
   t.equal(lockPid(data), next.child.pid, 'the lock names the new server');
@@ -175,7 +186,17 @@ t.test('a lock naming a live pid is stale when that pid has another start time (
   t.ok(startTime, 'the start time of a live pid can be read');
   const bootId = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
   const lock = join(data, LOCK_FILE);
-  const holder = (start: string): string => JSON.stringify({ pid, startTime: start, bootId, nonce: 'x', hostname: 'elsewhere', listen: '127.0.0.1:8443', since: '2026-01-01T00:00:00.000Z', command: 'serve' }) + '\n';
+  const holder = (start: string): string =>
+    JSON.stringify({
+      pid,
+      startTime: start,
+      bootId,
+      nonce: 'x',
+      hostname: 'elsewhere',
+      listen: '127.0.0.1:8443',
+      since: '2026-01-01T00:00:00.000Z',
+      command: 'serve',
+    }) + '\n';
 
   // The same pid and start time: that process holds it (this is what pid + start time must not get wrong).
   mkdirSync(data, { recursive: true, mode: 0o700 });
@@ -207,7 +228,11 @@ t.test('in one process: a held lock refuses a second taker until released', asyn
   const a = acquireDataDirLock(dir, { listen: '127.0.0.1:1' });
   t.throws(() => acquireDataDirLock(dir), DataDirLockedError);
   a.update({ url: 'https://127.0.0.1:1' });
-  t.match(JSON.parse(read(join(dir, LOCK_FILE))), { pid: process.pid, url: 'https://127.0.0.1:1', listen: '127.0.0.1:1' }, 'update keeps the holder and adds the URL');
+  t.match(
+    JSON.parse(read(join(dir, LOCK_FILE))),
+    { pid: process.pid, url: 'https://127.0.0.1:1', listen: '127.0.0.1:1' },
+    'update keeps the holder and adds the URL',
+  );
   a.release();
   t.notOk(existsSync(join(dir, LOCK_FILE)));
   const b = acquireDataDirLock(dir);

@@ -26,7 +26,12 @@ async function sessionFor(command: string, extra: (xs: RecordedExchange[]) => bo
 }
 
 t.test('get pods prints the Table and the list is recorded with its attributes', async (t) => {
-  h.api.objects.put({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'web-0', namespace: 'default' }, spec: { containers: [{ name: 'web', image: 'nginx' }] } });
+  h.api.objects.put({
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: 'web-0', namespace: 'default' },
+    spec: { containers: [{ name: 'web', image: 'nginx' }] },
+  });
   const r = await k(['get', 'pods']);
   t.equal(r.code, 0, r.stderr);
   t.match(r.stdout, /^NAME\s+READY\s+STATUS\s+RESTARTS\s+AGE/m);
@@ -63,7 +68,10 @@ t.test('upstream sees kubetape credential, never the caller token; impersonation
   t.equal(raw.status, 403);
   t.match(JSON.parse(raw.body), { kind: 'Status', reason: 'Forbidden', code: 403 });
   t.equal(h.api.received.length, before, 'nothing reached the cluster');
-  t.notOk(h.api.received.some((q) => Object.keys(q.headers).some((n) => n.startsWith('impersonate-'))), 'no Impersonate-* header ever arrived');
+  t.notOk(
+    h.api.received.some((q) => Object.keys(q.headers).some((n) => n.startsWith('impersonate-'))),
+    'no Impersonate-* header ever arrived',
+  );
 
   let found = 0;
   for (const ss of await h.kt.store.listSessions()) {
@@ -195,11 +203,17 @@ t.test('a watch streams events as objects change and the stream is recorded as i
 });
 
 t.test('logs -f streams line by line and ends when the stream ends', async (t) => {
-  h.api.objects.put({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'logger', namespace: 'default' }, spec: { containers: [{ name: 'app', image: 'busybox' }] } });
+  h.api.objects.put({
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: 'logger', namespace: 'default' },
+    spec: { containers: [{ name: 'app', image: 'busybox' }] },
+  });
   h.api.logs.set('default', 'logger', 'app', ['first line']);
   const f = spawnKubectl(['logs', '-f', 'logger'], { kubeconfig: h.kubeconfig });
   const it = f.lines[Symbol.asyncIterator]();
-  const next = async () => (await Promise.race([it.next(), new Promise<never>((_, rej) => setTimeout(() => rej(new Error('no log line within 10s')), 10_000))])).value as string;
+  const next = async () =>
+    (await Promise.race([it.next(), new Promise<never>((_, rej) => setTimeout(() => rej(new Error('no log line within 10s')), 10_000))])).value as string;
   t.equal(await next(), 'first line');
   h.api.logs.append('default', 'logger', 'app', 'second line');
   t.equal(await next(), 'second line', 'an appended line arrives while the stream is open');
@@ -242,7 +256,10 @@ t.test('admin listener answers health, readiness and metrics; the API port forwa
   const r = await k(['get', '--raw', '/readyz']);
   t.equal(r.code, 0);
   t.equal(r.stdout.trim(), 'ok');
-  t.ok(h.api.received.some((q) => q.path.startsWith('/readyz')), "/readyz on the API port reached the cluster's own");
+  t.ok(
+    h.api.received.some((q) => q.path.startsWith('/readyz')),
+    "/readyz on the API port reached the cluster's own",
+  );
 });
 
 t.test('upstream down: a clear Status, no hang', async (t) => {
@@ -260,27 +277,31 @@ t.test('upstream down: a clear Status, no hang', async (t) => {
   t.match(JSON.parse(raw.body).message, /connection refused/);
 });
 
-
 /** `path` is sent verbatim (node's request does not normalise it), as any client could send it. */
-function rawGet(path: string, authorization: string | undefined, base = h.kt.url, extra: Record<string, string> = {}, ca = h.kt.ca, method = 'GET'): Promise<{ status: number; body: string }> {
+function rawGet(
+  path: string,
+  authorization: string | undefined,
+  base = h.kt.url,
+  extra: Record<string, string> = {},
+  ca = h.kt.ca,
+  method = 'GET',
+): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const u = new URL(base);
-    const req = request(
-      { host: u.hostname, port: u.port, path, method, ca, headers: { ...extra, ...(authorization ? { authorization } : {}) } },
-      (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (c) => (body += c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-      },
-    );
+    const req = request({ host: u.hostname, port: u.port, path, method, ca, headers: { ...extra, ...(authorization ? { authorization } : {}) } }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
     req.on('error', reject);
     req.end();
   });
 }
 
 t.test('paths the API server would read differently are refused before anything is decided or forwarded', async (t) => {
-  const send = (path: string, method = 'GET', headers: Record<string, string> = {}) => rawGet(path, `Bearer ${h.kt.localToken}`, h.kt.url, headers, h.kt.ca, method);
+  const send = (path: string, method = 'GET', headers: Record<string, string> = {}) =>
+    rawGet(path, `Bearer ${h.kt.localToken}`, h.kt.url, headers, h.kt.ca, method);
   const before = h.api.received.length;
   const cases: Array<[string, RegExp]> = [
     ['/api/v1/namespaces/default%2Fpods%2Fweb', /encoded slash/],
@@ -296,7 +317,12 @@ t.test('paths the API server would read differently are refused before anything 
     t.equal(status.reason, 'BadRequest');
     t.match(status.message, why);
   }
-  const upgraded = await send('/api/v1/namespaces/default%2Fpods%2Fweb/exec?command=sh&stdout=true', 'GET', { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-version': '13', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==' });
+  const upgraded = await send('/api/v1/namespaces/default%2Fpods%2Fweb/exec?command=sh&stdout=true', 'GET', {
+    connection: 'Upgrade',
+    upgrade: 'websocket',
+    'sec-websocket-version': '13',
+    'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==',
+  });
   t.equal(upgraded.status, 400, 'upgrades are checked too');
   t.match(upgraded.body, /encoded slash/);
   t.equal(h.api.received.length, before, 'none of them reached the cluster');

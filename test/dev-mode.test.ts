@@ -124,7 +124,11 @@ t.test('kubetape dev: the quick start with the real kubectl, recorded', async (t
 
   const pf = spawnKubectl(['port-forward', 'web-0', ':80'], { kubeconfig });
   const local = /127\.0\.0\.1:(\d+) -> 80/.exec(await firstLine(pf.lines, /Forwarding from 127\.0\.0\.1:\d+ -> 80/))![1]!;
-  t.match(await httpGet(`http://127.0.0.1:${local}/hi`), /hello from kubetape dev \(not a cluster\): you asked for GET \/hi/, 'port-forward reaches the greeting');
+  t.match(
+    await httpGet(`http://127.0.0.1:${local}/hi`),
+    /hello from kubetape dev \(not a cluster\): you asked for GET \/hi/,
+    'port-forward reaches the greeting',
+  );
   pf.child.kill('SIGINT');
   await pf.done;
 
@@ -137,7 +141,10 @@ t.test('kubetape dev: the quick start with the real kubectl, recorded', async (t
   for (const c of ['kubectl get', 'kubectl apply', 'kubectl logs', 'kubectl exec', 'kubectl port-forward']) t.ok(commands.has(c), `${c} is recorded`);
   const execs = sessions.filter((s) => s.command === 'kubectl exec');
   const shows = await Promise.all(execs.map((s) => cli(['sessions', 'show', s.id, '--data-dir', data])));
-  t.ok(shows.some((s) => /101\s+get pods\/exec web-0 -n default .*exec \["echo","hi"\] container=web\s+exit 0\s+stdin 0 B, stdout 3 B/.test(s.stdout)), 'the exec of echo hi is in a session, with its command, exit code and output');
+  t.ok(
+    shows.some((s) => /101\s+get pods\/exec web-0 -n default .*exec \["echo","hi"\] container=web\s+exit 0\s+stdin 0 B, stdout 3 B/.test(s.stdout)),
+    'the exec of echo hi is in a session, with its command, exit code and output',
+  );
 
   // One data dir, one kubetape: a second dev there is refused and changes nothing.
   const second = await cli(['dev', '--data-dir', data, '--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0'], env);
@@ -148,7 +155,7 @@ t.test('kubetape dev: the quick start with the real kubectl, recorded', async (t
   child.kill('SIGTERM');
   await new Promise((r) => child.once('exit', r));
   t.equal(child.exitCode, 0, 'SIGTERM stops it cleanly');
-  t.notOk(existsSync(podDir), 'the pods\' directories are gone with it');
+  t.notOk(existsSync(podDir), "the pods' directories are gone with it");
   t.notOk(existsSync(join(data, 'kubetape.lock')), 'and the data dir is free again');
 });
 

@@ -55,7 +55,11 @@ t.test('role selection: priority first, then file order; no match is undefined',
 });
 
 t.test('the assumed-role ARN canonicalises to its role', async (t) => {
-  t.same(canonicalArn('arn:aws:sts::123456789012:assumed-role/k8s-dev/alice@example.com-abc'), { canonical: DEV_ROLE, accountId: '123456789012', sessionName: 'alice@example.com-abc' });
+  t.same(canonicalArn('arn:aws:sts::123456789012:assumed-role/k8s-dev/alice@example.com-abc'), {
+    canonical: DEV_ROLE,
+    accountId: '123456789012',
+    sessionName: 'alice@example.com-abc',
+  });
 });
 
 t.test('role sessions: one STS call per (issuer, subject, role), shared by concurrent callers', async (t) => {
@@ -65,7 +69,10 @@ t.test('role sessions: one STS call per (issuer, subject, role), shared by concu
   const alice = person('alice@example.com', 'sub-alice', ['dev']);
   const all = await Promise.all(Array.from({ length: 12 }, () => sessions.credentials(alice, DEV_ROLE)));
   t.equal(sessions.stsCalls, 1, '12 concurrent requests, one STS call');
-  t.ok(all.every((c) => c.accessKeyId === all[0]!.accessKeyId), 'all got the same session');
+  t.ok(
+    all.every((c) => c.accessKeyId === all[0]!.accessKeyId),
+    'all got the same session',
+  );
   t.match(all[0]!.accessKeyId, /^ASIA/);
   await sessions.credentials({ ...alice, groups: alice.groups }, DEV_ROLE).catch(() => undefined);
   const again = await sessions.credentials(alice, DEV_ROLE);
@@ -113,7 +120,11 @@ t.test('EKS tokens: format, cluster binding, reuse for 14 minutes, verified like
   t.ok(url.searchParams.get('X-Amz-Security-Token'), 'the session token is part of the URL');
   t.same(source.principal(alice), { method: 'aws-role', roleArn: DEV_ROLE, roleSessionName: roleSessionName('alice@example.com') });
 
-  const checker = new EksTokenAuthenticator({ clusterId: 'prod-eks', stsEndpoint: moto.url, mapRoles: [{ rolearn: DEV_ROLE, username: 'kubetape:{{SessionName}}', groups: ['dev-team'] }] });
+  const checker = new EksTokenAuthenticator({
+    clusterId: 'prod-eks',
+    stsEndpoint: moto.url,
+    mapRoles: [{ rolearn: DEV_ROLE, username: 'kubetape:{{SessionName}}', groups: ['dev-team'] }],
+  });
   const ok = await checker.authenticate(token);
   t.ok(ok.ok, `the cluster accepts it (${checker.rejections.join('; ')})`);
   if (ok.ok) {
@@ -122,7 +133,11 @@ t.test('EKS tokens: format, cluster binding, reuse for 14 minutes, verified like
     t.match(ok.identity.extra, { canonicalArn: [DEV_ROLE], sessionName: [roleSessionName('alice@example.com')] });
   }
   const other = new EksTokenAuthenticator({ clusterId: 'staging-eks', stsEndpoint: moto.url, mapRoles: [{ rolearn: DEV_ROLE, username: 'x', groups: [] }] });
-  t.match(await other.authenticate(token), { ok: false, reason: /signature does not verify for cluster staging-eks/ }, 'a token for prod-eks is useless on another cluster');
+  t.match(
+    await other.authenticate(token),
+    { ok: false, reason: /signature does not verify for cluster staging-eks/ },
+    'a token for prod-eks is useless on another cluster',
+  );
   const longer = EKS_TOKEN_PREFIX + Buffer.from(url.toString().replace('X-Amz-Expires=60', 'X-Amz-Expires=900')).toString('base64url');
   t.match(await checker.authenticate(longer), { ok: false, reason: /signature does not verify/ }, 'a changed URL does not verify');
   const extra = EKS_TOKEN_PREFIX + Buffer.from(`${url.toString()}&Extra=1`).toString('base64url');
@@ -181,7 +196,9 @@ t.test('STS failing, refusing or hanging: clear CredentialErrors, no hang', asyn
 
   const denied = await serve((_q, res) => {
     res.writeHead(403, { 'content-type': 'text/xml' });
-    res.end('<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>Not authorized to perform sts:AssumeRoleWithWebIdentity</Message></Error><RequestId>r1</RequestId></ErrorResponse>');
+    res.end(
+      '<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>Not authorized to perform sts:AssumeRoleWithWebIdentity</Message></Error><RequestId>r1</RequestId></ErrorResponse>',
+    );
   });
   t.teardown(() => denied.close());
   const refusing = new Sts({ region: 'us-east-1', endpoint: denied.url, timeoutMs: 3000 });

@@ -15,7 +15,12 @@ let s: StreamHarness;
 t.before(async () => {
   s = await startStreamHarness({ minor: '32', upstream: { webSocket: true } });
   s.h.api.objects.put({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'settings', namespace: 'default' }, data: { a: '1' } });
-  s.h.api.objects.put({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'talker', namespace: 'default' }, spec: { containers: [{ name: 'app', image: 'busybox' }] } });
+  s.h.api.objects.put({
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: 'talker', namespace: 'default' },
+    spec: { containers: [{ name: 'app', image: 'busybox' }] },
+  });
   s.h.api.logs.set('default', 'talker', 'app', ['hello']);
 });
 t.teardown(() => s.close());
@@ -24,7 +29,10 @@ t.teardown(() => s.close());
 async function interrupted(t: Test, args: string[]): Promise<void> {
   const k = spawnKubectl(args, { kubeconfig: s.h.kubeconfig });
   const it = k.lines[Symbol.asyncIterator]();
-  const first = await Promise.race([it.next(), new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`kubectl ${args.join(' ')}: no output within 10 s`)), 10_000))]);
+  const first = await Promise.race([
+    it.next(),
+    new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`kubectl ${args.join(' ')}: no output within 10 s`)), 10_000)),
+  ]);
   t.ok(first.value, `kubectl ${args.join(' ')} printed ${JSON.stringify(first.value)}`);
   await new Promise((r) => setTimeout(r, 200)); // a moment, streaming
   k.child.kill('SIGINT');
@@ -42,7 +50,10 @@ async function ended(pred: (s: SessionSummary) => boolean, what: (x: Awaited<Ret
 
 t.test('a watch stopped with Ctrl-C: ended by the client, not an error', async (t) => {
   await interrupted(t, ['get', 'configmaps', '-w']);
-  const { x, summary } = await ended((x) => x.command === 'kubectl get' && x.verbs.includes('watch'), (x) => x.request.attrs.verb === 'watch');
+  const { x, summary } = await ended(
+    (x) => x.command === 'kubectl get' && x.verbs.includes('watch'),
+    (x) => x.request.attrs.verb === 'watch',
+  );
   t.ok(x?.response, 'the watch was recorded with its end');
   t.equal(x!.response!.status, 200, "the cluster's status is kept");
   t.equal(x!.response!.error, 'client closed the connection', 'the reason is kept');
@@ -52,7 +63,10 @@ t.test('a watch stopped with Ctrl-C: ended by the client, not an error', async (
 
 t.test('logs -f stopped with Ctrl-C: ended by the client, not an error', async (t) => {
   await interrupted(t, ['logs', '-f', 'talker']);
-  const { x, summary } = await ended((x) => x.command === 'kubectl logs', (x) => x.request.attrs.subresource === 'log');
+  const { x, summary } = await ended(
+    (x) => x.command === 'kubectl logs',
+    (x) => x.request.attrs.subresource === 'log',
+  );
   t.equal(x!.response!.status, 200);
   t.equal(x!.response!.error, 'client closed the connection');
   t.equal(x!.response!.endedBy, 'client');
@@ -70,7 +84,10 @@ t.test('kubectl cp out of a pod: a success, whatever way kubectl closes its WebS
   const r = await kubectlBinary(s.h.kubeconfig, ['cp', `web-0:${join(remote, 'report.txt')}`, back]);
   t.equal(r.code, 0, r.stderr);
   t.equal(readFileSync(back, 'utf8'), readFileSync(join(remote, 'report.txt'), 'utf8'), 'copied');
-  const { x, summary } = await ended((x) => x.command === 'kubectl cp', (x) => x.request.exec?.command[0] === 'tar');
+  const { x, summary } = await ended(
+    (x) => x.command === 'kubectl cp',
+    (x) => x.request.exec?.command[0] === 'tar',
+  );
   t.ok(x?.response, 'the tar exec was recorded with its end');
   if (x!.response!.error) t.equal(x!.response!.endedBy, 'client', `the client ended it (${x!.response!.error})`);
   t.equal(summary.errors, 0, 'the session counts no error');

@@ -49,7 +49,12 @@ interface Client {
 
 const WS_1_32: Client = { name: 'kubectl 1.32 (WebSocket)', minor: '32', env: {}, transport: 'websocket' };
 const SPDY_1_29: Client = { name: 'kubectl 1.29 (SPDY)', minor: '29', env: {}, transport: 'spdy' };
-const SPDY_1_32: Client = { name: 'kubectl 1.32, KUBECTL_REMOTE_COMMAND_WEBSOCKETS=false', minor: '32', env: { KUBECTL_REMOTE_COMMAND_WEBSOCKETS: 'false' }, transport: 'spdy' };
+const SPDY_1_32: Client = {
+  name: 'kubectl 1.32, KUBECTL_REMOTE_COMMAND_WEBSOCKETS=false',
+  minor: '32',
+  env: { KUBECTL_REMOTE_COMMAND_WEBSOCKETS: 'false' },
+  transport: 'spdy',
+};
 
 const sha = (b: Buffer | string): string => createHash('sha256').update(b).digest('hex');
 const last = (s: FakeApiServer): StreamSessionLog => s.streams[s.streams.length - 1]!;
@@ -61,7 +66,9 @@ const exitsWith = (t: Test, r: KubectlResult, code: number, what: string): void 
 function firstOffered(s: FakeApiServer): string {
   const up = [...s.received].reverse().find((r) => r.status === 101)!;
   const raw = up.headers['x-stream-protocol-version'] ?? up.headers['sec-websocket-protocol'];
-  return String(Array.isArray(raw) ? raw[0] : raw).split(',')[0]!.trim();
+  return String(Array.isArray(raw) ? raw[0] : raw)
+    .split(',')[0]!
+    .trim();
 }
 
 async function until(cond: () => boolean, ms = 10_000, what = 'condition'): Promise<void> {
@@ -85,7 +92,24 @@ t.test('exec: output, stderr, exit codes, 1 MB of stdin, a missing command', asy
       t.match(r.stderr, /^err$/m, `${c.name}: stderr stays separate`);
       await s.streamsSettled();
       let log = last(s);
-      t.match(log, { subresource: 'exec', transport: c.transport, protocol: firstOffered(s), container: 'app', user: 'admin', tty: false, stdout: true, stderr: true, exitCode: 3, stdoutBytes: 4, stderrBytes: 4, end: 'completed' }, `${c.name}: session log`);
+      t.match(
+        log,
+        {
+          subresource: 'exec',
+          transport: c.transport,
+          protocol: firstOffered(s),
+          container: 'app',
+          user: 'admin',
+          tty: false,
+          stdout: true,
+          stderr: true,
+          exitCode: 3,
+          stdoutBytes: 4,
+          stderrBytes: 4,
+          end: 'completed',
+        },
+        `${c.name}: session log`,
+      );
       t.same(log.command, ['sh', '-c', 'echo out; echo err >&2; exit 3']);
       t.match(log.status, { status: 'Failure', reason: 'NonZeroExitCode', details: { causes: [{ reason: 'ExitCode', message: '3' }] } });
 
@@ -94,7 +118,11 @@ t.test('exec: output, stderr, exit codes, 1 MB of stdin, a missing command', asy
       t.equal(sha(cat.stdout), sha(input), `${c.name}: 1 MiB through stdin and back, byte for byte`);
       await s.streamsSettled();
       log = last(s);
-      t.match(log, { stdin: true, stdinBytes: input.length, stdoutBytes: input.length, stdinClosed: true, exitCode: 0, status: { status: 'Success' } }, `${c.name}: stdin EOF arrived`);
+      t.match(
+        log,
+        { stdin: true, stdinBytes: input.length, stdoutBytes: input.length, stdinClosed: true, exitCode: 0, status: { status: 'Success' } },
+        `${c.name}: stdin EOF arrived`,
+      );
 
       const missing = await kubectl(['exec', 'web-0', '--', 'no-such-command'], { kubeconfig: k, env });
       exitsWith(t, missing, 1, `${c.name}: missing command`);
@@ -124,7 +152,14 @@ t.test('exec -it: a real terminal, its size, a resize, the exit code', async (t)
     await s.streamsSettled();
     const log = last(s);
     t.match(log, { transport: c.transport, tty: true, stdin: true, stderr: false, exitCode: 4 }, `${c.name}: tty session`);
-    t.same(log.resizes.slice(0, 2), [{ Width: 100, Height: 30 }, { Width: 120, Height: 40 }], `${c.name}: resizes seen`);
+    t.same(
+      log.resizes.slice(0, 2),
+      [
+        { Width: 100, Height: 30 },
+        { Width: 120, Height: 40 },
+      ],
+      `${c.name}: resizes seen`,
+    );
   }
 });
 
@@ -151,8 +186,14 @@ t.test('kubectl cp both ways (tar over exec)', async (t) => {
     t.equal(sha(readFileSync(join(back, 'blob.bin'))), sha(blob), `${c.name}: and back again intact`);
     t.equal(readFileSync(join(back, 'made-in-pod.txt'), 'utf8'), 'hello from the pod\n');
     await s.streamsSettled();
-    t.ok(s.streams.some((x) => x.command[0] === 'tar' && x.stdinBytes > blob.length), `${c.name}: the upload was tar on stdin`);
-    t.ok(s.streams.some((x) => x.command[0] === 'tar' && x.stdoutBytes > blob.length), `${c.name}: the download was tar on stdout`);
+    t.ok(
+      s.streams.some((x) => x.command[0] === 'tar' && x.stdinBytes > blob.length),
+      `${c.name}: the upload was tar on stdin`,
+    );
+    t.ok(
+      s.streams.some((x) => x.command[0] === 'tar' && x.stdoutBytes > blob.length),
+      `${c.name}: the download was tar on stdout`,
+    );
   }
 });
 
@@ -165,11 +206,7 @@ t.test('attach: the container main process, shared and logged', async (t) => {
     await s.streamsSettled();
     t.match(last(s), { subresource: 'attach', transport: c.transport, stdinBytes: 12, stdinClosed: true, status: { status: 'Success' } });
     t.same(last(s).command, DEFAULT_MAIN_PROCESS);
-    t.same(
-      s.logs.lines('default', 'web-0', 'app'),
-      ['> HELLO', '> WORLD'],
-      `${c.name}: its output is in the container log`,
-    );
+    t.same(s.logs.lines('default', 'web-0', 'app'), ['> HELLO', '> WORLD'], `${c.name}: its output is in the container log`);
   }
 
   const s = await cluster(t);
@@ -230,7 +267,11 @@ t.test('port-forward: two concurrent connections, 1 MiB each way', async (t) => 
     await forwardAndEcho(t, s, c.env, c.name);
     await s.streamsSettled();
     const log = last(s);
-    t.match(log, { subresource: 'portforward', transport: c.pfTransport, protocol: c.pfTransport === 'spdy' ? 'portforward.k8s.io' : 'SPDY/3.1+portforward.k8s.io' }, `${c.name}: session`);
+    t.match(
+      log,
+      { subresource: 'portforward', transport: c.pfTransport, protocol: c.pfTransport === 'spdy' ? 'portforward.k8s.io' : 'SPDY/3.1+portforward.k8s.io' },
+      `${c.name}: session`,
+    );
     t.same(log.connections.map((x) => [x.port, x.bytesFromClient, x.bytesToClient]).sort(), [
       [80, 1024 * 1024, 1024 * 1024],
       [8080, 1024 * 1024, 1024 * 1024],
@@ -334,7 +375,8 @@ function wsExec(s: FakeApiServer, path: string, protocols: string[], base64 = fa
 }
 
 const channelText = (r: WsResult, ch: number): string => Buffer.concat(r.messages.filter((m) => m.channel === ch).map((m) => m.data)).toString();
-const EXEC_5 = '/api/v1/namespaces/default/pods/web-0/exec?command=sh&command=-c&command=echo%20hi%3B%20echo%20err%20%3E%262%3B%20exit%205&stdout=true&stderr=true';
+const EXEC_5 =
+  '/api/v1/namespaces/default/pods/web-0/exec?command=sh&command=-c&command=echo%20hi%3B%20echo%20err%20%3E%262%3B%20exit%205&stdout=true&stderr=true';
 
 t.test('WebSocket exec for other clients: v4, channel.k8s.io, base64, negotiation', async (t) => {
   const s = await cluster(t);
@@ -343,17 +385,25 @@ t.test('WebSocket exec for other clients: v4, channel.k8s.io, base64, negotiatio
   t.same(v4.messages[0], { channel: 1, data: Buffer.alloc(0) }, 'first an empty stdout message: connection established');
   t.equal(channelText(v4, 1), 'hi\n');
   t.equal(channelText(v4, 2), 'err\n');
-  t.same(JSON.parse(channelText(v4, 3)), {
-    metadata: {},
-    status: 'Failure',
-    message: 'command terminated with non-zero exit code: error executing command [sh -c echo hi; echo err >&2; exit 5], exit code 5',
-    reason: 'NonZeroExitCode',
-    details: { causes: [{ reason: 'ExitCode', message: '5' }] },
-  }, 'v4: the kubelet Status as JSON');
+  t.same(
+    JSON.parse(channelText(v4, 3)),
+    {
+      metadata: {},
+      status: 'Failure',
+      message: 'command terminated with non-zero exit code: error executing command [sh -c echo hi; echo err >&2; exit 5], exit code 5',
+      reason: 'NonZeroExitCode',
+      details: { causes: [{ reason: 'ExitCode', message: '5' }] },
+    },
+    'v4: the kubelet Status as JSON',
+  );
   t.equal(v4.closeCode, 1000);
 
   const v1 = await wsExec(s, EXEC_5, ['channel.k8s.io']);
-  t.equal(channelText(v1, 3), 'command terminated with non-zero exit code: error executing command [sh -c echo hi; echo err >&2; exit 5], exit code 5', 'v1: bare error text');
+  t.equal(
+    channelText(v1, 3),
+    'command terminated with non-zero exit code: error executing command [sh -c echo hi; echo err >&2; exit 5], exit code 5',
+    'v1: bare error text',
+  );
   const b64 = await wsExec(s, EXEC_5, ['base64.channel.k8s.io'], true);
   t.equal(b64.protocol, 'base64.channel.k8s.io');
   t.same([channelText(b64, 1), channelText(b64, 2)], ['hi\n', 'err\n'], 'base64: decoded output');
@@ -384,7 +434,15 @@ t.test('WebSocket port-forward with v4 channel framing', async (t) => {
     ws.on('message', (m: Buffer) => {
       messages.push(m);
       if (messages.length === 2) ws.send(Buffer.concat([Buffer.from([0]), Buffer.from('echo me')]));
-      if (Buffer.concat(messages.slice(2).filter((x) => x[0] === 0).map((x) => x.subarray(1))).toString() === 'echo me') resolve();
+      if (
+        Buffer.concat(
+          messages
+            .slice(2)
+            .filter((x) => x[0] === 0)
+            .map((x) => x.subarray(1)),
+        ).toString() === 'echo me'
+      )
+        resolve();
     });
     ws.on('error', reject);
   });
@@ -396,7 +454,11 @@ t.test('WebSocket port-forward with v4 channel framing', async (t) => {
 
 t.test('SPDY exec with v2: no resize, errors as text', async (t) => {
   const s = await cluster(t);
-  const { connection, protocol } = await dialSpdy(`${s.url}${EXEC_5}`, { ca: s.ca, headers: { Authorization: 'Bearer admin-token' }, protocols: ['v2.channel.k8s.io'] });
+  const { connection, protocol } = await dialSpdy(`${s.url}${EXEC_5}`, {
+    ca: s.ca,
+    headers: { Authorization: 'Bearer admin-token' },
+    protocols: ['v2.channel.k8s.io'],
+  });
   t.equal(protocol, 'v2.channel.k8s.io');
   const open = (type: string): Promise<SpdyStream> => connection.openStream({ streamtype: type });
   const [error, stdout, stderr] = await Promise.all([open('error'), open('stdout'), open('stderr')]);

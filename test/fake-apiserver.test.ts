@@ -108,7 +108,9 @@ t.test('version, discovery and the request log', async (t) => {
   const items = agg.json().items as Array<{ versions: Array<{ resources: Array<{ resource: string; subresources?: Array<{ subresource: string }> }> }> }>;
   const pods = items[0].versions[0].resources.find((r) => r.resource === 'pods');
   t.same(pods?.subresources?.map((x) => x.subresource).sort(), ['attach', 'exec', 'log', 'portforward', 'status']);
-  const beta = await raw(s, 'GET', '/apis', { headers: { accept: 'application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json' } });
+  const beta = await raw(s, 'GET', '/apis', {
+    headers: { accept: 'application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json' },
+  });
   t.equal(beta.json().apiVersion, 'apidiscovery.k8s.io/v2beta1', 'v2beta1 for clients that only know it (kubectl <= 1.29)');
 
   const legacy = await cluster(t, { aggregatedDiscovery: false });
@@ -116,11 +118,17 @@ t.test('version, discovery and the request log', async (t) => {
   const lr = await kubectl(['api-resources'], { kubeconfig: kc(legacy) });
   ok(t, lr, 'api-resources (legacy)');
   t.match(lr.stdout, /^configmaps\s+cm\s+v1\s+true\s+ConfigMap$/m);
-  t.ok(legacy.received.slice(b2).some((q) => q.path.startsWith('/api/v1?')), 'legacy discovery walks /api/v1');
+  t.ok(
+    legacy.received.slice(b2).some((q) => q.path.startsWith('/api/v1?')),
+    'legacy discovery walks /api/v1',
+  );
   const list = await raw(legacy, 'GET', '/api/v1');
   const names = (list.json().resources as Array<{ name: string }>).map((r) => r.name);
-  for (const n of ['pods/log', 'pods/exec', 'pods/attach', 'pods/portforward', 'pods/status', 'secrets', 'services', 'events']) t.ok(names.includes(n), `/api/v1 lists ${n}`);
-  const plain = await raw(legacy, 'GET', '/api', { headers: { accept: 'application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json' } });
+  for (const n of ['pods/log', 'pods/exec', 'pods/attach', 'pods/portforward', 'pods/status', 'secrets', 'services', 'events'])
+    t.ok(names.includes(n), `/api/v1 lists ${n}`);
+  const plain = await raw(legacy, 'GET', '/api', {
+    headers: { accept: 'application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json' },
+  });
   t.equal(plain.json().kind, 'APIVersions', 'aggregated discovery off: legacy reply whatever the Accept');
 });
 
@@ -148,14 +156,25 @@ t.test('get: tables, yaml, and the Table wire format', async (t) => {
 
   const listReq = s.received.find((q) => q.path.startsWith('/api/v1/namespaces/default/pods?'));
   t.match(String(listReq?.headers.accept), /as=Table;v=v1;g=meta\.k8s\.io/, 'kubectl asked for a Table');
-  const table = await raw(s, 'GET', '/api/v1/namespaces/default/pods', { headers: { accept: 'application/json;as=Table;v=v1;g=meta.k8s.io,application/json' } });
+  const table = await raw(s, 'GET', '/api/v1/namespaces/default/pods', {
+    headers: { accept: 'application/json;as=Table;v=v1;g=meta.k8s.io,application/json' },
+  });
   t.equal(table.headers['content-type'], 'application/json;as=Table;v=v1;g=meta.k8s.io');
-  const tj = table.json() as { kind: string; columnDefinitions: Array<{ name: string }>; rows: Array<{ cells: unknown[]; object: { kind: string; metadata: { name: string } } }> };
+  const tj = table.json() as {
+    kind: string;
+    columnDefinitions: Array<{ name: string }>;
+    rows: Array<{ cells: unknown[]; object: { kind: string; metadata: { name: string } } }>;
+  };
   t.equal(tj.kind, 'Table');
-  t.same(tj.columnDefinitions.slice(0, 5).map((c) => c.name), ['Name', 'Ready', 'Status', 'Restarts', 'Age']);
+  t.same(
+    tj.columnDefinitions.slice(0, 5).map((c) => c.name),
+    ['Name', 'Ready', 'Status', 'Restarts', 'Age'],
+  );
   t.equal(tj.rows[0].object.kind, 'PartialObjectMetadata');
   t.equal(tj.rows[0].object.metadata.name, 'web-0');
-  const none = await raw(s, 'GET', '/api/v1/namespaces/default/pods?includeObject=None', { headers: { accept: 'application/json;as=Table;v=v1;g=meta.k8s.io' } });
+  const none = await raw(s, 'GET', '/api/v1/namespaces/default/pods?includeObject=None', {
+    headers: { accept: 'application/json;as=Table;v=v1;g=meta.k8s.io' },
+  });
   t.notOk('object' in (none.json().rows as object[])[0], 'includeObject=None leaves the object out');
 
   const yaml = await kubectl(['get', 'pod', 'web-0', '-o', 'yaml'], { kubeconfig: k });
@@ -224,7 +243,10 @@ t.test('create, apply (client-side and server-side), patch, delete', async (t) =
   r = await kubectl(['patch', 'configmap', 'app', '--type=merge', '-p', '{"data":{"size":null,"extra":"1"}}'], { kubeconfig: k });
   ok(t, r, 'merge patch');
   t.same(s.objects.get('configmaps', 'default', 'app')?.data, { color: 'green', extra: '1' });
-  r = await kubectl(['patch', 'configmap', 'app', '--type=json', '-p', '[{"op":"replace","path":"/data/color","value":"teal"},{"op":"remove","path":"/data/extra"}]'], { kubeconfig: k });
+  r = await kubectl(
+    ['patch', 'configmap', 'app', '--type=json', '-p', '[{"op":"replace","path":"/data/color","value":"teal"},{"op":"remove","path":"/data/extra"}]'],
+    { kubeconfig: k },
+  );
   ok(t, r, 'json patch');
   t.same(s.objects.get('configmaps', 'default', 'app')?.data, { color: 'teal' });
 
@@ -240,7 +262,10 @@ t.test('create, apply (client-side and server-side), patch, delete', async (t) =
   t.match(r.stdout, /configmap "app" deleted/);
   const del = s.received.slice(before).find((q) => q.method === 'DELETE');
   t.same(JSON.parse(del?.body ?? '{}'), { propagationPolicy: 'Background' });
-  t.ok(s.received.slice(before).some((q) => q.method === 'GET' && q.path.startsWith('/api/v1/namespaces/default/configmaps/app') && q.status === 404), 'kubectl waited for the 404');
+  t.ok(
+    s.received.slice(before).some((q) => q.method === 'GET' && q.path.startsWith('/api/v1/namespaces/default/configmaps/app') && q.status === 404),
+    'kubectl waited for the 404',
+  );
 
   s.objects.put(pod('slow'));
   before = s.received.length;
@@ -249,7 +274,10 @@ t.test('create, apply (client-side and server-side), patch, delete', async (t) =
   ok(t, r, 'delete pod waits out the termination');
   t.ok(Date.now() - t0 >= 500, 'kubectl waited until the pod was gone');
   t.equal(s.objects.get('pods', 'default', 'slow'), undefined);
-  t.ok(s.received.slice(before).some((q) => q.path.includes('watch=true') && q.path.includes('fieldSelector=metadata.name%3Dslow')), 'the lingering pod was watched until DELETED');
+  t.ok(
+    s.received.slice(before).some((q) => q.path.includes('watch=true') && q.path.includes('fieldSelector=metadata.name%3Dslow')),
+    'the lingering pod was watched until DELETED',
+  );
 
   r = await kubectl(['create', 'namespace', 'scratch'], { kubeconfig: k });
   ok(t, r, 'create namespace');
@@ -288,9 +316,18 @@ t.test('get -w streams changes as they happen', async (t) => {
   const gone = await raw(s, 'GET', '/api/v1/namespaces/default/configmaps?watch=true&resourceVersion=1');
   const event = JSON.parse(gone.body.split('\n')[0]) as { type: string; object: { code: number; reason: string } };
   t.same([event.type, event.object.code, event.object.reason], ['ERROR', 410, 'Expired']);
-  const timed = await raw(s, 'GET', '/api/v1/namespaces/default/configmaps?watch=1&timeoutSeconds=1', { headers: { accept: 'application/json;as=Table;v=v1;g=meta.k8s.io' } });
-  const events = timed.body.trim().split('\n').map((l) => JSON.parse(l) as { type: string; object: { kind: string; columnDefinitions: unknown } });
-  t.same(events.map((e) => `${e.type} ${e.object.kind}`), ['ADDED Table'], 'Table events, ended by timeoutSeconds');
+  const timed = await raw(s, 'GET', '/api/v1/namespaces/default/configmaps?watch=1&timeoutSeconds=1', {
+    headers: { accept: 'application/json;as=Table;v=v1;g=meta.k8s.io' },
+  });
+  const events = timed.body
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { type: string; object: { kind: string; columnDefinitions: unknown } });
+  t.same(
+    events.map((e) => `${e.type} ${e.object.kind}`),
+    ['ADDED Table'],
+    'Table events, ended by timeoutSeconds',
+  );
   t.ok(Array.isArray(events[0].object.columnDefinitions), 'the first Table event carries the columns');
 });
 
@@ -346,14 +383,25 @@ t.test('error shapes: 404, 409, 422, 400, 405, 401', async (t) => {
   r = await kubectl(['create', '-f', file], { kubeconfig: k });
   t.match(r.stderr, /Error from server \(AlreadyExists\): error when creating ".*dup\.yaml": configmaps "dup" already exists/);
 
-  const stale = JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'dup', namespace: 'default', resourceVersion: '1' }, data: { a: '2' } });
+  const stale = JSON.stringify({
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: { name: 'dup', namespace: 'default', resourceVersion: '1' },
+    data: { a: '2' },
+  });
   r = await kubectl(['replace', '-f', '-'], { kubeconfig: k, input: stale });
-  t.match(r.stderr, /Error from server \(Conflict\): .*Operation cannot be fulfilled on configmaps "dup": the object has been modified; please apply your changes to the latest version and try again/);
+  t.match(
+    r.stderr,
+    /Error from server \(Conflict\): .*Operation cannot be fulfilled on configmaps "dup": the object has been modified; please apply your changes to the latest version and try again/,
+  );
 
   writeFileSync(file, 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: Not_Valid\n');
   r = await kubectl(['create', '-f', file], { kubeconfig: k });
   t.match(r.stderr, /The ConfigMap "Not_Valid" is invalid: metadata\.name: Invalid value: "Not_Valid": a lowercase RFC 1123 subdomain/);
-  const noName = await raw(s, 'POST', '/api/v1/namespaces/default/configmaps', { body: '{"apiVersion":"v1","kind":"ConfigMap","metadata":{}}', headers: { 'content-type': 'application/json' } });
+  const noName = await raw(s, 'POST', '/api/v1/namespaces/default/configmaps', {
+    body: '{"apiVersion":"v1","kind":"ConfigMap","metadata":{}}',
+    headers: { 'content-type': 'application/json' },
+  });
   t.equal(noName.status, 422);
   t.equal(noName.json().message, 'ConfigMap "" is invalid: metadata.name: Required value: name or generateName is required');
 
@@ -366,7 +414,10 @@ t.test('error shapes: 404, 409, 422, 400, 405, 401', async (t) => {
   t.equal(strict.json().message, 'ConfigMap in version "v1" cannot be handled as a ConfigMap: strict decoding error: unknown field "dta"');
   const put = await raw(s, 'PUT', '/api/v1/namespaces/default/configmaps', { body: '{}', headers: { 'content-type': 'application/json' } });
   t.same([put.status, put.json().reason], [405, 'MethodNotAllowed']);
-  const nsMissing = await raw(s, 'POST', '/api/v1/namespaces/nowhere/configmaps', { body: '{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"x"}}', headers: { 'content-type': 'application/json' } });
+  const nsMissing = await raw(s, 'POST', '/api/v1/namespaces/nowhere/configmaps', {
+    body: '{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"x"}}',
+    headers: { 'content-type': 'application/json' },
+  });
   t.equal(nsMissing.json().message, 'namespaces "nowhere" not found');
 
   r = await kubectl(['get', 'pods'], { kubeconfig: kc(s, 'wrong-token') });
@@ -400,7 +451,10 @@ t.test('RBAC, impersonation and client certificates', async (t) => {
   let r = await kubectl(['get', 'pods'], { kubeconfig: bob });
   ok(t, r, 'bob lists pods in default');
   r = await kubectl(['get', 'pods', '-n', 'kube-system'], { kubeconfig: bob });
-  t.equal(r.stderr, 'Error from server (Forbidden): pods is forbidden: User "bob" cannot list resource "pods" in API group "" in the namespace "kube-system"\n');
+  t.equal(
+    r.stderr,
+    'Error from server (Forbidden): pods is forbidden: User "bob" cannot list resource "pods" in API group "" in the namespace "kube-system"\n',
+  );
   r = await kubectl(['delete', 'pod', 'p'], { kubeconfig: bob });
   t.match(r.stderr, /pods "p" is forbidden: User "bob" cannot delete resource "pods" in API group "" in the namespace "default"/);
   r = await kubectl(['get', 'namespaces'], { kubeconfig: bob });
@@ -417,7 +471,10 @@ t.test('RBAC, impersonation and client certificates', async (t) => {
   r = await kubectl(['get', 'configmaps', '--as', 'bob'], { kubeconfig: imp });
   t.match(r.stderr, /User "bob" cannot list resource "configmaps"/, 'authorized as the impersonated user');
   r = await kubectl(['get', '--raw', '/api/v1/namespaces/default/pods', '--as', 'alice'], { kubeconfig: imp });
-  t.equal(r.stderr, 'Error from server (Forbidden): users "alice" is forbidden: User "imp" cannot impersonate resource "users" in API group "" at the cluster scope\n');
+  t.equal(
+    r.stderr,
+    'Error from server (Forbidden): users "alice" is forbidden: User "imp" cannot impersonate resource "users" in API group "" at the cluster scope\n',
+  );
   r = await kubectl(['get', '--raw', '/api/v1/namespaces/default/pods', '--as', 'bob', '--as-group', 'admins'], { kubeconfig: imp });
   t.match(r.stderr, /groups "admins" is forbidden: User "imp" cannot impersonate resource "groups" in API group "" at the cluster scope/);
   r = await kubectl(['auth', 'whoami', '--as', 'bob', '--as-group', 'admins'], { kubeconfig: kc(s) });
@@ -440,7 +497,10 @@ t.test('paged lists and big lists', async (t) => {
   t.equal(r.stdout.trim().split('\n').length, 12);
   const pages = s.received.slice(before).filter((q) => q.path.startsWith('/api/v1/namespaces/bulk/configmaps'));
   t.equal(pages.length, 3, 'three pages of five');
-  t.ok(pages.slice(1).every((q) => q.path.includes('continue=')), 'followed the continue tokens');
+  t.ok(
+    pages.slice(1).every((q) => q.path.includes('continue=')),
+    'followed the continue tokens',
+  );
   const first = (await raw(s, 'GET', '/api/v1/namespaces/bulk/configmaps?limit=5')).json() as { metadata: { continue?: string; remainingItemCount?: number } };
   t.equal(first.metadata.remainingItemCount, 7);
   t.ok(first.metadata.continue);
@@ -463,7 +523,10 @@ t.test('several kubectl versions through the dispatcher', async (t) => {
     const ua = s.received.find((q) => q.path.startsWith('/api/v1/namespaces/default/pods'))?.headers['user-agent'];
     t.match(String(ua), new RegExp(`^kubectl/v1\\.${minor}\\.`), `kubectl 1.${minor} was the client`);
     // kubectl <= 1.28 needs /openapi/v2 (protobuf) to apply at all.
-    const applied = await kubectl(['apply', '-f', '-'], { kubeconfig: kc(s), input: 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ap\ndata:\n  a: "1"\n' });
+    const applied = await kubectl(['apply', '-f', '-'], {
+      kubeconfig: kc(s),
+      input: 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ap\ndata:\n  a: "1"\n',
+    });
     ok(t, applied, `apply against minor ${minor}`);
   }
 });
@@ -492,12 +555,17 @@ t.test('exec/attach/portforward go to the upgrade hook', async (t) => {
   t.same([calls[0].subresource, calls[0].container, calls[0].user, calls[0].query.getAll('command')], ['exec', 'side', 'admin', ['echo', 'hi']]);
   r = await kubectl(['exec', 'sh', '--', 'true'], { kubeconfig: k });
   t.match(r.stderr, /Defaulted container "main"/, 'kubectl picks the first container itself');
-  const ambiguous = await raw(s, 'GET', '/api/v1/namespaces/default/pods/sh/exec?command=true', { headers: { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-version': '13', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==' } });
+  const ambiguous = await raw(s, 'GET', '/api/v1/namespaces/default/pods/sh/exec?command=true', {
+    headers: { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-version': '13', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==' },
+  });
   t.same([ambiguous.status, ambiguous.json().message], [400, 'a container name must be specified for pod sh, choose one of: [main side]']);
 });
 
 /** A long-lived GET whose response lines are collected as they arrive. */
-function openStream(s: FakeApiServer, path: string): { lines: string[]; ended: Promise<void>; waitFor: (n: number, ms?: number) => Promise<void>; abort: () => void } {
+function openStream(
+  s: FakeApiServer,
+  path: string,
+): { lines: string[]; ended: Promise<void>; waitFor: (n: number, ms?: number) => Promise<void>; abort: () => void } {
   const lines: string[] = [];
   let partial = '';
   let resolveEnded: () => void = () => undefined;
@@ -526,18 +594,35 @@ function openStream(s: FakeApiServer, path: string): { lines: string[]; ended: P
 }
 
 t.test('deletecollection, selector transitions, impersonated extras, pod states', async (t) => {
-  const s = await cluster(t, { users: [{ token: 'admin-token', user: 'admin', groups: ['system:masters'] }, { token: 'bob-token', user: 'bob' }] });
-  for (const [name, app] of [['c1', 'x'], ['c2', 'x'], ['c3', 'y']]) {
+  const s = await cluster(t, {
+    users: [
+      { token: 'admin-token', user: 'admin', groups: ['system:masters'] },
+      { token: 'bob-token', user: 'bob' },
+    ],
+  });
+  for (const [name, app] of [
+    ['c1', 'x'],
+    ['c2', 'x'],
+    ['c3', 'y'],
+  ]) {
     s.objects.put({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace: 'default', labels: { app } } });
   }
   const w = openStream(s, '/api/v1/namespaces/default/configmaps?watch=true&labelSelector=app%3Dx');
   await w.waitFor(2);
-  t.same(w.lines.map((l) => (JSON.parse(l) as { type: string; object: { metadata: { name: string } } }).object.metadata.name), ['c1', 'c2'], 'initial ADDED for matches only');
+  t.same(
+    w.lines.map((l) => (JSON.parse(l) as { type: string; object: { metadata: { name: string } } }).object.metadata.name),
+    ['c1', 'c2'],
+    'initial ADDED for matches only',
+  );
   s.objects.update('configmaps', 'default', 'c1', (o) => (o.metadata.labels = { app: 'y' }));
   s.objects.update('configmaps', 'default', 'c3', (o) => (o.metadata.labels = { app: 'x' }));
   await w.waitFor(4);
   const ev = w.lines.slice(2).map((l) => JSON.parse(l) as { type: string; object: { metadata: { name: string } } });
-  t.same(ev.map((e) => `${e.type} ${e.object.metadata.name}`), ['DELETED c1', 'ADDED c3'], 'leaving and entering the selector');
+  t.same(
+    ev.map((e) => `${e.type} ${e.object.metadata.name}`),
+    ['DELETED c1', 'ADDED c3'],
+    'leaving and entering the selector',
+  );
   w.abort();
 
   const dc = await raw(s, 'DELETE', '/api/v1/namespaces/default/configmaps?labelSelector=app%3Dx');
@@ -546,13 +631,21 @@ t.test('deletecollection, selector transitions, impersonated extras, pod states'
     ['ConfigMapList', ['c2', 'c3']],
     'deletecollection answers the deleted items',
   );
-  t.same(s.objects.list('configmaps', 'default').map((o) => o.metadata.name), ['c1']);
+  t.same(
+    s.objects.list('configmaps', 'default').map((o) => o.metadata.name),
+    ['c1'],
+  );
 
   const who = await raw(s, 'POST', '/apis/authentication.k8s.io/v1/selfsubjectreviews', {
     body: '{"apiVersion":"authentication.k8s.io/v1","kind":"SelfSubjectReview"}',
     headers: { 'content-type': 'application/json', 'impersonate-user': 'dana', 'impersonate-uid': 'u-1', 'impersonate-extra-scopes': 'read' },
   });
-  t.same((who.json().status as { userInfo: unknown }).userInfo, { username: 'dana', uid: 'u-1', groups: ['system:authenticated'], extra: { scopes: ['read'] } });
+  t.same((who.json().status as { userInfo: unknown }).userInfo, {
+    username: 'dana',
+    uid: 'u-1',
+    groups: ['system:authenticated'],
+    extra: { scopes: ['read'] },
+  });
   const noUser = await raw(s, 'GET', '/api', { headers: { 'impersonate-group': 'g' } });
   t.same([noUser.status, noUser.json().message], [500, 'Internal error occurred: requested [group g] without impersonating a user']);
   const extraDenied = await raw(s, 'GET', '/api', { token: 'bob-token', headers: { 'impersonate-user': 'bob', 'impersonate-extra-scopes': 'all' } });
@@ -561,7 +654,10 @@ t.test('deletecollection, selector transitions, impersonated extras, pod states'
   // A pod the test puts with its own status keeps it: kubectl shows it, logs refuse it like a kubelet.
   s.objects.put({
     ...pod('pending'),
-    status: { phase: 'Pending', containerStatuses: [{ name: 'app', ready: false, restartCount: 0, image: 'busybox:1.36', state: { waiting: { reason: 'ContainerCreating' } } }] },
+    status: {
+      phase: 'Pending',
+      containerStatuses: [{ name: 'app', ready: false, restartCount: 0, image: 'busybox:1.36', state: { waiting: { reason: 'ContainerCreating' } } }],
+    },
   });
   const k = kc(s);
   let r = await kubectl(['get', 'pod', 'pending'], { kubeconfig: k });

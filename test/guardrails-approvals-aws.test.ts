@@ -43,7 +43,12 @@ function approvalIdIn(text: string): string {
 
 /** The approvals API of one instance, as the sre approver sue. */
 const api = (h: Harness, path: string, body?: unknown) =>
-  httpsCall(`${h.kt.url}/kubetape/v1/approvals${path}`, { ca: h.kt.ca, method: body === undefined ? 'GET' : 'POST', headers: { authorization: 'Bearer sre-token', 'content-type': 'application/json' }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+  httpsCall(`${h.kt.url}/kubetape/v1/approvals${path}`, {
+    ca: h.kt.ca,
+    method: body === undefined ? 'GET' : 'POST',
+    headers: { authorization: 'Bearer sre-token', 'content-type': 'application/json' },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
 
 t.before(async () => {
   moto = await startMotoServer();
@@ -86,9 +91,15 @@ t.test('refused on one instance, approved through the other, the retry passes on
 
   t.notOk(existsSync(join(a.dataDir, 'approvals.ndjson')) || existsSync(join(b.dataDir, 'approvals.ndjson')), 'no approval state in the data dirs');
   const items = await partitionItems(TABLE, APPROVALS_PK);
-  const kinds = items.map((i) => JSON.parse((i['entry'] as { S?: string } | undefined)?.S ?? '{}') as { type?: string; id?: string }).filter((e) => e.id === id).map((e) => e.type);
+  const kinds = items
+    .map((i) => JSON.parse((i['entry'] as { S?: string } | undefined)?.S ?? '{}') as { type?: string; id?: string })
+    .filter((e) => e.id === id)
+    .map((e) => e.type);
   t.same(kinds, ['request', 'decision', 'use'], 'request, decision and use are items in the table, in order');
-  t.ok(items.every((i) => (i['expiresAt'] as { N?: string } | undefined)?.N), 'every approval item carries the TTL attribute');
+  t.ok(
+    items.every((i) => (i['expiresAt'] as { N?: string } | undefined)?.N),
+    'every approval item carries the TTL attribute',
+  );
 });
 
 t.test('a one-time grant used on one instance is refused on the other', async (t) => {

@@ -98,8 +98,19 @@ t.test('an approver sees the whole history, newest first, with decider, grant an
     [ids.pending, ids.denied, ids.timed, ids.once],
     'newest request first',
   );
-  t.match(byId(items, ids.once), { status: 'used', user: 'dana', decidedBy: 'sue', decidedAt: /^\d{4}-/, grant: { once: true, uses: 1, lastUsedAt: /^\d{4}-/ } });
-  t.match(byId(items, ids.timed), { status: 'approved', user: 'dana', decidedBy: 'sam', grant: { once: false, uses: 2, expiresAt: /^\d{4}-/, lastUsedAt: /^\d{4}-/ } });
+  t.match(byId(items, ids.once), {
+    status: 'used',
+    user: 'dana',
+    decidedBy: 'sue',
+    decidedAt: /^\d{4}-/,
+    grant: { once: true, uses: 1, lastUsedAt: /^\d{4}-/ },
+  });
+  t.match(byId(items, ids.timed), {
+    status: 'approved',
+    user: 'dana',
+    decidedBy: 'sam',
+    grant: { once: false, uses: 2, expiresAt: /^\d{4}-/, lastUsedAt: /^\d{4}-/ },
+  });
   t.match(byId(items, ids.denied), { status: 'denied', user: 'olly', decidedBy: 'sam', denyReason: 'use the runbook' });
   t.notOk(byId(items, ids.denied)?.grant, 'a denial has no grant');
   t.match(byId(items, ids.pending), { status: 'pending', user: 'olly', what: 'delete pods "web-3" in namespace prod', rule: 'prod-delete-needs-approval' });
@@ -113,9 +124,19 @@ t.test('an approver sees the whole history, newest first, with decider, grant an
   t.match(lines[0], /^ID\s+STATUS\s+REQUESTER\s+CLUSTER\s+REQUESTED\s+DECIDED BY\s+DECIDED\s+GRANT\s+USES\s+LAST USED\s+RULE\s+WHAT$/);
   t.equal(lines.length, 5, 'a header and one line per approval');
   const line = (id: string) => lines.find((l) => l.startsWith(id)) ?? '';
-  t.match(line(ids.once), new RegExp(`^${ids.once}\\s+used\\s+dana\\s+\\S+\\s+.+?\\s+sue\\s+.+?\\s+once\\s+1\\s+.+?\\s+prod-delete-needs-approval\\s+delete pods "web-0" in namespace prod$`));
+  t.match(
+    line(ids.once),
+    new RegExp(
+      `^${ids.once}\\s+used\\s+dana\\s+\\S+\\s+.+?\\s+sue\\s+.+?\\s+once\\s+1\\s+.+?\\s+prod-delete-needs-approval\\s+delete pods "web-0" in namespace prod$`,
+    ),
+  );
   t.match(line(ids.timed), new RegExp(`^${ids.timed}\\s+approved\\s+dana\\s+.+?\\s+sam\\s+.+?\\s+until \\S+.*?\\s+2\\s+`));
-  t.match(line(ids.denied), new RegExp(`^${ids.denied}\\s+denied\\s+olly\\s+.+?\\s+sam\\s+.+?\\s+-\\s+-\\s+-\\s+prod-delete-needs-approval\\s+delete pods "web-2" in namespace prod \\(denied: use the runbook\\)$`));
+  t.match(
+    line(ids.denied),
+    new RegExp(
+      `^${ids.denied}\\s+denied\\s+olly\\s+.+?\\s+sam\\s+.+?\\s+-\\s+-\\s+-\\s+prod-delete-needs-approval\\s+delete pods "web-2" in namespace prod \\(denied: use the runbook\\)$`,
+    ),
+  );
   t.match(line(ids.pending), new RegExp(`^${ids.pending}\\s+pending\\s+olly\\s+.+?\\s+-\\s+-\\s+-\\s+-\\s+-\\s+prod-delete-needs-approval`));
 });
 
@@ -170,9 +191,16 @@ t.test('someone outside the approvers groups sees only their own requests', asyn
 
 t.test('the API: the filters are query parameters, bad ones are a 400', async (t) => {
   const r = await cli('list', '--all', '--json', '--user', 'olly', '--status', 'pending', '--kubeconfig', sam);
-  t.same((JSON.parse(r.out) as ApprovalView[]).map((i) => i.id), [ids.pending]);
+  t.same(
+    (JSON.parse(r.out) as ApprovalView[]).map((i) => i.id),
+    [ids.pending],
+  );
   const { httpsCall } = await import('./helpers/https-call.js');
-  const bad = await httpsCall(`${h.kt.url}/kubetape/v1/approvals?all=true&since=soon`, { ca: h.kt.ca, method: 'GET', headers: { authorization: 'Bearer sam-token' } });
+  const bad = await httpsCall(`${h.kt.url}/kubetape/v1/approvals?all=true&since=soon`, {
+    ca: h.kt.ca,
+    method: 'GET',
+    headers: { authorization: 'Bearer sam-token' },
+  });
   t.equal(bad.status, 400);
   t.match(bad.body, 'since must be a timestamp');
 });
@@ -180,7 +208,10 @@ t.test('the API: the filters are query parameters, bad ones are a 400', async (t
 t.test('list without --all is unchanged: pending requests only, in the same format', async (t) => {
   const r = await cli('list', '--kubeconfig', sam);
   t.equal(r.code, 0, r.stderr);
-  t.equal(r.out, `${ids.pending}  olly  ${byId(await listJson(sam), ids.pending)!.cluster}  delete pods "web-3" in namespace prod  (rule prod-delete-needs-approval; approvers: sre)\n`);
+  t.equal(
+    r.out,
+    `${ids.pending}  olly  ${byId(await listJson(sam), ids.pending)!.cluster}  delete pods "web-3" in namespace prod  (rule prod-delete-needs-approval; approvers: sre)\n`,
+  );
   const json = JSON.parse((await cli('list', '--json', '--kubeconfig', dana)).out) as ApprovalView[];
   t.same(
     json.map((i) => [i.id, i.status]),
@@ -192,7 +223,17 @@ t.test('list without --all is unchanged: pending requests only, in the same form
 t.test('history from a log in the existing entry format: expired, used, and replaced rounds', async (t) => {
   const file = join(dir, 'approvals.ndjson');
   const past = (ms: number) => new Date(Date.now() - ms).toISOString();
-  const req = (id: string, at: string) => ({ type: 'request', id, at, user: 'dana', cluster: 'c', what: `delete ${id}`, rule: 'r', approvers: ['sre'], maxGrantMs: 3_600_000 });
+  const req = (id: string, at: string) => ({
+    type: 'request',
+    id,
+    at,
+    user: 'dana',
+    cluster: 'c',
+    what: `delete ${id}`,
+    rule: 'r',
+    approvers: ['sre'],
+    maxGrantMs: 3_600_000,
+  });
   const entries = [
     req('ap-timed', past(50_000)),
     { type: 'decision', id: 'ap-timed', at: past(49_000), actor: 'sue', decision: 'approve', grant: { grant: 'g-1', once: false, expiresAt: past(10_000) } },
@@ -218,7 +259,11 @@ t.test('history from a log in the existing entry format: expired, used, and repl
   );
   t.match(views[1], { decidedBy: 'sam', decidedAt: entries[4]!.at, grant: { uses: 1, lastUsedAt: entries[5]!.at } });
   t.match(views[2], { grant: { uses: 1, lastUsedAt: entries[2]!.at, expiresAt: (entries[1] as { grant: { expiresAt: string } }).grant.expiresAt } });
-  t.same((await store.pending()).map((s) => s.request.id), ['ap-once'], 'the current state is what it was');
+  t.same(
+    (await store.pending()).map((s) => s.request.id),
+    ['ap-once'],
+    'the current state is what it was',
+  );
 });
 
 t.test('the DynamoDB store folds the same history from its items', async (t) => {
@@ -226,7 +271,10 @@ t.test('the DynamoDB store folds the same history from its items', async (t) => 
   t.teardown(() => moto.close());
   useAwsEnv(awsEnv({ endpoint: moto.url }));
   await provision('approvals-history', 'approvals-history');
-  const [{ DynamoDBClient }, { DynamoApprovalStore }] = await Promise.all([import('@aws-sdk/client-dynamodb'), import('../src/authorize/approvals/dynamo-store.js')]);
+  const [{ DynamoDBClient }, { DynamoApprovalStore }] = await Promise.all([
+    import('@aws-sdk/client-dynamodb'),
+    import('../src/authorize/approvals/dynamo-store.js'),
+  ]);
   const client = new DynamoDBClient({});
   const store = new DynamoApprovalStore({ client, table: 'approvals-history', retentionDays: 0, onClose: () => client.destroy() });
   t.teardown(() => store.close());

@@ -58,7 +58,8 @@ function approvalIdIn(text: string): string {
 
 async function recordedDeletes(): Promise<RequestEvent[]> {
   const out: RequestEvent[] = [];
-  for (const s of await h.kt.store.listSessions()) for (const e of await sessionEvents(h.kt.store, s.id)) if (e.type === 'request' && e.method === 'DELETE') out.push(e);
+  for (const s of await h.kt.store.listSessions())
+    for (const e of await sessionEvents(h.kt.store, s.id)) if (e.type === 'request' && e.method === 'DELETE') out.push(e);
   return out;
 }
 
@@ -68,13 +69,20 @@ let samId = '';
 t.test('a request that needs approval is refused with its id and how to ask', async (t) => {
   const r = await deletePod(dev, 'web-0');
   t.equal(r.code, 1);
-  t.match(r.stderr, /Error from server \(Forbidden\): delete in prod; delete pods "web-0" in namespace prod requires approval \(kubetape policy rule "prod-delete-needs-approval"\), approval id ap-[0-9a-f]+: ask for it with: kubetape approvals request ap-[0-9a-f]+ --reason "\.\.\."/);
+  t.match(
+    r.stderr,
+    /Error from server \(Forbidden\): delete in prod; delete pods "web-0" in namespace prod requires approval \(kubetape policy rule "prod-delete-needs-approval"\), approval id ap-[0-9a-f]+: ask for it with: kubetape approvals request ap-[0-9a-f]+ --reason "\.\.\."/,
+  );
   danaId = approvalIdIn(r.stderr);
   t.ok(await podExists('web-0'), 'nothing reached the cluster');
   const again = await deletePod(dev, 'web-0');
   t.equal(approvalIdIn(again.stderr), danaId, 'a retry of the same command maps to the same id');
   const rec = (await recordedDeletes()).find((e) => e.attrs.name === 'web-0');
-  t.same(rec?.policy, { action: 'require-approval', rule: 'prod-delete-needs-approval', index: 1, approval: { id: danaId } }, 'the refusal is recorded with its approval id');
+  t.same(
+    rec?.policy,
+    { action: 'require-approval', rule: 'prod-delete-needs-approval', index: 1, approval: { id: danaId } },
+    'the refusal is recorded with its approval id',
+  );
   const log = readFileSync(join(h.dataDir, 'approvals.ndjson'), 'utf8').trim().split('\n');
   t.equal(log.filter((l) => l.includes(danaId)).length, 1, 'one pending request in the approval log, not one per retry');
 });
@@ -88,7 +96,11 @@ t.test('the requester asks with a reason; an approver lists it', async (t) => {
   t.match(list.out, new RegExp(`${danaId}  dana  \\S+  delete pods "web-0" in namespace prod .*reason: pod stuck after rollout`));
   const json = await cli('list', '--json', '--kubeconfig', sre);
   const items = JSON.parse(json.out) as Array<{ id: string; status: string; user: string }>;
-  t.match(items.find((i) => i.id === danaId), { id: danaId, status: 'pending', user: 'dana' }, 'listed as pending');
+  t.match(
+    items.find((i) => i.id === danaId),
+    { id: danaId, status: 'pending', user: 'dana' },
+    'listed as pending',
+  );
 });
 
 t.test('someone outside the approvers group cannot approve; nobody approves their own request', async (t) => {
@@ -151,13 +163,26 @@ t.test('a denial is shown to the requester on retry', async (t) => {
   const noReason = await cli('deny', danaId, '--kubeconfig', sre2);
   t.not(noReason.code, 0, '--reason is required');
   const list = await cli('list', '--json', '--kubeconfig', sre);
-  t.notOk((JSON.parse(list.out) as Array<{ id: string }>).some((i) => i.id === samId), 'a denied request is no longer pending');
+  t.notOk(
+    (JSON.parse(list.out) as Array<{ id: string }>).some((i) => i.id === samId),
+    'a denied request is no longer pending',
+  );
 });
 
 t.test('a second kubetape cannot open the same data dir; the first keeps deciding approvals', async (t) => {
   // One data dir belongs to one running kubetape (DATA/kubetape.lock); replicas share approvals
   // through the AWS store instead (test/guardrails-approvals-aws.test.ts).
-  const config = resolveConfig({}, { listen: '127.0.0.1:0', adminListen: '127.0.0.1:0', dataDir: h.dataDir, kubeconfig: h.upstreamKubeconfig, tokenFile: join(dir, 'tokens.csv'), policyFile: join(dir, 'policy.yaml') });
+  const config = resolveConfig(
+    {},
+    {
+      listen: '127.0.0.1:0',
+      adminListen: '127.0.0.1:0',
+      dataDir: h.dataDir,
+      kubeconfig: h.upstreamKubeconfig,
+      tokenFile: join(dir, 'tokens.csv'),
+      policyFile: join(dir, 'policy.yaml'),
+    },
+  );
   await t.rejects(startKubetape(config, { log: () => undefined }), /data dir .* is in use by kubetape/);
   const r = await deletePod(dev, 'web-2');
   t.equal(r.code, 1);
@@ -173,6 +198,12 @@ t.test('approvers and maxGrant are validated at load', async (t) => {
   const { parsePolicyText } = await import('../src/authorize/policy/load.js');
   const p = parsePolicyText(POLICY, 'policy.yaml');
   t.match(p.rules[0], { approvers: ['sre'], maxGrantMs: 3_600_000 });
-  t.throws(() => parsePolicyText(POLICY.replace('maxGrant: 1h', 'maxGrant: soon'), 'policy.yaml'), /^policy\.yaml:9: maxGrant must be a duration such as 30m or 1h, got "soon"/);
-  t.throws(() => parsePolicyText('rules:\n  - match: {verb: get}\n    action: allow\n    approvers: [sre]\n', 'policy.yaml'), /^policy\.yaml:4: "approvers" only applies to require-approval rules/);
+  t.throws(
+    () => parsePolicyText(POLICY.replace('maxGrant: 1h', 'maxGrant: soon'), 'policy.yaml'),
+    /^policy\.yaml:9: maxGrant must be a duration such as 30m or 1h, got "soon"/,
+  );
+  t.throws(
+    () => parsePolicyText('rules:\n  - match: {verb: get}\n    action: allow\n    approvers: [sre]\n', 'policy.yaml'),
+    /^policy\.yaml:4: "approvers" only applies to require-approval rules/,
+  );
 });

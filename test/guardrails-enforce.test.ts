@@ -28,8 +28,19 @@ t.before(async () => {
   sre = writeKubeconfig(h.dir, { server: h.kt.url, ca: h.kt.ca, token: 'sre-token', name: 'sre' });
   h.api.objects.put({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'prod' } });
   h.api.objects.put({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'scratch' } });
-  h.api.objects.put({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'web-0', namespace: 'prod' }, spec: { containers: [{ name: 'main', image: 'nginx' }] } });
-  h.api.objects.put({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'db', namespace: 'default' }, type: 'Opaque', data: { password: b64(SECRET_VALUE), user: b64('app') } });
+  h.api.objects.put({
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: 'web-0', namespace: 'prod' },
+    spec: { containers: [{ name: 'main', image: 'nginx' }] },
+  });
+  h.api.objects.put({
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name: 'db', namespace: 'default' },
+    type: 'Opaque',
+    data: { password: b64(SECRET_VALUE), user: b64('app') },
+  });
 });
 t.teardown(() => h.close());
 
@@ -47,7 +58,8 @@ async function recordedRequests(): Promise<Array<{ request: RequestEvent; respon
   const out: Array<{ request: RequestEvent; response?: ResponseEvent }> = [];
   for (const s of await h.kt.store.listSessions()) {
     const evs = await sessionEvents(h.kt.store, s.id);
-    for (const e of evs) if (e.type === 'request') out.push({ request: e, response: evs.find((r): r is ResponseEvent => r.type === 'response' && r.seq === e.seq) });
+    for (const e of evs)
+      if (e.type === 'request') out.push({ request: e, response: evs.find((r): r is ResponseEvent => r.type === 'response' && r.seq === e.seq) });
   }
   return out;
 }
@@ -56,7 +68,10 @@ t.test('deleting a namespace is refused with the rule message, before the cluste
   const before = h.api.received.filter((r) => r.method === 'DELETE').length;
   const r = await asSre(['delete', 'namespace', 'scratch']);
   t.equal(r.code, 1);
-  t.match(r.stderr, 'Error from server (Forbidden): deleting namespaces through kubetape is not allowed; use the GitOps repository (kubetape policy rule "no-namespace-deletion")');
+  t.match(
+    r.stderr,
+    'Error from server (Forbidden): deleting namespaces through kubetape is not allowed; use the GitOps repository (kubetape policy rule "no-namespace-deletion")',
+  );
   t.equal(h.api.received.filter((r) => r.method === 'DELETE').length, before, 'no DELETE reached the cluster');
   const still = await asSre(['get', 'namespace', 'scratch', '-o', 'name']);
   t.equal(still.stdout.trim(), 'namespace/scratch', 'the namespace is still there');
@@ -69,21 +84,30 @@ t.test('deleting a CRD is refused', async (t) => {
   // The fake cluster serves no CRDs; --raw sends the DELETE a real cluster would get.
   const r = await asSre(['delete', '--raw', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.example.com']);
   t.equal(r.code, 1);
-  t.match(r.stderr, /Error from server \(Forbidden\): deleting CustomResourceDefinitions removes every object of that type; not allowed through kubetape \(kubetape policy rule "no-crd-deletion"\)/);
+  t.match(
+    r.stderr,
+    /Error from server \(Forbidden\): deleting CustomResourceDefinitions removes every object of that type; not allowed through kubetape \(kubetape policy rule "no-crd-deletion"\)/,
+  );
 });
 
 t.test('nodes/proxy (the kubelet API) is refused, for sre too', async (t) => {
   const before = h.api.received.filter((r) => r.path.includes('/proxy/')).length;
   const r = await asSre(['get', '--raw', '/api/v1/nodes/node-1/proxy/stats/summary']);
   t.equal(r.code, 1);
-  t.match(r.stderr, /nodes\/proxy reaches the kubelet API directly \(exec into any pod on the node\); not allowed through kubetape \(kubetape policy rule "no-node-proxy"\)/);
+  t.match(
+    r.stderr,
+    /nodes\/proxy reaches the kubelet API directly \(exec into any pod on the node\); not allowed through kubetape \(kubetape policy rule "no-node-proxy"\)/,
+  );
   t.equal(h.api.received.filter((r) => r.path.includes('/proxy/')).length, before, 'nothing reached the cluster');
 });
 
 t.test('delete in prod needs approval: refused with an approval id and how to ask for it', async (t) => {
   const r = await asSre(['delete', 'pod', 'web-0', '-n', 'prod']);
   t.equal(r.code, 1);
-  t.match(r.stderr, /Error from server \(Forbidden\): delete in prod; delete pods "web-0" in namespace prod requires approval \(kubetape policy rule "prod-delete-needs-approval"\), approval id ap-[0-9a-f]+: ask for it with: kubetape approvals request ap-[0-9a-f]+/);
+  t.match(
+    r.stderr,
+    /Error from server \(Forbidden\): delete in prod; delete pods "web-0" in namespace prod requires approval \(kubetape policy rule "prod-delete-needs-approval"\), approval id ap-[0-9a-f]+: ask for it with: kubetape approvals request ap-[0-9a-f]+/,
+  );
   const still = await asSre(['get', 'pod', 'web-0', '-n', 'prod', '-o', 'name']);
   t.equal(still.stdout.trim(), 'pod/web-0', 'the pod is still there');
 });
@@ -152,15 +176,26 @@ t.test('a watch on secrets stays streaming and masks every event', async (t) => 
 
 t.test('a gzipped secret list (over 128 KiB) is decoded, masked and re-sent whole', async (t) => {
   for (let i = 0; i < 40; i++) {
-    h.api.objects.put({ apiVersion: 'v1', kind: 'Secret', metadata: { name: `big-${i}`, namespace: 'bulk' }, data: { blob: b64(`big-secret-${i}-` + 'x'.repeat(4000)) } });
+    h.api.objects.put({
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: `big-${i}`, namespace: 'bulk' },
+      data: { blob: b64(`big-secret-${i}-` + 'x'.repeat(4000)) },
+    });
   }
   const before = h.api.received.length;
   const r = await asDev(['get', 'secrets', '-n', 'bulk', '-o', 'json']);
   t.equal(r.code, 0, r.stderr);
   const list = JSON.parse(r.stdout) as { items: Array<{ data: Record<string, string> }> };
   t.equal(list.items.length, 40);
-  t.ok(list.items.every((i) => i.data['blob'] === MASKED_BASE64), 'every value masked');
-  t.ok(h.api.received.slice(before).some((q) => /gzip/.test(String(q.headers['accept-encoding']))), 'the cluster was offered gzip');
+  t.ok(
+    list.items.every((i) => i.data['blob'] === MASKED_BASE64),
+    'every value masked',
+  );
+  t.ok(
+    h.api.received.slice(before).some((q) => /gzip/.test(String(q.headers['accept-encoding']))),
+    'the cluster was offered gzip',
+  );
   t.notMatch(await storedText(), b64('big-secret-7-'));
 });
 

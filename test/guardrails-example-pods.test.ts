@@ -13,7 +13,12 @@ let h: Harness;
 const dir = mkdtempSync(join(tmpdir(), 'guardrails-pods-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 
-const pod = (name: string, namespace: string, labels: Record<string, string>) => ({ apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace, labels }, spec: { containers: [{ name: 'main', image: 'nginx' }] } });
+const pod = (name: string, namespace: string, labels: Record<string, string>) => ({
+  apiVersion: 'v1',
+  kind: 'Pod',
+  metadata: { name, namespace, labels },
+  spec: { containers: [{ name: 'main', image: 'nginx' }] },
+});
 
 t.before(async () => {
   writeFileSync(join(dir, 'tokens.csv'), 'dev-token,dana,,"dev"\n');

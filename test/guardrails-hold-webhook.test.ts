@@ -58,13 +58,15 @@ t.before(async () => {
   sre = writeKubeconfig(h.dir, { server: h.kt.url, ca: h.kt.ca, token: 'sre-token', name: 'sre' });
   for (const ns of ['prod', 'qa']) {
     h.api.objects.put({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
-    for (const p of ['web-0', 'web-1', 'web-2']) h.api.objects.put({ apiVersion: 'v1', kind: 'Pod', metadata: { name: p, namespace: ns }, spec: { containers: [{ name: 'main', image: 'nginx' }] } });
+    for (const p of ['web-0', 'web-1', 'web-2'])
+      h.api.objects.put({ apiVersion: 'v1', kind: 'Pod', metadata: { name: p, namespace: ns }, spec: { containers: [{ name: 'main', image: 'nginx' }] } });
   }
 });
 t.teardown(() => h.close());
 
 const deletePod = (ns: string, pod: string) => kubectl(['delete', 'pod', pod, '-n', ns, '--wait=false'], { kubeconfig: dev });
-const podExists = async (ns: string, pod: string) => (await kubectl(['get', 'pod', pod, '-n', ns, '-o', 'name'], { kubeconfig: sre })).stdout.trim() === `pod/${pod}`;
+const podExists = async (ns: string, pod: string) =>
+  (await kubectl(['get', 'pod', pod, '-n', ns, '-o', 'name'], { kubeconfig: sre })).stdout.trim() === `pod/${pod}`;
 
 async function waitFor<T>(what: string, f: () => T | undefined, ms = 15_000): Promise<T> {
   const end = Date.now() + ms;
@@ -138,6 +140,9 @@ t.test('a failing webhook is counted and never blocks the refusal', async (t) =>
 });
 
 t.test('a webhook that is not an http(s) URL is refused at load with its line', async (t) => {
-  t.throws(() => parsePolicyText('rules: []\napprovals:\n  webhook: ftp://x\n', 'p.yaml'), new PolicyError('p.yaml:3: webhook must be an http(s) URL, got "ftp://x"'));
+  t.throws(
+    () => parsePolicyText('rules: []\napprovals:\n  webhook: ftp://x\n', 'p.yaml'),
+    new PolicyError('p.yaml:3: webhook must be an http(s) URL, got "ftp://x"'),
+  );
   t.throws(() => parsePolicyText('rules:\n  - action: deny\n    message: x\n    hold: 60s\n', 'p.yaml'), /hold" only applies to require-approval rules/);
 });

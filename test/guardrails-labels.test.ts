@@ -92,7 +92,13 @@ t.before(async () => {
   sre = writeKubeconfig(h.dir, { server: h.kt.url, ca: h.kt.ca, token: 'sre-token', name: 'sre' });
 
   const upstreamLimited = writeKubeconfig(h.dir, { server: h.api.url, ca: h.api.ca, token: 'limited-token', name: 'limited-upstream' });
-  limited = await startKubetape(resolveConfig({}, { listen: '127.0.0.1:0', adminListen: '127.0.0.1:0', dataDir: join(h.dir, 'data-limited'), kubeconfig: upstreamLimited, tokenFile: tokens, policyFile }), { log: () => undefined });
+  limited = await startKubetape(
+    resolveConfig(
+      {},
+      { listen: '127.0.0.1:0', adminListen: '127.0.0.1:0', dataDir: join(h.dir, 'data-limited'), kubeconfig: upstreamLimited, tokenFile: tokens, policyFile },
+    ),
+    { log: () => undefined },
+  );
   devLimited = writeKubeconfig(h.dir, { server: limited.url, ca: limited.ca, token: 'dev-token', name: 'dev-limited' });
 
   h.api.objects.put({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'inventory' } });
@@ -118,7 +124,8 @@ const exists = (resource: string, ns: string, name: string) => h.api.objects.get
 async function recorded(store: RecordingStore, pred: (r: RequestEvent) => boolean): Promise<{ request: RequestEvent; response?: ResponseEvent } | undefined> {
   for (const s of await store.listSessions()) {
     const evs = await sessionEvents(store, s.id);
-    for (const e of evs) if (e.type === 'request' && pred(e)) return { request: e, response: evs.find((r): r is ResponseEvent => r.type === 'response' && r.seq === e.seq) };
+    for (const e of evs)
+      if (e.type === 'request' && pred(e)) return { request: e, response: evs.find((r): r is ResponseEvent => r.type === 'response' && r.seq === e.seq) };
   }
   return undefined;
 }
@@ -148,7 +155,12 @@ t.test('delete of a protected pod is refused; of a plain pod it goes through', a
   t.equal(seen[0]!.user, 'admin', 'with the credential kubetape forwards this caller with');
   t.match(String(seen[0]!.headers['accept']), /as=PartialObjectMetadata/);
   const rec = await recorded(h.kt.store, (e) => e.method === 'DELETE' && e.attrs.name === 'guarded');
-  t.same(rec?.request.policy, { action: 'deny', rule: 'protected-pods', index: 2, labels: { current: { protected: 'true', app: 'ledger' } } } satisfies PolicyRecord);
+  t.same(rec?.request.policy, {
+    action: 'deny',
+    rule: 'protected-pods',
+    index: 2,
+    labels: { current: { protected: 'true', app: 'ledger' } },
+  } satisfies PolicyRecord);
   t.equal(rec?.response?.status, 403);
 
   const ok = await asDev(['delete', 'pod', 'plain']);
@@ -177,7 +189,8 @@ t.test('removing the label is a patch the rule refuses too', async (t) => {
 });
 
 t.test('apply of a new object carrying the label is refused under a create rule, nothing created', async (t) => {
-  const manifest = (name: string, labels: Record<string, string>) => JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace: 'default', labels }, data: { k: 'v' } });
+  const manifest = (name: string, labels: Record<string, string>) =>
+    JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace: 'default', labels }, data: { k: 'v' } });
   const file = join(dir, 'cm.json');
   writeFileSync(file, manifest('locked', { protected: 'true' }));
   const r = await asDev(['apply', '-f', file]);
@@ -197,7 +210,10 @@ t.test('exec into a tier=db pod needs approval (refused before any dial); anothe
   const streamsBefore = h.api.streams.length;
   const r = await asSre(['exec', 'db-0', '--', 'echo', 'hi']);
   t.not(r.code, 0);
-  t.match(r.stderr, /exec into a database; exec into default\/db-0 requires approval \(kubetape policy rule "db-exec-needs-approval"\), approval id ap-[0-9a-f]+/);
+  t.match(
+    r.stderr,
+    /exec into a database; exec into default\/db-0 requires approval \(kubetape policy rule "db-exec-needs-approval"\), approval id ap-[0-9a-f]+/,
+  );
   t.equal(h.api.streams.length, streamsBefore, 'no exec session started in the cluster');
 
   const ok = await asSre(['exec', 'web-0', '--', 'echo', 'hi']);
@@ -280,20 +296,46 @@ t.test('fail closed: a cluster that does not answer in time', async (t) => {
   });
   const { fetchLabels, LabelLookupFailure } = await import('../src/authorize/policy/label-lookup.js');
   const port = (hung.address() as import('node:net').AddressInfo).port;
-  const upstream = { name: 'hung', server: new URL(`http://127.0.0.1:${port}`), insecureSkipTlsVerify: false, credentials: { get: async () => ({}), invalidate: () => undefined } };
-  const err = await fetchLabels(upstream, undefined, {}, { apiGroup: '', apiVersion: 'v1', resource: 'pods', namespace: 'default', name: 'x' }, 300).catch((e: unknown) => e);
+  const upstream = {
+    name: 'hung',
+    server: new URL(`http://127.0.0.1:${port}`),
+    insecureSkipTlsVerify: false,
+    credentials: { get: async () => ({}), invalidate: () => undefined },
+  };
+  const err = await fetchLabels(upstream, undefined, {}, { apiGroup: '', apiVersion: 'v1', resource: 'pods', namespace: 'default', name: 'x' }, 300).catch(
+    (e: unknown) => e,
+  );
   t.ok(err instanceof LabelLookupFailure);
   t.equal((err as InstanceType<typeof LabelLookupFailure>).statusCode, 503);
   t.match((err as Error).message, /no answer within/);
 });
 
 t.test('a label-selector error in the policy is rejected at load, naming the line', async (t) => {
-  const bad = ['rules:', '  - name: x', '    match:', '      resource: pods', '      labels: "tier in (db,cache"', '    action: deny', '    message: m', ''].join('\n');
+  const bad = [
+    'rules:',
+    '  - name: x',
+    '    match:',
+    '      resource: pods',
+    '      labels: "tier in (db,cache"',
+    '    action: deny',
+    '    message: m',
+    '',
+  ].join('\n');
   t.throws(() => parsePolicyText(bad, 'policy.yaml'), { message: /^policy\.yaml:5: labels: unbalanced "\("/ });
   const badOp = bad.replace('tier in (db,cache"', 'tier >> db"');
   t.throws(() => parsePolicyText(badOp, 'policy.yaml'), new PolicyError('x'), 'bad operator');
   t.throws(() => parsePolicyText(badOp, 'policy.yaml'), { message: /^policy\.yaml:5: labels: cannot parse "tier >> db"/ });
-  const badKey = ['rules:', '  - name: x', '    match:', '      labels:', '        tier: db', '        "-bad": x', '    action: deny', '    message: m', ''].join('\n');
+  const badKey = [
+    'rules:',
+    '  - name: x',
+    '    match:',
+    '      labels:',
+    '        tier: db',
+    '        "-bad": x',
+    '    action: deny',
+    '    message: m',
+    '',
+  ].join('\n');
   t.throws(() => parsePolicyText(badKey, 'policy.yaml'), { message: /^policy\.yaml:6: labels: invalid label key "-bad"/ });
   const badValue = bad.replace('tier in (db,cache"', 'env=has space"');
   t.throws(() => parsePolicyText(badValue, 'policy.yaml'), { message: /^policy\.yaml:5: labels:/ });

@@ -40,7 +40,8 @@ function streamMask(body: string | Buffer, cuts: number[], max?: number): { text
 
 const byteByByte = (body: string) => Array.from({ length: Buffer.byteLength(body) }, (_, i) => i);
 /** The streamed output parses to what masking the whole body gives. */
-const sameAsWhole = (t: { same(a: unknown, b: unknown, m: string): unknown }, body: string, got: string, msg: string) => t.same(JSON.parse(got), JSON.parse(maskJsonBody(body).text), msg);
+const sameAsWhole = (t: { same(a: unknown, b: unknown, m: string): unknown }, body: string, got: string, msg: string) =>
+  t.same(JSON.parse(got), JSON.parse(maskJsonBody(body).text), msg);
 
 // A small list with everything awkward: brackets, braces and escaped quotes in
 // strings, \u escapes (including an escaped quote and backslash), raw UTF-8,
@@ -124,9 +125,12 @@ t.test('empty lists, key orders, Tables, single objects, non-objects', async (t)
       apiVersion: 'meta.k8s.io/v1',
       metadata: {},
       columnDefinitions: [{ name: 'Name' }],
-      rows: [{ cells: ['x'], object: { kind: 'Secret', apiVersion: 'v1', metadata: { name: 'x' }, data: { a: 'YQ==' } } }, { cells: ['y'], object: { kind: 'PartialObjectMetadata' } }],
+      rows: [
+        { cells: ['x'], object: { kind: 'Secret', apiVersion: 'v1', metadata: { name: 'x' }, data: { a: 'YQ==' } } },
+        { cells: ['y'], object: { kind: 'PartialObjectMetadata' } },
+      ],
     }),
-    'Status': '{"kind":"Status","apiVersion":"v1","status":"Failure","code":404}',
+    Status: '{"kind":"Status","apiVersion":"v1","status":"Failure","code":404}',
     'List of mixed kinds': '{"kind":"List","items":[{"kind":"Secret","data":{"a":"YQ=="}},{"kind":"ConfigMap","data":{"a":"b"}}]}',
     'top-level array': '[{"kind":"Secret","data":{"a":"YQ=="}}]',
     'top-level string': '"x"',
@@ -200,7 +204,12 @@ t.test('relay: malformed bodies end with an error, never with unmasked bytes', a
   const ends: Array<{ status: number; error?: string }> = [];
   const front = createHttpServer((_req, res) => {
     const up = httpRequest({ host: '127.0.0.1', port: upPort, path: '/' }, (upRes: IncomingMessage) =>
-      relayMasked(upRes, res, { watch: false, onUnmaskable: 'refuse', onData: () => undefined, onEnd: (status, error) => ends.push({ status, ...(error ? { error } : {}) }) }),
+      relayMasked(upRes, res, {
+        watch: false,
+        onUnmaskable: 'refuse',
+        onData: () => undefined,
+        onEnd: (status, error) => ends.push({ status, ...(error ? { error } : {}) }),
+      }),
     );
     up.end();
   });
@@ -306,7 +315,17 @@ t.test('end to end: a multi-MB gzipped Secret list streams through kubetape mask
   await link.start();
   writeFileSync(join(dir, 'tokens.csv'), 'dev-token,dana,,"dev"\nsre-token,sam,,"sre"\n');
   const upstreamKubeconfig = writeKubeconfig(dir, { server: `https://127.0.0.1:${link.port}`, ca: api.ca, token: 'admin-token', name: 'fake' });
-  const config = resolveConfig({}, { listen: '127.0.0.1:0', adminListen: '127.0.0.1:0', dataDir: join(dir, 'data'), kubeconfig: upstreamKubeconfig, tokenFile: join(dir, 'tokens.csv'), policyFile: resolve('examples/policy.yaml') });
+  const config = resolveConfig(
+    {},
+    {
+      listen: '127.0.0.1:0',
+      adminListen: '127.0.0.1:0',
+      dataDir: join(dir, 'data'),
+      kubeconfig: upstreamKubeconfig,
+      tokenFile: join(dir, 'tokens.csv'),
+      policyFile: resolve('examples/policy.yaml'),
+    },
+  );
   const kt: RunningKubetape = await startKubetape(config, { log: () => undefined });
   t.teardown(async () => {
     await kt.close();
@@ -320,7 +339,13 @@ t.test('end to end: a multi-MB gzipped Secret list streams through kubetape mask
   for (let i = 0; i < 600; i++) {
     const v = randomBytes(7500).toString('base64');
     values.set(`s-${i}`, v);
-    api.objects.put({ apiVersion: 'v1', kind: 'Secret', metadata: { name: `s-${i}`, namespace: 'bulk' }, type: 'Opaque', data: { payload: v, user: b64('admin') } });
+    api.objects.put({
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: `s-${i}`, namespace: 'bulk' },
+      type: 'Opaque',
+      data: { payload: v, user: b64('admin') },
+    });
   }
   const dev = writeKubeconfig(dir, { server: kt.url, ca: kt.ca, token: 'dev-token', name: 'dev' });
   const sre = writeKubeconfig(dir, { server: kt.url, ca: kt.ca, token: 'sre-token', name: 'sre' });
@@ -329,41 +354,65 @@ t.test('end to end: a multi-MB gzipped Secret list streams through kubetape mask
   t.equal(asDev.code, 0, asDev.stderr);
   const masked = JSON.parse(asDev.stdout) as { items: Array<{ metadata: { name: string }; data: Record<string, string> }> };
   t.equal(masked.items.length, 600);
-  t.ok(masked.items.every((i) => i.data['payload'] === MASKED_BASE64 && i.data['user'] === MASKED_BASE64), 'every value masked, keys kept');
-  t.notOk([...values.values()].some((v) => asDev.stdout.includes(v.slice(0, 40))), 'no value in clear anywhere');
+  t.ok(
+    masked.items.every((i) => i.data['payload'] === MASKED_BASE64 && i.data['user'] === MASKED_BASE64),
+    'every value masked, keys kept',
+  );
+  t.notOk(
+    [...values.values()].some((v) => asDev.stdout.includes(v.slice(0, 40))),
+    'no value in clear anywhere',
+  );
 
   const asSre = await kubectl(['get', 'secrets', '-n', 'bulk', '-o', 'json'], { kubeconfig: sre, timeoutMs: 60_000 });
   t.equal(asSre.code, 0, asSre.stderr);
   t.ok(asSre.stdout.length > 5_000_000, `the list in clear is ${asSre.stdout.length} bytes (kubectl fetched it in pages of 500)`);
   const clear = JSON.parse(asSre.stdout) as { items: unknown[] };
-  t.equal((clear.items[0] as { data: Record<string, string> }).data['payload'], values.get((clear.items[0] as { metadata: { name: string } }).metadata.name), 'sre sees the values');
-  t.same(masked.items, clear.items.map((i) => maskListItem(i, 'SecretList')), 'dev gets exactly the exempt list, masked item by item');
+  t.equal(
+    (clear.items[0] as { data: Record<string, string> }).data['payload'],
+    values.get((clear.items[0] as { metadata: { name: string } }).metadata.name),
+    'sre sees the values',
+  );
+  t.same(
+    masked.items,
+    clear.items.map((i) => maskListItem(i, 'SecretList')),
+    'dev gets exactly the exempt list, masked item by item',
+  );
 
   // Slow the cluster's side down and read kubetape's answer with a raw client.
   link.tickMs = 2;
   const before = link.forwarded;
   const seen = await new Promise<{ firstMaskedAt: number; total: number; body: string; encoding: string }>((done, fail) => {
-    const req = httpsRequest(new URL('/api/v1/namespaces/bulk/secrets', kt.url), { ca: kt.ca, headers: { Authorization: 'Bearer dev-token', Accept: 'application/json', 'Accept-Encoding': 'gzip' } }, (res) => {
-      let body = '';
-      let firstMaskedAt = -1;
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => {
-        body += c;
-        if (firstMaskedAt < 0 && body.includes(MASKED_BASE64)) firstMaskedAt = link.forwarded - before;
-      });
-      res.on('end', () => done({ firstMaskedAt, total: link.forwarded - before, body, encoding: String(res.headers['content-encoding'] ?? '') }));
-      res.on('error', fail);
-    });
+    const req = httpsRequest(
+      new URL('/api/v1/namespaces/bulk/secrets', kt.url),
+      { ca: kt.ca, headers: { Authorization: 'Bearer dev-token', Accept: 'application/json', 'Accept-Encoding': 'gzip' } },
+      (res) => {
+        let body = '';
+        let firstMaskedAt = -1;
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => {
+          body += c;
+          if (firstMaskedAt < 0 && body.includes(MASKED_BASE64)) firstMaskedAt = link.forwarded - before;
+        });
+        res.on('end', () => done({ firstMaskedAt, total: link.forwarded - before, body, encoding: String(res.headers['content-encoding'] ?? '') }));
+        res.on('error', fail);
+      },
+    );
     req.on('error', fail);
     req.end();
   });
   link.tickMs = 0;
   t.ok(seen.total > 2_000_000, `the cluster sent ${seen.total} bytes (gzipped) for this list`);
   t.ok(seen.firstMaskedAt > 0, 'masked bytes arrived');
-  t.ok(seen.firstMaskedAt < seen.total / 2, `the first masked item reached the client after ${seen.firstMaskedAt} of ${seen.total} upstream bytes: the list is not buffered whole`);
+  t.ok(
+    seen.firstMaskedAt < seen.total / 2,
+    `the first masked item reached the client after ${seen.firstMaskedAt} of ${seen.total} upstream bytes: the list is not buffered whole`,
+  );
   t.equal(seen.encoding, '', 'sent decoded');
   const raw = JSON.parse(seen.body) as { kind: string; items: Array<{ data: Record<string, string> }> };
   t.equal(raw.kind, 'SecretList');
   t.equal(raw.items.length, 600);
-  t.ok(raw.items.every((i) => i.data['payload'] === MASKED_BASE64), 'every value masked in the streamed body');
+  t.ok(
+    raw.items.every((i) => i.data['payload'] === MASKED_BASE64),
+    'every value masked in the streamed body',
+  );
 });

@@ -14,9 +14,16 @@ const KEY_BODY = 'MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7';
 
 let h: Harness;
 t.before(async () => {
-  const policy = parsePolicyObject({ masking: { patterns: ['aws-access-key-id', 'private-key', 'bearer-token', 'jwt', { name: 'internal', regex: 'itk_[a-z0-9]{12}' }] } });
+  const policy = parsePolicyObject({
+    masking: { patterns: ['aws-access-key-id', 'private-key', 'bearer-token', 'jwt', { name: 'internal', regex: 'itk_[a-z0-9]{12}' }] },
+  });
   h = await startHarness({ config: { policy } });
-  h.api.objects.put({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'logger', namespace: 'default' }, spec: { containers: [{ name: 'app', image: 'busybox' }] } });
+  h.api.objects.put({
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: 'logger', namespace: 'default' },
+    spec: { containers: [{ name: 'app', image: 'busybox' }] },
+  });
 });
 t.teardown(() => h.close());
 
@@ -57,7 +64,13 @@ t.test('a followed log: a private key block spread over several chunks is masked
   const next = async () => lines.push((await it.next()).value as string);
   await next();
   // Each append reaches kubetape as its own chunk.
-  for (const l of ['-----BEGIN PRIVATE KEY-----', KEY_BODY, '-----END PRIVATE KEY-----', `token ${JWT} and itk_abcdef123456`, `Authorization: Bearer s3cr3t-t0ken-value`]) {
+  for (const l of [
+    '-----BEGIN PRIVATE KEY-----',
+    KEY_BODY,
+    '-----END PRIVATE KEY-----',
+    `token ${JWT} and itk_abcdef123456`,
+    `Authorization: Bearer s3cr3t-t0ken-value`,
+  ]) {
     h.api.logs.append('default', 'logger', 'app', l);
     await next();
     await new Promise((r) => setTimeout(r, 30));

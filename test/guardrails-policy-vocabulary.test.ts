@@ -11,12 +11,22 @@ const rule = (match: string) => `rules:\n  - name: r\n    match: ${match}\n    a
 
 t.test('typos in verbs are refused with the line and the closest verb', async (t) => {
   t.throws(load(rule('{verb: lsit}')), { message: 'policy.yaml:3: verb "lsit" is not a Kubernetes verb; did you mean "list"?' });
-  t.throws(load('rules:\n  - name: r\n    match:\n      resource: pods\n      verb:\n        - delete\n        - deletcollection\n    action: allow\n'), {
-    message: 'policy.yaml:7: verb "deletcollection" is not a Kubernetes verb; did you mean "deletecollection"?',
-  }, 'the line of the bad item in a block list');
+  t.throws(
+    load('rules:\n  - name: r\n    match:\n      resource: pods\n      verb:\n        - delete\n        - deletcollection\n    action: allow\n'),
+    {
+      message: 'policy.yaml:7: verb "deletcollection" is not a Kubernetes verb; did you mean "deletecollection"?',
+    },
+    'the line of the bad item in a block list',
+  );
   t.throws(load(rule('{verb: [get, wacth]}')), { message: /^policy\.yaml:3: verb "wacth" is not a Kubernetes verb; did you mean "watch"\?$/ });
-  t.throws(load(rule('{verb: Delete}')), { message: /verb "Delete" is not a Kubernetes verb; did you mean "delete"\?/ }, 'verbs are lower case, as the API server names them');
-  t.throws(load(rule('{verb: frobnicate}')), { message: /verb "frobnicate" is not a Kubernetes verb \(get, list, watch, create, update, patch, delete, deletecollection, or "\*" for any\)/ });
+  t.throws(
+    load(rule('{verb: Delete}')),
+    { message: /verb "Delete" is not a Kubernetes verb; did you mean "delete"\?/ },
+    'verbs are lower case, as the API server names them',
+  );
+  t.throws(load(rule('{verb: frobnicate}')), {
+    message: /verb "frobnicate" is not a Kubernetes verb \(get, list, watch, create, update, patch, delete, deletecollection, or "\*" for any\)/,
+  });
   t.throws(load(rule("{verb: ''}")), { message: /verb "" is not a Kubernetes verb/ });
 });
 
@@ -32,11 +42,18 @@ t.test('words that are not verbs say what to write instead', async (t) => {
 
 t.test('typos in subresources are refused with the line and the closest subresource', async (t) => {
   t.throws(load(rule('{subresource: exce}')), { message: 'policy.yaml:3: subresource "exce" is not a Kubernetes subresource; did you mean "exec"?' });
-  t.throws(load('rules:\n  - name: r\n    match:\n      subresource:\n        - exec\n        - atach\n    action: allow\n'), { message: /^policy\.yaml:6: subresource "atach" .*did you mean "attach"\?$/ });
+  t.throws(load('rules:\n  - name: r\n    match:\n      subresource:\n        - exec\n        - atach\n    action: allow\n'), {
+    message: /^policy\.yaml:6: subresource "atach" .*did you mean "attach"\?$/,
+  });
   t.throws(load(rule('{subresource: evcition}')), { message: /did you mean "eviction"\?/ });
-  t.throws(load(rule('{subresource: port-forward}')), { message: /subresource "port-forward" is not a Kubernetes subresource: the subresource is "portforward"/ });
+  t.throws(load(rule('{subresource: port-forward}')), {
+    message: /subresource "port-forward" is not a Kubernetes subresource: the subresource is "portforward"/,
+  });
   t.throws(load(rule('{subresource: logs}')), { message: /the subresource is "log"/ });
-  t.throws(load(rule('{subresource: console}')), { message: /subresource "console" is not a Kubernetes subresource \(status, .*approval, or "\*" for any\); for an aggregated API's own subresource, name its apiGroup in the rule/ });
+  t.throws(load(rule('{subresource: console}')), {
+    message:
+      /subresource "console" is not a Kubernetes subresource \(status, .*approval, or "\*" for any\); for an aggregated API's own subresource, name its apiGroup in the rule/,
+  });
 });
 
 t.test('valid words load: every verb and subresource, "*", "" and aggregated APIs\' own subresources', async (t) => {
@@ -46,13 +63,21 @@ t.test('valid words load: every verb and subresource, "*", "" and aggregated API
     'policy.yaml',
   );
   t.equal(p.rules.length, 2);
-  t.throws(load(rule('{apiGroup: [subresources.kubevirt.io, ""], subresource: consle}')), { message: /subresource "consle"/ }, 'a rule that also names a Kubernetes group is checked');
+  t.throws(
+    load(rule('{apiGroup: [subresources.kubevirt.io, ""], subresource: consle}')),
+    { message: /subresource "consle"/ },
+    'a rule that also names a Kubernetes group is checked',
+  );
   t.throws(load(rule('{apiGroup: "*", subresource: exce}')), { message: /subresource "exce"/ }, 'apiGroup "*" covers Kubernetes groups, so it is checked');
 });
 
 t.test('inline policies (kubetape.yaml policy:) are checked the same way, naming the path', async (t) => {
-  t.throws(() => parsePolicyObject({ rules: [{ name: 'r', match: { verb: ['get', 'lsit'] }, action: 'allow' }] }), { message: 'policy.rules[0].match.verb[1]: verb "lsit" is not a Kubernetes verb; did you mean "list"?' });
-  t.throws(() => parsePolicyObject({ rules: [{ name: 'r', match: { subresource: 'exce' }, action: 'allow' }] }), { message: /^policy\.rules\[0\]\.match\.subresource: subresource "exce"/ });
+  t.throws(() => parsePolicyObject({ rules: [{ name: 'r', match: { verb: ['get', 'lsit'] }, action: 'allow' }] }), {
+    message: 'policy.rules[0].match.verb[1]: verb "lsit" is not a Kubernetes verb; did you mean "list"?',
+  });
+  t.throws(() => parsePolicyObject({ rules: [{ name: 'r', match: { subresource: 'exce' }, action: 'allow' }] }), {
+    message: /^policy\.rules\[0\]\.match\.subresource: subresource "exce"/,
+  });
 });
 
 t.test('the vocabulary itself', async (t) => {

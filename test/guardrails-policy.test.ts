@@ -21,22 +21,48 @@ const threw = (f: () => unknown): unknown => {
   return undefined;
 };
 
-const req = (o: Partial<PolicyRequest>): PolicyRequest => ({ cluster: 'c', user: 'u', groups: [], verb: 'get', apiGroup: '', resource: 'pods', subresource: '', namespace: 'default', name: 'p', ...o });
+const req = (o: Partial<PolicyRequest>): PolicyRequest => ({
+  cluster: 'c',
+  user: 'u',
+  groups: [],
+  verb: 'get',
+  apiGroup: '',
+  resource: 'pods',
+  subresource: '',
+  namespace: 'default',
+  name: 'p',
+  ...o,
+});
 
 t.test('the example policy loads and decides as the README says', async (t) => {
   const p = loadPolicyFile(resolve('examples/policy.yaml'));
   t.equal(p.rules.length, 10);
-  t.equal(evaluatePolicy(p, req({ resource: 'nodes', subresource: 'proxy', namespace: '', name: 'ip-10-0-0-1', groups: ['sre'] })).rule?.name, 'no-node-proxy', 'nodes/proxy is refused, sre too');
+  t.equal(
+    evaluatePolicy(p, req({ resource: 'nodes', subresource: 'proxy', namespace: '', name: 'ip-10-0-0-1', groups: ['sre'] })).rule?.name,
+    'no-node-proxy',
+    'nodes/proxy is refused, sre too',
+  );
   const pod = { verb: 'delete', resource: 'pods', namespace: 'prod', name: 'db-0' };
-  t.equal(evaluatePolicy(p, req({ ...pod, labels: { current: { protected: 'true' } } })).rule?.name, 'protected-pods', 'a protected pod is refused even where approval would let a delete through');
+  t.equal(
+    evaluatePolicy(p, req({ ...pod, labels: { current: { protected: 'true' } } })).rule?.name,
+    'protected-pods',
+    'a protected pod is refused even where approval would let a delete through',
+  );
   t.equal(evaluatePolicy(p, req({ ...pod, labels: { current: { app: 'db' } } })).rule?.name, 'prod-delete-needs-approval');
   t.equal(evaluatePolicy(p, req({ ...pod, namespace: 'dev', labels: { current: {} } })).rule, undefined);
   t.equal(evaluatePolicy(p, req({ verb: 'delete', resource: 'namespaces', namespace: '', name: 'x' })).rule?.name, 'no-namespace-deletion');
   t.equal(evaluatePolicy(p, req({ resource: 'secrets', groups: ['sre'] })).action, 'allow');
   t.equal(evaluatePolicy(p, req({ resource: 'secrets', groups: ['dev'] })).action, 'mask');
-  t.equal(evaluatePolicy(p, req({ verb: 'delete', resource: 'secrets', namespace: 'prod', groups: ['sre'] })).action, 'require-approval', 'delete in prod is checked before the sre exemption');
+  t.equal(
+    evaluatePolicy(p, req({ verb: 'delete', resource: 'secrets', namespace: 'prod', groups: ['sre'] })).action,
+    'require-approval',
+    'delete in prod is checked before the sre exemption',
+  );
   t.equal(evaluatePolicy(p, req({ verb: 'list' })).rule, undefined, 'no rule: allowed, RBAC decides');
-  t.same(p.patterns.map((x) => x.name), ['aws-access-key-id', 'private-key', 'bearer-token', 'jwt']);
+  t.same(
+    p.patterns.map((x) => x.name),
+    ['aws-access-key-id', 'private-key', 'bearer-token', 'jwt'],
+  );
 });
 
 t.test('the example policy leaves no way around its pod rules: deletecollection, eviction, kubectl debug', async (t) => {
@@ -45,11 +71,27 @@ t.test('the example policy leaves no way around its pod rules: deletecollection,
   const guarded = { current: { protected: 'true' } };
   // A protected pod, anywhere: every way of deleting or changing it.
   t.equal(decide({ verb: 'delete', namespace: 'dev', labels: guarded }), 'protected-pods');
-  t.equal(decide({ verb: 'deletecollection', namespace: 'dev', name: '', labelSelector: '' }), 'protected-pods', 'kubectl delete pods --all could take a protected pod along');
-  t.equal(decide({ verb: 'deletecollection', namespace: 'dev', name: '', labelSelector: 'app=web' }), 'protected-pods', 'a selector that does not rule protected pods out');
-  t.equal(decide({ verb: 'deletecollection', namespace: 'dev', name: '', labelSelector: 'protected!=true' }), undefined, 'a selector that leaves protected pods out goes through');
+  t.equal(
+    decide({ verb: 'deletecollection', namespace: 'dev', name: '', labelSelector: '' }),
+    'protected-pods',
+    'kubectl delete pods --all could take a protected pod along',
+  );
+  t.equal(
+    decide({ verb: 'deletecollection', namespace: 'dev', name: '', labelSelector: 'app=web' }),
+    'protected-pods',
+    'a selector that does not rule protected pods out',
+  );
+  t.equal(
+    decide({ verb: 'deletecollection', namespace: 'dev', name: '', labelSelector: 'protected!=true' }),
+    undefined,
+    'a selector that leaves protected pods out goes through',
+  );
   t.equal(decide({ verb: 'create', subresource: 'eviction', namespace: 'dev', labels: guarded }), 'protected-pods-eviction', 'evicting is deleting');
-  t.equal(decide({ verb: 'create', subresource: 'eviction', namespace: 'prod', labels: guarded }), 'protected-pods-eviction', 'deny, not approval, for a protected pod in prod');
+  t.equal(
+    decide({ verb: 'create', subresource: 'eviction', namespace: 'prod', labels: guarded }),
+    'protected-pods-eviction',
+    'deny, not approval, for a protected pod in prod',
+  );
   t.equal(decide({ verb: 'patch', subresource: 'ephemeralcontainers', namespace: 'dev', labels: guarded }), 'protected-pods', 'kubectl debug changes the pod');
   t.equal(decide({ verb: 'patch', subresource: 'status', namespace: 'dev', labels: guarded }), 'protected-pods');
   // Prod: deletions and shells need approval, by whichever verb.
@@ -59,7 +101,11 @@ t.test('the example policy leaves no way around its pod rules: deletecollection,
   t.equal(decide({ ...prod, verb: 'create', subresource: 'eviction' }), 'prod-eviction-needs-approval', 'kubectl drain in prod');
   t.equal(decide({ ...prod, verb: 'create', subresource: 'exec', exec: { command: ['sh'], tty: true, stdin: true } }), 'prod-exec-needs-approval');
   t.equal(decide({ ...prod, verb: 'create', subresource: 'attach', exec: { command: [], tty: true, stdin: true } }), 'prod-exec-needs-approval');
-  t.equal(decide({ ...prod, verb: 'patch', subresource: 'ephemeralcontainers' }), 'prod-exec-needs-approval', 'kubectl debug runs a command in the pod without exec');
+  t.equal(
+    decide({ ...prod, verb: 'patch', subresource: 'ephemeralcontainers' }),
+    'prod-exec-needs-approval',
+    'kubectl debug runs a command in the pod without exec',
+  );
   // Outside prod and without the label, none of it is kubetape's business.
   t.equal(decide({ verb: 'create', subresource: 'eviction', namespace: 'dev', labels: { current: { app: 'web' } } }), undefined);
 });
@@ -79,7 +125,8 @@ t.test('priority overrides file order; exec fields match commands', async (t) =>
     ].join('\n'),
     'p.yaml',
   );
-  const exec = (command: string[], groups: string[] = [], tty = true) => evaluatePolicy(p, req({ verb: 'create', subresource: 'exec', groups, exec: { command, tty, stdin: true } }));
+  const exec = (command: string[], groups: string[] = [], tty = true) =>
+    evaluatePolicy(p, req({ verb: 'create', subresource: 'exec', groups, exec: { command, tty, stdin: true } }));
   t.equal(exec(['sh']).action, 'deny');
   t.equal(exec(['bash', '-l']).action, 'deny');
   t.equal(exec(['python3']).action, 'deny');
@@ -91,8 +138,14 @@ t.test('priority overrides file order; exec fields match commands', async (t) =>
 
 t.test('validation errors name the line', async (t) => {
   const bad = (text: string) => () => parsePolicyText(text, 'policy.yaml');
-  t.throws(bad('rules:\n  - match: {verb: delete}\n    action: destroy\n'), /^policy\.yaml:3: action must be one of deny, allow, mask, require-approval, got "destroy"/);
-  t.throws(bad('rules:\n  - match: {verb: delete}\n    action: allow\n  - match:\n      verbs: delete\n    action: allow\n'), /^policy\.yaml:5: unknown match field "verbs"/);
+  t.throws(
+    bad('rules:\n  - match: {verb: delete}\n    action: destroy\n'),
+    /^policy\.yaml:3: action must be one of deny, allow, mask, require-approval, got "destroy"/,
+  );
+  t.throws(
+    bad('rules:\n  - match: {verb: delete}\n    action: allow\n  - match:\n      verbs: delete\n    action: allow\n'),
+    /^policy\.yaml:5: unknown match field "verbs"/,
+  );
   t.throws(bad('rules:\n  - match: {resource: pods}\n    action: deny\n'), /^policy\.yaml:2: a deny rule needs a "message"/);
   t.throws(bad('masking:\n  patterns:\n    - aws\n'), /^policy\.yaml:3: unknown built-in pattern "aws"/);
   t.throws(bad('masking:\n  patterns:\n    - {name: x, regex: "("}\n'), /^policy\.yaml:3: invalid regex/);
@@ -132,14 +185,21 @@ t.test('kubetape reloads the policy file; a broken edit keeps the old policy in 
   await waitGen(2);
   const denied = await get();
   t.equal(denied.code, 1);
-  t.match(denied.stderr, 'Error from server (Forbidden): configmaps are frozen today (kubetape policy rule "no-configmaps")', 'the new rule holds without a restart');
+  t.match(
+    denied.stderr,
+    'Error from server (Forbidden): configmaps are frozen today (kubetape policy rule "no-configmaps")',
+    'the new rule holds without a restart',
+  );
 
   const good = readFileSync(file, 'utf8');
   writeFileSync(file, good + '  - match: {resource: pods}\n    action: maybe\n');
   const deadline = Date.now() + 5000;
   while (!h.kt.policy!.lastError && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
   t.match(h.kt.policy!.lastError, /policy\.yaml:7: action must be one of/, 'the error names the line');
-  t.ok(logs.some((l) => /policy NOT reloaded, the previous policy stays in force: .*policy\.yaml:7/.test(l)), 'and is logged');
+  t.ok(
+    logs.some((l) => /policy NOT reloaded, the previous policy stays in force: .*policy\.yaml:7/.test(l)),
+    'and is logged',
+  );
   const still = await get();
   t.match(still.stderr, /configmaps are frozen today/, 'the previous policy is still in force');
 
@@ -170,7 +230,11 @@ t.test('approvals.webhookFromEnv: the URL comes from the environment, checked at
   t.same(p.approvals, { webhook: url, webhookFromEnv: VAR }, 'the URL is read, and where it came from is kept');
 
   delete process.env[VAR];
-  t.throws(() => parsePolicyText(text, 'p.yaml'), /^p\.yaml:3: webhookFromEnv: the environment variable KUBETAPE_TEST_APPROVALS_WEBHOOK is not set$/, 'unset: refused, naming the line');
+  t.throws(
+    () => parsePolicyText(text, 'p.yaml'),
+    /^p\.yaml:3: webhookFromEnv: the environment variable KUBETAPE_TEST_APPROVALS_WEBHOOK is not set$/,
+    'unset: refused, naming the line',
+  );
 
   process.env[VAR] = 'hooks.slack.com/services/T000/B000/SECRETPATH';
   const notUrl = threw(() => parsePolicyText(text, 'p.yaml')) as Error;
@@ -180,7 +244,10 @@ t.test('approvals.webhookFromEnv: the URL comes from the environment, checked at
   t.throws(() => parsePolicyText(text, 'p.yaml'), /does not hold an http\(s\) URL/, 'only http(s)');
 
   t.throws(() => parsePolicyText('approvals:\n  webhookFromEnv: "not a name"\n', 'p.yaml'), /^p\.yaml:2: webhookFromEnv must be an environment variable name/);
-  t.throws(() => parsePolicyText(`approvals:\n  webhook: ${url}\n  webhookFromEnv: ${VAR}\n`, 'p.yaml'), /^p\.yaml:3: give "webhook" or "webhookFromEnv", not both/);
+  t.throws(
+    () => parsePolicyText(`approvals:\n  webhook: ${url}\n  webhookFromEnv: ${VAR}\n`, 'p.yaml'),
+    /^p\.yaml:3: give "webhook" or "webhookFromEnv", not both/,
+  );
 
   // A reload reads the variable again (the holder reloads with loadPolicyFile).
   const dir = t.testdir({ 'policy.yaml': text });

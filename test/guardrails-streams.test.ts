@@ -10,7 +10,17 @@ import { spawn } from 'node:child_process';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cliFromSource, kubectlBinary, kubectlOnPty, recorded, settledStreamExchanges, startStreamHarness, streamExchanges, type StreamExchange, type StreamHarness } from './helpers/streams.js';
+import {
+  cliFromSource,
+  kubectlBinary,
+  kubectlOnPty,
+  recorded,
+  settledStreamExchanges,
+  startStreamHarness,
+  streamExchanges,
+  type StreamExchange,
+  type StreamHarness,
+} from './helpers/streams.js';
 import { writeKubeconfig } from './helpers/kubectl.js';
 import { runningPod } from './helpers/stream-upstream.js';
 import { parsePolicyObject, parsePolicyText } from '../src/authorize/policy/load.js';
@@ -147,29 +157,33 @@ t.test('refused exec, attach and port-forward carry the deciding rule on the req
 for (const run of [
   { name: 'kubectl 1.32 WebSocket', pod: 'held-0', env: {}, transport: 'websocket' },
   { name: 'kubectl 1.32 SPDY', pod: 'held-3', env: { KUBECTL_REMOTE_COMMAND_WEBSOCKETS: 'false' }, transport: 'spdy' },
-] as const) t.test(`a held exec waits past 3 s with nothing dialed, then runs once approved: ${run.name}`, async (t) => {
-  const before = s.up.seen.length;
-  const started = Date.now();
-  const held = kubectlBinary(dev, ['exec', run.pod, '--', 'sh', '-c', 'echo ran-$((6*7))'], { env: run.env });
-  const id = await pendingIdFor(run.pod);
-  await new Promise((r) => setTimeout(r, 3500));
-  t.equal(s.up.seen.length, before, 'nothing dialed while held');
-  t.same((await streamExchanges(s.h.kt.store)).filter(onPod(run.pod)), [], 'no refusal or fallback attempt was recorded while held');
-  const ok = await cliFromSource([['approvals', 'approve', id, '--once', '--kubeconfig', sre]]);
-  t.equal(ok[0]!.code, 0, ok[0]!.stderr);
-  const r = await held;
-  t.equal(r.code, 0, r.stderr);
-  t.equal(r.stdout.toString(), 'ran-42\n', 'the command ran after the approval');
-  t.ok(Date.now() - started < 25_000, 'released by the approval, not the hold running out');
-  t.equal(s.up.seen.at(-1)?.transport, 'websocket', 'kubetape dialed the cluster after the approval');
-  const xs = await settledStreamExchanges(s.h.kt.store, onPod(run.pod));
-  t.equal(xs.length, 1, 'one upgrade request: the held one (no fallback retry)');
-  t.equal(xs[0]!.response?.status, 101);
-  const grant = approvalLog().find((l) => l.type === 'decision' && l.id === id)?.grant as { grant: string } | undefined;
-  t.same(xs[0]!.request.policy, { action: 'require-approval', rule: 'held-exec', index: 4, approval: { id, grant: grant?.grant } });
-  t.ok(approvalLog().some((l) => l.type === 'use' && l.id === id), 'the grant is recorded as used');
-  t.match(xs[0]!.request.headers['upgrade'] ?? '', run.transport === 'websocket' ? /websocket/i : /SPDY/);
-});
+] as const)
+  t.test(`a held exec waits past 3 s with nothing dialed, then runs once approved: ${run.name}`, async (t) => {
+    const before = s.up.seen.length;
+    const started = Date.now();
+    const held = kubectlBinary(dev, ['exec', run.pod, '--', 'sh', '-c', 'echo ran-$((6*7))'], { env: run.env });
+    const id = await pendingIdFor(run.pod);
+    await new Promise((r) => setTimeout(r, 3500));
+    t.equal(s.up.seen.length, before, 'nothing dialed while held');
+    t.same((await streamExchanges(s.h.kt.store)).filter(onPod(run.pod)), [], 'no refusal or fallback attempt was recorded while held');
+    const ok = await cliFromSource([['approvals', 'approve', id, '--once', '--kubeconfig', sre]]);
+    t.equal(ok[0]!.code, 0, ok[0]!.stderr);
+    const r = await held;
+    t.equal(r.code, 0, r.stderr);
+    t.equal(r.stdout.toString(), 'ran-42\n', 'the command ran after the approval');
+    t.ok(Date.now() - started < 25_000, 'released by the approval, not the hold running out');
+    t.equal(s.up.seen.at(-1)?.transport, 'websocket', 'kubetape dialed the cluster after the approval');
+    const xs = await settledStreamExchanges(s.h.kt.store, onPod(run.pod));
+    t.equal(xs.length, 1, 'one upgrade request: the held one (no fallback retry)');
+    t.equal(xs[0]!.response?.status, 101);
+    const grant = approvalLog().find((l) => l.type === 'decision' && l.id === id)?.grant as { grant: string } | undefined;
+    t.same(xs[0]!.request.policy, { action: 'require-approval', rule: 'held-exec', index: 4, approval: { id, grant: grant?.grant } });
+    t.ok(
+      approvalLog().some((l) => l.type === 'use' && l.id === id),
+      'the grant is recorded as used',
+    );
+    t.match(xs[0]!.request.headers['upgrade'] ?? '', run.transport === 'websocket' ? /websocket/i : /SPDY/);
+  });
 
 t.test('a held exec denied while waiting gets 403', async (t) => {
   const held = kubectlBinary(dev, ['exec', 'held-1', '--', 'true']);
@@ -211,13 +225,18 @@ t.test('a client that goes away while held stops the wait; nothing is dialed and
   const ok = await cliFromSource([['approvals', 'approve', id, '--once', '--kubeconfig', sre]]);
   t.equal(ok[0]!.code, 0, ok[0]!.stderr);
   await new Promise((r) => setTimeout(r, 500));
-  t.notOk(approvalLog().some((l) => l.type === 'use' && l.id === id), 'the approval store shows no use');
+  t.notOk(
+    approvalLog().some((l) => l.type === 'use' && l.id === id),
+    'the approval store shows no use',
+  );
   t.equal(s.up.seen.length, before, 'nothing was dialed');
 });
 
 async function portForward(t: { teardown(f: () => unknown): void }, pod: string, env: NodeJS.ProcessEnv): Promise<number> {
   const home = mkdtempSync(join(tmpdir(), 'kt-pf-'));
-  const child = spawn('kubectl', ['--kubeconfig', dev, '--cache-dir', join(home, 'cache'), 'port-forward', '--address', '127.0.0.1', pod, ':80'], { env: { ...process.env, HOME: home, ...env } });
+  const child = spawn('kubectl', ['--kubeconfig', dev, '--cache-dir', join(home, 'cache'), 'port-forward', '--address', '127.0.0.1', pod, ':80'], {
+    env: { ...process.env, HOME: home, ...env },
+  });
   const exited = new Promise((r) => child.on('close', r));
   t.teardown(async () => {
     child.kill('SIGINT');
@@ -256,15 +275,16 @@ function echoThrough(port: number, text: string): Promise<string> {
 for (const run of [
   { name: 'WebSocket tunnel', env: {} },
   { name: 'SPDY', env: { KUBECTL_PORT_FORWARD_WEBSOCKETS: 'false' } },
-] as const) t.test(`an allowed port-forward under the policy carries its rule and forwards bytes: ${run.name}`, async (t) => {
-  const port = await portForward(t, 'web-0', run.env);
-  t.equal(await echoThrough(port, 'through the policy'), 'through the policy');
-  // The request event is durable before anything is dialed; the exchange finishes when kubectl stops.
-  const open = (await streamExchanges(s.h.kt.store)).filter((x) => x.request.portForward !== undefined && x.request.attrs.name === 'web-0');
-  t.ok(open.length > 0);
-  t.match(open.at(-1)!.request.headers['upgrade'] ?? '', run.name === 'SPDY' ? /SPDY/ : /websocket/i);
-  t.same(open.at(-1)!.request.policy, { action: 'allow', rule: 'forward-ok', index: 8 });
-});
+] as const)
+  t.test(`an allowed port-forward under the policy carries its rule and forwards bytes: ${run.name}`, async (t) => {
+    const port = await portForward(t, 'web-0', run.env);
+    t.equal(await echoThrough(port, 'through the policy'), 'through the policy');
+    // The request event is durable before anything is dialed; the exchange finishes when kubectl stops.
+    const open = (await streamExchanges(s.h.kt.store)).filter((x) => x.request.portForward !== undefined && x.request.attrs.name === 'web-0');
+    t.ok(open.length > 0);
+    t.match(open.at(-1)!.request.headers['upgrade'] ?? '', run.name === 'SPDY' ? /SPDY/ : /websocket/i);
+    t.same(open.at(-1)!.request.policy, { action: 'allow', rule: 'forward-ok', index: 8 });
+  });
 
 t.test('a held port-forward starts once approved', async (t) => {
   const before = s.up.seen.length;
@@ -296,26 +316,27 @@ const MIXED = [
 for (const client of [
   { name: 'WebSocket', env: {} },
   { name: 'SPDY', env: { KUBECTL_REMOTE_COMMAND_WEBSOCKETS: 'false' } },
-] as const) t.test(`inline masking of what kubectl prints: ${client.name}`, async (t) => {
-  const split = await kubectlBinary(dev, ['exec', 'web-0', '--', 'sh', '-c', SPLIT_KEY], { env: client.env });
-  t.equal(split.code, 0, split.stderr);
-  t.equal(split.stdout.toString(), '[masked]\n', 'a key id split across writes is masked in stdout');
+] as const)
+  t.test(`inline masking of what kubectl prints: ${client.name}`, async (t) => {
+    const split = await kubectlBinary(dev, ['exec', 'web-0', '--', 'sh', '-c', SPLIT_KEY], { env: client.env });
+    t.equal(split.code, 0, split.stderr);
+    t.equal(split.stdout.toString(), '[masked]\n', 'a key id split across writes is masked in stdout');
 
-  const mixed = await kubectlBinary(dev, ['exec', 'web-0', '--', 'sh', '-c', MIXED], { env: client.env });
-  t.equal(mixed.code, 0, mixed.stderr);
-  t.equal(mixed.stdout.toString(), 'jwt [masked] end\n[masked]\nafter\n', 'a JWT and a private key block are masked');
-  t.match(mixed.stderr, 'Authorization: Bearer [masked] [masked]', 'stderr too, custom patterns included');
-  t.notMatch(mixed.stderr, /abcdefghijklmnop|tk_/);
+    const mixed = await kubectlBinary(dev, ['exec', 'web-0', '--', 'sh', '-c', MIXED], { env: client.env });
+    t.equal(mixed.code, 0, mixed.stderr);
+    t.equal(mixed.stdout.toString(), 'jwt [masked] end\n[masked]\nafter\n', 'a JWT and a private key block are masked');
+    t.match(mixed.stderr, 'Authorization: Bearer [masked] [masked]', 'stderr too, custom patterns included');
+    t.notMatch(mixed.stderr, /abcdefghijklmnop|tk_/);
 
-  const exempt = await kubectlBinary(sre, ['exec', 'web-0', '--', 'sh', '-c', SPLIT_KEY], { env: client.env });
-  t.equal(exempt.stdout.toString(), `${AWS_KEY}\n`, 'an exempt group sees the output as sent');
+    const exempt = await kubectlBinary(sre, ['exec', 'web-0', '--', 'sh', '-c', SPLIT_KEY], { env: client.env });
+    t.equal(exempt.stdout.toString(), `${AWS_KEY}\n`, 'an exempt group sees the output as sent');
 
-  const xs = await settledStreamExchanges(s.h.kt.store, (x) => x.request.exec?.command.join(' ') === `sh -c ${SPLIT_KEY}`, 2);
-  for (const x of xs) {
-    t.notMatch(recorded(x, 'stdout').toString(), AWS_KEY, 'the recording stays masked');
-    t.match(recorded(x, 'stdout').toString(), '[masked]');
-  }
-});
+    const xs = await settledStreamExchanges(s.h.kt.store, (x) => x.request.exec?.command.join(' ') === `sh -c ${SPLIT_KEY}`, 2);
+    for (const x of xs) {
+      t.notMatch(recorded(x, 'stdout').toString(), AWS_KEY, 'the recording stays masked');
+      t.match(recorded(x, 'stdout').toString(), '[masked]');
+    }
+  });
 
 t.test('inline masking keeps binary and non-UTF-8 output byte-exact', async (t) => {
   const random = randomBytes(1024 * 1024);
@@ -328,7 +349,10 @@ t.test('inline masking keeps binary and non-UTF-8 output byte-exact', async (t) 
 });
 
 t.test('a tty prompt and echoed keystrokes arrive without waiting for more output', async (t) => {
-  const term = kubectlOnPty(dev, ['exec', '-it', 'web-0', '--', 'sh', '-c', `printf 'pick-A'; read x; echo "got $x ${AWS_KEY}"; read y`], { width: 80, height: 24 });
+  const term = kubectlOnPty(dev, ['exec', '-it', 'web-0', '--', 'sh', '-c', `printf 'pick-A'; read x; echo "got $x ${AWS_KEY}"; read y`], {
+    width: 80,
+    height: 24,
+  });
   await term.waitFor(/pick-A/, 10_000);
   const sent = Date.now();
   term.send('A');
@@ -353,11 +377,23 @@ t.test('inline is off by default: kubectl sees the output, the recording is mask
 
 t.test('masking.inline is validated at load with its line', async (t) => {
   t.throws(() => parsePolicyText('masking:\n  patterns: [jwt]\n  inline: yes-please\n', 'p.yaml'), /p\.yaml:3: inline must be true, false or \{exceptGroups/);
-  t.throws(() => parsePolicyText('masking:\n  inline: true\n', 'p.yaml'), /p\.yaml:2: "inline" masks exec\/attach output with masking.patterns, and there are none/);
-  t.throws(() => parsePolicyText('masking:\n  patterns: [jwt]\n  inline:\n    exceptGroup: [sre]\n', 'p.yaml'), /p\.yaml:4: unknown key "masking.inline.exceptGroup"/);
-  t.same(parsePolicyText('masking:\n  patterns: [jwt]\n  inline: {exceptGroups: sre}\n', 'p.yaml').inline, { exceptGroups: ['sre'], maxHoldMs: INLINE_IDLE_MS });
+  t.throws(
+    () => parsePolicyText('masking:\n  inline: true\n', 'p.yaml'),
+    /p\.yaml:2: "inline" masks exec\/attach output with masking.patterns, and there are none/,
+  );
+  t.throws(
+    () => parsePolicyText('masking:\n  patterns: [jwt]\n  inline:\n    exceptGroup: [sre]\n', 'p.yaml'),
+    /p\.yaml:4: unknown key "masking.inline.exceptGroup"/,
+  );
+  t.same(parsePolicyText('masking:\n  patterns: [jwt]\n  inline: {exceptGroups: sre}\n', 'p.yaml').inline, {
+    exceptGroups: ['sre'],
+    maxHoldMs: INLINE_IDLE_MS,
+  });
   t.same(parsePolicyText('masking:\n  patterns: [jwt]\n  inline: {maxHold: 250ms}\n', 'p.yaml').inline, { exceptGroups: [], maxHoldMs: 250 });
-  t.throws(() => parsePolicyText('masking:\n  patterns: [jwt]\n  inline:\n    maxHold: 5s\n', 'p.yaml'), /p\.yaml:4: maxHold must be a duration from 10ms to 2s, got "5s"/);
+  t.throws(
+    () => parsePolicyText('masking:\n  patterns: [jwt]\n  inline:\n    maxHold: 5s\n', 'p.yaml'),
+    /p\.yaml:4: maxHold must be a duration from 10ms to 2s, got "5s"/,
+  );
   t.equal(parsePolicyText('masking:\n  patterns: [jwt]\n', 'p.yaml').inline, undefined);
 });
 

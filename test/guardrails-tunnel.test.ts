@@ -36,13 +36,26 @@ t.before(async () => {
   exampleRules = policy.rules.length;
   policy.rules.push(
     { name: 'no-configmap-reads', match: { resource: 'configmaps' }, action: 'deny', message: 'configmaps are not read through kubetape' },
-    { name: 'prod-proxy-needs-approval', match: { namespace: 'prod', subresource: 'proxy' }, action: 'require-approval', message: 'proxy into prod', approvers: ['sre'], maxGrant: '1h' },
+    {
+      name: 'prod-proxy-needs-approval',
+      match: { namespace: 'prod', subresource: 'proxy' },
+      action: 'require-approval',
+      message: 'proxy into prod',
+      approvers: ['sre'],
+      maxGrant: '1h',
+    },
   );
   writeFileSync(join(dir, 'policy.yaml'), stringify(policy));
   h = await startHarness({ config: { tokenFile: join(dir, 'tokens.csv'), policyFile: join(dir, 'policy.yaml') } });
   h.api.objects.put({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'prod' } });
   h.api.objects.put({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'scratch' } });
-  h.api.objects.put({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'db', namespace: 'default' }, type: 'Opaque', data: { password: b64(SECRET_VALUE) } });
+  h.api.objects.put({
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name: 'db', namespace: 'default' },
+    type: 'Opaque',
+    data: { password: b64(SECRET_VALUE) },
+  });
 });
 t.teardown(() => h.close());
 
@@ -79,7 +92,8 @@ async function recorded(method: string, pathPrefix: string): Promise<Array<{ req
   for (const s of await h.kt.store.listSessions()) {
     const evs = await sessionEvents(h.kt.store, s.id);
     for (const e of evs) {
-      if (e.type === 'request' && e.method === method && e.uri.startsWith(pathPrefix)) out.push({ request: e, response: evs.find((r): r is ResponseEvent => r.type === 'response' && r.seq === e.seq) });
+      if (e.type === 'request' && e.method === method && e.uri.startsWith(pathPrefix))
+        out.push({ request: e, response: evs.find((r): r is ResponseEvent => r.type === 'response' && r.seq === e.seq) });
     }
   }
   return out.sort((a, b) => a.request.time.localeCompare(b.request.time));
@@ -189,7 +203,12 @@ t.test('a deny rule on a GET path holds for an upgrade', async (t) => {
   const before = reached('/api/v1/namespaces/default/configmaps').length;
   const r = await webSocketWatch('/api/v1/namespaces/default/configmaps?watch=true', 'sre-token');
   t.equal(r.status, 403);
-  t.match(JSON.parse(r.body), { kind: 'Status', code: 403, reason: 'Forbidden', message: 'configmaps are not read through kubetape (kubetape policy rule "no-configmap-reads")' });
+  t.match(JSON.parse(r.body), {
+    kind: 'Status',
+    code: 403,
+    reason: 'Forbidden',
+    message: 'configmaps are not read through kubetape (kubetape policy rule "no-configmap-reads")',
+  });
   t.equal(reached('/api/v1/namespaces/default/configmaps').length, before);
   const rec = await recorded('GET', '/api/v1/namespaces/default/configmaps?watch=true');
   t.same(rec.at(-1)?.request.policy, { action: 'deny', rule: 'no-configmap-reads', index: exampleRules + 1 });
@@ -202,10 +221,18 @@ t.test('require-approval: refused with an approval id until approved, then tunne
   t.equal(first.status, 403);
   const id = /approval id (ap-[0-9a-f]+)/.exec(first.body)?.[1];
   t.ok(id, `the refusal names the approval: ${first.body}`);
-  t.match((JSON.parse(first.body) as { message: string }).message, 'proxy into prod; get services/proxy "web" in namespace prod requires approval (kubetape policy rule "prod-proxy-needs-approval")');
+  t.match(
+    (JSON.parse(first.body) as { message: string }).message,
+    'proxy into prod; get services/proxy "web" in namespace prod requires approval (kubetape policy rule "prod-proxy-needs-approval")',
+  );
   t.equal(reached(path).length, 0, 'nothing was dialed');
 
-  const ok = await httpsCall(`${h.kt.url}/kubetape/v1/approvals/${id}/approve`, { ca: h.kt.ca, method: 'POST', headers: { ...bearer('sre-token'), 'Content-Type': 'application/json' }, body: '{"once":true}' });
+  const ok = await httpsCall(`${h.kt.url}/kubetape/v1/approvals/${id}/approve`, {
+    ca: h.kt.ca,
+    method: 'POST',
+    headers: { ...bearer('sre-token'), 'Content-Type': 'application/json' },
+    body: '{"once":true}',
+  });
   t.equal(ok.status, 200, ok.body);
 
   const second = await upgradeCall('GET', path, 'dev-token');
@@ -245,7 +272,17 @@ t.test('an upgrade the cluster answers as plain HTTP carries no further caller b
   const port = (upstream.address() as { port: number }).port;
   const kdir = mkdtempSync(join(dir, 'plain-'));
   const kubeconfig = writeKubeconfig(kdir, { server: `https://127.0.0.1:${port}`, ca: tls.ca.cert, token: 'kubetape-upstream-token', name: 'plain' });
-  const config = resolveConfig({}, { listen: '127.0.0.1:0', adminListen: '127.0.0.1:0', dataDir: join(kdir, 'data'), kubeconfig, tokenFile: join(dir, 'tokens.csv'), policyFile: join(dir, 'policy.yaml') });
+  const config = resolveConfig(
+    {},
+    {
+      listen: '127.0.0.1:0',
+      adminListen: '127.0.0.1:0',
+      dataDir: join(kdir, 'data'),
+      kubeconfig,
+      tokenFile: join(dir, 'tokens.csv'),
+      policyFile: join(dir, 'policy.yaml'),
+    },
+  );
   const kt = await startKubetape(config, { log: () => undefined });
   t.teardown(() => kt.close());
 
@@ -255,7 +292,9 @@ t.test('an upgrade the cluster answers as plain HTTP carries no further caller b
   let answer = '';
   client.on('data', (c: Buffer) => (answer += c.toString('latin1')));
   await new Promise<void>((r, j) => client.once('secureConnect', r).once('error', j));
-  const keys = Object.entries(UPGRADE).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+  const keys = Object.entries(UPGRADE)
+    .map(([k, v]) => `${k}: ${v}\r\n`)
+    .join('');
   client.write(`GET /api/v1/namespaces/default/pods HTTP/1.1\r\nHost: ${u.host}\r\nAuthorization: Bearer sre-token\r\n${keys}\r\n`);
   for (let i = 0; i < 100 && !answer.endsWith('{}'); i++) await new Promise((r) => setTimeout(r, 20));
   t.match(answer, /^HTTP\/1\.1 200 OK/, 'the plain answer is relayed');

@@ -50,33 +50,43 @@ t.test('the line editor rebuilds what was typed', async (t) => {
 });
 
 t.test('typed rules are validated at load', async (t) => {
-  t.throws(() => parsePolicyObject({ rules: [{ match: { verb: 'get' }, action: 'allow', typed: [{ exact: 'x', action: 'deny', message: 'm' }] }] }), /"typed" needs "tty: true"/);
-  t.throws(() => parsePolicyObject({ rules: [{ match: { tty: true }, action: 'allow', typed: [{ exact: 'x', action: 'allow', message: 'm' }] }] }), /action must be "deny"/);
-  t.throws(() => parsePolicyObject({ rules: [{ match: { tty: true }, action: 'allow', typed: [{ regex: '(', action: 'deny', message: 'm' }] }] }), /invalid regex/);
+  t.throws(
+    () => parsePolicyObject({ rules: [{ match: { verb: 'get' }, action: 'allow', typed: [{ exact: 'x', action: 'deny', message: 'm' }] }] }),
+    /"typed" needs "tty: true"/,
+  );
+  t.throws(
+    () => parsePolicyObject({ rules: [{ match: { tty: true }, action: 'allow', typed: [{ exact: 'x', action: 'allow', message: 'm' }] }] }),
+    /action must be "deny"/,
+  );
+  t.throws(
+    () => parsePolicyObject({ rules: [{ match: { tty: true }, action: 'allow', typed: [{ regex: '(', action: 'deny', message: 'm' }] }] }),
+    /invalid regex/,
+  );
 });
 
 for (const run of [
   { name: 'kubectl 1.32 (WebSocket)', minor: '32', webSocket: true },
   { name: 'kubectl 1.29 (SPDY)', minor: '29', webSocket: false },
-] as const) t.test(`exec -it: a denied line closes the session with the message; allowed lines run: ${run.name}`, async (t) => {
-  const s = await startStreamHarness({ minor: run.minor, upstream: { webSocket: run.webSocket }, config: { policy } });
-  t.teardown(() => s.close());
-  const victim = join(dir, `victim-${run.minor}`);
-  mkdirSync(victim);
-  const term = kubectlOnPty(s.h.kubeconfig, ['exec', '-it', 'web-0', '--', 'sh'], { width: 100, height: 30 });
-  await term.waitFor(/[#$] $/);
-  term.send('echo ok-$((6*7))\r');
-  await term.waitFor(/\r\nok-42\r\n/);
-  term.send(`rm -rf ${victim}\r`);
-  await term.waitFor(/\r\nkubetape: recursive force delete is not allowed in a shell here\r\n/);
-  const done = await term.done;
-  t.not(done.code, 0, 'kubectl exits with an error');
-  t.match(done.output, /typed line refused by policy rule "shell-guard"/, 'kubectl prints the Failure Status');
-  t.ok(existsSync(victim), 'the command never ran on the cluster');
+] as const)
+  t.test(`exec -it: a denied line closes the session with the message; allowed lines run: ${run.name}`, async (t) => {
+    const s = await startStreamHarness({ minor: run.minor, upstream: { webSocket: run.webSocket }, config: { policy } });
+    t.teardown(() => s.close());
+    const victim = join(dir, `victim-${run.minor}`);
+    mkdirSync(victim);
+    const term = kubectlOnPty(s.h.kubeconfig, ['exec', '-it', 'web-0', '--', 'sh'], { width: 100, height: 30 });
+    await term.waitFor(/[#$] $/);
+    term.send('echo ok-$((6*7))\r');
+    await term.waitFor(/\r\nok-42\r\n/);
+    term.send(`rm -rf ${victim}\r`);
+    await term.waitFor(/\r\nkubetape: recursive force delete is not allowed in a shell here\r\n/);
+    const done = await term.done;
+    t.not(done.code, 0, 'kubectl exits with an error');
+    t.match(done.output, /typed line refused by policy rule "shell-guard"/, 'kubectl prints the Failure Status');
+    t.ok(existsSync(victim), 'the command never ran on the cluster');
 
-  const [x] = await settledStreamExchanges(s.h.kt.store, (x) => x.request.exec?.tty === true);
-  t.same(x!.response?.typed, { line: `rm -rf ${victim}`, rule: 'shell-guard', message: 'recursive force delete is not allowed in a shell here' });
-  t.match(recorded(x!, 'stdin').toString(), `rm -rf ${victim}\r`, 'the attempt is recorded');
-  t.match(recorded(x!, 'stdout').toString(), 'kubetape: recursive force delete is not allowed in a shell here', 'the message is recorded');
-  t.match(recorded(x!, 'status').toString(), /"reason":"Forbidden"/, 'the Failure Status sent to the client is recorded');
-});
+    const [x] = await settledStreamExchanges(s.h.kt.store, (x) => x.request.exec?.tty === true);
+    t.same(x!.response?.typed, { line: `rm -rf ${victim}`, rule: 'shell-guard', message: 'recursive force delete is not allowed in a shell here' });
+    t.match(recorded(x!, 'stdin').toString(), `rm -rf ${victim}\r`, 'the attempt is recorded');
+    t.match(recorded(x!, 'stdout').toString(), 'kubetape: recursive force delete is not allowed in a shell here', 'the message is recorded');
+    t.match(recorded(x!, 'status').toString(), /"reason":"Forbidden"/, 'the Failure Status sent to the client is recorded');
+  });

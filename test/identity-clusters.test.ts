@@ -74,7 +74,12 @@ t.before(async () => {
     eks.objects.put({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
     eks.objects.put({ apiVersion: 'v1', kind: 'Pod', metadata: { name: `web-${ns}`, namespace: ns }, spec: { containers: [{ name: 'web', image: 'nginx' }] } });
   }
-  staging.objects.put({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'stage-0', namespace: 'default' }, spec: { containers: [{ name: 'c', image: 'nginx' }] } });
+  staging.objects.put({
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: 'stage-0', namespace: 'default' },
+    spec: { containers: [{ name: 'c', image: 'nginx' }] },
+  });
 
   const idpCa = join(dir, 'idp-ca.pem');
   writeFileSync(idpCa, idp.ca);
@@ -83,7 +88,16 @@ t.before(async () => {
   const stagingKubeconfig = writeKubeconfig(dir, { server: staging.url, ca: staging.ca, token: 'kubetape-sa-token', name: 'staging-admin' });
   const { clusters, aws } = parseClustersConfig(
     [
-      { name: 'prod', eks: { name: 'prod-eks', region: 'us-east-1' }, server: eks.url, ca: eksCa, roles: [{ group: 'dev', roleArn: DEV_ROLE }, { group: 'sre', roleArn: SRE_ROLE, priority: 10 }] },
+      {
+        name: 'prod',
+        eks: { name: 'prod-eks', region: 'us-east-1' },
+        server: eks.url,
+        ca: eksCa,
+        roles: [
+          { group: 'dev', roleArn: DEV_ROLE },
+          { group: 'sre', roleArn: SRE_ROLE, priority: 10 },
+        ],
+      },
       { name: 'staging', kubeconfig: stagingKubeconfig },
     ],
     { region: 'us-east-1', stsEndpoint: moto.url, timeoutSeconds: 5 },
@@ -127,15 +141,26 @@ t.test('dev person on the EKS cluster: lists pods in dev, may read prod, is forb
   t.match(list.stdout, /pod\/web-dev/);
   const del = await as('alice', 'prod', ['delete', 'pod', 'web-prod', '-n', 'prod', '--wait=false']);
   t.equal(del.code, 1);
-  t.match(del.stderr, new RegExp(`Error from server \\(Forbidden\\): pods "web-prod" is forbidden: User "${eksUser('alice')}" cannot delete resource "pods" in API group "" in the namespace "prod"`));
-  t.ok(eks.objects.list('pods', 'prod').some((p) => p.metadata.name === 'web-prod'), 'the pod is still there');
+  t.match(
+    del.stderr,
+    new RegExp(
+      `Error from server \\(Forbidden\\): pods "web-prod" is forbidden: User "${eksUser('alice')}" cannot delete resource "pods" in API group "" in the namespace "prod"`,
+    ),
+  );
+  t.ok(
+    eks.objects.list('pods', 'prod').some((p) => p.metadata.name === 'web-prod'),
+    'the pod is still there',
+  );
 
   const arrived = eks.received.slice(before);
   t.ok(arrived.length > 0);
   for (const q of arrived) {
     t.match(q.headers['authorization'], /^Bearer k8s-aws-v1\.[A-Za-z0-9_-]+$/, `${q.method} ${q.path}: an EKS token`);
     t.equal(q.user, eksUser('alice'), `${q.method} ${q.path}: the cluster saw alice's own role session`);
-    t.notOk(Object.keys(q.headers).some((h) => h.startsWith('impersonate-')), 'no impersonation on EKS');
+    t.notOk(
+      Object.keys(q.headers).some((h) => h.startsWith('impersonate-')),
+      'no impersonation on EKS',
+    );
   }
 });
 

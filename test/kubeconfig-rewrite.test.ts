@@ -40,7 +40,12 @@ interface Seen {
 const seen: Seen[] = [];
 const server: Server = createServer({ cert: proxyTls.server.cert, key: proxyTls.server.key }, (req, res) => {
   const url = new URL(req.url ?? '/', 'https://127.0.0.1');
-  seen.push({ method: req.method ?? '', path: url.pathname, authorization: req.headers.authorization, session: req.headers['kubectl-session'] as string | undefined });
+  seen.push({
+    method: req.method ?? '',
+    path: url.pathname,
+    authorization: req.headers.authorization,
+    session: req.headers['kubectl-session'] as string | undefined,
+  });
   const send = (code: number, body: unknown) => {
     res.writeHead(code, { 'Content-Type': 'application/json' });
     res.end(JSON.stringify(body));
@@ -49,7 +54,8 @@ const server: Server = createServer({ cert: proxyTls.server.cert, key: proxyTls.
   if (req.headers.authorization !== `Bearer ${TOKEN}`) {
     return send(401, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'Unauthorized', reason: 'Unauthorized', code: 401 });
   }
-  if (url.pathname === '/api') return send(200, { kind: 'APIVersions', versions: ['v1'], serverAddressByClientCIDRs: [{ clientCIDR: '0.0.0.0/0', serverAddress: '127.0.0.1:443' }] });
+  if (url.pathname === '/api')
+    return send(200, { kind: 'APIVersions', versions: ['v1'], serverAddressByClientCIDRs: [{ clientCIDR: '0.0.0.0/0', serverAddress: '127.0.0.1:443' }] });
   if (url.pathname === '/apis') return send(200, { kind: 'APIGroupList', apiVersion: 'v1', groups: [] });
   if (url.pathname === '/api/v1') {
     return send(200, {
@@ -65,7 +71,15 @@ const server: Server = createServer({ cert: proxyTls.server.cert, key: proxyTls.
       kind: 'PodList',
       apiVersion: 'v1',
       metadata: { resourceVersion: '1' },
-      items: [{ kind: 'Pod', apiVersion: 'v1', metadata: { name: `pod-in-${ns}`, namespace: ns, uid: '1', creationTimestamp: '2024-01-01T00:00:00Z' }, spec: {}, status: {} }],
+      items: [
+        {
+          kind: 'Pod',
+          apiVersion: 'v1',
+          metadata: { name: `pod-in-${ns}`, namespace: ns, uid: '1', creationTimestamp: '2024-01-01T00:00:00Z' },
+          spec: {},
+          status: {},
+        },
+      ],
     });
   }
   return send(404, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'not found', reason: 'NotFound', code: 404 });
@@ -75,7 +89,10 @@ t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
 const PROXY = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
 /** Run the real kubectl with its own cache dir and HOME; returns the pods it listed and the requests it made. */
-async function kubectlGetPods(kubeconfig: string, context?: string): Promise<{ pods: Array<{ metadata: { name: string; namespace: string } }>; requests: Seen[] }> {
+async function kubectlGetPods(
+  kubeconfig: string,
+  context?: string,
+): Promise<{ pods: Array<{ metadata: { name: string; namespace: string } }>; requests: Seen[] }> {
   const home = mkdtempSync(join(tmp, 'home-'));
   const args = ['--kubeconfig', kubeconfig, '--cache-dir', join(home, 'cache'), ...(context ? ['--context', context] : []), 'get', 'pods', '-o', 'json'];
   const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: home };
@@ -198,7 +215,10 @@ t.test('templates are found next to package.json', async (t) => {
   for (const name of ['eks', 'generic']) {
     const text = readFileSync(join(templatesDir(), `${name}.yaml`), 'utf8');
     t.match(text, /^# kubetape kubeconfig template/, `${name}.yaml documents itself`);
-    const body = text.split('\n').filter((l) => !l.startsWith('#')).join('\n');
+    const body = text
+      .split('\n')
+      .filter((l) => !l.startsWith('#'))
+      .join('\n');
     const used = new Set([...body.matchAll(/\{\{(\w+)\}\}/g)].map((m) => m[1]!));
     t.ok(used.has('proxyServer') && used.has('token'), `${name}.yaml uses the proxy URL and the token`);
     for (const p of used) t.match(text, new RegExp(`^#\\s+\\{\\{${p}\\}\\}\\s`, 'm'), `${name}.yaml documents {{${p}}} in its header`);
@@ -244,7 +264,13 @@ t.test('an EKS kubeconfig: both contexts point at kubetape, names, namespaces an
   });
   t.same(
     (byName(out.clusters, STAGING_ARN)!.cluster.extensions as Array<{ extension: Record<string, string> }>)[0]!.extension,
-    { 'upstream-server': STAGING_SERVER, 'upstream-cluster': STAGING_ARN, 'upstream-user': STAGING_ARN, 'eks-cluster-name': 'staging', 'eks-region': 'eu-central-1' },
+    {
+      'upstream-server': STAGING_SERVER,
+      'upstream-cluster': STAGING_ARN,
+      'upstream-user': STAGING_ARN,
+      'eks-cluster-name': 'staging',
+      'eks-region': 'eu-central-1',
+    },
     'region from the ARN when the plugin has no --region',
   );
   t.same(byName(out.users, DEMO_ARN)!.user, { token: TOKEN });
@@ -254,19 +280,33 @@ t.test('an EKS kubeconfig: both contexts point at kubetape, names, namespaces an
 
   const file = writeFile('eks/out', yaml);
   const current = await kubectlGetPods(file);
-  t.same(current.pods.map((p) => p.metadata.name), ['pod-in-default']);
+  t.same(
+    current.pods.map((p) => p.metadata.name),
+    ['pod-in-default'],
+  );
   t.ok(current.requests.length >= 2, 'kubectl reached the proxy');
-  t.ok(current.requests.every((r) => r.authorization === `Bearer ${TOKEN}` || r.path === '/version'), 'with the kubetape token');
+  t.ok(
+    current.requests.every((r) => r.authorization === `Bearer ${TOKEN}` || r.path === '/version'),
+    'with the kubetape token',
+  );
   t.ok(current.requests.some((r) => r.path === '/api/v1/namespaces/default/pods' && r.authorization === `Bearer ${TOKEN}`));
   const staging = await kubectlGetPods(file, 'staging');
-  t.same(staging.pods.map((p) => p.metadata.name), ['pod-in-team-a'], 'the context namespace is kept');
+  t.same(
+    staging.pods.map((p) => p.metadata.name),
+    ['pod-in-team-a'],
+    'the context namespace is kept',
+  );
   t.ok(staging.requests.some((r) => r.path === '/api/v1/namespaces/team-a/pods' && r.authorization === `Bearer ${TOKEN}`));
 });
 
 t.test('a generic kubeconfig: shared entries are copied, other contexts and comments untouched', async (t) => {
   const before = parse(GENERIC_KUBECONFIG) as Parsed;
   const { yaml, rewritten } = rewriteKubeconfig(GENERIC_KUBECONFIG, { ...rewriteOpts, source: 'generic-config' });
-  t.same(rewritten.map((r) => [r.context, r.template, r.cluster, r.user, r.upstreamServer]), [['dev', 'generic', 'kubetape/dev-cluster', 'kubetape/dev-admin', 'https://dev.example.com:6443']], 'current-context by default');
+  t.same(
+    rewritten.map((r) => [r.context, r.template, r.cluster, r.user, r.upstreamServer]),
+    [['dev', 'generic', 'kubetape/dev-cluster', 'kubetape/dev-admin', 'https://dev.example.com:6443']],
+    'current-context by default',
+  );
   t.match(yaml, /^# my clusters\n/, 'comments survive');
   t.match(yaml, /server: https:\/\/dev.example.com:6443 # the dev API/);
   const out = parse(yaml) as Parsed;
@@ -277,13 +317,18 @@ t.test('a generic kubeconfig: shared entries are copied, other contexts and comm
   t.same(byName(out.clusters, 'kubetape/dev-cluster')!.cluster, {
     server: PROXY,
     'certificate-authority-data': b64(proxyTls.ca.cert),
-    extensions: [{ name: 'kubetape', extension: { 'upstream-server': 'https://dev.example.com:6443', 'upstream-cluster': 'dev-cluster', 'upstream-user': 'dev-admin' } }],
+    extensions: [
+      { name: 'kubetape', extension: { 'upstream-server': 'https://dev.example.com:6443', 'upstream-cluster': 'dev-cluster', 'upstream-user': 'dev-admin' } },
+    ],
   });
   t.same(byName(out.users, 'kubetape/dev-admin')!.user, { token: TOKEN });
 
   const file = writeFile('generic/out', yaml);
   const dev = await kubectlGetPods(file);
-  t.same(dev.pods.map((p) => p.metadata.name), ['pod-in-web']);
+  t.same(
+    dev.pods.map((p) => p.metadata.name),
+    ['pod-in-web'],
+  );
   t.ok(dev.requests.some((r) => r.path === '/api/v1/namespaces/web/pods' && r.authorization === `Bearer ${TOKEN}`));
 
   // Choosing every context that uses dev-admin replaces it in place; dev-cluster is still shared with dev-readonly.
@@ -299,10 +344,13 @@ t.test('a generic kubeconfig: shared entries are copied, other contexts and comm
 t.test('rewriting twice keeps the real upstream', async (t) => {
   const once = rewriteKubeconfig(EKS_KUBECONFIG, { ...rewriteOpts, all: true }).yaml;
   const twice = rewriteKubeconfig(once, { ...rewriteOpts, proxyServer: 'https://kubetape.internal:9443', all: true });
-  t.same(twice.rewritten.map((r) => [r.template, r.upstreamServer]), [
-    ['eks', DEMO_SERVER],
-    ['eks', STAGING_SERVER],
-  ]);
+  t.same(
+    twice.rewritten.map((r) => [r.template, r.upstreamServer]),
+    [
+      ['eks', DEMO_SERVER],
+      ['eks', STAGING_SERVER],
+    ],
+  );
   const out = parse(twice.yaml) as Parsed;
   const demo = byName(out.clusters, DEMO_ARN)!.cluster;
   t.equal(demo.server, 'https://kubetape.internal:9443');
@@ -323,10 +371,23 @@ t.test('buildProxyKubeconfig writes a complete kubeconfig kubectl accepts', asyn
   t.same(cfg.clusters, [{ name: 'kubetape', cluster: { server: PROXY, 'certificate-authority-data': b64(proxyTls.ca.cert) } }], 'no upstream: no extension');
   t.same(cfg.users, [{ name: 'kubetape', user: { token: TOKEN } }]);
   const { pods, requests } = await kubectlGetPods(writeFile('proxy/kubeconfig', yaml));
-  t.same(pods.map((p) => p.metadata.name), ['pod-in-ops']);
+  t.same(
+    pods.map((p) => p.metadata.name),
+    ['pod-in-ops'],
+  );
   t.ok(requests.some((r) => r.path === '/api/v1/namespaces/ops/pods' && r.authorization === `Bearer ${TOKEN}`));
 
-  const named = parse(buildProxyKubeconfig({ server: PROXY, caPem: proxyTls.ca.cert, token: TOKEN, contextName: 'prod', clusterName: 'prod-c', userName: 'me', upstreamServer: 'https://10.0.0.1' })) as Parsed;
+  const named = parse(
+    buildProxyKubeconfig({
+      server: PROXY,
+      caPem: proxyTls.ca.cert,
+      token: TOKEN,
+      contextName: 'prod',
+      clusterName: 'prod-c',
+      userName: 'me',
+      upstreamServer: 'https://10.0.0.1',
+    }),
+  ) as Parsed;
   t.same(named.contexts, [{ name: 'prod', context: { cluster: 'prod-c', user: 'me' } }]);
   t.same(named.clusters[0]!.cluster.extensions, [{ name: 'kubetape', extension: { 'upstream-server': 'https://10.0.0.1' } }]);
   t.throws(() => buildProxyKubeconfig({ server: 'http://127.0.0.1:8080', caPem: proxyTls.ca.cert, token: TOKEN }), { message: /must be https:\/\// });
@@ -398,10 +459,16 @@ t.test('--in-place keeps a backup and replaces the file atomically', async (t) =
   t.equal(io.err, `kubetape: rewrote ${DEMO_ARN}, staging in ${file} (backup: ${backup})\n`);
   t.equal(io.out, '');
   const { pods } = await kubectlGetPods(file, 'staging');
-  t.same(pods.map((p) => p.metadata.name), ['pod-in-team-a']);
+  t.same(
+    pods.map((p) => p.metadata.name),
+    ['pod-in-team-a'],
+  );
 
   runKubeconfigRewrite({ kubeconfig: file, dataDir: data, all: true, inPlace: true, proxy: PROXY }, capture());
-  t.ok(readdirSync(join(tmp, 'inplace')).includes('config.kubetape-backup-20240506T070809Z-2'), 'a second backup in the same second does not overwrite the first');
+  t.ok(
+    readdirSync(join(tmp, 'inplace')).includes('config.kubetape-backup-20240506T070809Z-2'),
+    'a second backup in the same second does not overwrite the first',
+  );
   t.equal(readFileSync(backup, 'utf8'), EKS_KUBECONFIG);
 });
 
@@ -418,10 +485,29 @@ t.test('the commander command writes --out with mode 0600', async (t) => {
   t.equal(byName(cfg.clusters, 'prod-cluster')!.cluster.server, PROXY);
   t.equal(readFileSync(input, 'utf8'), GENERIC_KUBECONFIG);
   const { pods } = await kubectlGetPods(out, 'prod');
-  t.same(pods.map((p) => p.metadata.name), ['pod-in-default']);
+  t.same(
+    pods.map((p) => p.metadata.name),
+    ['pod-in-default'],
+  );
 
   const tokenFlag = writeFile('cli/out2', '');
-  t.equal(await cli(['--kubeconfig', input, '--ca', join(data, 'ca.crt'), '--token', 'explicit-token', '--proxy', PROXY, '--out', tokenFlag, '--data-dir', join(tmp, 'empty')]), undefined);
+  t.equal(
+    await cli([
+      '--kubeconfig',
+      input,
+      '--ca',
+      join(data, 'ca.crt'),
+      '--token',
+      'explicit-token',
+      '--proxy',
+      PROXY,
+      '--out',
+      tokenFlag,
+      '--data-dir',
+      join(tmp, 'empty'),
+    ]),
+    undefined,
+  );
   t.same(byName((parse(readFileSync(tokenFlag, 'utf8')) as Parsed).users, 'kubetape/dev-admin')!.user, { token: 'explicit-token' });
 });
 
@@ -435,14 +521,30 @@ t.test('nonsense is refused with one plain line and exit code 1', async (t) => {
     ['unknown context', [...base, '--context', 'nope'], `no context "nope" in ${input} (contexts: "dev", "dev-readonly", "prod")`],
     ['--all with --context', [...base, '--all', '--context', 'dev'], '--all and --context cannot be used together'],
     ['no contexts', ['--kubeconfig', empty, '--data-dir', data, '--proxy', PROXY], `${empty} has no contexts to rewrite`],
-    ['no current-context', ['--kubeconfig', noCurrent, '--data-dir', data, '--proxy', PROXY], `${noCurrent} has no current-context; name contexts with --context or use --all`],
-    ['http proxy', [...base, '--proxy', 'http://127.0.0.1:8080'], 'proxy URL "http://127.0.0.1:8080" must be https:// (kubectl sends no credentials over http)'],
+    [
+      'no current-context',
+      ['--kubeconfig', noCurrent, '--data-dir', data, '--proxy', PROXY],
+      `${noCurrent} has no current-context; name contexts with --context or use --all`,
+    ],
+    [
+      'http proxy',
+      [...base, '--proxy', 'http://127.0.0.1:8080'],
+      'proxy URL "http://127.0.0.1:8080" must be https:// (kubectl sends no credentials over http)',
+    ],
     ['output over input', [...base, '--out', input], `--out ${input} is the input kubeconfig; use --in-place to replace it (a backup is kept)`],
     ['--out with --in-place', [...base, '--out', join(tmp, 'x'), '--in-place'], '--out and --in-place cannot be used together'],
     ['missing kubeconfig', ['--kubeconfig', join(tmp, 'absent'), '--data-dir', data, '--proxy', PROXY], `kubeconfig ${join(tmp, 'absent')} not found`],
-    ['no token file', ['--kubeconfig', input, '--data-dir', join(tmp, 'nodata'), '--ca', join(data, 'ca.crt'), '--proxy', PROXY], /^token file .*nodata\/tokens.csv not found \(start `kubetape serve` once to create it, or pass --token\)$/],
+    [
+      'no token file',
+      ['--kubeconfig', input, '--data-dir', join(tmp, 'nodata'), '--ca', join(data, 'ca.crt'), '--proxy', PROXY],
+      /^token file .*nodata\/tokens.csv not found \(start `kubetape serve` once to create it, or pass --token\)$/,
+    ],
     ['no CA', ['--kubeconfig', input, '--data-dir', join(tmp, 'nodata'), '--proxy', PROXY], /^CA file .*nodata\/ca.crt not found/],
-    ['empty token file', ['--kubeconfig', input, '--data-dir', dataDir('data-notokens', '# nothing yet\n'), '--proxy', PROXY], /tokens.csv holds no tokens; add one or pass --token$/],
+    [
+      'empty token file',
+      ['--kubeconfig', input, '--data-dir', dataDir('data-notokens', '# nothing yet\n'), '--proxy', PROXY],
+      /tokens.csv holds no tokens; add one or pass --token$/,
+    ],
     ['not a kubeconfig', ['--kubeconfig', writeFile('refuse/list', '- 1\n'), '--data-dir', data, '--proxy', PROXY], /refuse\/list: not a kubeconfig/],
   ];
   for (const [what, args, message] of cases) {
@@ -468,7 +570,10 @@ t.test('the kubetape binary (compiled): stdout on success, `kubetape: <one line>
   t.equal(byName(cfg.clusters, DEMO_ARN)!.cluster.server, PROXY, 'the current-context is rewritten');
   t.equal(byName(cfg.clusters, STAGING_ARN)!.cluster.server, STAGING_SERVER, 'the other one is not');
 
-  const refused = await run(process.execPath, [BIN, 'kubeconfig', 'rewrite', '--kubeconfig', input, '--data-dir', data, '--context', 'prod'], { env, timeout: 30_000 }).then(
+  const refused = await run(process.execPath, [BIN, 'kubeconfig', 'rewrite', '--kubeconfig', input, '--data-dir', data, '--context', 'prod'], {
+    env,
+    timeout: 30_000,
+  }).then(
     () => ({ code: 0, stdout: '', stderr: '' }),
     (e: { code: number; stdout: string; stderr: string }) => e,
   );

@@ -19,8 +19,14 @@ for (const minor of ['27', '30', '33']) {
     t.equal(r.code, 0, r.stderr);
     t.match(r.stdout, new RegExp(`^v${minor}\\s+1\\s+`, 'm'), 'Table columns NAME DATA AGE');
     const agents = new Set(h.api.received.map((q) => String(q.headers['user-agent'] ?? '').split(' ')[0]));
-    t.ok([...agents].some((a) => a.startsWith(`kubectl/v1.${minor}.`)), `kubectl 1.${minor} spoke (${[...agents].join(', ')})`);
+    t.ok(
+      [...agents].some((a) => a.startsWith(`kubectl/v1.${minor}.`)),
+      `kubectl 1.${minor} spoke (${[...agents].join(', ')})`,
+    );
     const sessions = await h.kt.store.listSessions();
-    t.ok(sessions.some((s) => s.command === 'kubectl apply' && s.verbs.includes('create')), 'the apply session is recorded with its create');
+    t.ok(
+      sessions.some((s) => s.command === 'kubectl apply' && s.verbs.includes('create')),
+      'the apply session is recorded with its create',
+    );
   });
 }

@@ -12,7 +12,25 @@ import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** Top to bottom. */
-const LAYERS = ['cli', 'devcluster', 'login', 'listen', 'config', 'clusters', 'admission', 'authenticate', 'authorize', 'credentials', 'forward', 'record', 'store', 'kubeconfig', 'admin', 'mask', 'model'] as const;
+const LAYERS = [
+  'cli',
+  'devcluster',
+  'login',
+  'listen',
+  'config',
+  'clusters',
+  'admission',
+  'authenticate',
+  'authorize',
+  'credentials',
+  'forward',
+  'record',
+  'store',
+  'kubeconfig',
+  'admin',
+  'mask',
+  'model',
+] as const;
 
 /** Folders that import nothing else of ours (only node: modules and npm packages). */
 const SELF_CONTAINED = ['model', 'mask'];

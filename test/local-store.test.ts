@@ -46,22 +46,52 @@ t.test('sessions are listed newest first, filtered, and readable while open', as
   // A reader in another process sees open sessions as live, with counts from their files.
   const reader = new LocalStore(dir, { writable: false });
   let list = await reader.listSessions();
-  t.same(list.map((s) => s.user), ['bob', 'alice']);
-  t.same(list.map((s) => s.state), ['live', 'live']);
+  t.same(
+    list.map((s) => s.user),
+    ['bob', 'alice'],
+  );
+  t.same(
+    list.map((s) => s.state),
+    ['live', 'live'],
+  );
   t.same(list[1]!.verbs, ['list']);
-  t.same((await reader.listSessions({ user: 'alice' })).map((s) => s.id), [a.id]);
-  t.same((await reader.listSessions({ cluster: 'c2' })).map((s) => s.id), [b.id]);
-  t.same((await reader.listSessions({ verb: 'watch' })).map((s) => s.id), [b.id]);
-  t.same((await reader.listSessions({ namespace: 'prod' })).map((s) => s.id), [a.id]);
-  t.same((await reader.listSessions({ since: new Date('2026-11-21T00:00:00Z') })).map((s) => s.id), [b.id]);
+  t.same(
+    (await reader.listSessions({ user: 'alice' })).map((s) => s.id),
+    [a.id],
+  );
+  t.same(
+    (await reader.listSessions({ cluster: 'c2' })).map((s) => s.id),
+    [b.id],
+  );
+  t.same(
+    (await reader.listSessions({ verb: 'watch' })).map((s) => s.id),
+    [b.id],
+  );
+  t.same(
+    (await reader.listSessions({ namespace: 'prod' })).map((s) => s.id),
+    [a.id],
+  );
+  t.same(
+    (await reader.listSessions({ since: new Date('2026-11-21T00:00:00Z') })).map((s) => s.id),
+    [b.id],
+  );
   t.equal(await reader.resolveId(a.id.slice(0, 20).toLowerCase()), a.id, 'ids resolve by prefix, case-insensitively');
 
-  await a.close({ type: 'session.end', session: a.id, time: new Date().toISOString(), reason: 'idle', summary: { requests: 1, bytesIn: 0, bytesOut: 0, verbs: ['list'], namespaces: ['prod'], resources: ['pods'], errors: 0 } });
+  await a.close({
+    type: 'session.end',
+    session: a.id,
+    time: new Date().toISOString(),
+    reason: 'idle',
+    summary: { requests: 1, bytesIn: 0, bytesOut: 0, verbs: ['list'], namespaces: ['prod'], resources: ['pods'], errors: 0 },
+  });
   list = await reader.listSessions();
   t.equal(list.find((s) => s.id === a.id)!.state, 'ended');
   const events: RecordEvent[] = [];
   for await (const ev of reader.readSession(a.id)) events.push(ev);
-  t.same(events.map((e) => e.type), ['session.start', 'request', 'session.end']);
+  t.same(
+    events.map((e) => e.type),
+    ['session.start', 'request', 'session.end'],
+  );
   await store.close();
 });
 
@@ -75,7 +105,10 @@ t.test('a torn last line is skipped, the rest stays readable', async (t) => {
   appendFileSync(join(dir, 'recordings', 'sessions', day, `${s.id}.ndjson`), '{"type":"request","session":"' + s.id + '","se');
   const events: RecordEvent[] = [];
   for await (const ev of new LocalStore(dir, { writable: false }).readSession(s.id)) events.push(ev);
-  t.same(events.map((e) => e.type), ['session.start', 'request']);
+  t.same(
+    events.map((e) => e.type),
+    ['session.start', 'request'],
+  );
   await store.close();
 });
 
@@ -115,7 +148,11 @@ t.test('kill -9: every event acknowledged as durable is there, and the session r
   const seqs: number[] = [];
   for await (const ev of reader.readSession(id)) if (ev.type === 'request') seqs.push(ev.seq);
   t.ok(seqs.length >= acked, `all ${acked} acknowledged events survived (found ${seqs.length})`);
-  t.same(seqs, seqs.map((_, i) => i + 1), 'in order, none missing');
+  t.same(
+    seqs,
+    seqs.map((_, i) => i + 1),
+    'in order, none missing',
+  );
   const [s] = await reader.listSessions();
   t.equal(s!.state, 'interrupted');
   t.equal(s!.requests, seqs.length);

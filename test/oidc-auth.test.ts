@@ -36,7 +36,17 @@ t.before(async () => {
       authentication: {
         oidc: [
           parseOidcIssuer(
-            { issuer: idp.issuer, audience: 'kubetape', usernameClaim: 'email', groupsClaim: 'groups', groupsPrefix: 'oidc:', requiredClaims: { tenant: 'acme' }, algorithms: ['ES256'], clockSkewSeconds: 30, ca: caFile },
+            {
+              issuer: idp.issuer,
+              audience: 'kubetape',
+              usernameClaim: 'email',
+              groupsClaim: 'groups',
+              groupsPrefix: 'oidc:',
+              requiredClaims: { tenant: 'acme' },
+              algorithms: ['ES256'],
+              clockSkewSeconds: 30,
+              ca: caFile,
+            },
             'test',
           ),
           parseOidcIssuer({ issuer: downIdp.issuer, clientId: 'kubetape', ca: caFile }, 'test'),
@@ -93,19 +103,39 @@ function matrix(): BadToken[] {
     { name: 'nbf in the future', authorization: bearer(idp.mint({ ...GOOD, nbf: now() + 300 })), reason: /not valid yet \(nbf\)/ },
     { name: 'iat in the future', authorization: bearer(idp.mint({ ...GOOD, iat: now() + 300, exp: now() + 900 })), reason: /issued in the future/ },
     { name: 'no exp', authorization: bearer(idp.mint(GOOD, { omit: ['exp'] })), reason: /no "exp" claim/ },
-    { name: 'untrusted issuer', authorization: bearer(idp.mint({ ...GOOD, iss: 'https://evil.example.com' })), reason: /not issued by an issuer kubetape trusts/ },
-    { name: 'issuer with a trailing slash', authorization: bearer(idp.mint({ ...GOOD, iss: `${idp.issuer}/` })), reason: /not issued by an issuer kubetape trusts/ },
+    {
+      name: 'untrusted issuer',
+      authorization: bearer(idp.mint({ ...GOOD, iss: 'https://evil.example.com' })),
+      reason: /not issued by an issuer kubetape trusts/,
+    },
+    {
+      name: 'issuer with a trailing slash',
+      authorization: bearer(idp.mint({ ...GOOD, iss: `${idp.issuer}/` })),
+      reason: /not issued by an issuer kubetape trusts/,
+    },
     { name: 'wrong audience', authorization: bearer(idp.mint({ ...GOOD, aud: 'someone-else' })), reason: /not issued for kubetape/ },
     { name: 'no audience', authorization: bearer(idp.mint(GOOD, { omit: ['aud'] })), reason: /no "aud" claim/ },
-    { name: 'alg none', authorization: async () => `Bearer ${b64json({ alg: 'none', typ: 'JWT' })}.${b64json({ ...GOOD, iss: idp.issuer, aud: 'kubetape', exp: now() + 600 })}.`, reason: /signing algorithm is not allowed/ },
+    {
+      name: 'alg none',
+      authorization: async () => `Bearer ${b64json({ alg: 'none', typ: 'JWT' })}.${b64json({ ...GOOD, iss: idp.issuer, aud: 'kubetape', exp: now() + 600 })}.`,
+      reason: /signing algorithm is not allowed/,
+    },
     {
       name: 'HS256 signed with the public key',
       authorization: async () =>
         `Bearer ${await new SignJWT({ ...GOOD, iss: idp.issuer, aud: 'kubetape', exp: now() + 600 }).setProtectedHeader({ alg: 'HS256', kid: idp.keys[0]!.kid }).sign(new TextEncoder().encode(idp.keys[0]!.publicPem))}`,
       reason: /signing algorithm is not allowed/,
     },
-    { name: 'unknown kid', authorization: async () => `Bearer ${await idp.mint(GOOD, { key: await makeSigningKey('ES256') })}`, reason: /key its issuer does not publish/ },
-    { name: 'forged with a different key under the published kid', authorization: async () => `Bearer ${await idp.mint(GOOD, { key: await makeSigningKey('ES256', idp.keys[0]!.kid) })}`, reason: /signature does not verify/ },
+    {
+      name: 'unknown kid',
+      authorization: async () => `Bearer ${await idp.mint(GOOD, { key: await makeSigningKey('ES256') })}`,
+      reason: /key its issuer does not publish/,
+    },
+    {
+      name: 'forged with a different key under the published kid',
+      authorization: async () => `Bearer ${await idp.mint(GOOD, { key: await makeSigningKey('ES256', idp.keys[0]!.kid) })}`,
+      reason: /signature does not verify/,
+    },
     {
       name: 'tampered payload',
       authorization: async () => {
@@ -119,14 +149,34 @@ function matrix(): BadToken[] {
       authorization: async () => `Bearer ${(await idp.mint(GOOD)).split('.').slice(0, 2).join('.')}.`,
       reason: /signature does not verify|not a well-formed JWT/,
     },
-    { name: 'signature truncated', authorization: async () => `Bearer ${(await idp.mint(GOOD)).slice(0, -8)}`, reason: /signature does not verify|not a well-formed JWT/ },
-    { name: 'allowed key, disallowed algorithm (RS256 when only ES256 is allowed)', authorization: async () => `Bearer ${await idp.mint(GOOD, { key: idp.keys.find((k) => k.alg === 'RS256')! })}`, reason: /signing algorithm is not allowed/ },
+    {
+      name: 'signature truncated',
+      authorization: async () => `Bearer ${(await idp.mint(GOOD)).slice(0, -8)}`,
+      reason: /signature does not verify|not a well-formed JWT/,
+    },
+    {
+      name: 'allowed key, disallowed algorithm (RS256 when only ES256 is allowed)',
+      authorization: async () => `Bearer ${await idp.mint(GOOD, { key: idp.keys.find((k) => k.alg === 'RS256')! })}`,
+      reason: /signing algorithm is not allowed/,
+    },
     { name: 'missing groups claim', authorization: bearer(idp.mint({ ...GOOD, groups: undefined })), reason: /no "groups" claim/ },
-    { name: 'groups claim of the wrong type', authorization: bearer(idp.mint({ ...GOOD, groups: 7 as unknown as string[] })), reason: /"groups" claim is not a string or a list/ },
+    {
+      name: 'groups claim of the wrong type',
+      authorization: bearer(idp.mint({ ...GOOD, groups: 7 as unknown as string[] })),
+      reason: /"groups" claim is not a string or a list/,
+    },
     { name: 'missing username claim', authorization: bearer(idp.mint({ ...GOOD, email: undefined })), reason: /no "email" claim/ },
     { name: 'unverified email', authorization: bearer(idp.mint({ ...GOOD, email_verified: false })), reason: /email address is not verified/ },
-    { name: 'required claim with another value', authorization: bearer(idp.mint({ ...GOOD, tenant: 'other' })), reason: /"tenant" claim does not have the required value/ },
-    { name: 'required claim missing', authorization: bearer(idp.mint({ ...GOOD, tenant: undefined })), reason: /"tenant" claim does not have the required value/ },
+    {
+      name: 'required claim with another value',
+      authorization: bearer(idp.mint({ ...GOOD, tenant: 'other' })),
+      reason: /"tenant" claim does not have the required value/,
+    },
+    {
+      name: 'required claim missing',
+      authorization: bearer(idp.mint({ ...GOOD, tenant: undefined })),
+      reason: /"tenant" claim does not have the required value/,
+    },
     { name: 'no subject', authorization: bearer(idp.mint({ ...GOOD, sub: undefined })), reason: /no subject/ },
     { name: 'reserved system: username', authorization: bearer(idp.mint({ ...GOOD, email: 'system:admin' })), reason: /reserved for the cluster/ },
     { name: 'oversized token', authorization: bearer(idp.mint({ ...GOOD, padding: 'x'.repeat(9_800) })), reason: /larger than \d+ bytes/ },
@@ -176,7 +226,10 @@ t.test('unknown kids refresh the keys at most once per cooldown; a rotated key i
   const fetchesBefore = idp.jwksFetches;
   const strangers = await Promise.all(Array.from({ length: 15 }, async () => idp.mint(GOOD, { key: await makeSigningKey('ES256') })));
   const answers = await Promise.all(strangers.map((tok) => call(`Bearer ${tok}`)));
-  t.ok(answers.every((a) => a.status === 401), 'all refused');
+  t.ok(
+    answers.every((a) => a.status === 401),
+    'all refused',
+  );
   t.ok(idp.jwksFetches - fetchesBefore <= 1, `15 unknown kids cost ${idp.jwksFetches - fetchesBefore} JWKS fetch(es)`);
   t.equal(keys.jwksFetches, idp.jwksFetches, 'kubetape counted the same fetches the issuer saw');
 
@@ -206,11 +259,23 @@ t.test('token file and OIDC side by side: each token goes to the mechanism it wa
   writeFileSync(file, 'robot-token-1,ci-robot,,"deployers"\naaa.bbb.ccc,jwt-shaped-robot\n');
   const chain = new ChainAuthenticator(
     new TokenFileAuthenticator(file),
-    new OidcAuthenticator([parseOidcIssuer({ issuer: idp.issuer, audience: 'kubetape', usernameClaim: 'email', groupsClaim: 'groups', ca: join(kubeconfigDir, 'idp-ca.pem') }, 'test')]),
+    new OidcAuthenticator([
+      parseOidcIssuer(
+        { issuer: idp.issuer, audience: 'kubetape', usernameClaim: 'email', groupsClaim: 'groups', ca: join(kubeconfigDir, 'idp-ca.pem') },
+        'test',
+      ),
+    ]),
   );
   t.match(await chain.authenticate('Bearer robot-token-1'), { ok: true, identity: { user: 'ci-robot', method: 'token-file' } });
   t.match(await chain.authenticate('Bearer aaa.bbb.ccc'), { ok: true, identity: { user: 'jwt-shaped-robot' } }, 'a static token shaped like a JWT still works');
-  t.match(await chain.authenticate(`Bearer ${await idp.mint(GOOD)}`), { ok: true, identity: { user: 'alice@example.com', method: 'oidc', issuer: idp.issuer, subject: 'u-7f3a' } });
+  t.match(await chain.authenticate(`Bearer ${await idp.mint(GOOD)}`), {
+    ok: true,
+    identity: { user: 'alice@example.com', method: 'oidc', issuer: idp.issuer, subject: 'u-7f3a' },
+  });
   t.match(await chain.authenticate('Bearer unknown-static'), { ok: false, reason: /not known to kubetape/ });
-  t.match(await chain.authenticate(`Bearer ${await idp.mint({ ...GOOD, aud: 'x' })}`), { ok: false, reason: /not issued for kubetape/ }, 'a JWT gets the OIDC reason');
+  t.match(
+    await chain.authenticate(`Bearer ${await idp.mint({ ...GOOD, aud: 'x' })}`),
+    { ok: false, reason: /not issued for kubetape/ },
+    'a JWT gets the OIDC reason',
+  );
 });

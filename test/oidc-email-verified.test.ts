@@ -19,7 +19,11 @@ const BASE = { sub: 'u-1', email: 'bob@example.com', groups: ['dev'] };
 t.before(async () => {
   idp = await startTestIssuer();
   h = await startHarness({
-    config: { authentication: { oidc: [parseOidcIssuer({ issuer: idp.issuer, audience: 'kubetape', usernameClaim: 'email', groupsClaim: 'groups', ca: 'idp-ca.pem' }, 'test')] } },
+    config: {
+      authentication: {
+        oidc: [parseOidcIssuer({ issuer: idp.issuer, audience: 'kubetape', usernameClaim: 'email', groupsClaim: 'groups', ca: 'idp-ca.pem' }, 'test')],
+      },
+    },
     start: { oidc: { readCa: () => idp.ca } },
   });
 });
@@ -62,7 +66,9 @@ t.test('boolean true and an absent claim are accepted, as kube-apiserver accepts
 });
 
 t.test('the claim is not looked at when the username comes from another claim', async (t) => {
-  const auth = new OidcAuthenticator([parseOidcIssuer({ issuer: idp.issuer, audience: 'kubetape', groupsClaim: 'groups', ca: 'idp-ca.pem' }, 'test')], { readCa: () => idp.ca });
+  const auth = new OidcAuthenticator([parseOidcIssuer({ issuer: idp.issuer, audience: 'kubetape', groupsClaim: 'groups', ca: 'idp-ca.pem' }, 'test')], {
+    readCa: () => idp.ca,
+  });
   for (const value of ['false', false, null]) {
     const r = await auth.verify(await idp.mint({ ...BASE, email_verified: value }));
     t.match(r, { ok: true, identity: { user: 'u-1' } }, `usernameClaim sub, email_verified ${JSON.stringify(value)}: accepted`);

@@ -50,7 +50,11 @@ t.test('100,000 one-byte stdin frames and 20,000 empty frames stay under the sta
   t.equal(sent.length, 100_000, 'the container received every byte');
   t.equal(recorded(x!, 'stdin').toString(), sent, 'the recording holds exactly what the container received');
   const stdin = x!.streams.filter((e) => e.channel === 'stdin');
-  t.equal(stdin.reduce((n, e) => n + (e.frames ?? 1), 0), 120_000, 'every frame, empty ones too, is accounted for in the recorded events');
+  t.equal(
+    stdin.reduce((n, e) => n + (e.frames ?? 1), 0),
+    120_000,
+    'every frame, empty ones too, is accounted for in the recorded events',
+  );
   t.ok(stdin.length < 20_000, `far fewer events than frames (${stdin.length})`);
 
   // The stored bytes of this exec's stream events, as they are in the session file (envelope and chain field included).
@@ -63,13 +67,23 @@ t.test('100,000 one-byte stdin frames and 20,000 empty frames stay under the sta
   const frameBytes = x!.streams.reduce((n, e) => n + (e.frames ?? 1), 0) + Object.values(x!.response!.streamBytes ?? {}).reduce((n, b) => n + b, 0);
   const bound = PACING.perWireByte * frameBytes + PACING.burstBytes + PACING.bytesPerSecond * (seconds + 1);
   t.ok(stored <= bound, `stored ${stored} B <= 2 x ${frameBytes} + 256 KiB + 8 KiB/s x ${seconds.toFixed(1)} s = ${Math.round(bound)} B`);
-  t.ok(stored <= 2 * exec.wireBytesSent(), `stored ${stored} B is under twice what the client put on the wire (${exec.wireBytesSent()} B), not the 20 MB it made before`);
+  t.ok(
+    stored <= 2 * exec.wireBytesSent(),
+    `stored ${stored} B is under twice what the client put on the wire (${exec.wireBytesSent()} B), not the 20 MB it made before`,
+  );
 });
 
 t.test('maxStreamEvents cuts the recording of a stream and marks the cut', async (t) => {
   const s = await startStreamHarness({ minor: '32', config: { recording: { ...BASE, maxStreamEvents: 10 } } });
   t.teardown(() => s.close());
-  const r = await kubectlBinary(s.h.kubeconfig, ['exec', 'web-0', '--', 'sh', '-c', 'for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do echo line-$i; sleep 0.02; done']);
+  const r = await kubectlBinary(s.h.kubeconfig, [
+    'exec',
+    'web-0',
+    '--',
+    'sh',
+    '-c',
+    'for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do echo line-$i; sleep 0.02; done',
+  ]);
   t.equal(r.code, 0, r.stderr);
   t.match(r.stdout.toString(), /line-20\n$/, 'the client got everything');
   const [x] = await settledStreamExchanges(s.h.kt.store, (e) => e.request.exec?.command[2]?.startsWith('for i in') === true);
@@ -112,7 +126,10 @@ t.test('below the disk reserve new work is refused with 507 and /readyz fails', 
   const r = await kubectlBinary(s.h.kubeconfig, ['get', 'pods', '-v=6']);
   t.not(r.code, 0);
   t.match(r.stderr, /507/, 'HTTP 507');
-  t.match(r.stderr, /kubetape refuses new requests: the recording disk \(.*\) has .* free, below the .* kubetape keeps in reserve \(recording.diskReserveBytes\)/);
+  t.match(
+    r.stderr,
+    /kubetape refuses new requests: the recording disk \(.*\) has .* free, below the .* kubetape keeps in reserve \(recording.diskReserveBytes\)/,
+  );
   const ready = await readyz(s);
   t.equal(ready.status, 503);
   t.match(ready.body, /keeps in reserve/);

@@ -31,7 +31,13 @@ if (typeof fs === 'string') {
 
 function run(tmpfs: Tmpfs): void {
   const outside = mkdtempSync(join(tmpdir(), 'kt-diskfull-'));
-  const recording: RecordingConfig = { maxBodyBytes: 1024 * 1024, maxStreamBytes: 64 * 1024 * 1024, sessionIdleSeconds: 30, failMode: 'closed', diskReserveBytes: 0 };
+  const recording: RecordingConfig = {
+    maxBodyBytes: 1024 * 1024,
+    maxStreamBytes: 64 * 1024 * 1024,
+    sessionIdleSeconds: 30,
+    failMode: 'closed',
+    diskReserveBytes: 0,
+  };
   let s: StreamHarness;
   t.before(async () => {
     s = await startStreamHarness({ minor: '32', config: { dataDir: join(tmpfs.dir, 'data'), recording } });
@@ -74,7 +80,18 @@ function run(tmpfs: Tmpfs): void {
 
     const file = sessionLines(join(tmpfs.dir, 'data'), x!.session);
     t.ok(file.text.endsWith('\n'), 'the session file ends on a whole line');
-    t.same(file.lines.filter((l) => { try { JSON.parse(l); return false; } catch { return true; } }), [], 'no torn line anywhere in it');
+    t.same(
+      file.lines.filter((l) => {
+        try {
+          JSON.parse(l);
+          return false;
+        } catch {
+          return true;
+        }
+      }),
+      [],
+      'no torn line anywhere in it',
+    );
     const report = await s.h.kt.store.verify!(x!.session);
     t.ok(report.ok, `the session still verifies: ${report.problem ?? ''}`);
 
@@ -86,12 +103,24 @@ function run(tmpfs: Tmpfs): void {
     await until(async () => (await readyz(s)).status === 200, '/readyz to recover once space is free');
     const again = await kubectlBinary(s.h.kubeconfig, ['exec', '-i', 'web-0', '--', 'cat'], { input: 'recording again\n' });
     t.equal(again.stdout.toString(), 'recording again\n', 'execs work again');
-    await until(async () => (await streamExchanges(s.h.kt.store)).some((e) => recorded(e, 'stdin').toString() === 'recording again\n' && e.response?.exitCode === 0), 'the new exec to be recorded');
+    await until(
+      async () => (await streamExchanges(s.h.kt.store)).some((e) => recorded(e, 'stdin').toString() === 'recording again\n' && e.response?.exitCode === 0),
+      'the new exec to be recorded',
+    );
   });
 
   t.test('a failed append leaves the session file and its chain as if it had not been tried', async (t) => {
     const store = new LocalStore(join(tmpfs.dir, 'store-only'), { writable: true });
-    const w = await store.openSession({ type: 'session.start', session: newSessionId(), time: new Date().toISOString(), user: 'alice', groups: [], authMethod: 'token-file', cluster: 'c', source: '127.0.0.1' });
+    const w = await store.openSession({
+      type: 'session.start',
+      session: newSessionId(),
+      time: new Date().toISOString(),
+      user: 'alice',
+      groups: [],
+      authMethod: 'token-file',
+      cluster: 'c',
+      source: '127.0.0.1',
+    });
     const ev = (data: string): RecordEvent => ({ type: 'stream', session: w.id, seq: 1, offsetMs: 0, channel: 'stdin', encoding: 'utf8', data });
     await w.append(ev('before the disk filled\n'), { durable: true });
     const filler = tmpfs.fill();
@@ -101,7 +130,13 @@ function run(tmpfs: Tmpfs): void {
     t.equal(readFileSync(path).length, sizeBefore, 'what part of the line reached the file was cut off again');
     unlinkSync(filler);
     await w.append(ev('after space was freed\n'), { durable: true });
-    await w.close({ type: 'session.end', session: w.id, time: new Date().toISOString(), reason: 'idle', summary: { requests: 0, bytesIn: 0, bytesOut: 0, verbs: [], namespaces: [], resources: [], errors: 0 } });
+    await w.close({
+      type: 'session.end',
+      session: w.id,
+      time: new Date().toISOString(),
+      reason: 'idle',
+      summary: { requests: 0, bytesIn: 0, bytesOut: 0, verbs: [], namespaces: [], resources: [], errors: 0 },
+    });
     const file = sessionLines(join(tmpfs.dir, 'store-only'), w.id);
     t.equal(file.lines.length, 4, 'start, the two events written, end');
     const report = await store.verify(w.id);
@@ -115,7 +150,10 @@ function run(tmpfs: Tmpfs): void {
     const moto = await startMotoServer();
     useAwsEnv(awsEnv({ endpoint: moto.url }));
     await provision('kubetape-sessions', 'kubetape-diskfull');
-    const a = await startStreamHarness({ minor: '32', config: { dataDir: join(spoolFs.dir, 'data'), recording: awsRecording('kubetape-sessions', 'kubetape-diskfull', { diskReserveBytes: 0 }) } });
+    const a = await startStreamHarness({
+      minor: '32',
+      config: { dataDir: join(spoolFs.dir, 'data'), recording: awsRecording('kubetape-sessions', 'kubetape-diskfull', { diskReserveBytes: 0 }) },
+    });
     t.teardown(async () => {
       await a.close();
       await moto.close();
@@ -134,7 +172,11 @@ function run(tmpfs: Tmpfs): void {
     const filler = spoolFs.fill();
     exec.send(0, 'not spooled ' + 'z'.repeat(20_000) + '\n');
     t.equal(await Promise.race([exec.closed, new Promise<number>((r) => setTimeout(() => r(-1), 10_000))]), 1000, 'the stream closed');
-    t.match(JSON.parse(exec.received(3).toString() || '{}'), { status: 'Failure', code: 503, message: /kubetape stopped the exec: its recording failed: .*ENOSPC/ });
+    t.match(JSON.parse(exec.received(3).toString() || '{}'), {
+      status: 'Failure',
+      code: 503,
+      message: /kubetape stopped the exec: its recording failed: .*ENOSPC/,
+    });
     await new Promise((r) => setTimeout(r, 300));
     t.equal(readFileSync(received, 'utf8'), 'spooled\n', 'nothing unspooled reached the container');
     t.equal((await readyz(a)).status, 503, '/readyz fails');
@@ -153,7 +195,10 @@ function run(tmpfs: Tmpfs): void {
     const closed = new Promise<number>((r) => ws.on('close', (code) => r(code)));
     await new Promise((r, j) => (ws.on('open', r), ws.on('error', j)));
     // Each channel starts with the port (2 bytes); then data on 0, errors on 1.
-    const channel = (ch: number): string => Buffer.concat(messages.filter((m) => m[0] === ch).map((m) => m.subarray(1))).subarray(2).toString();
+    const channel = (ch: number): string =>
+      Buffer.concat(messages.filter((m) => m[0] === ch).map((m) => m.subarray(1)))
+        .subarray(2)
+        .toString();
     await until(() => messages.length >= 2, 'the port prefixes');
     ws.send(Buffer.concat([Buffer.from([0]), Buffer.from('ping 1')]));
     await until(() => channel(0) === 'ping 1', 'the echo of ping 1');
@@ -185,7 +230,9 @@ function run(tmpfs: Tmpfs): void {
     const filler = tmpfs.fill();
     exec.send(0, 'second ' + 'w'.repeat(20_000) + '\n');
     await until(() => inContainer().endsWith('w\n'), 'the second line to be forwarded although it could not be recorded');
-    const failures = (await o.h.kt.metrics.registry.getSingleMetricAsString('kubetape_recording_failures_total')).match(/^kubetape_recording_failures_total (\d+)/m);
+    const failures = (await o.h.kt.metrics.registry.getSingleMetricAsString('kubetape_recording_failures_total')).match(
+      /^kubetape_recording_failures_total (\d+)/m,
+    );
     t.ok(Number(failures?.[1]) >= 1, 'the failure is counted');
     t.equal(exec.received(3).length, 0, 'no error was sent: the exec goes on');
     t.equal((await readyz(o)).status, 200, 'failMode open stays ready');
@@ -211,7 +258,12 @@ function run(tmpfs: Tmpfs): void {
     await until(() => body.includes('before-full'), 'the watch to show the first configmap');
 
     const filler = tmpfs.fill();
-    s.h.api.objects.put({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'after-full', namespace: 'default' }, data: { k: 'v'.repeat(8000) } } as never);
+    s.h.api.objects.put({
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name: 'after-full', namespace: 'default' },
+      data: { k: 'v'.repeat(8000) },
+    } as never);
     await Promise.race([done, new Promise((r) => setTimeout(r, 10_000))]);
     t.ok(ended, 'the watch was ended');
     t.notMatch(body, /after-full/, 'the event that could not be recorded was not sent');

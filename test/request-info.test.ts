@@ -10,7 +10,6 @@ function target(uri: string): RequestTarget {
   return r.target;
 }
 
-
 const cases: Array<[string, string, Partial<ReturnType<typeof requestAttributes>>]> = [
   ['GET', '/api/v1/namespaces/default/pods?limit=500', { verb: 'list', apiGroup: '', apiVersion: 'v1', resource: 'pods', namespace: 'default', name: '' }],
   ['GET', '/api/v1/namespaces/default/pods/web-0', { verb: 'get', resource: 'pods', name: 'web-0', namespace: 'default' }],
@@ -21,7 +20,11 @@ const cases: Array<[string, string, Partial<ReturnType<typeof requestAttributes>
   ['GET', '/api/v1/namespaces/kube-system', { verb: 'get', resource: 'namespaces', name: 'kube-system', namespace: 'kube-system' }],
   ['PUT', '/api/v1/namespaces/team-a/finalize', { verb: 'update', resource: 'namespaces', name: 'team-a', subresource: 'finalize' }],
   ['GET', '/api/v1/namespaces', { verb: 'list', resource: 'namespaces', namespace: '' }],
-  ['GET', '/apis/apps/v1/namespaces/prod/deployments/api/scale', { verb: 'get', apiGroup: 'apps', apiVersion: 'v1', resource: 'deployments', name: 'api', subresource: 'scale', namespace: 'prod' }],
+  [
+    'GET',
+    '/apis/apps/v1/namespaces/prod/deployments/api/scale',
+    { verb: 'get', apiGroup: 'apps', apiVersion: 'v1', resource: 'deployments', name: 'api', subresource: 'scale', namespace: 'prod' },
+  ],
   ['POST', '/api/v1/namespaces/default/pods/web-0/exec?command=sh', { verb: 'create', subresource: 'exec' }],
   ['PATCH', '/api/v1/namespaces/default/configmaps/c?fieldManager=kubectl', { verb: 'patch', name: 'c' }],
   ['DELETE', '/api/v1/namespaces/default/configmaps/c', { verb: 'delete' }],

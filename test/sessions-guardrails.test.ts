@@ -30,7 +30,8 @@ writeFileSync(join(dir, 'tokens.csv'), 'dev-token,dana,,"dev"\nsre-token,sam,,"s
 
 function seed(h: Harness): void {
   h.api.objects.put({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'prod' } });
-  for (const name of ['web-0', 'web-1']) h.api.objects.put({ apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: 'prod' }, spec: { containers: [{ name: 'main', image: 'nginx' }] } });
+  for (const name of ['web-0', 'web-1'])
+    h.api.objects.put({ apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: 'prod' }, spec: { containers: [{ name: 'main', image: 'nginx' }] } });
   h.api.objects.put({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'db', namespace: 'default' }, type: 'Opaque', data: { password: b64('hunter2') } });
 }
 
@@ -72,7 +73,10 @@ t.test('local store: --refused, --rule, --approved, --json counts and the GUARDR
   await sleep(2600);
 
   const all = await h.kt.store.listSessions();
-  t.ok(all.every((s) => s.state === 'ended'), 'every session ended: summaries now come from the index');
+  t.ok(
+    all.every((s) => s.state === 'ended'),
+    'every session ended: summaries now come from the index',
+  );
   const refused = all.find((s) => s.user === 'sam' && s.command === 'kubectl delete')!;
   const masked = all.find((s) => s.user === 'dana' && s.resources.includes('secrets'))!;
   const plain = all.find((s) => s.user === 'dana' && s.resources.includes('pods'))!;
@@ -90,7 +94,11 @@ t.test('local store: --refused, --rule, --approved, --json counts and the GUARDR
 
   const listed = JSON.parse(json!.out) as SessionSummary[];
   const byId = (id: string) => listed.find((s) => s.id === id);
-  t.match(byId(refused.id)?.guardrails, { denied: 0, approvalRefused: 1, masked: 0, granted: 0, refusedBy: ['prod-delete-needs-approval'], rules: ['prod-delete-needs-approval'] }, '--json carries the refusal and its rule');
+  t.match(
+    byId(refused.id)?.guardrails,
+    { denied: 0, approvalRefused: 1, masked: 0, granted: 0, refusedBy: ['prod-delete-needs-approval'], rules: ['prod-delete-needs-approval'] },
+    '--json carries the refusal and its rule',
+  );
   t.match(byId(masked.id)?.guardrails, { denied: 0, approvalRefused: 0, granted: 0, refusedBy: [], rules: ['mask-secret-values'] });
   t.ok((byId(masked.id)?.guardrails?.masked ?? 0) >= 1, 'the masked read is counted');
   t.equal(byId(plain.id)?.guardrails, undefined, 'no rule decided anything in the plain session');
@@ -121,7 +129,11 @@ t.test('local store: --refused, --rule, --approved, --json counts and the GUARDR
   t.equal(retry.code, 0, retry.stderr);
   await sleep(2600);
 
-  const [grants, grantsHuman, refusedNow] = await listCli(['--approved', '--json', '--data-dir', h.dataDir], ['--approved', '--data-dir', h.dataDir], ['--refused', '--user', 'dana', '--json', '--data-dir', h.dataDir]);
+  const [grants, grantsHuman, refusedNow] = await listCli(
+    ['--approved', '--json', '--data-dir', h.dataDir],
+    ['--approved', '--data-dir', h.dataDir],
+    ['--refused', '--user', 'dana', '--json', '--data-dir', h.dataDir],
+  );
   const withGrant = JSON.parse(grants!.out) as SessionSummary[];
   t.equal(withGrant.length, 1, '--approved shows the retried delete only');
   t.match(withGrant[0], { user: 'dana', command: 'kubectl delete', guardrails: { granted: 1, approvalRefused: 0, refusedBy: [] } });
@@ -139,7 +151,11 @@ t.test('AWS store: the guardrail counts round-trip through the DynamoDB session 
   const bucket = 'kubetape-guardrails-test';
   await provision(table, bucket);
   const recording = awsRecording(table, bucket);
-  const aws = await AwsStore.open({ settings: awsStoreSettings(recording), writable: { dataDir: join(dir, 'aws-spool'), failMode: 'closed' }, log: () => undefined });
+  const aws = await AwsStore.open({
+    settings: awsStoreSettings(recording),
+    writable: { dataDir: join(dir, 'aws-spool'), failMode: 'closed' },
+    log: () => undefined,
+  });
   const h = await startHarness({ config: { tokenFile: join(dir, 'tokens.csv'), policyFile: POLICY, recording }, start: { store: aws } });
   t.teardown(() => h.close());
   seed(h);
@@ -152,9 +168,16 @@ t.test('AWS store: the guardrail counts round-trip through the DynamoDB session 
 
   const refused = await aws.listSessions({ refused: true });
   t.equal(refused.length, 1, '--refused from the DynamoDB index');
-  t.match(refused[0], { user: 'sam', state: 'ended', guardrails: { approvalRefused: 1, denied: 0, granted: 0, refusedBy: ['prod-delete-needs-approval'], rules: ['prod-delete-needs-approval'] } });
+  t.match(refused[0], {
+    user: 'sam',
+    state: 'ended',
+    guardrails: { approvalRefused: 1, denied: 0, granted: 0, refusedBy: ['prod-delete-needs-approval'], rules: ['prod-delete-needs-approval'] },
+  });
   t.same((await aws.summary(refused[0]!.id))?.guardrails, refused[0]!.guardrails, 'the session item holds the same counts');
-  t.same((await aws.listSessions({ rule: 'prod-delete-needs-approval' })).map((s) => s.id), [refused[0]!.id]);
+  t.same(
+    (await aws.listSessions({ rule: 'prod-delete-needs-approval' })).map((s) => s.id),
+    [refused[0]!.id],
+  );
   t.equal((await aws.listSessions({ approved: true })).length, 0);
   const plain = (await aws.listSessions({ user: 'dana' }))[0];
   t.equal(plain?.guardrails, undefined, 'a session no rule decided has no guardrails attribute');

@@ -13,25 +13,12 @@ import type { Duplex } from 'node:stream';
 import zlib from 'node:zlib';
 import { createLoopbackTls } from '../src/listen/tls.js';
 import { SPDY3_DICTIONARY } from '../src/forward/spdy/dictionary.js';
-import {
-  GoAwayStatus,
-  RstStatus,
-  decodeFrame,
-  decodeFrameHead,
-  encodeFrame,
-  type SpdyFrame,
-} from '../src/forward/spdy/frames.js';
+import { GoAwayStatus, RstStatus, decodeFrame, decodeFrameHead, encodeFrame, type SpdyFrame } from '../src/forward/spdy/frames.js';
 import { FrameParser } from '../src/forward/spdy/parser.js';
 import { HeaderCompressor, HeaderDecompressor, decodeHeaderBlock, encodeHeaderBlock } from '../src/forward/spdy/header-codec.js';
 import { SpdyConnection, SpdyStreamResetError, type GoAwayInfo } from '../src/forward/spdy/connection.js';
 import type { SpdyStream } from '../src/forward/spdy/stream.js';
-import {
-  acceptSpdyUpgrade,
-  dialSpdy,
-  negotiateStreamProtocol,
-  refuseSpdyUpgrade,
-  SpdyUpgradeError,
-} from '../src/forward/spdy/upgrade.js';
+import { acceptSpdyUpgrade, dialSpdy, negotiateStreamProtocol, refuseSpdyUpgrade, SpdyUpgradeError } from '../src/forward/spdy/upgrade.js';
 
 // ---------- small helpers ----------
 
@@ -110,7 +97,14 @@ t.test('frames round-trip', async (t) => {
     { type: 'syn_reply', streamId: 3, fin: true, headerBlock: block },
     { type: 'headers', streamId: 3, fin: false, headerBlock: block },
     { type: 'rst_stream', streamId: 9, status: RstStatus.CANCEL },
-    { type: 'settings', clearSettings: true, entries: [{ flags: 1, id: 7, value: 65536 }, { flags: 0, id: 4, value: 100 }] },
+    {
+      type: 'settings',
+      clearSettings: true,
+      entries: [
+        { flags: 1, id: 7, value: 65536 },
+        { flags: 0, id: 4, value: 100 },
+      ],
+    },
     { type: 'ping', id: 0xfffffffe },
     { type: 'goaway', lastGoodStreamId: 11, status: GoAwayStatus.PROTOCOL_ERROR },
     { type: 'window_update', streamId: 0, delta: 0x7fffffff },
@@ -228,7 +222,16 @@ t.test('connection: a malformed frame gives GOAWAY(PROTOCOL_ERROR) and an error 
   server.on('stream', (s) => s.reply());
   const error = once<Error>(server, 'error');
   raw.write(
-    encodeFrame({ type: 'syn_stream', streamId: 1, associatedStreamId: 0, priority: 0, slot: 0, fin: false, unidirectional: false, headerBlock: Buffer.from('not zlib at all') }),
+    encodeFrame({
+      type: 'syn_stream',
+      streamId: 1,
+      associatedStreamId: 0,
+      priority: 0,
+      slot: 0,
+      fin: false,
+      unidirectional: false,
+      headerBlock: Buffer.from('not zlib at all'),
+    }),
   );
   t.match((await error).message, /header compression/);
 });
@@ -419,9 +422,20 @@ function podJson(): object {
   return {
     kind: 'Pod',
     apiVersion: 'v1',
-    metadata: { name: 'web-0', namespace: 'default', uid: '6a1f0e6e-7c1f-4c38-9d3e-000000000001', resourceVersion: '1', creationTimestamp: '2024-01-01T00:00:00Z' },
+    metadata: {
+      name: 'web-0',
+      namespace: 'default',
+      uid: '6a1f0e6e-7c1f-4c38-9d3e-000000000001',
+      resourceVersion: '1',
+      creationTimestamp: '2024-01-01T00:00:00Z',
+    },
     spec: { containers: [{ name: 'web', image: 'nginx', ports: [{ containerPort: 80, protocol: 'TCP' }] }] },
-    status: { phase: 'Running', containerStatuses: [{ name: 'web', ready: true, restartCount: 0, image: 'nginx', imageID: '', started: true, state: { running: { startedAt: '2024-01-01T00:00:00Z' } } }] },
+    status: {
+      phase: 'Running',
+      containerStatuses: [
+        { name: 'web', ready: true, restartCount: 0, image: 'nginx', imageID: '', started: true, state: { running: { startedAt: '2024-01-01T00:00:00Z' } } },
+      ],
+    },
   };
 }
 
@@ -433,14 +447,25 @@ function restHandler(server: FakeServer) {
     };
     const path = new URL(req.url ?? '/', 'https://x').pathname;
     if (path === '/version') {
-      json(200, { major: '1', minor: server.minor, gitVersion: `v1.${server.minor}.0`, gitCommit: 'x', gitTreeState: 'clean', buildDate: '2024-01-01T00:00:00Z', goVersion: 'go1.21', compiler: 'gc', platform: 'linux/amd64' });
+      json(200, {
+        major: '1',
+        minor: server.minor,
+        gitVersion: `v1.${server.minor}.0`,
+        gitCommit: 'x',
+        gitTreeState: 'clean',
+        buildDate: '2024-01-01T00:00:00Z',
+        goVersion: 'go1.21',
+        compiler: 'gc',
+        platform: 'linux/amd64',
+      });
       return;
     }
     if (req.headers.authorization !== `Bearer ${TOKEN}`) {
       json(401, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'Unauthorized', reason: 'Unauthorized', code: 401 });
       return;
     }
-    if (path === '/api') return json(200, { kind: 'APIVersions', versions: ['v1'], serverAddressByClientCIDRs: [{ clientCIDR: '0.0.0.0/0', serverAddress: '127.0.0.1' }] });
+    if (path === '/api')
+      return json(200, { kind: 'APIVersions', versions: ['v1'], serverAddressByClientCIDRs: [{ clientCIDR: '0.0.0.0/0', serverAddress: '127.0.0.1' }] });
     if (path === '/apis') return json(200, { kind: 'APIGroupList', apiVersion: 'v1', groups: [] });
     if (path === '/api/v1') {
       const r = (name: string, kind: string, verbs: string[], namespaced = true) => ({ name, singularName: '', namespaced, kind, verbs });

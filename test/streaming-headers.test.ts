@@ -26,7 +26,12 @@ t.before(async () => {
   token = h.kt.localToken!;
   for (const ns of ['quiet', 'quiet-watch', 'quiet-informer', 'quiet-log']) h.api.objects.put({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
   for (const ns of ['quiet', 'quiet-log']) {
-    h.api.objects.put({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'silent', namespace: ns }, spec: { containers: [{ name: 'app', image: 'busybox' }] } });
+    h.api.objects.put({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'silent', namespace: ns },
+      spec: { containers: [{ name: 'app', image: 'busybox' }] },
+    });
   }
 });
 t.teardown(() => h.close());
@@ -46,7 +51,15 @@ function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
 async function timeHead(url: string, ca: string, bearer: string, target: string): Promise<{ status: number; ms: number; headers: Record<string, string> }> {
   const started = Date.now();
   try {
-    const answer = await rawRequest({ url, ca, method: 'GET', target, headers: { Authorization: `Bearer ${bearer}`, Accept: 'application/json' }, headOnly: () => true, timeoutMs: HEAD_WITHIN_MS });
+    const answer = await rawRequest({
+      url,
+      ca,
+      method: 'GET',
+      target,
+      headers: { Authorization: `Bearer ${bearer}`, Accept: 'application/json' },
+      headOnly: () => true,
+      timeoutMs: HEAD_WITHIN_MS,
+    });
     return { status: answer.status, ms: Date.now() - started, headers: answer.headers };
   } catch {
     return { status: 0, ms: Date.now() - started, headers: {} }; // no head in time
@@ -112,7 +125,9 @@ t.test("client-node's Watch on a quiet resource starts, then gets an event creat
 t.test('a client-node informer on a quiet namespace starts, then sees a later add', async (t) => {
   const kc = kubeconfig();
   const core = kc.makeApiClient(CoreV1Api);
-  const informer = makeInformer<V1ConfigMap>(kc, '/api/v1/namespaces/quiet-informer/configmaps', () => core.listNamespacedConfigMap({ namespace: 'quiet-informer' }));
+  const informer = makeInformer<V1ConfigMap>(kc, '/api/v1/namespaces/quiet-informer/configmaps', () =>
+    core.listNamespacedConfigMap({ namespace: 'quiet-informer' }),
+  );
   let connects = 0;
   informer.on('connect', () => connects++);
   const errors: unknown[] = [];
@@ -139,7 +154,11 @@ t.test("client-node's Log with follow on a pod that has not logged yet starts, t
     if (text.includes('\n')) line();
   });
   const log = new Log(kubeconfig());
-  const controller = await within(log.log('quiet-log', 'silent', 'app', out, { follow: true }), HEAD_WITHIN_MS * 2, 'Log.log({follow: true}) resolving before the pod logged anything');
+  const controller = await within(
+    log.log('quiet-log', 'silent', 'app', out, { follow: true }),
+    HEAD_WITHIN_MS * 2,
+    'Log.log({follow: true}) resolving before the pod logged anything',
+  );
   t.equal(text, '', 'nothing logged yet');
   h.api.logs.append('quiet-log', 'silent', 'app', 'first words');
   await within(gotLine, 5000, 'the line logged after the follow started');
@@ -155,7 +174,9 @@ t.test('the masked relay sends the head of a quiet watch it cannot mask (onUnmas
   });
   const front = createServer((req, res) => {
     const port = (upstream.address() as AddressInfo).port;
-    httpGet({ host: '127.0.0.1', port, path: req.url }, (up) => relayMasked(up, res, { watch: true, onUnmaskable: 'marker', onData: () => undefined, onEnd: () => undefined }));
+    httpGet({ host: '127.0.0.1', port, path: req.url }, (up) =>
+      relayMasked(up, res, { watch: true, onUnmaskable: 'marker', onData: () => undefined, onEnd: () => undefined }),
+    );
   });
   for (const s of [upstream, front]) await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
   t.teardown(() => {

@@ -23,7 +23,8 @@ async function clientNodeExec(kubeconfig: string, command: string[], input: stri
   const kc = new KubeConfig();
   kc.loadFromFile(kubeconfig);
   let socket: WebSocket | undefined;
-  const factory = (uri: string, protocols: string[], opts: WebSocket.ClientOptions): WebSocket => (socket = new WebSocket(uri, only ? [only] : protocols, opts));
+  const factory = (uri: string, protocols: string[], opts: WebSocket.ClientOptions): WebSocket =>
+    (socket = new WebSocket(uri, only ? [only] : protocols, opts));
   const exec = new Exec(kc, new WebSocketHandler(kc, factory));
   const stdout = new PassThrough();
   const stderr = new PassThrough();
@@ -38,13 +39,15 @@ async function clientNodeExec(kubeconfig: string, command: string[], input: stri
   if (only !== 'v4.channel.k8s.io') stdin.end();
   const status = await new Promise<V1Status>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`no status within 15 s; stdout ${JSON.stringify(out)}, stderr ${JSON.stringify(err)}`)), 15_000);
-    exec.exec('default', 'web-0', 'main', command, stdout, stderr, stdin, false, (s) => {
-      clearTimeout(timer);
-      resolve(s);
-    }).catch((e: unknown) => {
-      clearTimeout(timer);
-      reject(e as Error);
-    });
+    exec
+      .exec('default', 'web-0', 'main', command, stdout, stderr, stdin, false, (s) => {
+        clearTimeout(timer);
+        resolve(s);
+      })
+      .catch((e: unknown) => {
+        clearTimeout(timer);
+        reject(e as Error);
+      });
   });
   const ws = socket!;
   if (ws.readyState !== WebSocket.CLOSED) await new Promise((r) => ws.once('close', r));
@@ -79,7 +82,12 @@ for (const upstream of [
       t.equal(ok.stdout, 'done');
       t.equal(ok.status.status, 'Success', `${label}: success through the status callback`);
 
-      const [x] = await settledStreamExchanges(s.h.kt.store, (x) => x.request.exec?.command.join(' ') === 'sh -c head -n1; echo oops >&2; exit 3' && x.response?.streamProtocol?.client.includes(only ?? 'v5.channel.k8s.io') === true);
+      const [x] = await settledStreamExchanges(
+        s.h.kt.store,
+        (x) =>
+          x.request.exec?.command.join(' ') === 'sh -c head -n1; echo oops >&2; exit 3' &&
+          x.response?.streamProtocol?.client.includes(only ?? 'v5.channel.k8s.io') === true,
+      );
       t.equal(x!.response?.exitCode, 3, `${label}: exit code recorded`);
       t.equal(recorded(x!, 'stdout').toString(), 'first line\n');
       t.equal(recorded(x!, 'stderr').toString(), 'oops\n');

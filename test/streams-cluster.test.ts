@@ -70,7 +70,10 @@ t.test('exec -it on the cluster pty: typing, resize, exit', async (t) => {
   t.match(recorded(x!, 'stdin').toString(), /stty size\r[\s\S]*exit 0\r/);
   t.same(
     x!.streams.filter((e) => e.channel === 'resize').map((e) => JSON.parse(e.data) as unknown),
-    [{ Width: 90, Height: 25 }, { Width: 132, Height: 43 }],
+    [
+      { Width: 90, Height: 25 },
+      { Width: 132, Height: 43 },
+    ],
   );
 });
 
@@ -91,7 +94,9 @@ for (const run of [
   t.test(`port-forward, two concurrent connections: ${run.name}`, async (t) => {
     const h = await cluster(t, '32', run.websocket);
     const home = mkdtempSync(join(tmpdir(), 'kt-pfc-'));
-    const child = spawn('kubectl', ['--kubeconfig', h.kubeconfig, '--cache-dir', join(home, 'c'), 'port-forward', '--address', '127.0.0.1', 'web-0', ':80'], { env: { ...process.env, HOME: home } });
+    const child = spawn('kubectl', ['--kubeconfig', h.kubeconfig, '--cache-dir', join(home, 'c'), 'port-forward', '--address', '127.0.0.1', 'web-0', ':80'], {
+      env: { ...process.env, HOME: home },
+    });
     t.teardown(() => {
       child.kill('SIGKILL');
       rmSync(home, { recursive: true, force: true });

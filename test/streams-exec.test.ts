@@ -50,16 +50,26 @@ t.test('exit code, stderr and stdin across every client and cluster protocol', a
       t.equal(seen[0]?.transport, upstream.transport, `${label}: kubetape dialed the cluster over ${upstream.transport}`);
       t.equal(seen[0]?.authorization, 'Bearer admin-token', `${label}: with kubetape's credential`);
 
-      const [x] = (await settledStreamExchanges(s.h.kt.store, (x) => x.request.exec?.command.join(' ') === 'sh -c cat; echo to-stderr >&2; exit 3' && recorded(x, 'stdin').toString() === input));
+      const [x] = await settledStreamExchanges(
+        s.h.kt.store,
+        (x) => x.request.exec?.command.join(' ') === 'sh -c cat; echo to-stderr >&2; exit 3' && recorded(x, 'stdin').toString() === input,
+      );
       t.ok(x, `${label}: the exec is recorded`);
       if (!x) continue;
-      t.same(x.request.exec, { command: ['sh', '-c', 'cat; echo to-stderr >&2; exit 3'], container: 'main', tty: false, stdin: true, stdout: true, stderr: true }, `${label}: the request carries what was asked`);
+      t.same(
+        x.request.exec,
+        { command: ['sh', '-c', 'cat; echo to-stderr >&2; exit 3'], container: 'main', tty: false, stdin: true, stdout: true, stderr: true },
+        `${label}: the request carries what was asked`,
+      );
       t.equal(x.response?.status, 101);
       t.equal(x.response?.exitCode, 3, `${label}: exit code recorded`);
       t.equal(recorded(x, 'stdout').toString(), input, `${label}: stdout recorded exactly`);
       t.equal(recorded(x, 'stderr').toString(), 'to-stderr\n', `${label}: stderr recorded exactly`);
       t.match(recorded(x, 'status').toString(), /NonZeroExitCode/, `${label}: the Status is recorded`);
-      t.ok(x.streams.some((e) => e.channel === 'close' && e.data === 'stdin'), `${label}: stdin EOF is recorded`);
+      t.ok(
+        x.streams.some((e) => e.channel === 'close' && e.data === 'stdin'),
+        `${label}: stdin EOF is recorded`,
+      );
       t.match(x.response?.streamProtocol?.client, new RegExp(`^${client.transport} `), `${label}: client protocol recorded`);
       t.match(x.response?.streamProtocol?.upstream, new RegExp(`^${upstream.transport} `), `${label}: upstream protocol recorded`);
     }
@@ -78,7 +88,10 @@ t.test('1 MB of binary stdin and stdout, byte for byte, forwarded and recorded',
     t.equal(r.code, 0, `${label}: ${r.stderr}`);
     t.equal(r.stdout.length, payload.length, `${label}: every byte came back`);
     t.equal(sha(r.stdout), sha(payload), `${label}: the same bytes`);
-    const [x] = await settledStreamExchanges(s.h.kt.store, (x) => x.request.exec?.command[0] === 'cat' && x.response?.streamProtocol?.client.startsWith(client.transport) === true);
+    const [x] = await settledStreamExchanges(
+      s.h.kt.store,
+      (x) => x.request.exec?.command[0] === 'cat' && x.response?.streamProtocol?.client.startsWith(client.transport) === true,
+    );
     t.equal(sha(recorded(x!, 'stdin')), sha(payload), `${label}: recorded stdin is the payload`);
     t.equal(sha(recorded(x!, 'stdout')), sha(payload), `${label}: recorded stdout is the payload`);
     t.equal(x!.response?.exitCode, 0);
@@ -102,7 +115,9 @@ t.test('impersonation and the stream policy are refused before anything is diale
   t.not(as.code, 0);
   t.match(as.stderr, /does not forward impersonation/);
 
-  const previous = setStreamAuthorizer(async (info) => (info.exec?.command.includes('rm') ? { allow: false, message: `exec of rm in ${info.namespace}/${info.pod} is not allowed` } : { allow: true }));
+  const previous = setStreamAuthorizer(async (info) =>
+    info.exec?.command.includes('rm') ? { allow: false, message: `exec of rm in ${info.namespace}/${info.pod} is not allowed` } : { allow: true },
+  );
   t.teardown(() => void setStreamAuthorizer(previous));
   const denied = await kubectlBinary(s.h.kubeconfig, ['exec', 'web-0', '--', 'rm', '-rf', '/tmp/nothing-here']);
   t.not(denied.code, 0);
@@ -127,25 +142,30 @@ t.test('sessions show, replay and export read the exec back', async (t) => {
   const [x] = await settledStreamExchanges(s.h.kt.store, (x) => recorded(x, 'stdin').toString() === 'replay me\n');
   const id = x!.session;
   const d = s.h.dataDir;
-  const [show, replay, replaySeq, exported, noExec, badSeq, badId, badFormat, withStdin, onlyStdout, onlyStderr, onlyStdin, badChannel, outputOnly] = await cliFromSource([
-    ['sessions', 'show', id, '--data-dir', d],
-    ['replay', id, '--no-wait', '--data-dir', d],
-    ['replay', id.slice(0, 20), '--no-wait', '--speed', '4', '--seq', String(x!.request.seq), '--data-dir', d],
-    ['export', id, '--format', 'asciicast', '--stdin', '--data-dir', d],
-    ['replay', (await s.h.kt.store.listSessions()).find((ss) => ss.command !== 'kubectl exec')!.id, '--data-dir', d],
-    ['replay', id, '--seq', '1', '--data-dir', d],
-    ['replay', 'NOPE', '--data-dir', d],
-    ['export', id, '--format', 'gif', '--data-dir', d],
-    ['replay', id, '--no-wait', '--stdin', '--data-dir', d],
-    ['replay', id, '--no-wait', '--channel', 'stdout', '--data-dir', d],
-    ['replay', id, '--no-wait', '--channel', 'stderr', '--data-dir', d],
-    ['replay', id, '--no-wait', '--channel', 'stdin', '--data-dir', d],
-    ['replay', id, '--channel', 'status', '--data-dir', d],
-    ['export', id, '--format', 'asciicast', '--data-dir', d],
-  ]);
+  const [show, replay, replaySeq, exported, noExec, badSeq, badId, badFormat, withStdin, onlyStdout, onlyStderr, onlyStdin, badChannel, outputOnly] =
+    await cliFromSource([
+      ['sessions', 'show', id, '--data-dir', d],
+      ['replay', id, '--no-wait', '--data-dir', d],
+      ['replay', id.slice(0, 20), '--no-wait', '--speed', '4', '--seq', String(x!.request.seq), '--data-dir', d],
+      ['export', id, '--format', 'asciicast', '--stdin', '--data-dir', d],
+      ['replay', (await s.h.kt.store.listSessions()).find((ss) => ss.command !== 'kubectl exec')!.id, '--data-dir', d],
+      ['replay', id, '--seq', '1', '--data-dir', d],
+      ['replay', 'NOPE', '--data-dir', d],
+      ['export', id, '--format', 'gif', '--data-dir', d],
+      ['replay', id, '--no-wait', '--stdin', '--data-dir', d],
+      ['replay', id, '--no-wait', '--channel', 'stdout', '--data-dir', d],
+      ['replay', id, '--no-wait', '--channel', 'stderr', '--data-dir', d],
+      ['replay', id, '--no-wait', '--channel', 'stdin', '--data-dir', d],
+      ['replay', id, '--channel', 'status', '--data-dir', d],
+      ['export', id, '--format', 'asciicast', '--data-dir', d],
+    ]);
   t.equal(show!.code, 0, show!.stderr);
   t.match(show!.stdout.toString(), /exec \["sh","-c","cat; printf \\"err-line\\\\n\\" >&2; exit 3"\]/, 'show names the command');
-  t.match(show!.stdout.toString(), /container=main stdin\s+exit 3\s+stdin 10 B, stdout 10 B, stderr 9 B/, 'show gives container, exit code and bytes per channel');
+  t.match(
+    show!.stdout.toString(),
+    /container=main stdin\s+exit 3\s+stdin 10 B, stdout 10 B, stderr 9 B/,
+    'show gives container, exit code and bytes per channel',
+  );
   t.equal(replay!.code, 0, replay!.stderr);
   t.equal(replay!.stdout.toString(), '[stdout] replay me\n[stderr] err-line\n', 'a non-TTY replay labels stdout and stderr lines');
   t.equal(replaySeq!.stdout.toString(), '[stdout] replay me\n[stderr] err-line\n', 'by prefix and --seq too');
@@ -156,15 +176,43 @@ t.test('sessions show, replay and export read the exec back', async (t) => {
   t.equal(badChannel!.code, 1);
   t.match(badChannel!.stderr, /--channel wants one of stdout, stderr, stdin, got "status"/);
   t.equal(outputOnly!.code, 0, outputOnly!.stderr);
-  const outputEvents = outputOnly!.stdout.toString().trim().split('\n').slice(1).map((l) => JSON.parse(l) as [number, string, string]);
-  t.same(outputEvents.map((e) => e[1]), outputEvents.map(() => 'o'), 'export without --stdin writes no input events');
+  const outputEvents = outputOnly!.stdout
+    .toString()
+    .trim()
+    .split('\n')
+    .slice(1)
+    .map((l) => JSON.parse(l) as [number, string, string]);
+  t.same(
+    outputEvents.map((e) => e[1]),
+    outputEvents.map(() => 'o'),
+    'export without --stdin writes no input events',
+  );
   t.equal(exported!.code, 0, exported!.stderr);
-  const lines = exported!.stdout.toString().trim().split('\n').map((l) => JSON.parse(l) as unknown);
+  const lines = exported!.stdout
+    .toString()
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as unknown);
   t.match(lines[0], { version: 2, width: 80, height: 24 }, 'asciicast v2 header');
   const events = lines.slice(1) as Array<[number, string, string]>;
-  t.ok(events.every((e) => typeof e[0] === 'number' && ['o', 'i', 'r'].includes(e[1]) && typeof e[2] === 'string'), 'every event is [time, code, data]');
-  t.equal(events.filter((e) => e[1] === 'o').map((e) => e[2]).join(''), 'replay me\nerr-line\n');
-  t.equal(events.filter((e) => e[1] === 'i').map((e) => e[2]).join(''), 'replay me\n');
+  t.ok(
+    events.every((e) => typeof e[0] === 'number' && ['o', 'i', 'r'].includes(e[1]) && typeof e[2] === 'string'),
+    'every event is [time, code, data]',
+  );
+  t.equal(
+    events
+      .filter((e) => e[1] === 'o')
+      .map((e) => e[2])
+      .join(''),
+    'replay me\nerr-line\n',
+  );
+  t.equal(
+    events
+      .filter((e) => e[1] === 'i')
+      .map((e) => e[2])
+      .join(''),
+    'replay me\n',
+  );
   t.equal(noExec!.code, 1);
   t.match(noExec!.stderr, /^kubetape: session \S+ has no exec or attach recorded\n$/);
   t.match(badSeq!.stderr, /^kubetape: request 1 of session \S+ is not an exec or attach\n$/);

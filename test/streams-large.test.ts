@@ -24,7 +24,11 @@ t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 for (const pair of PAIRS) {
   t.test(`10 MB each way, ${pair.name}`, async (t) => {
     // Both channels count towards the per-exchange limit: leave room for 20 MB and more.
-    const s = await startStreamHarness({ minor: pair.minor, upstream: { webSocket: pair.webSocket }, config: { recording: { maxBodyBytes: 1024 * 1024, maxStreamBytes: 256 * 1024 * 1024, sessionIdleSeconds: 30, failMode: 'closed' } } });
+    const s = await startStreamHarness({
+      minor: pair.minor,
+      upstream: { webSocket: pair.webSocket },
+      config: { recording: { maxBodyBytes: 1024 * 1024, maxStreamBytes: 256 * 1024 * 1024, sessionIdleSeconds: 30, failMode: 'closed' } },
+    });
     t.teardown(() => s.close());
     const input = randomBytes(MB10);
     const output = randomBytes(MB10);
@@ -44,7 +48,10 @@ for (const pair of PAIRS) {
     const [x] = await settledStreamExchanges(s.h.kt.store, (x) => x.request.exec?.command[2] === script, 1, 30_000);
     t.match(x!.response?.streamProtocol?.client, new RegExp(`^${pair.client} `));
     t.equal(x!.response?.exitCode, 0);
-    t.notOk(x!.streams.some((e) => e.truncated), 'nothing was cut at the recording limit');
+    t.notOk(
+      x!.streams.some((e) => e.truncated),
+      'nothing was cut at the recording limit',
+    );
     t.equal(sha(recorded(x!, 'stdin')), sha(input), 'the recording holds the stdin sent');
     t.equal(sha(recorded(x!, 'stdout')), sha(output), 'the recording holds the stdout seen');
     t.equal(x!.response?.streamBytes?.stdin, MB10);

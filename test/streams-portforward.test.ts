@@ -27,9 +27,13 @@ interface PortForward {
 
 function startPortForward(t: Scope, s: StreamHarness, port: number, env: NodeJS.ProcessEnv): Promise<PortForward> {
   const home = mkdtempSync(join(tmpdir(), 'kt-pf-'));
-  const child = spawn('kubectl', ['--kubeconfig', s.h.kubeconfig, '--cache-dir', join(home, 'cache'), 'port-forward', '--address', '127.0.0.1', 'web-0', `:${port}`], {
-    env: { ...process.env, HOME: home, ...env },
-  });
+  const child = spawn(
+    'kubectl',
+    ['--kubeconfig', s.h.kubeconfig, '--cache-dir', join(home, 'cache'), 'port-forward', '--address', '127.0.0.1', 'web-0', `:${port}`],
+    {
+      env: { ...process.env, HOME: home, ...env },
+    },
+  );
   const exited = new Promise<number | null>((r) => child.on('close', (code) => r(code)));
   const stop = async (): Promise<void> => {
     child.kill('SIGINT');
@@ -69,10 +73,38 @@ function echoThrough(port: number, payload: Buffer): Promise<Buffer> {
 }
 
 const RUNS = [
-  { name: 'kubectl 1.32 tunnel -> tunnel cluster', minor: '32', env: {}, webSocket: true, client: 'websocket SPDY/3.1+portforward.k8s.io', upstream: 'websocket SPDY/3.1+portforward.k8s.io' },
-  { name: 'kubectl 1.32 tunnel -> SPDY-only cluster', minor: '32', env: {}, webSocket: false, client: 'websocket SPDY/3.1+portforward.k8s.io', upstream: 'spdy portforward.k8s.io' },
-  { name: 'kubectl 1.32 SPDY -> tunnel cluster', minor: '32', env: { KUBECTL_PORT_FORWARD_WEBSOCKETS: 'false' }, webSocket: true, client: 'spdy portforward.k8s.io', upstream: 'websocket SPDY/3.1+portforward.k8s.io' },
-  { name: 'kubectl 1.29 SPDY -> SPDY-only cluster', minor: '29', env: {}, webSocket: false, client: 'spdy portforward.k8s.io', upstream: 'spdy portforward.k8s.io' },
+  {
+    name: 'kubectl 1.32 tunnel -> tunnel cluster',
+    minor: '32',
+    env: {},
+    webSocket: true,
+    client: 'websocket SPDY/3.1+portforward.k8s.io',
+    upstream: 'websocket SPDY/3.1+portforward.k8s.io',
+  },
+  {
+    name: 'kubectl 1.32 tunnel -> SPDY-only cluster',
+    minor: '32',
+    env: {},
+    webSocket: false,
+    client: 'websocket SPDY/3.1+portforward.k8s.io',
+    upstream: 'spdy portforward.k8s.io',
+  },
+  {
+    name: 'kubectl 1.32 SPDY -> tunnel cluster',
+    minor: '32',
+    env: { KUBECTL_PORT_FORWARD_WEBSOCKETS: 'false' },
+    webSocket: true,
+    client: 'spdy portforward.k8s.io',
+    upstream: 'websocket SPDY/3.1+portforward.k8s.io',
+  },
+  {
+    name: 'kubectl 1.29 SPDY -> SPDY-only cluster',
+    minor: '29',
+    env: {},
+    webSocket: false,
+    client: 'spdy portforward.k8s.io',
+    upstream: 'spdy portforward.k8s.io',
+  },
 ] as const;
 
 for (const run of RUNS) {
@@ -99,7 +131,10 @@ for (const run of RUNS) {
     t.ok(x, 'the port-forward is recorded');
     const opens = x!.streams.filter((e) => e.channel === 'open');
     t.equal(opens.length, 3, 'three connections recorded');
-    t.ok(opens.every((e) => e.port === 80), 'each with its port');
+    t.ok(
+      opens.every((e) => e.port === 80),
+      'each with its port',
+    );
     const hashes = [1, 2].map((n) => sha(recorded(x!, 'in', n))).sort();
     t.same(hashes, [sha(a), sha(b)].sort(), 'client-to-pod bytes recorded per connection');
     t.same([1, 2].map((n) => sha(recorded(x!, 'out', n))).sort(), [sha(a), sha(b)].sort(), 'pod-to-client bytes recorded per connection');
@@ -127,7 +162,11 @@ t.test('the cluster error text for a connection reaches kubectl and the recordin
   await pf.stop();
   await settledStreamExchanges(s.h.kt.store, (e) => e.request.portForward !== undefined);
   const [show] = await cliFromSource([['sessions', 'show', x!.session, '--data-dir', s.h.dataDir]]);
-  t.match(show!.stdout.toString(), /port-forward ports 9\s+1 connection\s+in 1 B, out 0 B, error \d+ B\s+\(websocket SPDY\/3\.1\+portforward\.k8s\.io -> websocket SPDY\/3\.1\+portforward\.k8s\.io\)/, 'sessions show summarises the port-forward');
+  t.match(
+    show!.stdout.toString(),
+    /port-forward ports 9\s+1 connection\s+in 1 B, out 0 B, error \d+ B\s+\(websocket SPDY\/3\.1\+portforward\.k8s\.io -> websocket SPDY\/3\.1\+portforward\.k8s\.io\)/,
+    'sessions show summarises the port-forward',
+  );
 });
 
 t.test('kubectl cp both ways is tar over exec, recorded', async (t) => {

@@ -14,7 +14,16 @@ function request(seq: number, tty: boolean): RequestEvent {
     time: '2026-01-01T00:00:00.000Z',
     method: 'GET',
     uri: '/api/v1/namespaces/default/pods/web-0/exec',
-    attrs: { isResourceRequest: true, verb: 'create', apiGroup: '', apiVersion: 'v1', resource: 'pods', subresource: 'exec', namespace: 'default', name: 'web-0' },
+    attrs: {
+      isResourceRequest: true,
+      verb: 'create',
+      apiGroup: '',
+      apiVersion: 'v1',
+      resource: 'pods',
+      subresource: 'exec',
+      namespace: 'default',
+      name: 'web-0',
+    },
     headers: {},
     streaming: false,
     exec: { command: ['sh'], tty, stdin: true, stdout: true, stderr: !tty },
@@ -33,7 +42,13 @@ function play(style: ReplayStyle, events: TimedStreamEvent[]): string {
 
 t.test('non-TTY: each line labelled; a line broken by another channel is ended first', async (t) => {
   const rq = request(1, false);
-  const events = [ev(rq, 'stdout', 'par'), ev(rq, 'stderr', 'warn\n'), ev(rq, 'stdout', 'tial\nnext\nopen'), ev(rq, 'stdin', 'typed\n'), ev(rq, 'status', '{}')];
+  const events = [
+    ev(rq, 'stdout', 'par'),
+    ev(rq, 'stderr', 'warn\n'),
+    ev(rq, 'stdout', 'tial\nnext\nopen'),
+    ev(rq, 'stdin', 'typed\n'),
+    ev(rq, 'status', '{}'),
+  ];
   t.equal(play({ stdin: false, colour: false }, events), '[stdout] par\n[stderr] warn\n[stdout] tial\n[stdout] next\n[stdout] open\n');
   t.equal(play({ stdin: true, colour: false }, events), '[stdout] par\n[stderr] warn\n[stdout] tial\n[stdout] next\n[stdout] open\n[stdin] typed\n');
   t.equal(play({ stdin: false, colour: true }, [ev(rq, 'stderr', 'x\n')]), '\x1b[2m[stderr] \x1b[22mx\n', 'labels are dimmed on a terminal');
@@ -53,5 +68,9 @@ t.test('a TTY request after a non-TTY one closes the open labelled line', async 
   const a = request(1, false);
   const b = request(2, true);
   t.equal(play({ stdin: false, colour: false }, [ev(a, 'stdout', 'no newline'), ev(b, 'stdout', 'tty')]), '[stdout] no newline\ntty');
-  t.equal(play({ stdin: false, colour: false }, [ev(a, 'stdout', 'one'), ev(request(3, false), 'stdout', 'two\n')]), '[stdout] one\n[stdout] two\n', 'a new request starts a new line');
+  t.equal(
+    play({ stdin: false, colour: false }, [ev(a, 'stdout', 'one'), ev(request(3, false), 'stdout', 'two\n')]),
+    '[stdout] one\n[stdout] two\n',
+    'a new request starts a new line',
+  );
 });

@@ -28,7 +28,12 @@ function wsUrl(s: StreamHarness, path: string): string {
 }
 
 /** A WebSocket client the way client libraries open exec and port-forward. */
-function openWs(s: StreamHarness, path: string, protocols: string[], auth: 'header' | 'subprotocol' = 'header'): Promise<{ ws: WebSocket; messages: Buffer[]; closed: Promise<number> }> {
+function openWs(
+  s: StreamHarness,
+  path: string,
+  protocols: string[],
+  auth: 'header' | 'subprotocol' = 'header',
+): Promise<{ ws: WebSocket; messages: Buffer[]; closed: Promise<number> }> {
   const token = s.h.kt.localToken!;
   const all = auth === 'subprotocol' ? [...protocols, `base64url.bearer.authorization.k8s.io.${Buffer.from(token).toString('base64url')}`] : protocols;
   const ws = new WebSocket(wsUrl(s, path), all, { ca: s.h.kt.ca, headers: auth === 'header' ? { Authorization: `Bearer ${token}` } : {} });
@@ -91,7 +96,11 @@ for (const [name, pick] of [
     const home = mkdtempSync(join(tmpdir(), 'kt-gone-'));
     t.teardown(() => rmSync(home, { recursive: true, force: true }));
     const before = s.up.running();
-    const child = spawn('kubectl', ['--kubeconfig', s.h.kubeconfig, '--cache-dir', join(home, 'c'), 'exec', '-i', 'web-0', '--', 'sh', '-c', 'echo started; sleep 60'], { env: { ...process.env, HOME: home } });
+    const child = spawn(
+      'kubectl',
+      ['--kubeconfig', s.h.kubeconfig, '--cache-dir', join(home, 'c'), 'exec', '-i', 'web-0', '--', 'sh', '-c', 'echo started; sleep 60'],
+      { env: { ...process.env, HOME: home } },
+    );
     await new Promise<void>((r) => child.stdout.on('data', (c: Buffer) => c.toString().includes('started') && r()));
     child.kill('SIGKILL');
     const [x] = await settledStreamExchanges(s.h.kt.store, (x) => x.request.exec?.command[2] === 'echo started; sleep 60' && x.response !== undefined, 1);
@@ -109,14 +118,15 @@ for (const [name, pick] of [
     s.up.killAll();
     const r = await run;
     t.equal(r.code, 1, 'kubectl fails');
-    t.match(r.stderr, /kubetape: the connection to the cluster ended/, 'with kubetape\'s explanation');
+    t.match(r.stderr, /kubetape: the connection to the cluster ended/, "with kubetape's explanation");
     const [x] = await settledStreamExchanges(s.h.kt.store, (x) => x.request.exec?.command[2] === 'echo dying; sleep 60');
     t.match(x!.response?.error, /connection to the cluster ended/);
     t.equal(recorded(x!, 'stdout').toString(), 'dying\n');
   });
 }
 
-const EXEC = '/api/v1/namespaces/default/pods/web-0/exec?command=sh&command=-c&command=read%20line%3B%20echo%20got%20%24line%3B%20echo%20oops%20%3E%262%3B%20exit%202&stdin=true&stdout=true&stderr=true';
+const EXEC =
+  '/api/v1/namespaces/default/pods/web-0/exec?command=sh&command=-c&command=read%20line%3B%20echo%20got%20%24line%3B%20echo%20oops%20%3E%262%3B%20exit%202&stdin=true&stdout=true&stderr=true';
 
 for (const c of [
   { protocol: 'v4.channel.k8s.io', binary: true, json: true, cluster: 'SPDY-only', auth: 'header' },
@@ -129,7 +139,8 @@ for (const c of [
     const seen = s.up.seen.length;
     const { ws, messages, closed } = await openWs(s, EXEC, [c.protocol], c.auth);
     t.equal(ws.protocol, c.protocol, 'kubetape chose the protocol the client offered');
-    const encode = (ch: number, data: string): Buffer | string => (c.binary ? Buffer.concat([Buffer.from([ch]), Buffer.from(data)]) : String(ch) + Buffer.from(data).toString('base64'));
+    const encode = (ch: number, data: string): Buffer | string =>
+      c.binary ? Buffer.concat([Buffer.from([ch]), Buffer.from(data)]) : String(ch) + Buffer.from(data).toString('base64');
     ws.send(encode(0, 'hello\n'));
     const code = await closed;
     t.equal(code, 1000, 'closed normally');
@@ -142,7 +153,12 @@ for (const c of [
     t.equal(byChannel.get(1), 'got hello\n', 'stdout');
     t.equal(byChannel.get(2), 'oops\n', 'stderr');
     const status = byChannel.get(3) ?? '';
-    if (c.json) t.match(JSON.parse(status), { status: 'Failure', reason: 'NonZeroExitCode', details: { causes: [{ reason: 'ExitCode', message: '2' }] } }, 'v4: a Status with the exit code');
+    if (c.json)
+      t.match(
+        JSON.parse(status),
+        { status: 'Failure', reason: 'NonZeroExitCode', details: { causes: [{ reason: 'ExitCode', message: '2' }] } },
+        'v4: a Status with the exit code',
+      );
     else t.match(status, /^command terminated with non-zero exit code: .*exit code 2$/, 'before v4: the message as text');
     t.equal(s.up.seen[seen]?.authorization, 'Bearer admin-token', 'the cluster saw kubetape, not the caller');
     const [x] = await settledStreamExchanges(s.h.kt.store, (x) => x.response?.streamProtocol?.client === `websocket ${c.protocol}`);
@@ -155,13 +171,32 @@ t.test("the kubelet's WebSocket port-forward framing, per-port channels with the
   for (const s of [ws32, spdyOnly]) {
     const { ws, messages, closed } = await openWs(s, '/api/v1/namespaces/default/pods/web-0/portforward?ports=80', ['v4.channel.k8s.io']);
     for (let i = 0; i < 100 && messages.length < 2; i++) await new Promise((r) => setTimeout(r, 20));
-    t.same(messages.slice(0, 2).map((m) => [...m]), [[0, 80, 0], [1, 80, 0]], 'data and error channels start with port 80, little-endian');
+    t.same(
+      messages.slice(0, 2).map((m) => [...m]),
+      [
+        [0, 80, 0],
+        [1, 80, 0],
+      ],
+      'data and error channels start with port 80, little-endian',
+    );
     ws.send(Buffer.concat([Buffer.from([0]), Buffer.from('ping through the framing')]));
     for (let i = 0; i < 100 && Buffer.concat(messages.slice(2).map((m) => m.subarray(1))).length < 24; i++) await new Promise((r) => setTimeout(r, 20));
-    t.equal(Buffer.concat(messages.slice(2).filter((m) => m[0] === 0).map((m) => m.subarray(1))).toString(), 'ping through the framing', 'echoed on the data channel');
+    t.equal(
+      Buffer.concat(
+        messages
+          .slice(2)
+          .filter((m) => m[0] === 0)
+          .map((m) => m.subarray(1)),
+      ).toString(),
+      'ping through the framing',
+      'echoed on the data channel',
+    );
     ws.close(1000);
     await closed;
-    const [x] = await settledStreamExchanges(s.h.kt.store, (x) => x.request.portForward?.ports[0] === 80 && x.response?.streamProtocol?.client === 'websocket v4.channel.k8s.io');
+    const [x] = await settledStreamExchanges(
+      s.h.kt.store,
+      (x) => x.request.portForward?.ports[0] === 80 && x.response?.streamProtocol?.client === 'websocket v4.channel.k8s.io',
+    );
     t.same(x!.request.portForward, { ports: [80] });
     t.equal(recorded(x!, 'in', 1).toString(), 'ping through the framing');
   }

@@ -21,7 +21,10 @@ for (const run of RUNS) {
     term.resize(120, 40);
     // The resize has to travel kubectl -> kubetape -> cluster before stty can see it.
     for (let i = 0; i < 100 && !s.up.resizes.some((r) => r.Width === 120 && r.Height === 40); i++) await new Promise((r) => setTimeout(r, 50));
-    t.ok(s.up.resizes.some((r) => r.Width === 120 && r.Height === 40), 'the resize reached the cluster');
+    t.ok(
+      s.up.resizes.some((r) => r.Width === 120 && r.Height === 40),
+      'the resize reached the cluster',
+    );
     term.send('stty size\r');
     await term.waitFor(/\r\n40 120\r\n/);
     term.send('\x04');
@@ -39,7 +42,14 @@ for (const run of RUNS) {
     t.match(recorded(x!, 'stdout').toString(), /tty-42[\s\S]*40 120/, 'output is recorded');
     t.equal(recorded(x!, 'stderr').length, 0, 'a terminal has no stderr');
     const sizes = x!.streams.filter((e) => e.channel === 'resize').map((e) => JSON.parse(e.data) as unknown);
-    t.same(sizes, [{ Width: 100, Height: 30 }, { Width: 120, Height: 40 }], 'both sizes are recorded in order');
+    t.same(
+      sizes,
+      [
+        { Width: 100, Height: 30 },
+        { Width: 120, Height: 40 },
+      ],
+      'both sizes are recorded in order',
+    );
 
     const [replay, cast, replayTyped, replayStdin, castOutputOnly] = await cliFromSource([
       ['replay', x!.session, '--no-wait', '--data-dir', s.h.dataDir],
@@ -55,18 +65,47 @@ for (const run of RUNS) {
     t.equal(typed.replace(/\[stdin: (?:"(?:[^"\\]|\\.)*")\]/g, ''), recorded(x!, 'stdout').toString(), 'the terminal output is untouched around the markers');
     t.equal(replayStdin!.stdout.toString(), stdin, '--channel stdin prints the keystrokes exactly');
     t.notOk(
-      castOutputOnly!.stdout.toString().trim().split('\n').slice(1).some((l) => (JSON.parse(l) as unknown[])[1] === 'i'),
+      castOutputOnly!.stdout
+        .toString()
+        .trim()
+        .split('\n')
+        .slice(1)
+        .some((l) => (JSON.parse(l) as unknown[])[1] === 'i'),
       'export writes no input events unless asked',
     );
     t.equal(cast!.code, 0, cast!.stderr);
-    const lines = cast!.stdout.toString().trim().split('\n').map((l) => JSON.parse(l) as unknown);
+    const lines = cast!.stdout
+      .toString()
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as unknown);
     t.match(lines[0], { version: 2, width: 100, height: 30 }, 'the header has the first terminal size');
     const events = lines.slice(1) as Array<[number, string, string]>;
-    t.ok(events.some((e) => e[1] === 'r' && e[2] === '120x40'), 'the resize is an r event');
-    t.match(events.filter((e) => e[1] === 'i').map((e) => e[2]).join(''), /stty size\r\x04/, 'input as i events');
-    t.match(events.filter((e) => e[1] === 'o').map((e) => e[2]).join(''), /tty-42/);
+    t.ok(
+      events.some((e) => e[1] === 'r' && e[2] === '120x40'),
+      'the resize is an r event',
+    );
+    t.match(
+      events
+        .filter((e) => e[1] === 'i')
+        .map((e) => e[2])
+        .join(''),
+      /stty size\r\x04/,
+      'input as i events',
+    );
+    t.match(
+      events
+        .filter((e) => e[1] === 'o')
+        .map((e) => e[2])
+        .join(''),
+      /tty-42/,
+    );
     const times = events.map((e) => e[0]);
-    t.same(times, [...times].sort((a, b) => a - b), 'event times never go back');
+    t.same(
+      times,
+      [...times].sort((a, b) => a - b),
+      'event times never go back',
+    );
   });
 }
 

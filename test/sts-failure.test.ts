@@ -37,19 +37,30 @@ t.before(async () => {
   writeFileSync(join(dir, 'idp.pem'), idp.ca);
   writeFileSync(join(dir, 'api.pem'), api.ca);
   const { clusters, aws } = parseClustersConfig(
-    [{ name: 'prod', eks: { name: 'prod-eks', region: 'us-east-1' }, server: api.url, ca: join(dir, 'api.pem'), roles: [{ group: 'dev', roleArn: 'arn:aws:iam::123456789012:role/dev' }] }],
+    [
+      {
+        name: 'prod',
+        eks: { name: 'prod-eks', region: 'us-east-1' },
+        server: api.url,
+        ca: join(dir, 'api.pem'),
+        roles: [{ group: 'dev', roleArn: 'arn:aws:iam::123456789012:role/dev' }],
+      },
+    ],
     { stsEndpoint: `http://127.0.0.1:${(hanging.address() as AddressInfo).port}`, timeoutSeconds: 1 },
     (p) => p,
   );
   kt = await startKubetape(
-    resolveConfig({}, {
-      listen: '127.0.0.1:0',
-      adminListen: '127.0.0.1:0',
-      dataDir: join(dir, 'data'),
-      authentication: { oidc: [parseOidcIssuer({ issuer: idp.issuer, audience: 'kubetape', ca: join(dir, 'idp.pem') }, 'test')] },
-      clusters,
-      ...(aws ? { aws } : {}),
-    }),
+    resolveConfig(
+      {},
+      {
+        listen: '127.0.0.1:0',
+        adminListen: '127.0.0.1:0',
+        dataDir: join(dir, 'data'),
+        authentication: { oidc: [parseOidcIssuer({ issuer: idp.issuer, audience: 'kubetape', ca: join(dir, 'idp.pem') }, 'test')] },
+        clusters,
+        ...(aws ? { aws } : {}),
+      },
+    ),
     { log: () => undefined },
   );
 });

@@ -29,7 +29,11 @@ t.before(async () => {
   useAwsEnv(awsEnv({ endpoint: moto.url }));
   await provision(TABLE, BUCKET);
   dynamo = new DynamoDBClient({});
-  store = await AwsStore.open({ settings: awsStoreSettings(awsRecording(TABLE, BUCKET, { chunkBytes: 2048 })), writable: { dataDir: dir, failMode: 'closed' }, log: () => undefined });
+  store = await AwsStore.open({
+    settings: awsStoreSettings(awsRecording(TABLE, BUCKET, { chunkBytes: 2048 })),
+    writable: { dataDir: dir, failMode: 'closed' },
+    log: () => undefined,
+  });
 });
 t.teardown(async () => {
   await store?.close();
@@ -38,21 +42,73 @@ t.teardown(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-const attrs = (verb: string, resource: string, namespace: string) => ({ isResourceRequest: true, verb, apiGroup: '', apiVersion: 'v1', resource, subresource: '', namespace, name: '' });
+const attrs = (verb: string, resource: string, namespace: string) => ({
+  isResourceRequest: true,
+  verb,
+  apiGroup: '',
+  apiVersion: 'v1',
+  resource,
+  subresource: '',
+  namespace,
+  name: '',
+});
 
 /** alice lists pods, tries to delete namespace prod (denied by policy) and execs (exit 3): ended. */
 async function record(user: string, end = true): Promise<string> {
   const id = newSessionId();
-  const w = await store.openSession({ type: 'session.start', session: id, time: new Date().toISOString(), user, groups: ['dev'], authMethod: 'token-file', cluster: 'prod', source: '10.0.0.1', command: 'kubectl get' });
+  const w = await store.openSession({
+    type: 'session.start',
+    session: id,
+    time: new Date().toISOString(),
+    user,
+    groups: ['dev'],
+    authMethod: 'token-file',
+    cluster: 'prod',
+    source: '10.0.0.1',
+    command: 'kubectl get',
+  });
   const now = () => new Date().toISOString();
   const evs: RecordEvent[] = [
-    { type: 'request', session: id, seq: 1, time: now(), method: 'GET', uri: '/api/v1/namespaces/default/pods', attrs: attrs('list', 'pods', 'default'), headers: {}, streaming: false },
+    {
+      type: 'request',
+      session: id,
+      seq: 1,
+      time: now(),
+      method: 'GET',
+      uri: '/api/v1/namespaces/default/pods',
+      attrs: attrs('list', 'pods', 'default'),
+      headers: {},
+      streaming: false,
+    },
     { type: 'response', session: id, seq: 1, time: now(), status: 200, durationMs: 3, bytesIn: 0, bytesOut: 100 },
-    { type: 'request', session: id, seq: 2, time: now(), method: 'DELETE', uri: '/api/v1/namespaces/prod', attrs: { ...attrs('delete', 'namespaces', 'prod'), name: 'prod' }, headers: {}, streaming: false, policy: { action: 'deny', rule: 'no-namespace-deletion', index: 0 } },
+    {
+      type: 'request',
+      session: id,
+      seq: 2,
+      time: now(),
+      method: 'DELETE',
+      uri: '/api/v1/namespaces/prod',
+      attrs: { ...attrs('delete', 'namespaces', 'prod'), name: 'prod' },
+      headers: {},
+      streaming: false,
+      policy: { action: 'deny', rule: 'no-namespace-deletion', index: 0 },
+    },
     { type: 'response', session: id, seq: 2, time: now(), status: 403, durationMs: 0, bytesIn: 0, bytesOut: 200 },
-    { type: 'request', session: id, seq: 3, time: now(), method: 'POST', uri: '/api/v1/namespaces/default/pods/web-0/exec?command=sh', attrs: { ...attrs('create', 'pods', 'default'), subresource: 'exec', name: 'web-0' }, headers: {}, streaming: true, exec: { command: ['sh'], container: 'main', tty: false, stdin: true, stdout: true, stderr: true } },
+    {
+      type: 'request',
+      session: id,
+      seq: 3,
+      time: now(),
+      method: 'POST',
+      uri: '/api/v1/namespaces/default/pods/web-0/exec?command=sh',
+      attrs: { ...attrs('create', 'pods', 'default'), subresource: 'exec', name: 'web-0' },
+      headers: {},
+      streaming: true,
+      exec: { command: ['sh'], container: 'main', tty: false, stdin: true, stdout: true, stderr: true },
+    },
   ];
-  for (let i = 0; i < 8; i++) evs.push({ type: 'stream', session: id, seq: 3, offsetMs: i, channel: 'stdout', encoding: 'utf8', data: `output ${i} `.padEnd(500, '.') });
+  for (let i = 0; i < 8; i++)
+    evs.push({ type: 'stream', session: id, seq: 3, offsetMs: i, channel: 'stdout', encoding: 'utf8', data: `output ${i} `.padEnd(500, '.') });
   evs.push({ type: 'response', session: id, seq: 3, time: now(), status: 101, durationMs: 40, bytesIn: 10, bytesOut: 4000, exitCode: 3 });
   const counts: SessionSummaryCounts = emptyCounts();
   const { countEvent } = await import('../src/model/recording.js');
@@ -88,14 +144,26 @@ async function edit(id: string, sk: string, f: (it: Record<string, AttributeValu
 }
 
 const CASES: Case[] = [
-  { name: "the session item's user", tamper: (id) => edit(id, 'session', (it) => (it['user'] = { S: 'mallory' })), says: /the session item differs from the recording's session start: user is "mallory" in DynamoDB, "alice" in the recording/ },
+  {
+    name: "the session item's user",
+    tamper: (id) => edit(id, 'session', (it) => (it['user'] = { S: 'mallory' })),
+    says: /the session item differs from the recording's session start: user is "mallory" in DynamoDB, "alice" in the recording/,
+  },
   {
     name: 'the summary counts (the refusal disappears from --refused)',
     tamper: (id) => edit(id, 'session', (it) => (it['guardrails']!.M!['denied'] = { N: '0' })),
     says: /the session item's summary differs from the recording: guardrails is \{.*"denied":0.*\} in DynamoDB/,
   },
-  { name: "a request item's verb", tamper: (id) => edit(id, 'request#00000002', (it) => (it['verb'] = { S: 'get' })), says: /DynamoDB item request#00000002 differs from the recording \(chunk \d+\): verb is "get" in DynamoDB, "delete" in the recording/ },
-  { name: "a response item's exitCode", tamper: (id) => edit(id, 'request#00000003#response', (it) => (it['exitCode'] = { N: '0' })), says: /DynamoDB item request#00000003#response differs from the recording \(chunk \d+\): exitCode is 0 in DynamoDB, 3 in the recording/ },
+  {
+    name: "a request item's verb",
+    tamper: (id) => edit(id, 'request#00000002', (it) => (it['verb'] = { S: 'get' })),
+    says: /DynamoDB item request#00000002 differs from the recording \(chunk \d+\): verb is "get" in DynamoDB, "delete" in the recording/,
+  },
+  {
+    name: "a response item's exitCode",
+    tamper: (id) => edit(id, 'request#00000003#response', (it) => (it['exitCode'] = { N: '0' })),
+    says: /DynamoDB item request#00000003#response differs from the recording \(chunk \d+\): exitCode is 0 in DynamoDB, 3 in the recording/,
+  },
   {
     name: 'a request item deleted',
     tamper: async (id) => {
@@ -118,7 +186,8 @@ const CASES: Case[] = [
     name: "the whole session's DynamoDB items deleted",
     tamper: async (id) => {
       const items = await partitionItems(TABLE, `session#${id}`);
-      for (const it of items) await dynamo.send(new DeleteItemCommand({ TableName: TABLE, Key: { pk: it['pk'] as AttributeValue, sk: it['sk'] as AttributeValue } }));
+      for (const it of items)
+        await dynamo.send(new DeleteItemCommand({ TableName: TABLE, Key: { pk: it['pk'] as AttributeValue, sk: it['sk'] as AttributeValue } }));
       return async () => {
         for (const it of items) await putItem(it as Record<string, AttributeValue>);
       };
@@ -157,7 +226,8 @@ t.test('a crash that left a live session half uploaded reads as pending upload, 
   const last = chunks.sort((a, b) => ((a['sk'] as AttributeValue).S! < (b['sk'] as AttributeValue).S! ? -1 : 1))[chunks.length - 1]!;
   const lastSeq = Number((last['seq'] as AttributeValue).N);
   const itemsOfLast = (await partitionItems(TABLE, `session#${id}`)).filter((i) => (i['chunk'] as AttributeValue | undefined)?.N === String(lastSeq));
-  for (const it of [last, ...itemsOfLast]) await dynamo.send(new DeleteItemCommand({ TableName: TABLE, Key: { pk: it['pk'] as AttributeValue, sk: it['sk'] as AttributeValue } }));
+  for (const it of [last, ...itemsOfLast])
+    await dynamo.send(new DeleteItemCommand({ TableName: TABLE, Key: { pk: it['pk'] as AttributeValue, sk: it['sk'] as AttributeValue } }));
   const pending = await store.verify(id);
   t.ok(pending.ok, `not BROKEN: ${pending.problem ?? ''}`);
   t.equal(pending.state, 'live, pending upload');

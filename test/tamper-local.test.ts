@@ -76,7 +76,9 @@ interface Serve {
  */
 async function serve(cfg: string, log: string, zombie = false): Promise<Serve> {
   const holder = zombie
-    ? spawn('sh', ['-c', '"$0" "$1" serve --config "$2" >"$3" 2>&1 & echo $!; exec sleep 600', process.execPath, BIN, cfg, log], { stdio: ['ignore', 'pipe', 'ignore'] })
+    ? spawn('sh', ['-c', '"$0" "$1" serve --config "$2" >"$3" 2>&1 & echo $!; exec sleep 600', process.execPath, BIN, cfg, log], {
+        stdio: ['ignore', 'pipe', 'ignore'],
+      })
     : spawn('sh', ['-c', 'echo $$; exec "$0" "$1" serve --config "$2" >"$3" 2>&1', process.execPath, BIN, cfg, log], { stdio: ['ignore', 'pipe', 'ignore'] });
   children.push(holder);
   const pid = await new Promise<number>((res) => holder.stdout!.once('data', (c: Buffer) => res(Number(c.toString().trim()))));
@@ -105,7 +107,10 @@ async function waitFor<T>(what: string, f: () => T | undefined, ms = 20_000): Pr
 
 type Rec = Record<string, unknown> & { kind?: string; id?: string };
 const indexPath = (d: string): string => join(d, 'recordings', 'index.ndjson');
-const indexText = (d: string): string[] => readFileSync(indexPath(d), 'utf8').split('\n').filter((l) => l !== '');
+const indexText = (d: string): string[] =>
+  readFileSync(indexPath(d), 'utf8')
+    .split('\n')
+    .filter((l) => l !== '');
 const indexRecs = (d: string): Rec[] =>
   indexText(d).flatMap((l) => {
     try {
@@ -122,7 +127,10 @@ function sessionFile(d: string, id: string): string {
   }
   throw new Error(`no file for ${id}`);
 }
-const fileLines = (p: string): string[] => readFileSync(p, 'utf8').split('\n').filter((l) => l !== '');
+const fileLines = (p: string): string[] =>
+  readFileSync(p, 'utf8')
+    .split('\n')
+    .filter((l) => l !== '');
 const writeLines = (p: string, lines: string[]): void => writeFileSync(p, lines.map((l) => l + '\n').join(''));
 const sha = (s: string): string => createHash('sha256').update(s, 'utf8').digest('hex');
 /** Recomputes a hash chain the way kubetape writes it: what an attacker without the key can do. */
@@ -145,7 +153,12 @@ function editLine(line: string, edit: (o: Rec) => void): string {
 
 const api = await startFakeApiServer();
 t.teardown(() => api.close());
-api.objects.put({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'web-0', namespace: 'default' }, spec: { containers: [{ name: 'app', image: 'busybox:1.36' }] } });
+api.objects.put({
+  apiVersion: 'v1',
+  kind: 'Pod',
+  metadata: { name: 'web-0', namespace: 'default' },
+  spec: { containers: [{ name: 'app', image: 'busybox:1.36' }] },
+});
 api.objects.put({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'prod' } });
 const upstream = writeKubeconfig(dir, { server: api.url, ca: api.ca, token: 'admin-token', name: 'dev-cluster', namespace: 'default' });
 const cfg = join(dir, 'kubetape.yaml');
@@ -170,7 +183,8 @@ writeFileSync(
     '',
   ].join('\n'),
 );
-const kc = (s: Serve, user: 'alice' | 'bob'): string => writeKubeconfig(dir, { server: s.url, ca: readFileSync(join(data, 'ca.crt'), 'utf8'), token: `${user}-token`, name: `kt-${user}`, namespace: 'default' });
+const kc = (s: Serve, user: 'alice' | 'bob'): string =>
+  writeKubeconfig(dir, { server: s.url, ca: readFileSync(join(data, 'ca.crt'), 'utf8'), token: `${user}-token`, name: `kt-${user}`, namespace: 'default' });
 const starts = (): Rec[] => (existsSync(indexPath(data)) ? indexRecs(data).filter((r) => r.kind === 'start') : []);
 const ended = (id: string): boolean => indexRecs(data).some((r) => r.kind === 'end' && r.id === id);
 /** The id of the nth session `user` ran `command` in (kubectl's dispatcher adds sessions of its own: found by what they are, not by position). */
@@ -206,7 +220,11 @@ t.test('record: five sessions, one interrupted by kill -9 and sealed by the rest
     const n = fileLines(sessionFile(data, S4)).findIndex((l) => l.includes('"type":"request"') && l.includes('watch=true'));
     return n >= 0 ? n + 1 : undefined;
   });
-  await waitFor('a checkpoint holding the watch', () => indexRecs(data).some((x) => x.kind === 'checkpoint' && (x['open'] as Array<{ id: string; lines: number }>).some((o) => o.id === S4 && o.lines >= watchLine)));
+  await waitFor('a checkpoint holding the watch', () =>
+    indexRecs(data).some(
+      (x) => x.kind === 'checkpoint' && (x['open'] as Array<{ id: string; lines: number }>).some((o) => o.id === S4 && o.lines >= watchLine),
+    ),
+  );
   process.kill(first.pid, 'SIGKILL');
   await waitFor('the killed serve to be a zombie', () => processState(first.pid) === 'Z', 5000);
   watch.child.kill('SIGKILL');
@@ -223,7 +241,9 @@ t.test('record: five sessions, one interrupted by kill -9 and sealed by the rest
   t.equal(r.code, 0, r.stderr);
   S5 = await waitFor('S5', () => sessionOf('bob', 'kubectl get', 1));
   await waitFor('S5 ended', () => ended(S5));
-  await waitFor('every session since the restart ended', () => starts().every((x) => ended(x.id!) || x.id === S4 || indexRecs(data).some((y) => y.kind === 'seal' && y.id === x.id)));
+  await waitFor('every session since the restart ended', () =>
+    starts().every((x) => ended(x.id!) || x.id === S4 || indexRecs(data).some((y) => y.kind === 'seal' && y.id === x.id)),
+  );
   second.holder.kill('SIGTERM');
   await new Promise((res) => second.holder.once('exit', res));
   first.holder.kill('SIGKILL'); // the zombie's parent: the zombie is reaped with it
@@ -262,12 +282,19 @@ t.test('interrupted by kill -9 and not yet restarted, the store verifies clean; 
   // Cutting the interrupted session's tail below the last checkpoint's head is named even before any restart.
   const c = copy(crashed);
   const f = sessionFile(c, S4);
-  const cps = indexRecs(c).filter((x) => x.kind === 'checkpoint').flatMap((x) => (x['open'] as Array<{ id: string; lines: number }>).filter((o) => o.id === S4));
+  const cps = indexRecs(c)
+    .filter((x) => x.kind === 'checkpoint')
+    .flatMap((x) => (x['open'] as Array<{ id: string; lines: number }>).filter((o) => o.id === S4));
   const recorded = Math.max(...cps.map((o) => o.lines));
   writeLines(f, fileLines(f).slice(0, recorded - 1));
   const cut = await verify(c);
   t.equal(cut.code, 2);
-  t.match(cut.stdout, new RegExp(`${S4}  BROKEN  .*has ${recorded - 1} lines; the checkpoint of \\S+ \\(index.ndjson line \\d+\\) recorded ${recorded}: line ${recorded} on were cut`));
+  t.match(
+    cut.stdout,
+    new RegExp(
+      `${S4}  BROKEN  .*has ${recorded - 1} lines; the checkpoint of \\S+ \\(index.ndjson line \\d+\\) recorded ${recorded}: line ${recorded} on were cut`,
+    ),
+  );
 });
 
 interface Case {
@@ -280,8 +307,17 @@ interface Case {
 const CASES: Case[] = [
   {
     name: "a session's user rewritten in index.ndjson (alice becomes mallory)",
-    tamper: (d) => writeIndex(d, indexText(d).map((l) => (l.includes(`"kind":"start","id":"${S1}"`) ? l.replace('"user":"alice"', '"user":"mallory"') : l))),
-    says: () => [new RegExp(`${S1}  BROKEN  index.ndjson line \\d+ \\(its start\\) differs from its file's first line: user is "mallory" in the index, "alice" in the file`), /index  BROKEN  index.ndjson line \d+ does not follow line \d+/],
+    tamper: (d) =>
+      writeIndex(
+        d,
+        indexText(d).map((l) => (l.includes(`"kind":"start","id":"${S1}"`) ? l.replace('"user":"alice"', '"user":"mallory"') : l)),
+      ),
+    says: () => [
+      new RegExp(
+        `${S1}  BROKEN  index.ndjson line \\d+ \\(its start\\) differs from its file's first line: user is "mallory" in the index, "alice" in the file`,
+      ),
+      /index  BROKEN  index.ndjson line \d+ does not follow line \d+/,
+    ],
   },
   {
     name: 'the end summary edited in the index (the refused delete disappears from --refused)',
@@ -298,7 +334,10 @@ const CASES: Case[] = [
             : l,
         ),
       ),
-    says: () => [new RegExp(`${S2}  BROKEN  index.ndjson line \\d+ \\(its end\\) differs from \\S+ line \\d+: summary\\.errors is 0 in the index, \\d+ in the file`), /index  BROKEN  index.ndjson line \d+ does not follow/],
+    says: () => [
+      new RegExp(`${S2}  BROKEN  index.ndjson line \\d+ \\(its end\\) differs from \\S+ line \\d+: summary\\.errors is 0 in the index, \\d+ in the file`),
+      /index  BROKEN  index.ndjson line \d+ does not follow/,
+    ],
   },
   {
     name: 'the end summary edited in the file and the index, both chains recomputed (no key)',
@@ -326,12 +365,17 @@ const CASES: Case[] = [
   {
     name: "a session's end line removed from the index, then lines cut from its file",
     tamper: (d) => {
-      writeIndex(d, indexText(d).filter((l) => !l.includes(`"kind":"end","id":"${S1}"`)));
+      writeIndex(
+        d,
+        indexText(d).filter((l) => !l.includes(`"kind":"end","id":"${S1}"`)),
+      );
       const f = sessionFile(d, S1);
       writeLines(f, fileLines(f).slice(0, -2));
     },
     says: () => [
-      new RegExp(`${S1}  BROKEN  kubetape started again at \\S+ \\(index.ndjson line \\d+\\) and would have sealed it, but the index holds no end or seal line for it: removed`),
+      new RegExp(
+        `${S1}  BROKEN  kubetape started again at \\S+ \\(index.ndjson line \\d+\\) and would have sealed it, but the index holds no end or seal line for it: removed`,
+      ),
       new RegExp(`${S1}  BROKEN  .*line \\d+ on were cut`),
       /index  BROKEN  index.ndjson line \d+ does not follow line \d+: index lines were removed/,
     ],
@@ -339,7 +383,10 @@ const CASES: Case[] = [
   {
     name: "a session's lines and headSha256 removed from its index end line, then lines cut from its file",
     tamper: (d) => {
-      writeIndex(d, indexText(d).map((l) => (l.includes(`"kind":"end","id":"${S3}"`) ? editLine(l, (o) => (delete o['lines'], delete o['headSha256'])) : l)));
+      writeIndex(
+        d,
+        indexText(d).map((l) => (l.includes(`"kind":"end","id":"${S3}"`) ? editLine(l, (o) => (delete o['lines'], delete o['headSha256'])) : l)),
+      );
       const f = sessionFile(d, S3);
       writeLines(f, fileLines(f).slice(0, -1));
     },
@@ -357,9 +404,15 @@ const CASES: Case[] = [
     name: 'a whole session deleted (its file and its index lines)',
     tamper: (d) => {
       unlinkSync(sessionFile(d, S3));
-      writeIndex(d, indexText(d).filter((l) => !l.includes(`"id":"${S3}"`)));
+      writeIndex(
+        d,
+        indexText(d).filter((l) => !l.includes(`"id":"${S3}"`)),
+      );
     },
-    says: () => [new RegExp(`${S3}  BROKEN  session ${S3} is missing: session \\S+'s file names it as the session started before it`), /index  BROKEN  index.ndjson line \d+ does not follow/],
+    says: () => [
+      new RegExp(`${S3}  BROKEN  session ${S3} is missing: session \\S+'s file names it as the session started before it`),
+      /index  BROKEN  index.ndjson line \d+ does not follow/,
+    ],
   },
   {
     name: 'a whole session deleted, and the index chain recomputed without the key',
@@ -376,7 +429,11 @@ const CASES: Case[] = [
   {
     name: 'index.ndjson deleted',
     tamper: (d) => unlinkSync(indexPath(d)),
-    says: () => [/index  BROKEN  index.ndjson is missing, and \d+ session files are on disk: the index was deleted/, new RegExp(`${S1}  BROKEN  not in the index`), new RegExp(`${S5}  BROKEN  not in the index`)],
+    says: () => [
+      /index  BROKEN  index.ndjson is missing, and \d+ session files are on disk: the index was deleted/,
+      new RegExp(`${S1}  BROKEN  not in the index`),
+      new RegExp(`${S5}  BROKEN  not in the index`),
+    ],
   },
   {
     name: 'a line in the middle of a session file edited',
@@ -390,7 +447,13 @@ const CASES: Case[] = [
   },
   {
     name: 'a line appended after a session ended',
-    tamper: (d) => appendFileSync(sessionFile(d, S5), fileLines(sessionFile(d, S5)).slice(-1)[0]!.replace(/"prevSha256":"[0-9a-f]{64}"/, `"prevSha256":"${sha(fileLines(sessionFile(d, S5)).slice(-1)[0]!)}"`) + '\n'),
+    tamper: (d) =>
+      appendFileSync(
+        sessionFile(d, S5),
+        fileLines(sessionFile(d, S5))
+          .slice(-1)[0]!
+          .replace(/"prevSha256":"[0-9a-f]{64}"/, `"prevSha256":"${sha(fileLines(sessionFile(d, S5)).slice(-1)[0]!)}"`) + '\n',
+      ),
     says: () => [new RegExp(`${S5}  BROKEN  \\S+ line \\d+ follows the session's end \\(added\\)`)],
   },
 ];
@@ -410,7 +473,10 @@ t.test('the user rewrite fools sessions list, and show, replay and export warn a
   const d = copy();
   CASES[0]!.tamper(d);
   const alice = JSON.parse((await cli(['sessions', 'list', '--json', '--user', 'alice', '--data-dir', d])).stdout) as Array<{ id: string }>;
-  t.notOk(alice.some((s) => s.id === S1), 'the index is the read path: --user alice no longer finds S1 (so verify must)');
+  t.notOk(
+    alice.some((s) => s.id === S1),
+    'the index is the read path: --user alice no longer finds S1 (so verify must)',
+  );
   for (const args of [
     ['sessions', 'show', S1],
     ['replay', S1, '--no-wait'],
@@ -418,7 +484,14 @@ t.test('the user rewrite fools sessions list, and show, replay and export warn a
   ]) {
     const out = await cli([...args, '--data-dir', d]);
     t.equal(out.code, 0, `${args[0]}: still shows what is there`);
-    t.match(out.stderr, new RegExp(`^kubetape: WARNING: session ${S1} does not verify: index.ndjson line \\d+ \\(its start\\) differs from its file's first line: user is "mallory"`, 'm'), `${args[0]} warns`);
+    t.match(
+      out.stderr,
+      new RegExp(
+        `^kubetape: WARNING: session ${S1} does not verify: index.ndjson line \\d+ \\(its start\\) differs from its file's first line: user is "mallory"`,
+        'm',
+      ),
+      `${args[0]} warns`,
+    );
   }
   const clean = await cli(['replay', S1, '--no-wait', '--data-dir', data]);
   t.equal(clean.code, 0);
@@ -448,15 +521,37 @@ t.test('what a crash leaves is not tampering: a torn index line and a torn sessi
   t.teardown(() => rmSync(d, { recursive: true, force: true }));
   const key = randomBytes(32);
   const a = new LocalStore(d, { writable: true, checkpointKey: key });
-  const start = (user: string): SessionStartEvent => ({ type: 'session.start', session: newSessionId(), time: new Date().toISOString(), user, groups: [], authMethod: 'token-file', cluster: 'c', source: '127.0.0.1' });
+  const start = (user: string): SessionStartEvent => ({
+    type: 'session.start',
+    session: newSessionId(),
+    time: new Date().toISOString(),
+    user,
+    groups: [],
+    authMethod: 'token-file',
+    cluster: 'c',
+    source: '127.0.0.1',
+  });
   const w = await a.openSession(start('carol'));
-  const request = (seq: number): RecordEvent => ({ type: 'request', session: w.id, seq, time: new Date().toISOString(), method: 'GET', uri: '/api/v1/pods', attrs: { isResourceRequest: true, verb: 'list', apiGroup: '', apiVersion: 'v1', resource: 'pods', subresource: '', namespace: '', name: '' }, headers: {}, streaming: false });
+  const request = (seq: number): RecordEvent => ({
+    type: 'request',
+    session: w.id,
+    seq,
+    time: new Date().toISOString(),
+    method: 'GET',
+    uri: '/api/v1/pods',
+    attrs: { isResourceRequest: true, verb: 'list', apiGroup: '', apiVersion: 'v1', resource: 'pods', subresource: '', namespace: '', name: '' },
+    headers: {},
+    streaming: false,
+  });
   await w.append(request(1), { durable: true });
   await w.append(request(2), { durable: true });
   // kubetape dies mid-write: half a line in the session file and half a line in the index, and its process is gone.
   appendFileSync(sessionFile(d, w.id), '{"type":"request","session":"' + w.id + '","seq":3,"ti');
   appendFileSync(indexPath(d), '{"kind":"end","id":"' + w.id + '","end":{"ty');
-  writeFileSync(join(d, 'recordings', 'instance.json'), JSON.stringify({ instance: (indexRecs(d).find((x) => x.kind === 'start') as { instance: string }).instance, pid: 2 ** 22 + 1 }) + '\n');
+  writeFileSync(
+    join(d, 'recordings', 'instance.json'),
+    JSON.stringify({ instance: (indexRecs(d).find((x) => x.kind === 'start') as { instance: string }).instance, pid: 2 ** 22 + 1 }) + '\n',
+  );
 
   const crashed = await new LocalStore(d, { writable: false, checkpointKey: key }).verifyAll();
   t.ok(crashed.ok, `before the restart it verifies: ${JSON.stringify(crashed.problems)} ${crashed.sessions.map((s) => s.problem).join(' ')}`);
@@ -468,14 +563,23 @@ t.test('what a crash leaves is not tampering: a torn index line and a torn sessi
   const listed = await b.listSessions();
   t.match(listed, [{ id: w.id, state: 'interrupted', requests: 2 }]);
   const w2 = await b.openSession(start('dave'));
-  await w2.close({ type: 'session.end', session: w2.id, time: new Date().toISOString(), reason: 'idle', summary: { requests: 0, bytesIn: 0, bytesOut: 0, verbs: [], namespaces: [], resources: [], errors: 0 } });
+  await w2.close({
+    type: 'session.end',
+    session: w2.id,
+    time: new Date().toISOString(),
+    reason: 'idle',
+    summary: { requests: 0, bytesIn: 0, bytesOut: 0, verbs: [], namespaces: [], resources: [], errors: 0 },
+  });
   await b.close();
   await a.close().catch(() => undefined);
 
   const after = await new LocalStore(d, { writable: false, checkpointKey: key }).verifyAll();
   t.ok(after.ok, `after the restart it verifies: ${JSON.stringify(after.problems)} ${after.sessions.map((s) => s.problem ?? '').join(' ')}`);
   t.match(after.notes.join('\n'), /index.ndjson line \d+ is torn/, 'the torn index line is noted, not counted');
-  t.match(after.sessions.find((s) => s.id === w.id), { ok: true, state: 'interrupted (sealed)', notes: [/the last line is torn/] });
+  t.match(
+    after.sessions.find((s) => s.id === w.id),
+    { ok: true, state: 'interrupted (sealed)', notes: [/the last line is torn/] },
+  );
   t.match(after.anchor, /anchored by the checkpoint signed at/);
 
   // And the torn-line allowance hides nothing: the sealed session's last whole line cut is named.

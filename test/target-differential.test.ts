@@ -52,7 +52,13 @@ function seedCluster(): void {
   for (const namespace of ['default', 'prod']) {
     h.api.objects.put({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'web-0', namespace }, spec: { containers: [{ name: 'web', image: 'nginx' }] } });
   }
-  h.api.objects.put({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'db', namespace: 'default' }, type: 'Opaque', data: { password: 'aHVudGVyMg==' } } as never);
+  h.api.objects.put({
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name: 'db', namespace: 'default' },
+    type: 'Opaque',
+    data: { password: 'aHVudGVyMg==' },
+  } as never);
   h.api.objects.put({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'app', namespace: 'default' }, data: { a: '1' } });
 }
 
@@ -73,7 +79,7 @@ const describe = (o: Outcome): string => {
     }
   }
   return [
-    `answer ${a ? a.status : `none (${o.error})`}${message ? ` "${message}"` : a && a.status === 400 && !a.body ? ' with no body (refused by Node\'s HTTP parser: kubetape has no clientError handler answering a Status)' : ''}`,
+    `answer ${a ? a.status : `none (${o.error})`}${message ? ` "${message}"` : a && a.status === 400 && !a.body ? " with no body (refused by Node's HTTP parser: kubetape has no clientError handler answering a Status)" : ''}`,
     `cluster received ${o.arrived.length === 0 ? 'nothing' : o.arrived.map((x) => `${x.method} ${JSON.stringify(x.path.slice(0, 140))}`).join(', ')}`,
     `recorded ${o.recorded.length === 0 ? 'nothing' : o.recorded.map((r) => `${r.method} ${JSON.stringify(r.uri.slice(0, 140))} ${attrText(r.attrs)}`).join(', ')}`,
   ].join('; ');
@@ -126,7 +132,12 @@ function judge(t: Test, o: Outcome, upgrade: boolean): 'refused' | 'forwarded' |
     forwarded = problems.length === 0;
   }
   const ok = refused || forwarded;
-  t.ok(ok, ok ? `${withStatus ? 'refused' : byNodeParser ? "refused by Node's HTTP parser" : 'forwarded as decided'}` : `neither refused nor forwarded as decided: ${problems.join('; ') || 'see below'} -- ${describe(o)}`);
+  t.ok(
+    ok,
+    ok
+      ? `${withStatus ? 'refused' : byNodeParser ? "refused by Node's HTTP parser" : 'forwarded as decided'}`
+      : `neither refused nor forwarded as decided: ${problems.join('; ') || 'see below'} -- ${describe(o)}`,
+  );
   if (o.must === 'refuse') t.ok(withStatus, `must be refused with a 400 Status${withStatus ? '' : `: ${describe(o)}`}`);
   if (o.must === 'forward') t.ok(forwarded, `must be forwarded${forwarded ? '' : `: ${describe(o)}`}`);
   if (forwarded) {
@@ -199,7 +210,14 @@ t.test('REST: every corpus target is refused, or forwarded exactly as decided an
     const o: Outcome = { key, method, target: e.target, must: e.must, why: e.why, aims: e.aims, arrived: [], recorded: [] };
     outcomes.set(key, o);
     try {
-      o.answer = await rawRequest({ url: h.kt.url, ca: h.kt.ca, method, target: e.target, headers: headersFor(key, SESSION.rest), headOnly: (s) => s >= 200 && s < 300 });
+      o.answer = await rawRequest({
+        url: h.kt.url,
+        ca: h.kt.ca,
+        method,
+        target: e.target,
+        headers: headersFor(key, SESSION.rest),
+        headOnly: (s) => s >= 200 && s < 300,
+      });
     } catch (err) {
       o.error = (err as Error).message;
     }
@@ -223,7 +241,9 @@ t.test('REST: every corpus target is refused, or forwarded exactly as decided an
       tally[r ?? 'failed']++;
     });
   }
-  t.comment(`${jobs.length} requests (${CORPUS.length} targets): ${tally.refused} refused, ${tally.forwarded} forwarded as decided, ${tally.failed} neither; ${Date.now() - started} ms`);
+  t.comment(
+    `${jobs.length} requests (${CORPUS.length} targets): ${tally.refused} refused, ${tally.forwarded} forwarded as decided, ${tally.failed} neither; ${Date.now() - started} ms`,
+  );
 });
 
 const WS_PROTOCOL: Record<UpgradeEntry['kind'], string | undefined> = {
@@ -255,7 +275,11 @@ t.test('upgrades: WebSocket and SPDY are refused before the cluster sees anythin
     const o: Outcome = { key, method, target: e.target, must: e.must, why: e.why, aims: e.aims, arrived: [], recorded: [] };
     const headers: Record<string, string> = { ...headersFor(key, SESSION.upgrades), Connection: 'Upgrade' };
     if (transport === 'websocket') {
-      Object.assign(headers, { Upgrade: 'websocket', 'Sec-WebSocket-Version': '13', 'Sec-WebSocket-Key': Buffer.from(randomUUID().slice(0, 16)).toString('base64') });
+      Object.assign(headers, {
+        Upgrade: 'websocket',
+        'Sec-WebSocket-Version': '13',
+        'Sec-WebSocket-Key': Buffer.from(randomUUID().slice(0, 16)).toString('base64'),
+      });
       if (WS_PROTOCOL[e.kind]) headers['Sec-WebSocket-Protocol'] = WS_PROTOCOL[e.kind]!;
     } else {
       Object.assign(headers, { Upgrade: 'SPDY/3.1', 'X-Stream-Protocol-Version': SPDY_PROTOCOL[e.kind]! });
@@ -279,5 +303,7 @@ t.test('upgrades: WebSocket and SPDY are refused before the cluster sees anythin
       tally[judge(t, o, true) ?? 'failed']++;
     });
   }
-  t.comment(`${outcomes.length} upgrades: ${tally.refused} refused, ${tally.forwarded} forwarded as decided, ${tally.failed} neither; ${Date.now() - started} ms`);
+  t.comment(
+    `${outcomes.length} upgrades: ${tally.refused} refused, ${tally.forwarded} forwarded as decided, ${tally.failed} neither; ${Date.now() - started} ms`,
+  );
 });

@@ -172,14 +172,111 @@ function prng(seed: number): () => number {
   };
 }
 
-const SAFE = ['a', 'b', 'z', 'api', 'apis', 'v1', 'namespaces', 'default', 'prod', 'pods', 'secrets', 'web-0', 'exec', '/', '/', '/', '-', '_', '~', '.', '0', '9', 'A', 'Z'];
+const SAFE = [
+  'a',
+  'b',
+  'z',
+  'api',
+  'apis',
+  'v1',
+  'namespaces',
+  'default',
+  'prod',
+  'pods',
+  'secrets',
+  'web-0',
+  'exec',
+  '/',
+  '/',
+  '/',
+  '-',
+  '_',
+  '~',
+  '.',
+  '0',
+  '9',
+  'A',
+  'Z',
+];
 const SUB = ['!', '$', '&', "'", '(', ')', '*', '+', ',', ';', '=', ':', '@'];
 const NASTY = [
-  '/', '\\', '%', '.', '..', '#', '?', ';', ':', '@', '+', ' ', '//', '/./', '/../', '&', '=', '"', '<', '>', '{', '}', '|', '^', '`', '[', ']',
-  '%2f', '%2F', '%5c', '%5C', '%2e', '%2E', '%25', '%00', '%20', '%23', '%3f', '%3b', '%26', '%3d', '%2b', '%41', '%61', '%7e', '%7f',
-  '%ef%bc%8f', '%c0%af', '%c0%ae', '%e2%80%a4', '%e2%88%95', '%c5%bf', '%ff', '%zz', '%2', '%2g',
-  '\uff0f', '\u2024', '\u2215', '\u0455', '\u00e9', '\u017f', '\t', '\n', '\r', '\x00', '\x01', '\x7f', '\u200b', '\ud83d\ude00',
-  'watch=', 'watch=true', 'watch=0', 'watch=fal%c5%bfe', 'follow=', 'labelSelector=a', 'command=sh',
+  '/',
+  '\\',
+  '%',
+  '.',
+  '..',
+  '#',
+  '?',
+  ';',
+  ':',
+  '@',
+  '+',
+  ' ',
+  '//',
+  '/./',
+  '/../',
+  '&',
+  '=',
+  '"',
+  '<',
+  '>',
+  '{',
+  '}',
+  '|',
+  '^',
+  '`',
+  '[',
+  ']',
+  '%2f',
+  '%2F',
+  '%5c',
+  '%5C',
+  '%2e',
+  '%2E',
+  '%25',
+  '%00',
+  '%20',
+  '%23',
+  '%3f',
+  '%3b',
+  '%26',
+  '%3d',
+  '%2b',
+  '%41',
+  '%61',
+  '%7e',
+  '%7f',
+  '%ef%bc%8f',
+  '%c0%af',
+  '%c0%ae',
+  '%e2%80%a4',
+  '%e2%88%95',
+  '%c5%bf',
+  '%ff',
+  '%zz',
+  '%2',
+  '%2g',
+  '\uff0f',
+  '\u2024',
+  '\u2215',
+  '\u0455',
+  '\u00e9',
+  '\u017f',
+  '\t',
+  '\n',
+  '\r',
+  '\x00',
+  '\x01',
+  '\x7f',
+  '\u200b',
+  '\ud83d\ude00',
+  'watch=',
+  'watch=true',
+  'watch=0',
+  'watch=fal%c5%bfe',
+  'follow=',
+  'labelSelector=a',
+  'command=sh',
 ];
 
 function randomTarget(r: () => number): string {
@@ -247,7 +344,13 @@ t.test('fuzz: every accepted target is read the same by every reader on the way'
     if (!again.ok) fail('(a) uri re-parses', raw, `uri ${JSON.stringify(x.uri)} refused: ${again.reason}`);
     else {
       const y = again.target;
-      if (y.uri !== x.uri || y.path !== x.path || y.query !== x.query || JSON.stringify(y.segments) !== JSON.stringify(x.segments) || y.params.toString() !== x.params.toString()) {
+      if (
+        y.uri !== x.uri ||
+        y.path !== x.path ||
+        y.query !== x.query ||
+        JSON.stringify(y.segments) !== JSON.stringify(x.segments) ||
+        y.params.toString() !== x.params.toString()
+      ) {
         fail('(a) uri re-parses to the identical target', raw, `${x.uri} -> ${y.uri}`);
       }
     }
@@ -278,7 +381,8 @@ t.test('fuzz: every accepted target is read the same by every reader on the way'
     // (d) decoding each segment of path gives the segments (Go decodes the path)
     const pathSegs = x.path.replace(/^\//, '').replace(/\/$/, '');
     const decoded = pathSegs === '' ? [] : pathSegs.split('/').map((s) => decodeURIComponent(s));
-    if (JSON.stringify(decoded) !== JSON.stringify(x.segments)) fail('(d) decoded path segments === segments', raw, `${JSON.stringify(decoded)} vs ${JSON.stringify(x.segments)}`);
+    if (JSON.stringify(decoded) !== JSON.stringify(x.segments))
+      fail('(d) decoded path segments === segments', raw, `${JSON.stringify(decoded)} vs ${JSON.stringify(x.segments)}`);
     const goUri = goSegments(x.uri);
     if (JSON.stringify(goUri) !== JSON.stringify(x.segments)) fail('(d) Go reads uri as the segments', raw, JSON.stringify(goUri));
     // ... and Go reads what the client sent (before canonicalisation) the same way
@@ -295,7 +399,8 @@ t.test('fuzz: every accepted target is read the same by every reader on the way'
     for (const name of ['watch', 'follow', 'labelSelector', 'fieldSelector', 'container', 'stdin', 'stdout', 'stderr', 'tty', 'command']) {
       const mine = x.params.getAll(name).map((v) => Buffer.from(v, 'utf8').toString('latin1'));
       const go = goQ.get(name) ?? [];
-      if (JSON.stringify(mine) !== JSON.stringify(go)) fail(`extra: Go reads the query parameter ${name} as the same bytes`, raw, `${JSON.stringify(mine)} vs ${JSON.stringify(go)}`);
+      if (JSON.stringify(mine) !== JSON.stringify(go))
+        fail(`extra: Go reads the query parameter ${name} as the same bytes`, raw, `${JSON.stringify(mine)} vs ${JSON.stringify(go)}`);
     }
     if (queryBool(x, 'watch') !== goBool(goQ.get('watch'))) fail('extra: Go reads watch as the same boolean', raw, String(queryBool(x, 'watch')));
   }

@@ -48,7 +48,11 @@ setTimeout(() => {
     status: { token: 'tok-' + n, expirationTimestamp: new Date(Date.now() + Number(process.env.LIFETIME_MS)).toISOString() } }));
 }, Number(process.env.DELAY_MS || 0));`,
 );
-script(pluginBin, 'kt-failing-plugin', `process.stdout.write('{"partial": "secret-in-stdout"}'); process.stderr.write('\\n  error: no AWS credentials found for profile "prod"  \\n\\n'); process.exit(1);`);
+script(
+  pluginBin,
+  'kt-failing-plugin',
+  `process.stdout.write('{"partial": "secret-in-stdout"}'); process.stderr.write('\\n  error: no AWS credentials found for profile "prod"  \\n\\n'); process.exit(1);`,
+);
 script(pluginBin, 'kt-garbage-plugin', `process.stdout.write('token=garbage-secret-123 this is not json');`);
 script(
   pluginBin,
@@ -60,9 +64,17 @@ const report = { info: JSON.parse(info), stdinBytes: stdin.length, stdinIsTTY: B
 process.stdout.write(JSON.stringify({ apiVersion: JSON.parse(info).apiVersion, kind: 'ExecCredential',
   status: { token: Buffer.from(JSON.stringify(report)).toString('base64url') } }));`,
 );
-script(pluginBin, 'kt-wrong-version-plugin', `process.stdout.write(JSON.stringify({ apiVersion: 'client.authentication.k8s.io/v1beta1', kind: 'ExecCredential', status: { token: 'leaky-token-456' } }));`);
+script(
+  pluginBin,
+  'kt-wrong-version-plugin',
+  `process.stdout.write(JSON.stringify({ apiVersion: 'client.authentication.k8s.io/v1beta1', kind: 'ExecCredential', status: { token: 'leaky-token-456' } }));`,
+);
 script(pluginBin, 'kt-hanging-plugin', `setInterval(() => {}, 1000);`);
-script(pluginBin, 'kt-cert-plugin', `process.stdout.write(JSON.stringify({ apiVersion: 'client.authentication.k8s.io/v1', kind: 'ExecCredential', status: { clientCertificateData: process.env.CERT, clientKeyData: process.env.KEY } }));`);
+script(
+  pluginBin,
+  'kt-cert-plugin',
+  `process.stdout.write(JSON.stringify({ apiVersion: 'client.authentication.k8s.io/v1', kind: 'ExecCredential', status: { clientCertificateData: process.env.CERT, clientKeyData: process.env.KEY } }));`,
+);
 
 const pluginEnv: NodeJS.ProcessEnv = { ...process.env, PATH: `${pluginBin}${delimiter}${process.env.PATH ?? ''}` };
 
@@ -289,7 +301,14 @@ users: [{name: sa, user: {tokenFile: token, token: ignored-when-a-file-is-set}}]
 
 t.test('an exec plugin resolved via PATH is cached, shared by concurrent callers, and re-run after invalidate()', async (t) => {
   const c = counter('cache');
-  const cluster = execCluster({ command: 'kt-counting-plugin', env: [{ name: 'COUNT_FILE', value: c.file }, { name: 'LIFETIME_MS', value: '600000' }, { name: 'DELAY_MS', value: '150' }] });
+  const cluster = execCluster({
+    command: 'kt-counting-plugin',
+    env: [
+      { name: 'COUNT_FILE', value: c.file },
+      { name: 'LIFETIME_MS', value: '600000' },
+      { name: 'DELAY_MS', value: '150' },
+    ],
+  });
   const creds = new UpstreamCredentials(cluster, { baseEnv: pluginEnv });
 
   const all = await Promise.all(Array.from({ length: 5 }, () => creds.get()));
@@ -302,7 +321,10 @@ t.test('an exec plugin resolved via PATH is cached, shared by concurrent callers
 
   creds.invalidate();
   const again = await Promise.all([creds.get(), creds.get()]);
-  t.same(again.map((a) => a.authorization), ['Bearer tok-2', 'Bearer tok-2']);
+  t.same(
+    again.map((a) => a.authorization),
+    ['Bearer tok-2', 'Bearer tok-2'],
+  );
   t.equal(c.count(), 2, 'invalidate() makes the next get() run the plugin once more');
 });
 
@@ -313,7 +335,11 @@ t.test('an exec credential is refreshed shortly before it expires', async (t) =>
   let fake = Date.now();
   const cluster = execCluster({
     command: 'kt-counting-plugin',
-    env: [{ name: 'COUNT_FILE', value: c.file }, { name: 'LIFETIME_MS', value: String(lifetime) }, { name: 'FAIL_FILE', value: fail }],
+    env: [
+      { name: 'COUNT_FILE', value: c.file },
+      { name: 'LIFETIME_MS', value: String(lifetime) },
+      { name: 'FAIL_FILE', value: fail },
+    ],
   });
   const creds = new UpstreamCredentials(cluster, { baseEnv: pluginEnv, now: () => fake });
   const first = await creds.get();
@@ -341,7 +367,13 @@ t.test('an exec credential is refreshed shortly before it expires', async (t) =>
 
 t.test('refresh before expiry with the real clock', async (t) => {
   const c = counter('realclock');
-  const cluster = execCluster({ command: 'kt-counting-plugin', env: [{ name: 'COUNT_FILE', value: c.file }, { name: 'LIFETIME_MS', value: '1500' }] });
+  const cluster = execCluster({
+    command: 'kt-counting-plugin',
+    env: [
+      { name: 'COUNT_FILE', value: c.file },
+      { name: 'LIFETIME_MS', value: '1500' },
+    ],
+  });
   const creds = new UpstreamCredentials(cluster, { baseEnv: pluginEnv });
   t.equal((await creds.get()).authorization, 'Bearer tok-1');
   t.equal((await creds.get()).authorization, 'Bearer tok-1');
@@ -377,11 +409,21 @@ t.test('provideClusterInfo hands the plugin the cluster; stdin is not a terminal
 
   const without = execCluster({ command: 'kt-echo-plugin', apiVersion: 'client.authentication.k8s.io/v1beta1' }, { ca: ca.cert });
   const r2 = JSON.parse(Buffer.from((await new UpstreamCredentials(without, { baseEnv: pluginEnv }).get()).authorization!.slice(7), 'base64url').toString());
-  t.same(r2.info, { kind: 'ExecCredential', apiVersion: 'client.authentication.k8s.io/v1beta1', spec: { interactive: false } }, 'no cluster without provideClusterInfo');
+  t.same(
+    r2.info,
+    { kind: 'ExecCredential', apiVersion: 'client.authentication.k8s.io/v1beta1', spec: { interactive: false } },
+    'no cluster without provideClusterInfo',
+  );
 });
 
 t.test('a plugin may return a client certificate instead of a token', async (t) => {
-  const cluster = execCluster({ command: 'kt-cert-plugin', env: [{ name: 'CERT', value: serverPair.cert }, { name: 'KEY', value: serverPair.key }] });
+  const cluster = execCluster({
+    command: 'kt-cert-plugin',
+    env: [
+      { name: 'CERT', value: serverPair.cert },
+      { name: 'KEY', value: serverPair.key },
+    ],
+  });
   t.same(await new UpstreamCredentials(cluster, { baseEnv: pluginEnv }).get(), { cert: serverPair.cert, key: serverPair.key });
 });
 
@@ -395,7 +437,10 @@ t.test('plugin failures are clear errors that never include the credential', asy
   t.match(garbage, { message: /^exec plugin "kt-garbage-plugin" printed 41 bytes that are not JSON; it must print an ExecCredential$/ });
   t.notMatch((garbage as Error).message, /garbage-secret/);
   const wrong = await runExecPlugin({ apiVersion: 'client.authentication.k8s.io/v1', command: 'kt-wrong-version-plugin' }, opts).catch((e: Error) => e);
-  t.match(wrong, { message: 'exec plugin "kt-wrong-version-plugin" is configured for client.authentication.k8s.io/v1 but returned apiVersion "client.authentication.k8s.io/v1beta1"' });
+  t.match(wrong, {
+    message:
+      'exec plugin "kt-wrong-version-plugin" is configured for client.authentication.k8s.io/v1 but returned apiVersion "client.authentication.k8s.io/v1beta1"',
+  });
   t.notMatch((wrong as Error).message, /leaky-token/);
   await t.rejects(runExecPlugin({ apiVersion: 'client.authentication.k8s.io/v1', command: 'kt-no-such-plugin', installHint: 'see docs' }, opts), {
     message: 'exec plugin "kt-no-such-plugin" not found in PATH (see docs)',
@@ -405,7 +450,10 @@ t.test('plugin failures are clear errors that never include the credential', asy
   });
   const c = counter('interactive');
   await t.rejects(
-    runExecPlugin({ apiVersion: 'client.authentication.k8s.io/v1', command: 'kt-counting-plugin', interactiveMode: 'Always', env: [{ name: 'COUNT_FILE', value: c.file }] }, opts),
+    runExecPlugin(
+      { apiVersion: 'client.authentication.k8s.io/v1', command: 'kt-counting-plugin', interactiveMode: 'Always', env: [{ name: 'COUNT_FILE', value: c.file }] },
+      opts,
+    ),
     { message: /interactiveMode Always: it needs a terminal, and kubetape runs as a server/ },
   );
   t.equal(c.count(), 0, 'an interactive-only plugin is not even started');

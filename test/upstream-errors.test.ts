@@ -25,19 +25,16 @@ t.test('an upstream that accepts but never answers: 504 after the timeout, recor
   silent.on('connection', (s: Socket) => sockets.add(s));
   await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
   const dir = mkdtempSync(join(tmpdir(), 'kubetape-upstream-'));
-  const kt = await startKubetape(
-    resolveConfig({}, { listen: '127.0.0.1:0', adminListen: '127.0.0.1:0', dataDir: dir, upstreamTimeoutSeconds: 1 }),
-    {
-      log: () => undefined,
-      upstream: {
-        name: 'silent',
-        server: new URL(`https://127.0.0.1:${(silent.address() as AddressInfo).port}`),
-        ca: tls.ca.cert,
-        insecureSkipTlsVerify: false,
-        credentials: { get: async () => ({ authorization: 'Bearer upstream' }), invalidate: () => undefined },
-      },
+  const kt = await startKubetape(resolveConfig({}, { listen: '127.0.0.1:0', adminListen: '127.0.0.1:0', dataDir: dir, upstreamTimeoutSeconds: 1 }), {
+    log: () => undefined,
+    upstream: {
+      name: 'silent',
+      server: new URL(`https://127.0.0.1:${(silent.address() as AddressInfo).port}`),
+      ca: tls.ca.cert,
+      insecureSkipTlsVerify: false,
+      credentials: { get: async () => ({ authorization: 'Bearer upstream' }), invalidate: () => undefined },
     },
-  );
+  });
   t.teardown(async () => {
     await kt.close();
     for (const s of sockets) s.destroy();

@@ -61,7 +61,10 @@ export class KubetapeStack extends Stack {
       .filter((x) => x !== '')
       .join(' ');
     new CfnOutput(this, 'ProxyUrl', { value: proxyUrl, description: 'Where kubectl reaches kubetape; clusters at /clusters/NAME' });
-    new CfnOutput(this, 'KubeconfigRewriteCommand', { value: rewrite, description: "Run on each person's machine: points every context (named like the cluster) at kubetape" });
+    new CfnOutput(this, 'KubeconfigRewriteCommand', {
+      value: rewrite,
+      description: "Run on each person's machine: points every context (named like the cluster) at kubetape",
+    });
     new CfnOutput(this, 'LoadBalancerDnsName', { value: this.service.loadBalancer.loadBalancerDnsName, description: 'Point your DNS name (domainName) here' });
     new CfnOutput(this, 'TableName', { value: this.storage.table.tableName });
     new CfnOutput(this, 'BucketName', { value: this.storage.bucket.bucketName });

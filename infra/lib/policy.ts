@@ -29,7 +29,9 @@ export function readPolicySetting(text: string, file: string, fail: (message: st
   const approvals = isObject(raw) && isObject(raw['approvals']) ? raw['approvals'] : undefined;
   // kubetape would read this variable at load; the stack sets it from approvalsWebhookSecretArn instead.
   if (approvals?.['webhookFromEnv'] !== undefined) {
-    throw fail(`${lineOf(['approvals', 'webhookFromEnv'])}: leave approvals.webhookFromEnv out of the deployed policy; give -c approvalsWebhookSecretArn=ARN and the stack sets it (${APPROVALS_WEBHOOK_ENV})`);
+    throw fail(
+      `${lineOf(['approvals', 'webhookFromEnv'])}: leave approvals.webhookFromEnv out of the deployed policy; give -c approvalsWebhookSecretArn=ARN and the stack sets it (${APPROVALS_WEBHOOK_ENV})`,
+    );
   }
   try {
     parsePolicyText(text, file);

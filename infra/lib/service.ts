@@ -11,7 +11,17 @@
 // connection (SPDY or WebSocket); a layer-4 balancer passes those bytes
 // through untouched, where an ALB would terminate HTTP and could speak
 // HTTP/2 to clients.
-import { Duration, aws_applicationautoscaling as appscaling, aws_cloudwatch as cloudwatch, aws_ec2 as ec2, aws_ecs as ecs, aws_elasticloadbalancingv2 as elbv2, aws_iam as iam, aws_logs as logs, aws_secretsmanager as secretsmanager } from 'aws-cdk-lib';
+import {
+  Duration,
+  aws_applicationautoscaling as appscaling,
+  aws_cloudwatch as cloudwatch,
+  aws_ec2 as ec2,
+  aws_ecs as ecs,
+  aws_elasticloadbalancingv2 as elbv2,
+  aws_iam as iam,
+  aws_logs as logs,
+  aws_secretsmanager as secretsmanager,
+} from 'aws-cdk-lib';
 import { Construct } from 'constructs';
 import { ADMIN_PORT, API_PORT, CONTAINER_PATHS, type Configuration } from './configuration.js';
 import type { Identity } from './identity.js';
@@ -24,8 +34,18 @@ export const CONTAINER_USER = '10001:10001';
 
 /** kubetape's log lines that mean a recording is at risk; each becomes a metric and an alarm. */
 export const RECORDING_LOG_ALARMS = [
-  { id: 'RecordingFailures', pattern: '"RECORDING FAILURE"', metric: 'RecordingFailures', what: 'a request could not be recorded (with failMode closed it was refused)' },
-  { id: 'UploadFailures', pattern: '"recording upload cycle failed"', metric: 'UploadFailures', what: 'uploads of the spool to DynamoDB/S3 are failing (the spool grows)' },
+  {
+    id: 'RecordingFailures',
+    pattern: '"RECORDING FAILURE"',
+    metric: 'RecordingFailures',
+    what: 'a request could not be recorded (with failMode closed it was refused)',
+  },
+  {
+    id: 'UploadFailures',
+    pattern: '"recording upload cycle failed"',
+    metric: 'UploadFailures',
+    what: 'uploads of the spool to DynamoDB/S3 are failing (the spool grows)',
+  },
   { id: 'RecordingConflicts', pattern: '"CONFLICT"', metric: 'RecordingConflicts', what: 'a chunk or session was already indexed with another hash' },
 ] as const;
 
@@ -130,13 +150,25 @@ export class Service extends Construct {
       vpcSubnets: { subnetType: s.internetFacing ? ec2.SubnetType.PUBLIC : ec2.SubnetType.PRIVATE_WITH_EGRESS },
     });
     const listener = s.certificateArn
-      ? this.loadBalancer.addListener('Https', { port: 443, protocol: elbv2.Protocol.TLS, certificates: [{ certificateArn: s.certificateArn }], sslPolicy: elbv2.SslPolicy.RECOMMENDED_TLS })
+      ? this.loadBalancer.addListener('Https', {
+          port: 443,
+          protocol: elbv2.Protocol.TLS,
+          certificates: [{ certificateArn: s.certificateArn }],
+          sslPolicy: elbv2.SslPolicy.RECOMMENDED_TLS,
+        })
       : this.loadBalancer.addListener('Https', { port: 443, protocol: elbv2.Protocol.TCP });
     const targets = listener.addTargets('Kubetape', {
       port: API_PORT,
       protocol: s.certificateArn ? elbv2.Protocol.TLS : elbv2.Protocol.TCP,
       targets: [this.service.loadBalancerTarget({ containerName: 'kubetape', containerPort: API_PORT })],
-      healthCheck: { protocol: elbv2.Protocol.HTTP, port: String(ADMIN_PORT), path: '/readyz', interval: Duration.seconds(10), healthyThresholdCount: 2, unhealthyThresholdCount: 2 },
+      healthCheck: {
+        protocol: elbv2.Protocol.HTTP,
+        port: String(ADMIN_PORT),
+        path: '/readyz',
+        interval: Duration.seconds(10),
+        healthyThresholdCount: 2,
+        unhealthyThresholdCount: 2,
+      },
       // Long enough for sessions to end and the spool to be uploaded.
       deregistrationDelay: Duration.seconds(90),
     });
@@ -166,7 +198,15 @@ export class Service extends Construct {
     this.taskRole.addToPolicy(
       new iam.PolicyStatement({
         sid: 'RecordingIndex',
-        actions: ['dynamodb:DescribeTable', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:BatchWriteItem', 'dynamodb:Query', 'dynamodb:ConditionCheckItem'],
+        actions: [
+          'dynamodb:DescribeTable',
+          'dynamodb:GetItem',
+          'dynamodb:PutItem',
+          'dynamodb:UpdateItem',
+          'dynamodb:BatchWriteItem',
+          'dynamodb:Query',
+          'dynamodb:ConditionCheckItem',
+        ],
         resources: [table.tableArn, `${table.tableArn}/index/*`],
       }),
     );

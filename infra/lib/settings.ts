@@ -100,7 +100,8 @@ export function readSettings(get: Lookup, defaultTableName: string, infraDir = f
   const clusters = stringList(get('clusters'), 'clusters');
   if (clusters.length === 0) throw new SettingsError('context "clusters" must name at least one EKS cluster, e.g. -c clusters=prod,staging');
   for (const c of clusters) {
-    if (!NAME.test(c) || !EKS_NAME.test(c)) throw new SettingsError(`context "clusters": "${c}" is not a usable cluster name (lower-case letters, digits, '-', it becomes a URL path segment)`);
+    if (!NAME.test(c) || !EKS_NAME.test(c))
+      throw new SettingsError(`context "clusters": "${c}" is not a usable cluster name (lower-case letters, digits, '-', it becomes a URL path segment)`);
   }
 
   const retentionDays = integer(get, 'retentionDays', 365, 1, 36500);
@@ -111,7 +112,9 @@ export function readSettings(get: Lookup, defaultTableName: string, infraDir = f
   const tlsSecretArn = optionalString(get, 'tlsSecretArn');
   const certificateArn = optionalString(get, 'certificateArn');
   if (!tlsSecretArn === !certificateArn) {
-    throw new SettingsError('give exactly one of context "tlsSecretArn" (kubetape terminates TLS; a Secrets Manager secret with {"cert","key"}) or "certificateArn" (an ACM certificate on the NLB)');
+    throw new SettingsError(
+      'give exactly one of context "tlsSecretArn" (kubetape terminates TLS; a Secrets Manager secret with {"cert","key"}) or "certificateArn" (an ACM certificate on the NLB)',
+    );
   }
   if (tlsSecretArn && !SECRET_ARN.test(tlsSecretArn)) {
     throw new SettingsError(`context "tlsSecretArn" must be the complete secret ARN (ending in the 6-character suffix), got ${tlsSecretArn}`);
@@ -139,7 +142,13 @@ export function readSettings(get: Lookup, defaultTableName: string, infraDir = f
     cpu: integer(get, 'cpu', 1024, 256, 16384),
     memoryMiB: integer(get, 'memoryMiB', 2048, 512, 122880),
   };
-  for (const [key, field] of [['account', 'account'], ['region', 'region'], ['usernameClaim', 'usernameClaim'], ['vpcId', 'vpcId'], ['domainName', 'domainName']] as const) {
+  for (const [key, field] of [
+    ['account', 'account'],
+    ['region', 'region'],
+    ['usernameClaim', 'usernameClaim'],
+    ['vpcId', 'vpcId'],
+    ['domainName', 'domainName'],
+  ] as const) {
     const v = optionalString(get, key);
     if (v) s[field] = v;
   }
@@ -149,10 +158,14 @@ export function readSettings(get: Lookup, defaultTableName: string, infraDir = f
   const policyFile = optionalString(get, 'policyFile');
   const approvalsWebhookSecretArn = optionalString(get, 'approvalsWebhookSecretArn');
   if (approvalsWebhookSecretArn && !SECRET_ARN.test(approvalsWebhookSecretArn)) {
-    throw new SettingsError(`context "approvalsWebhookSecretArn" must be the complete secret ARN (ending in the 6-character suffix), got ${approvalsWebhookSecretArn}`);
+    throw new SettingsError(
+      `context "approvalsWebhookSecretArn" must be the complete secret ARN (ending in the 6-character suffix), got ${approvalsWebhookSecretArn}`,
+    );
   }
   if (approvalsWebhookSecretArn && !policyFile) {
-    throw new SettingsError('context "approvalsWebhookSecretArn" notifies approvers of require-approval rules, which come from a policy: give -c policyFile=... too');
+    throw new SettingsError(
+      'context "approvalsWebhookSecretArn" notifies approvers of require-approval rules, which come from a policy: give -c policyFile=... too',
+    );
   }
   if (policyFile) {
     const path = isAbsolute(policyFile) ? policyFile : resolve(infraDir, policyFile);
@@ -178,7 +191,8 @@ export function findInfraDir(from = dirname(fileURLToPath(import.meta.url))): st
 
 function parseGroups(raw: unknown): GroupMapping[] {
   const example = '-c groups=\'[{"group":"developers","access":"edit","namespaces":["apps"]}]\'';
-  if (raw === undefined || raw === null || raw === '') throw new SettingsError(`context "groups" is required: which IdP group gets which access, e.g. ${example}`);
+  if (raw === undefined || raw === null || raw === '')
+    throw new SettingsError(`context "groups" is required: which IdP group gets which access, e.g. ${example}`);
   let value = raw;
   if (typeof value === 'string') {
     try {
@@ -203,9 +217,11 @@ function parseGroups(raw: unknown): GroupMapping[] {
     }
     const namespaces = o['namespaces'] === undefined ? [] : stringList(o['namespaces'], `groups[${i}].namespaces`);
     for (const n of namespaces) if (!NAMESPACE.test(n)) throw new SettingsError(`${where}.namespaces: "${n}" is not a Kubernetes namespace name`);
-    if (access === 'cluster-admin' && namespaces.length > 0) throw new SettingsError(`${where}: cluster-admin is cluster-wide; drop "namespaces" or use access "admin"`);
+    if (access === 'cluster-admin' && namespaces.length > 0)
+      throw new SettingsError(`${where}: cluster-admin is cluster-wide; drop "namespaces" or use access "admin"`);
     // Least privilege by default: anything short of cluster-admin must say where it applies.
-    if (access !== 'cluster-admin' && namespaces.length === 0) throw new SettingsError(`${where}: access "${access}" needs "namespaces" (the namespaces it applies to)`);
+    if (access !== 'cluster-admin' && namespaces.length === 0)
+      throw new SettingsError(`${where}: access "${access}" needs "namespaces" (the namespaces it applies to)`);
     return { group: o['group'], access: access as AccessLevel, namespaces };
   });
 }
@@ -224,7 +240,11 @@ function requiredString(get: Lookup, key: string): string {
 }
 
 function stringList(v: unknown, key: string): string[] {
-  if (typeof v === 'string') return v.split(',').map((x) => x.trim()).filter((x) => x !== '');
+  if (typeof v === 'string')
+    return v
+      .split(',')
+      .map((x) => x.trim())
+      .filter((x) => x !== '');
   if (Array.isArray(v) && v.every((x) => typeof x === 'string')) return v.map((x: string) => x.trim());
   if (v === undefined || v === null) return [];
   throw new SettingsError(`context "${key}" must be a comma-separated list or a list of strings`);
@@ -234,7 +254,8 @@ function integer(get: Lookup, key: string, dflt: number, min: number, max: numbe
   const v = get(key);
   if (v === undefined || v === null || v === '') return dflt;
   const n = typeof v === 'string' ? Number(v) : v;
-  if (typeof n !== 'number' || !Number.isInteger(n) || n < min || n > max) throw new SettingsError(`context "${key}" must be a whole number from ${min} to ${max}, got ${JSON.stringify(v)}`);
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < min || n > max)
+    throw new SettingsError(`context "${key}" must be a whole number from ${min} to ${max}, got ${JSON.stringify(v)}`);
   return n;
 }
 

@@ -103,8 +103,10 @@ function attributeType(t: KeyType): dynamodb.AttributeType {
 /** Colder storage as chunks age, and expiry when the lock (and the DynamoDB TTL) ends. */
 function lifecycle(retentionDays: number, prefix: string): s3.LifecycleRule {
   const transitions: s3.Transition[] = [];
-  if (retentionDays > INFREQUENT_ACCESS_AFTER_DAYS) transitions.push({ storageClass: s3.StorageClass.INFREQUENT_ACCESS, transitionAfter: Duration.days(INFREQUENT_ACCESS_AFTER_DAYS) });
-  if (retentionDays > GLACIER_IR_AFTER_DAYS) transitions.push({ storageClass: s3.StorageClass.GLACIER_INSTANT_RETRIEVAL, transitionAfter: Duration.days(GLACIER_IR_AFTER_DAYS) });
+  if (retentionDays > INFREQUENT_ACCESS_AFTER_DAYS)
+    transitions.push({ storageClass: s3.StorageClass.INFREQUENT_ACCESS, transitionAfter: Duration.days(INFREQUENT_ACCESS_AFTER_DAYS) });
+  if (retentionDays > GLACIER_IR_AFTER_DAYS)
+    transitions.push({ storageClass: s3.StorageClass.GLACIER_INSTANT_RETRIEVAL, transitionAfter: Duration.days(GLACIER_IR_AFTER_DAYS) });
   return {
     id: 'RecordingsRetention',
     prefix,

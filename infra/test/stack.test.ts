@@ -71,7 +71,11 @@ t.test('synth works offline and only stages the Dockerfile context for the image
   const images = Object.values(manifest.dockerImages ?? {}) as { source: { directory: string; dockerFile?: string } }[];
   t.equal(images.length, 1, 'one container image asset');
   const staged = join(main.outdir, images[0]!.source.directory);
-  t.equal(readFileSync(join(staged, 'Dockerfile'), 'utf8'), readFileSync(join(REPO_ROOT, 'Dockerfile'), 'utf8'), 'the repository Dockerfile is the build recipe');
+  t.equal(
+    readFileSync(join(staged, 'Dockerfile'), 'utf8'),
+    readFileSync(join(REPO_ROOT, 'Dockerfile'), 'utf8'),
+    'the repository Dockerfile is the build recipe',
+  );
   t.throws(() => readFileSync(join(staged, 'node_modules', '.package-lock.json')), '.dockerignore keeps node_modules out of the build context');
 });
 
@@ -91,7 +95,14 @@ t.test('the table is exactly the one src/store/aws/table-schema.ts defines', asy
   t.same(
     gsis.sort((a, b) => a.name.localeCompare(b.name)),
     TABLE_SCHEMA.globalSecondaryIndexes
-      .map((g) => ({ name: g.name, keys: [{ AttributeName: g.partitionKey, KeyType: 'HASH' }, { AttributeName: g.sortKey, KeyType: 'RANGE' }], projection: g.projection }))
+      .map((g) => ({
+        name: g.name,
+        keys: [
+          { AttributeName: g.partitionKey, KeyType: 'HASH' },
+          { AttributeName: g.sortKey, KeyType: 'RANGE' },
+        ],
+        projection: g.projection,
+      }))
       .sort((a, b) => a.name.localeCompare(b.name)),
   );
   t.same(p.TimeToLiveSpecification, { AttributeName: TABLE_SCHEMA.ttlAttribute, Enabled: true });
@@ -121,7 +132,11 @@ t.test('the bucket: Object Lock, versioning, customer key with bucket key, no pu
   template.hasResource('AWS::S3::Bucket', { DeletionPolicy: 'Retain' });
   const [rule] = p.LifecycleConfiguration.Rules;
   t.equal(rule.ExpirationInDays, 365, 'objects expire when their retention ends');
-  t.same(rule.Transitions.map((x: any) => x.StorageClass), ['STANDARD_IA', 'GLACIER_IR'], 'and move to colder storage before');
+  t.same(
+    rule.Transitions.map((x: any) => x.StorageClass),
+    ['STANDARD_IA', 'GLACIER_IR'],
+    'and move to colder storage before',
+  );
 });
 
 t.test('the bucket policy refuses anything but TLS', async (t) => {
@@ -132,7 +147,10 @@ t.test('the bucket policy refuses anything but TLS', async (t) => {
   t.ok(deny, 'a Deny on aws:SecureTransport=false');
   t.equal(deny.Action, 's3:*');
   t.same(deny.Principal, { AWS: '*' });
-  t.ok((policy.Properties.PolicyDocument.Statement as any[]).some((s) => s.Effect === 'Deny' && s.Condition?.NumericLessThan?.['s3:TlsVersion'] === 1.2), 'and TLS older than 1.2');
+  t.ok(
+    (policy.Properties.PolicyDocument.Statement as any[]).some((s) => s.Effect === 'Deny' && s.Condition?.NumericLessThan?.['s3:TlsVersion'] === 1.2),
+    'and TLS older than 1.2',
+  );
 });
 
 t.test('compliance mode and retention days are configurable', async (t) => {
@@ -142,7 +160,7 @@ t.test('compliance mode and retention days are configurable', async (t) => {
   other.template.hasResourceProperties('AWS::S3::Bucket', { LifecycleConfiguration: { Rules: [Match.objectLike({ ExpirationInDays: 2555 })] } });
 });
 
-t.test('role trust: only AssumeRoleWithWebIdentity from the IdP provider, for kubetape\'s audience', async (t) => {
+t.test("role trust: only AssumeRoleWithWebIdentity from the IdP provider, for kubetape's audience", async (t) => {
   const [[providerId, provider]] = ofType(json, 'AWS::IAM::OIDCProvider') as [[string, Resource]];
   t.equal(provider.Properties.Url, 'https://idp.example.com/realms/ops');
   t.same(provider.Properties.ClientIdList, ['kubetape-cli']);
@@ -174,15 +192,21 @@ t.test('no wildcard actions, and the data plane is never granted on "*"', async 
       t.equal(s.Effect, 'Allow', `${id}: allow statements only`);
       for (const action of asList(s.Action) as string[]) {
         t.notMatch(action, /\*/, `${id}: ${action} is not a wildcard`);
-        t.notMatch(action, /Delete|PutBucketPolicy|PutObjectRetention|BypassGovernance|PutObjectLegalHold|ScheduleKeyDeletion|DisableKey/, `${id}: ${action} cannot remove or unlock recordings`);
+        t.notMatch(
+          action,
+          /Delete|PutBucketPolicy|PutObjectRetention|BypassGovernance|PutObjectLegalHold|ScheduleKeyDeletion|DisableKey/,
+          `${id}: ${action} cannot remove or unlock recordings`,
+        );
         if (dataPlane.test(action)) t.not(s.Resource, '*', `${id}: ${action} is scoped to resources`);
       }
     }
   }
 });
 
-t.test('the task role can reach exactly the table, the bucket\'s prefix, the key and the mapped clusters', async (t) => {
-  const [[, taskPolicy]] = ofType(json, 'AWS::IAM::Policy').filter(([, p]) => (p.Properties.PolicyDocument.Statement as any[]).some((s) => s.Sid === 'RecordingIndex')) as [[string, Resource]];
+t.test("the task role can reach exactly the table, the bucket's prefix, the key and the mapped clusters", async (t) => {
+  const [[, taskPolicy]] = ofType(json, 'AWS::IAM::Policy').filter(([, p]) =>
+    (p.Properties.PolicyDocument.Statement as any[]).some((s) => s.Sid === 'RecordingIndex'),
+  ) as [[string, Resource]];
   const bySid = Object.fromEntries((taskPolicy.Properties.PolicyDocument.Statement as any[]).map((s) => [s.Sid, s]));
   t.same(Object.keys(bySid).sort(), ['DescribeMappedClusters', 'RecordingBucket', 'RecordingChunks', 'RecordingIndex', 'RecordingKey']);
   t.same([...asList(bySid['RecordingChunks'].Action)].sort(), ['s3:GetObject', 's3:PutObject'], 'chunks: write and read, never delete');
@@ -200,7 +224,10 @@ t.test('EKS access entries: one per group and cluster, scoped to the configured 
     t.equal(e.Type, 'STANDARD');
     t.equal(e.AccessPolicies.length, 1);
   }
-  const scopes = entries.map((e) => ({ policy: JSON.stringify(e.AccessPolicies[0].PolicyArn).match(/cluster-access-policy\/(\w+)/)![1], scope: e.AccessPolicies[0].AccessScope }));
+  const scopes = entries.map((e) => ({
+    policy: JSON.stringify(e.AccessPolicies[0].PolicyArn).match(/cluster-access-policy\/(\w+)/)![1],
+    scope: e.AccessPolicies[0].AccessScope,
+  }));
   for (const s of scopes) {
     if (s.policy === ACCESS_POLICIES['cluster-admin']) t.same(s.scope, { Type: 'cluster' });
     else if (s.policy === ACCESS_POLICIES.edit) t.same(s.scope, { Type: 'namespace', Namespaces: ['apps', 'jobs'] });
@@ -215,7 +242,9 @@ t.test('tasks run as a non-root user, in the image and in the task definition', 
   const [container] = task.Properties.ContainerDefinitions;
   t.match(container.User, /^[1-9]\d*:[1-9]\d*$/, 'a numeric non-zero uid:gid');
   t.notOk(container.Privileged, 'not privileged');
-  const users = readFileSync(join(REPO_ROOT, 'Dockerfile'), 'utf8').split('\n').filter((l) => /^USER\s/.test(l));
+  const users = readFileSync(join(REPO_ROOT, 'Dockerfile'), 'utf8')
+    .split('\n')
+    .filter((l) => /^USER\s/.test(l));
   t.ok(users.length > 0, 'the Dockerfile sets USER');
   t.notMatch(users.at(-1)!, /^USER\s+(root|0)(:|\s|$)/, 'and the last USER is not root');
 });
@@ -223,13 +252,25 @@ t.test('tasks run as a non-root user, in the image and in the task definition', 
 t.test('the service: two or more tasks behind an NLB passing TCP 443 through to kubetape', async (t) => {
   template.hasResourceProperties('AWS::ECS::Service', { DesiredCount: 2, LaunchType: 'FARGATE' });
   template.hasResourceProperties('AWS::ElasticLoadBalancingV2::Listener', { Port: 443, Protocol: 'TCP' });
-  template.hasResourceProperties('AWS::ElasticLoadBalancingV2::TargetGroup', { Port: 8443, Protocol: 'TCP', TargetType: 'ip', HealthCheckPort: '9443', HealthCheckPath: '/readyz' });
+  template.hasResourceProperties('AWS::ElasticLoadBalancingV2::TargetGroup', {
+    Port: 8443,
+    Protocol: 'TCP',
+    TargetType: 'ip',
+    HealthCheckPort: '9443',
+    HealthCheckPath: '/readyz',
+  });
   template.hasResourceProperties('AWS::ApplicationAutoScaling::ScalableTarget', { MinCapacity: 2 });
   const [[, service]] = ofType(json, 'AWS::ECS::Service') as [[string, Resource]];
   t.equal(service.Properties.NetworkConfiguration.AwsvpcConfiguration.Subnets.length, 2, 'tasks spread over two AZs');
   const policies = ofType(json, 'AWS::ApplicationAutoScaling::ScalingPolicy').map(([, p]) => p.Properties);
-  t.ok(policies.some((p) => p.TargetTrackingScalingPolicyConfiguration?.PredefinedMetricSpecification?.PredefinedMetricType === 'ECSServiceAverageCPUUtilization'), 'scales on CPU');
-  t.ok(policies.some((p) => p.PolicyType === 'StepScaling'), 'and on connections');
+  t.ok(
+    policies.some((p) => p.TargetTrackingScalingPolicyConfiguration?.PredefinedMetricSpecification?.PredefinedMetricType === 'ECSServiceAverageCPUUtilization'),
+    'scales on CPU',
+  );
+  t.ok(
+    policies.some((p) => p.PolicyType === 'StepScaling'),
+    'and on connections',
+  );
   template.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: 365 });
   template.hasResourceProperties('AWS::Logs::MetricFilter', { FilterPattern: '"RECORDING FAILURE"' });
   template.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'RecordingFailures', Namespace: 'kubetape' });
@@ -263,7 +304,7 @@ function renderedConfig(json: { Resources: Record<string, Resource> }): string {
   return typeof env.Value === 'string' ? env.Value : (env.Value['Fn::Join'][1] as any[]).map(fill).join('');
 }
 
-t.test('the rendered kubetape.yaml is accepted by kubetape\'s own config reader', async (t) => {
+t.test("the rendered kubetape.yaml is accepted by kubetape's own config reader", async (t) => {
   const text = renderedConfig(json);
   const dir = mkdtempSync(join(tmpdir(), 'kubetape-cfg-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
@@ -274,9 +315,18 @@ t.test('the rendered kubetape.yaml is accepted by kubetape\'s own config reader'
   t.equal(config.recording.bucket, 'kubetape-storagebucket-abc123');
   t.equal(config.recording.failMode, 'closed');
   t.equal(config.recording.retentionDays, 365);
-  t.same(config.clusters?.map((c) => c.name), ['prod', 'staging']);
-  t.same(config.clusters?.[0]?.roles.map((r) => r.group), ['platform-admins', 'developers', 'auditors']);
-  t.same(config.authentication?.oidc.map((o) => [o.issuer, o.audiences]), [['https://idp.example.com/realms/ops', ['kubetape-cli']]]);
+  t.same(
+    config.clusters?.map((c) => c.name),
+    ['prod', 'staging'],
+  );
+  t.same(
+    config.clusters?.[0]?.roles.map((r) => r.group),
+    ['platform-admins', 'developers', 'auditors'],
+  );
+  t.same(
+    config.authentication?.oidc.map((o) => [o.issuer, o.audiences]),
+    [['https://idp.example.com/realms/ops', ['kubetape-cli']]],
+  );
   t.equal(config.tlsCert, '/etc/kubetape/tls/tls.crt');
 });
 
@@ -322,8 +372,9 @@ function readRendered(t: Test, j: { Resources: Record<string, Resource> }, env: 
   try {
     return resolveConfig(readConfigFile(join(dir, 'kubetape.yaml')), {});
   } finally {
-    for (const [k, v] of Object.entries(saved)) if (v === undefined) delete process.env[k];
-    else process.env[k] = v;
+    for (const [k, v] of Object.entries(saved))
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
   }
 }
 
@@ -342,15 +393,27 @@ t.test('policyFile (relative to infra/): the policy is embedded in kubetape.yaml
   t.same(
     config.policy?.rules.map((r) => [r.name, r.action]),
     fromFile.rules.map((r) => [r.name, r.action]),
-    'the rules kubetape loads from the config are the file\'s, names and actions',
+    "the rules kubetape loads from the config are the file's, names and actions",
   );
-  t.ok(config.policy!.rules.some((r) => r.action === 'require-approval'), 'approval rules included');
-  t.same(config.policy?.patterns.map((p) => p.name), fromFile.patterns.map((p) => p.name), 'and the masking patterns');
-  t.notOk(containerOf(other.json).Secrets.some((x: any) => x.Name === APPROVALS_WEBHOOK_ENV), 'no webhook secret without approvalsWebhookSecretArn');
+  t.ok(
+    config.policy!.rules.some((r) => r.action === 'require-approval'),
+    'approval rules included',
+  );
+  t.same(
+    config.policy?.patterns.map((p) => p.name),
+    fromFile.patterns.map((p) => p.name),
+    'and the masking patterns',
+  );
+  t.notOk(
+    containerOf(other.json).Secrets.some((x: any) => x.Name === APPROVALS_WEBHOOK_ENV),
+    'no webhook secret without approvalsWebhookSecretArn',
+  );
 });
 
 t.test('the task role covers what the DynamoDB approval store does (conditional PutItem, consistent Query)', async (t) => {
-  const [[, taskPolicy]] = ofType(json, 'AWS::IAM::Policy').filter(([, p]) => (p.Properties.PolicyDocument.Statement as any[]).some((s) => s.Sid === 'RecordingIndex')) as [[string, Resource]];
+  const [[, taskPolicy]] = ofType(json, 'AWS::IAM::Policy').filter(([, p]) =>
+    (p.Properties.PolicyDocument.Statement as any[]).some((s) => s.Sid === 'RecordingIndex'),
+  ) as [[string, Resource]];
   const index = (taskPolicy.Properties.PolicyDocument.Statement as any[]).find((s) => s.Sid === 'RecordingIndex');
   for (const action of ['dynamodb:PutItem', 'dynamodb:Query']) t.ok(asList(index.Action).includes(action), action);
   const [[tableId]] = ofType(json, 'AWS::DynamoDB::Table') as [[string, Resource]];
@@ -371,7 +434,7 @@ t.test('a broken policy fails synth with file:line, as `kubetape policy check` s
   })();
   t.ok(err instanceof SettingsError, 'a SettingsError (bin/kubetape.ts prints it without a stack)');
   t.equal(err?.message, `${file}:3: action must be one of deny, allow, mask, require-approval, got "destroy"`);
-  t.throws(() => loadPolicyFile(file), new PolicyError(err!.message), 'the very message kubetape\'s own loader gives');
+  t.throws(() => loadPolicyFile(file), new PolicyError(err!.message), "the very message kubetape's own loader gives");
   const read = (over: Record<string, unknown>) => () => readSettings((k) => ({ ...BASE_CONTEXT, ...over })[k], 'kubetape-sessions', dir);
   t.throws(read({ policyFile: 'missing.yaml' }), /context "policyFile": cannot read .*missing\.yaml/);
   t.throws(read({ policyFile: 'bad.yaml' }), /bad\.yaml:3: action must be one of/, 'a relative path is read from the infra directory given');
@@ -395,20 +458,41 @@ t.test('approvalsWebhookSecretArn: an ECS secret the execution role may read, an
   const other = synth({ policyFile: EXAMPLE_POLICY, approvalsWebhookSecretArn: WEBHOOK_SECRET_ARN });
   t.teardown(() => rmSync(other.outdir, { recursive: true, force: true }));
   const container = containerOf(other.json);
-  t.same(container.Secrets.find((x: any) => x.Name === APPROVALS_WEBHOOK_ENV), { Name: APPROVALS_WEBHOOK_ENV, ValueFrom: WEBHOOK_SECRET_ARN }, 'the whole secret string');
-  t.notOk((container.Environment as any[]).some((e) => e.Name === APPROVALS_WEBHOOK_ENV), 'not in the plain environment');
+  t.same(
+    container.Secrets.find((x: any) => x.Name === APPROVALS_WEBHOOK_ENV),
+    { Name: APPROVALS_WEBHOOK_ENV, ValueFrom: WEBHOOK_SECRET_ARN },
+    'the whole secret string',
+  );
+  t.notOk(
+    (container.Environment as any[]).some((e) => e.Name === APPROVALS_WEBHOOK_ENV),
+    'not in the plain environment',
+  );
   const embedded = JSON.parse(renderedConfig(other.json)).policy;
   t.same(embedded.approvals, { webhookFromEnv: APPROVALS_WEBHOOK_ENV });
 
-  const execRoleId = (Object.values(other.json.Resources).find((r) => r.Type === 'AWS::ECS::TaskDefinition')!.Properties.ExecutionRoleArn as any)['Fn::GetAtt'][0];
+  const execRoleId = (Object.values(other.json.Resources).find((r) => r.Type === 'AWS::ECS::TaskDefinition')!.Properties.ExecutionRoleArn as any)[
+    'Fn::GetAtt'
+  ][0];
   const execPolicies = ofType(other.json, 'AWS::IAM::Policy').filter(([, p]) => (p.Properties.Roles as any[]).some((r) => r.Ref === execRoleId));
   const grants = execPolicies.flatMap(([, p]) => p.Properties.PolicyDocument.Statement as any[]).filter((s) => s.Resource === WEBHOOK_SECRET_ARN);
-  t.ok(grants.some((s) => asList(s.Action).includes('secretsmanager:GetSecretValue')), 'the execution role reads the secret');
+  t.ok(
+    grants.some((s) => asList(s.Action).includes('secretsmanager:GetSecretValue')),
+    'the execution role reads the secret',
+  );
   const taskRoleId = (Object.values(other.json.Resources).find((r) => r.Type === 'AWS::ECS::TaskDefinition')!.Properties.TaskRoleArn as any)['Fn::GetAtt'][0];
-  t.notOk(JSON.stringify(ofType(other.json, 'AWS::IAM::Policy').filter(([, p]) => (p.Properties.Roles as any[]).some((r) => r.Ref === taskRoleId))).includes('secretsmanager'), 'the task role does not');
+  t.notOk(
+    JSON.stringify(ofType(other.json, 'AWS::IAM::Policy').filter(([, p]) => (p.Properties.Roles as any[]).some((r) => r.Ref === taskRoleId))).includes(
+      'secretsmanager',
+    ),
+    'the task role does not',
+  );
 
   const url = 'https://hooks.slack.com/services/T000/B000/XXXX';
   const config = readRendered(t, other.json, { [APPROVALS_WEBHOOK_ENV]: url });
-  t.equal(config.policy?.approvals?.webhook, url, 'kubetape reads the URL from the secret\'s variable');
-  t.throws(() => readRendered(t, other.json, { [APPROVALS_WEBHOOK_ENV]: '' }), new RegExp(`policy\\.approvals\\.webhookFromEnv: .*${APPROVALS_WEBHOOK_ENV} is not set`), 'and refuses to start without it');
+  t.equal(config.policy?.approvals?.webhook, url, "kubetape reads the URL from the secret's variable");
+  t.throws(
+    () => readRendered(t, other.json, { [APPROVALS_WEBHOOK_ENV]: '' }),
+    new RegExp(`policy\\.approvals\\.webhookFromEnv: .*${APPROVALS_WEBHOOK_ENV} is not set`),
+    'and refuses to start without it',
+  );
 });

@@ -93,7 +93,11 @@ export class Metrics {
     (s) => s.pendingEvents,
   );
   readonly spoolUnreadBytes = this.spoolGauge('kubetape_spool_unread_bytes', 'Spool bytes the uploader has not read yet.', (s) => s.unreadBytes);
-  readonly spoolOldestAge = this.spoolGauge('kubetape_spool_oldest_event_age_seconds', 'Age of the oldest recorded event not yet uploaded (0 when all are).', (s) => s.oldestAgeSeconds);
+  readonly spoolOldestAge = this.spoolGauge(
+    'kubetape_spool_oldest_event_age_seconds',
+    'Age of the oldest recorded event not yet uploaded (0 when all are).',
+    (s) => s.oldestAgeSeconds,
+  );
   readonly spoolFull = this.spoolGauge(
     'kubetape_spool_full',
     '1 while the spool is at its size limit: new sessions and requests are refused (failMode closed) or not recorded (open).',

@@ -77,7 +77,10 @@ export function createAdmission(d: AdmissionDeps): Admit {
     if (!authn.ok) {
       d.metrics.authFailures.inc();
       const code = authn.status ?? 401;
-      const refusal = code === 401 ? { code, message: `Unauthorized: ${authn.reason}`, reason: 'Unauthorized' } : { code, message: `kubetape cannot check credentials right now: ${authn.reason}`, reason: 'ServiceUnavailable' };
+      const refusal =
+        code === 401
+          ? { code, message: `Unauthorized: ${authn.reason}`, reason: 'Unauthorized' }
+          : { code, message: `kubetape cannot check credentials right now: ${authn.reason}`, reason: 'ServiceUnavailable' };
       return refuse(r.method.toLowerCase(), refusal);
     }
     const identity = authn.identity;
@@ -97,13 +100,18 @@ export function createAdmission(d: AdmissionDeps): Admit {
         body = await r.readBody();
       } catch (err) {
         const tooLarge = (err as Error).name === 'BodyTooLargeError';
-        return refuse(attrs.verb, { code: tooLarge ? 413 : 400, message: tooLarge ? `kubetape: ${(err as Error).message}` : `kubetape could not read the request body: ${(err as Error).message}`, reason: tooLarge ? 'RequestEntityTooLarge' : 'BadRequest' });
+        return refuse(attrs.verb, {
+          code: tooLarge ? 413 : 400,
+          message: tooLarge ? `kubetape: ${(err as Error).message}` : `kubetape could not read the request body: ${(err as Error).message}`,
+          reason: tooLarge ? 'RequestEntityTooLarge' : 'BadRequest',
+        });
       }
     }
 
     // 4. Refusals that need no policy: impersonation no cluster can check, the transport's own.
     let verdict: Verdict;
-    if (impersonation && !d.upstream.credentials.callerImpersonation) verdict = { refusal: { code: 403, message: impersonationRefusal(impersonation.names), reason: 'Forbidden' } };
+    if (impersonation && !d.upstream.credentials.callerImpersonation)
+      verdict = { refusal: { code: 403, message: impersonationRefusal(impersonation.names), reason: 'Forbidden' } };
     else if (r.early) verdict = { refusal: r.early };
     else verdict = await decide(r, identity, attrs, body);
 
@@ -128,7 +136,11 @@ export function createAdmission(d: AdmissionDeps): Admit {
       d.metrics.failClosedRefusals.inc();
       // A spent recording budget (the disk's reserve, the caller's day) is 507; a record that could not be written, 503.
       if (err instanceof RecordingBudgetError) return refuse(attrs.verb, { code: err.statusCode, message: err.message, reason: err.reason });
-      return refuse(attrs.verb, { code: 503, message: `kubetape refused the request because it could not be recorded: ${(err as Error).message}`, reason: 'ServiceUnavailable' });
+      return refuse(attrs.verb, {
+        code: 503,
+        message: `kubetape refused the request because it could not be recorded: ${(err as Error).message}`,
+        reason: 'ServiceUnavailable',
+      });
     }
     if (verdict.gone) {
       refuse(attrs.verb, { code: 499, message: verdict.refusal?.message ?? 'the client went away' }, exchange);
@@ -177,21 +189,45 @@ export function createAdmission(d: AdmissionDeps): Admit {
           ...(r.portForward ? { portForward: r.portForward } : {}),
           ...(r.signal ? { signal: r.signal } : {}),
         });
-        if (!s.allow) return { refusal: { code: 403, message: s.message, reason: 'Forbidden' }, ...(s.gone ? { gone: true } : {}), ...(s.policy ? { policy: s.policy } : {}) };
+        if (!s.allow)
+          return {
+            refusal: { code: 403, message: s.message, reason: 'Forbidden' },
+            ...(s.gone ? { gone: true } : {}),
+            ...(s.policy ? { policy: s.policy } : {}),
+          };
         return { ...(s.policy ? { policy: s.policy } : {}), ...(s.typed ? { typed: s.typed } : {}), ...(s.inline ? { inline: s.inline } : {}) };
       }
       if (!d.policy) return {};
       const contentType = r.req.headers['content-type'];
       const v = await decideRequest(
         { upstream: d.upstream, policy: d.policy, ...(d.approvals ? { approvals: d.approvals } : {}), ...(d.agent ? { agent: d.agent } : {}) },
-        { identity, attrs, target: r.target, ...(body ? { body } : {}), ...(contentType !== undefined ? { contentType } : {}), ...(r.signal ? { signal: r.signal } : {}) },
+        {
+          identity,
+          attrs,
+          target: r.target,
+          ...(body ? { body } : {}),
+          ...(contentType !== undefined ? { contentType } : {}),
+          ...(r.signal ? { signal: r.signal } : {}),
+        },
       );
-      if (!v.allow) return { refusal: { code: v.code, message: v.message, reason: v.reason }, ...(v.gone ? { gone: true } : {}), ...(v.policy ? { policy: v.policy } : {}) };
+      if (!v.allow)
+        return {
+          refusal: { code: v.code, message: v.message, reason: v.reason },
+          ...(v.gone ? { gone: true } : {}),
+          ...(v.policy ? { policy: v.policy } : {}),
+        };
       const mask = v.decision?.action === 'mask' && isSecret(attrs);
       if (mask && r.kind === 'tunnel') {
         // A tunnel carries bytes kubetape cannot rewrite: a Secret that must be masked is refused instead.
         const rule = v.decision?.rule?.name ?? 'mask';
-        return { refusal: { code: 403, reason: 'Forbidden', message: `kubetape: Secret values are masked for you (kubetape policy rule "${rule}"), and kubetape cannot mask a tunnelled stream; send the request without the Connection: Upgrade and Upgrade headers (kubectl's own watch is a plain GET)` }, ...(v.policy ? { policy: v.policy } : {}) };
+        return {
+          refusal: {
+            code: 403,
+            reason: 'Forbidden',
+            message: `kubetape: Secret values are masked for you (kubetape policy rule "${rule}"), and kubetape cannot mask a tunnelled stream; send the request without the Connection: Upgrade and Upgrade headers (kubectl's own watch is a plain GET)`,
+          },
+          ...(v.policy ? { policy: v.policy } : {}),
+        };
       }
       return { ...(v.policy ? { policy: v.policy } : {}), ...(mask ? { mask } : {}) };
     } catch (err) {

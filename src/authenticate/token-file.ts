@@ -52,7 +52,16 @@ export function parseTokenFile(text: string, path = 'token file'): TokenEntry[] 
       throw new Error(`${path}:${i + 1}: ${(e as Error).message}`);
     }
     if (f.length < 2 || !f[0] || !f[1]) throw new Error(`${path}:${i + 1}: expected token,user[,uid[,"groups"]]`);
-    const e: TokenEntry = { token: f[0], user: f[1], groups: f[3] ? f[3].split(',').map((g) => g.trim()).filter(Boolean) : [] };
+    const e: TokenEntry = {
+      token: f[0],
+      user: f[1],
+      groups: f[3]
+        ? f[3]
+            .split(',')
+            .map((g) => g.trim())
+            .filter(Boolean)
+        : [],
+    };
     if (f[2]) e.uid = f[2];
     entries.push(e);
   });

@@ -21,7 +21,12 @@ export async function credentialsForImpersonation(source: CredentialSource, call
     if (denied) return { ok: false, code: 403, message: impersonationDeniedMessage(caller.user, denied), reason: 'Forbidden' };
   } catch (err) {
     const why = err instanceof ReviewError ? err.message : `unexpected failure: ${(err as Error).message}`;
-    return { ok: false, code: 503, message: `kubetape could not check the impersonation with the cluster, so nothing was forwarded: ${why}`, reason: 'ServiceUnavailable' };
+    return {
+      ok: false,
+      code: 503,
+      message: `kubetape could not check the impersonation with the cluster, so nothing was forwarded: ${why}`,
+      reason: 'ServiceUnavailable',
+    };
   }
   try {
     return { ok: true, auth: await imp.credentialAs(parsed.request) };

@@ -51,7 +51,11 @@ export function parseImpersonation(headers: Record<string, string[] | undefined>
   if (uids[0]) request.uid = uids[0];
   if (!request.user) {
     // The API server answers this with a 500; it is the caller's mistake, so 400 here.
-    const what = [...request.groups.map((g) => `group ${g}`), ...uids.map((u) => `uid ${u}`), ...Object.entries(extra).flatMap(([k, vs]) => vs.map((v) => `extra ${k}=${v}`))];
+    const what = [
+      ...request.groups.map((g) => `group ${g}`),
+      ...uids.map((u) => `uid ${u}`),
+      ...Object.entries(extra).flatMap(([k, vs]) => vs.map((v) => `extra ${k}=${v}`)),
+    ];
     return fail(`requested [${what.join(', ')}] without impersonating a user`);
   }
   return { names, ok: true, request };

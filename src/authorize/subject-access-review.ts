@@ -53,7 +53,15 @@ export class SubjectAccessReviewer {
   }
 
   async allowed(subject: ReviewSubject, check: ImpersonationCheck): Promise<boolean> {
-    const key = JSON.stringify([subject.user, [...subject.groups].sort(), check.group, check.resource, check.subresource ?? '', check.namespace ?? '', check.name]);
+    const key = JSON.stringify([
+      subject.user,
+      [...subject.groups].sort(),
+      check.group,
+      check.resource,
+      check.subresource ?? '',
+      check.namespace ?? '',
+      check.name,
+    ]);
     const until = this.allowedUntil.get(key);
     if (until !== undefined && until > this.now()) return true;
     this.allowedUntil.delete(key);
@@ -90,7 +98,9 @@ export class SubjectAccessReviewer {
     const { status, text } = await this.post(auth, body);
     if (status === 401) this.own.invalidate();
     if (status !== 200 && status !== 201) {
-      throw new ReviewError(`the cluster answered the SubjectAccessReview with HTTP ${status}${upstreamMessage(text)} (kubetape's own identity needs create on subjectaccessreviews.authorization.k8s.io)`);
+      throw new ReviewError(
+        `the cluster answered the SubjectAccessReview with HTTP ${status}${upstreamMessage(text)} (kubetape's own identity needs create on subjectaccessreviews.authorization.k8s.io)`,
+      );
     }
     let parsed: unknown;
     try {
@@ -107,7 +117,12 @@ export class SubjectAccessReviewer {
     const t = this.target();
     const url = t.server;
     const https = url.protocol === 'https:';
-    const headers: Record<string, string> = { 'Content-Type': 'application/json', Accept: 'application/json', 'Content-Length': String(Buffer.byteLength(body)), 'User-Agent': 'kubetape' };
+    const headers: Record<string, string> = {
+      'Content-Type': 'application/json',
+      Accept: 'application/json',
+      'Content-Length': String(Buffer.byteLength(body)),
+      'User-Agent': 'kubetape',
+    };
     if (auth.authorization) headers['Authorization'] = auth.authorization;
     const options = {
       method: 'POST',
@@ -116,7 +131,14 @@ export class SubjectAccessReviewer {
       path: url.pathname.replace(/\/+$/, '') + PATH,
       headers,
       timeout: this.timeoutMs,
-      ...(https ? { rejectUnauthorized: !t.insecureSkipTlsVerify, ...(t.ca ? { ca: t.ca } : {}), ...(auth.cert ? { cert: auth.cert } : {}), ...(auth.key ? { key: auth.key } : {}) } : {}),
+      ...(https
+        ? {
+            rejectUnauthorized: !t.insecureSkipTlsVerify,
+            ...(t.ca ? { ca: t.ca } : {}),
+            ...(auth.cert ? { cert: auth.cert } : {}),
+            ...(auth.key ? { key: auth.key } : {}),
+          }
+        : {}),
     };
     return new Promise((resolve, reject) => {
       const onResponse = (res: IncomingMessage): void => {
@@ -131,7 +153,9 @@ export class SubjectAccessReviewer {
       };
       const req = https ? httpsRequest(options, onResponse) : httpRequest(options, onResponse);
       req.once('timeout', () => req.destroy(new Error(`no answer within ${this.timeoutMs} ms`)));
-      req.once('error', (err: NodeJS.ErrnoException) => reject(new ReviewError(`could not ask the cluster ${url.origin} for a SubjectAccessReview: ${err.code ?? err.message}`)));
+      req.once('error', (err: NodeJS.ErrnoException) =>
+        reject(new ReviewError(`could not ask the cluster ${url.origin} for a SubjectAccessReview: ${err.code ?? err.message}`)),
+      );
       req.end(body);
     });
   }

@@ -54,7 +54,11 @@ export function callApprovals(t: ApprovalsTarget, method: 'GET' | 'POST', path: 
       url,
       {
         method,
-        headers: { Authorization: `Bearer ${t.token}`, Accept: 'application/json', ...(payload ? { 'Content-Type': 'application/json', 'Content-Length': String(payload.length) } : {}) },
+        headers: {
+          Authorization: `Bearer ${t.token}`,
+          Accept: 'application/json',
+          ...(payload ? { 'Content-Type': 'application/json', 'Content-Length': String(payload.length) } : {}),
+        },
         ...(t.ca ? { ca: t.ca } : {}),
         rejectUnauthorized: !t.insecure,
         timeout: 30_000,

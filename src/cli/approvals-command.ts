@@ -15,7 +15,10 @@ interface TargetOptions {
 
 export function registerApprovalsCommand(program: Command): void {
   const approvals = program.command('approvals').description('ask for, list and decide just-in-time approvals (uses the current kubeconfig context)');
-  const withTarget = (c: Command) => c.option('--kubeconfig <file>', 'kubeconfig file (default $KUBECONFIG or ~/.kube/config)').option('--context <name>', 'kubeconfig context (default the current one)');
+  const withTarget = (c: Command) =>
+    c
+      .option('--kubeconfig <file>', 'kubeconfig file (default $KUBECONFIG or ~/.kube/config)')
+      .option('--context <name>', 'kubeconfig context (default the current one)');
 
   withTarget(approvals.command('list').description('pending approval requests (--all: the history you may see, newest first)'))
     .option('--json', 'print the requests as JSON')
@@ -25,11 +28,15 @@ export function registerApprovalsCommand(program: Command): void {
     .option('--since <when>', 'with --all: only requests made since (90s, 30m, 1h, 2d or a timestamp)')
     .action(async (o: TargetOptions & HistoryOptions & { json?: boolean }) => {
       if (o.all) return listHistory(o);
-      if (o.user !== undefined || o.status !== undefined || o.since !== undefined) throw new CliError('--user, --status and --since filter the history: add --all');
+      if (o.user !== undefined || o.status !== undefined || o.since !== undefined)
+        throw new CliError('--user, --status and --since filter the history: add --all');
       const r = (await callApprovals(approvalsTarget(o), 'GET', '')) as { items: ApprovalView[] };
       if (o.json) return void process.stdout.write(JSON.stringify(r.items, null, 2) + '\n');
       if (r.items.length === 0) return void process.stdout.write('no pending approval requests\n');
-      for (const a of r.items) process.stdout.write(`${a.id}  ${a.user}  ${a.cluster}  ${a.what}  (rule ${a.rule}; approvers: ${a.approvers.join(', ') || 'none'})${a.reason ? `  reason: ${a.reason}` : ''}\n`);
+      for (const a of r.items)
+        process.stdout.write(
+          `${a.id}  ${a.user}  ${a.cluster}  ${a.what}  (rule ${a.rule}; approvers: ${a.approvers.join(', ') || 'none'})${a.reason ? `  reason: ${a.reason}` : ''}\n`,
+        );
     });
 
   withTarget(approvals.command('request <id>').description('ask for approval of a refused request (its id is in the refusal)'))
@@ -71,7 +78,8 @@ function historyQuery(o: HistoryOptions): string {
   const q = new URLSearchParams({ all: 'true' });
   if (o.user !== undefined) q.set('user', o.user);
   if (o.status !== undefined) {
-    if (!(AUDIT_STATUSES as readonly string[]).includes(o.status)) throw new CliError(`--status must be one of ${AUDIT_STATUSES.join(', ')}, got "${o.status}"`);
+    if (!(AUDIT_STATUSES as readonly string[]).includes(o.status))
+      throw new CliError(`--status must be one of ${AUDIT_STATUSES.join(', ')}, got "${o.status}"`);
     q.set('status', o.status);
   }
   if (o.since !== undefined) {

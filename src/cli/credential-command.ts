@@ -33,7 +33,10 @@ function port(v: string): number {
   return n;
 }
 
-export async function runCredential(f: CredentialFlags, io: { env: NodeJS.ProcessEnv; stdout: { write(s: string): unknown }; stderr: { write(s: string): unknown } }): Promise<void> {
+export async function runCredential(
+  f: CredentialFlags,
+  io: { env: NodeJS.ProcessEnv; stdout: { write(s: string): unknown }; stderr: { write(s: string): unknown } },
+): Promise<void> {
   const grant = (f.grant ?? 'auto') as Grant;
   if (!['auto', 'authcode', 'device'].includes(grant)) throw new CliError(`--grant must be auto, authcode or device, got "${f.grant}"`);
   let info;

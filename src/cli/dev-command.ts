@@ -39,12 +39,18 @@ export function registerDevCommand(program: Command): void {
       }
       const say = (l: string) => process.stdout.write(l + '\n');
       const running = dev.kubetape;
-      say(`kubetape dev: NOT A CLUSTER. kubetape is recording ${DEV_CLUSTER_NAME}, its built-in, in-memory Kubernetes API (${DEV_GIT_VERSION}), for trying it out.`);
-      say(`  exec runs real processes on this machine, as ${userInfo().username}, in a temporary directory per pod; everything but the recordings is gone when it stops.`);
+      say(
+        `kubetape dev: NOT A CLUSTER. kubetape is recording ${DEV_CLUSTER_NAME}, its built-in, in-memory Kubernetes API (${DEV_GIT_VERSION}), for trying it out.`,
+      );
+      say(
+        `  exec runs real processes on this machine, as ${userInfo().username}, in a temporary directory per pod; everything but the recordings is gone when it stops.`,
+      );
       say(`  listening on   ${running.url}`);
       say(`  admin          ${running.adminUrl}/healthz, /readyz, /metrics`);
       say(`  recordings in  ${config.dataDir}/recordings`);
-      say(`  seeded         namespace ${DEV_POD.namespace}, pod ${DEV_POD.name}: kubectl get pods; kubectl logs -f ${DEV_POD.name}; kubectl exec -it ${DEV_POD.name} -- sh`);
+      say(
+        `  seeded         namespace ${DEV_POD.namespace}, pod ${DEV_POD.name}: kubectl get pods; kubectl logs -f ${DEV_POD.name}; kubectl exec -it ${DEV_POD.name} -- sh`,
+      );
       say(`  kubeconfig     ${running.kubeconfigPath}\n\n  export KUBECONFIG=${running.kubeconfigPath}`);
       await new Promise<void>((resolve) => {
         const stop = (sig: string) => {

@@ -36,7 +36,11 @@ function flag(args: string[], name: string): string | undefined {
 }
 
 /** The login a kubeconfig context's `kubetape credential` stanza uses, and its cache dir. */
-export function loginOfContext(kubeconfig: string | undefined, context: string | undefined, env: NodeJS.ProcessEnv): { key: LoginKey; cacheDir?: string; clientSecret?: string; caFile?: string; context: string } {
+export function loginOfContext(
+  kubeconfig: string | undefined,
+  context: string | undefined,
+  env: NodeJS.ProcessEnv,
+): { key: LoginKey; cacheDir?: string; clientSecret?: string; caFile?: string; context: string } {
   const cfg = loadKubeconfig(kubeconfigPaths(kubeconfig, env));
   const name = context ?? cfg.currentContext;
   if (!name) throw new CliError('the kubeconfig has no current-context; name one with --context, or use --issuer/--client-id or --all');
@@ -51,11 +55,18 @@ export function loginOfContext(kubeconfig: string | undefined, context: string |
   const cacheDir = flag(args, '--cache-dir');
   const clientSecret = flag(args, '--client-secret');
   const caFile = flag(args, '--certificate-authority');
-  return { key: { issuer, clientId, user: flag(args, '--user') ?? '' }, ...(cacheDir ? { cacheDir } : {}), ...(clientSecret ? { clientSecret } : {}), ...(caFile ? { caFile } : {}), context: name };
+  return {
+    key: { issuer, clientId, user: flag(args, '--user') ?? '' },
+    ...(cacheDir ? { cacheDir } : {}),
+    ...(clientSecret ? { clientSecret } : {}),
+    ...(caFile ? { caFile } : {}),
+    context: name,
+  };
 }
 
 export async function runLogout(f: LogoutFlags, io: { env: NodeJS.ProcessEnv; stderr: { write(s: string): unknown } }): Promise<void> {
-  if (f.all && (f.issuer || f.clientId || f.context)) throw new CliError('--all forgets every login; do not combine it with --issuer, --client-id or --context');
+  if (f.all && (f.issuer || f.clientId || f.context))
+    throw new CliError('--all forgets every login; do not combine it with --issuer, --client-id or --context');
   if (Boolean(f.issuer) !== Boolean(f.clientId)) throw new CliError('--issuer and --client-id go together');
   const revoke = f.revoke !== false;
   if (f.all) {
@@ -63,7 +74,8 @@ export async function runLogout(f: LogoutFlags, io: { env: NodeJS.ProcessEnv; st
     if (revoke) {
       for (const entry of cache.list()) {
         const r = await revokeLogin(entry, f.clientSecret ? { clientSecret: f.clientSecret } : {});
-        if (r.kind === 'failed' || r.kind === 'unsupported') io.stderr.write(`kubetape: ${entry.issuer} (client ${entry.clientId})${describeRevocation(r, entry.issuer)}\n`);
+        if (r.kind === 'failed' || r.kind === 'unsupported')
+          io.stderr.write(`kubetape: ${entry.issuer} (client ${entry.clientId})${describeRevocation(r, entry.issuer)}\n`);
       }
     }
     const n = cache.removeAll();
@@ -110,7 +122,7 @@ export function registerLogoutCommand(program: Command): void {
     .description("forget cached OIDC logins (default: the current kubeconfig context's)")
     .option('--all', 'forget every cached login')
     .option('--context <name>', 'the kubeconfig context whose login to forget')
-    .option('--kubeconfig <file>', "kubeconfig to read (default: $KUBECONFIG, then ~/.kube/config)")
+    .option('--kubeconfig <file>', 'kubeconfig to read (default: $KUBECONFIG, then ~/.kube/config)')
     .option('--issuer <url>', 'forget the login at this issuer (with --client-id)')
     .option('--client-id <id>', 'client id of that login')
     .option('--user <name>', 'the --user of that login, if one was given')

@@ -43,7 +43,10 @@ function load(file: string): Policy {
 /** "a=1,b=2" as a label map; "" is an object with no labels. */
 export function parseLabelList(text: string, flag: string): Labels {
   const out: Labels = {};
-  for (const part of text.split(',').map((p) => p.trim()).filter(Boolean)) {
+  for (const part of text
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean)) {
     const i = part.indexOf('=');
     if (i <= 0) throw new CliError(`${flag}: "${part}" is not key=value`);
     out[part.slice(0, i)] = part.slice(i + 1);
@@ -80,26 +83,44 @@ export function explainRequest(f: ExplainFlags): PolicyRequest {
     name: f.name,
     ...(f.selector !== undefined ? { labelSelector: f.selector } : {}),
     ...(known ? { labels } : {}),
-    ...(isExec ? { exec: { command: f.command ? f.command.split(/\s+/).filter(Boolean) : [], ...(f.container !== undefined ? { container: f.container } : {}), tty: Boolean(f.tty), stdin: Boolean(f.stdin) } } : {}),
+    ...(isExec
+      ? {
+          exec: {
+            command: f.command ? f.command.split(/\s+/).filter(Boolean) : [],
+            ...(f.container !== undefined ? { container: f.container } : {}),
+            tty: Boolean(f.tty),
+            stdin: Boolean(f.stdin),
+          },
+        }
+      : {}),
   };
 }
 
 export function describeDecision(d: PolicyDecision, p: Policy): string {
   const r = d.rule;
-  if (!r) return 'allow: no rule matches; the cluster\'s RBAC decides\n';
+  if (!r) return "allow: no rule matches; the cluster's RBAC decides\n";
   const where = r.line ? `${p.source}:${r.line}` : p.source;
   const lines = [`${r.action} by rule ${r.index} "${r.name}" (${where})`];
   if (r.message) lines.push(`  message: ${r.message}`);
   if (r.action === 'require-approval') {
-    lines.push(`  approvers: ${(r.approvers ?? []).join(', ') || '(none)'}; longest grant ${Math.round((r.maxGrantMs ?? 3_600_000) / 60_000)}m${r.holdMs ? `; held ${Math.round(r.holdMs / 1000)}s for a decision` : ''}`);
+    lines.push(
+      `  approvers: ${(r.approvers ?? []).join(', ') || '(none)'}; longest grant ${Math.round((r.maxGrantMs ?? 3_600_000) / 60_000)}m${r.holdMs ? `; held ${Math.round(r.holdMs / 1000)}s for a decision` : ''}`,
+    );
   }
   if (r.typed?.length) lines.push(`  typed-line rules: ${r.typed.length}`);
   // Unknown labels make a blocking rule match (kubetape fails closed); say so rather than leave it looking decided.
-  if (r.match.labels && (d.labels?.current === 'unknown' || d.labels?.next === 'unknown')) lines.push(`  labels unknown: the rule matches because it selects on labels; give --labels to decide as for a real object`);
+  if (r.match.labels && (d.labels?.current === 'unknown' || d.labels?.next === 'unknown'))
+    lines.push(`  labels unknown: the rule matches because it selects on labels; give --labels to decide as for a real object`);
   return lines.join('\n') + '\n';
 }
 
-const collect = (v: string, prev: string[] = []) => [...prev, ...v.split(',').map((s) => s.trim()).filter(Boolean)];
+const collect = (v: string, prev: string[] = []) => [
+  ...prev,
+  ...v
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean),
+];
 
 export function registerPolicyCommand(program: Command): void {
   const policy = program.command('policy').description('check a guardrail policy file, or ask it which rule decides a request');
@@ -112,7 +133,9 @@ export function registerPolicyCommand(program: Command): void {
       const actions = new Map<string, number>();
       for (const r of p.rules) actions.set(r.action, (actions.get(r.action) ?? 0) + 1);
       const summary = [...actions].map(([a, n]) => `${n} ${a}`).join(', ') || 'no rules';
-      process.stdout.write(`${file}: OK: ${p.rules.length} rule${p.rules.length === 1 ? '' : 's'} (${summary}); ${p.patterns.length} mask pattern${p.patterns.length === 1 ? '' : 's'}; onUnmaskable ${p.onUnmaskable}\n`);
+      process.stdout.write(
+        `${file}: OK: ${p.rules.length} rule${p.rules.length === 1 ? '' : 's'} (${summary}); ${p.patterns.length} mask pattern${p.patterns.length === 1 ? '' : 's'}; onUnmaskable ${p.onUnmaskable}\n`,
+      );
     });
 
   policy
@@ -127,9 +150,9 @@ export function registerPolicyCommand(program: Command): void {
     .option('--namespace <ns>', 'namespace ("" for cluster-scoped)', '')
     .option('--name <name>', 'object name ("" for a collection)', '')
     .option('--cluster <name>', 'cluster name (multi-cluster kubetape)', 'default')
-    .option('--labels <k=v,...>', "the target's current labels (\"\" for none); unknown when omitted")
+    .option('--labels <k=v,...>', 'the target\'s current labels ("" for none); unknown when omitted')
     .option('--new-labels <k=v,...>', 'the labels a create, update or patch would leave')
-    .option('--selector <selector>', 'a list or watch request\'s own labelSelector')
+    .option('--selector <selector>', "a list or watch request's own labelSelector")
     .option('--command <argv>', 'exec: the command, words separated by spaces')
     .option('--container <name>', 'exec: the container')
     .option('--tty', 'exec: with a terminal')
@@ -139,7 +162,12 @@ export function registerPolicyCommand(program: Command): void {
       const p = load(file);
       const d = evaluatePolicy(p, explainRequest(f));
       if (f.json) {
-        process.stdout.write(JSON.stringify({ action: d.action, ...(d.rule ? { rule: d.rule.name, index: d.rule.index, line: d.rule.line, ...(d.rule.message ? { message: d.rule.message } : {}) } : {}) }) + '\n');
+        process.stdout.write(
+          JSON.stringify({
+            action: d.action,
+            ...(d.rule ? { rule: d.rule.name, index: d.rule.index, line: d.rule.line, ...(d.rule.message ? { message: d.rule.message } : {}) } : {}),
+          }) + '\n',
+        );
         return;
       }
       process.stdout.write(describeDecision(d, p));

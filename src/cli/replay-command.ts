@@ -34,7 +34,11 @@ export function registerReplayCommand(program: Command): void {
       const store = openStoreForReading(o);
       const id = await resolveSession(store, idArg);
       await warnUnlessVerified(store, id);
-      const printer = new ReplayPrinter({ stdin: o.stdin === true, colour: process.stdout.isTTY === true && !process.env.NO_COLOR, ...(o.channel ? { channel: o.channel } : {}) });
+      const printer = new ReplayPrinter({
+        stdin: o.stdin === true,
+        colour: process.stdout.isTTY === true && !process.env.NO_COLOR,
+        ...(o.channel ? { channel: o.channel } : {}),
+      });
       const started = Date.now();
       for await (const ev of terminalEvents(store, id, o.seq)) {
         const out = printer.render(ev);

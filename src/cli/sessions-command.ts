@@ -39,40 +39,55 @@ export function registerSessionsCommand(program: Command): void {
     .option('--json', 'print a JSON array')
     .option('--data-dir <dir>', 'kubetape data directory (default ~/.kubetape)')
     .option('--config <file>', 'kubetape config file (for its dataDir)')
-    .action(async (o: ReadOptions & { user?: string; cluster?: string; since?: string; verb?: string; namespace?: string; refused?: boolean; rule?: string; approved?: boolean; limit?: number; json?: boolean }) => {
-      const filter: SessionFilter = {};
-      if (o.user) filter.user = o.user;
-      if (o.cluster) filter.cluster = o.cluster;
-      if (o.verb !== undefined) {
-        // Sessions are counted under the data path's verbs; any other word would list nothing, as if nothing had happened.
-        const problem = verbProblem(o.verb, { wildcard: false, label: '--verb' });
-        if (problem) throw new CliError(problem);
-        filter.verb = o.verb;
-      }
-      if (o.namespace) filter.namespace = o.namespace;
-      if (o.refused) filter.refused = true;
-      if (o.rule) filter.rule = o.rule;
-      if (o.approved) filter.approved = true;
-      if (o.limit) filter.limit = o.limit;
-      if (o.since) {
-        try {
-          filter.since = parseSince(o.since);
-        } catch (e) {
-          throw new CliError((e as Error).message);
+    .action(
+      async (
+        o: ReadOptions & {
+          user?: string;
+          cluster?: string;
+          since?: string;
+          verb?: string;
+          namespace?: string;
+          refused?: boolean;
+          rule?: string;
+          approved?: boolean;
+          limit?: number;
+          json?: boolean;
+        },
+      ) => {
+        const filter: SessionFilter = {};
+        if (o.user) filter.user = o.user;
+        if (o.cluster) filter.cluster = o.cluster;
+        if (o.verb !== undefined) {
+          // Sessions are counted under the data path's verbs; any other word would list nothing, as if nothing had happened.
+          const problem = verbProblem(o.verb, { wildcard: false, label: '--verb' });
+          if (problem) throw new CliError(problem);
+          filter.verb = o.verb;
         }
-      }
-      const store = openStoreForReading(o);
-      const list = await store.listSessions(filter);
-      if (o.json) {
-        process.stdout.write(JSON.stringify(list, null, 2) + '\n');
-        return;
-      }
-      if (list.length === 0) {
-        process.stdout.write('No sessions recorded' + (Object.keys(filter).length ? ' match those filters.\n' : ' yet.\n'));
-        return;
-      }
-      process.stdout.write(table(['ID', 'STARTED', 'USER', 'CLUSTER', 'COMMAND', 'REQUESTS', 'STATE', 'GUARDRAILS'], list.map(listRow)));
-    });
+        if (o.namespace) filter.namespace = o.namespace;
+        if (o.refused) filter.refused = true;
+        if (o.rule) filter.rule = o.rule;
+        if (o.approved) filter.approved = true;
+        if (o.limit) filter.limit = o.limit;
+        if (o.since) {
+          try {
+            filter.since = parseSince(o.since);
+          } catch (e) {
+            throw new CliError((e as Error).message);
+          }
+        }
+        const store = openStoreForReading(o);
+        const list = await store.listSessions(filter);
+        if (o.json) {
+          process.stdout.write(JSON.stringify(list, null, 2) + '\n');
+          return;
+        }
+        if (list.length === 0) {
+          process.stdout.write('No sessions recorded' + (Object.keys(filter).length ? ' match those filters.\n' : ' yet.\n'));
+          return;
+        }
+        process.stdout.write(table(['ID', 'STARTED', 'USER', 'CLUSTER', 'COMMAND', 'REQUESTS', 'STATE', 'GUARDRAILS'], list.map(listRow)));
+      },
+    );
 
   sessions
     .command('show <id>')
@@ -203,7 +218,14 @@ function renderTimeline(s: SessionSummary | undefined, events: RecordEvent[], bo
     }
   }
   for (const rq of requests.values()) {
-    rows.push([`+${((Date.parse(rq.time) - t0) / 1000).toFixed(3)}s`, '...', describeRequest(rq.attrs, rq.method, rq.uri), '', '', [describeStream(rq, undefined, events), 'no response recorded (in flight or interrupted)'].filter(Boolean).join('; ')]);
+    rows.push([
+      `+${((Date.parse(rq.time) - t0) / 1000).toFixed(3)}s`,
+      '...',
+      describeRequest(rq.attrs, rq.method, rq.uri),
+      '',
+      '',
+      [describeStream(rq, undefined, events), 'no response recorded (in flight or interrupted)'].filter(Boolean).join('; '),
+    ]);
   }
   out.push(table(['AT', 'CODE', 'REQUEST', 'TOOK', 'OUT', 'NOTES'], rows));
   return out.join('\n');
@@ -243,4 +265,3 @@ function decodeEventBodies(ev: RecordEvent): RecordEvent & { bodyText?: string }
   }
   return ev;
 }
-

@@ -35,7 +35,8 @@ export async function warnUnlessVerified(store: RecordingStore, id: string): Pro
     process.stderr.write(`kubetape: warning: session ${id} could not be verified (${(e as Error).message}); what follows is unchecked\n`);
     return undefined;
   }
-  if (!r.ok) process.stderr.write(`kubetape: WARNING: session ${id} does not verify: ${r.problem}. What follows may have been changed; see \`kubetape verify ${id}\`\n`);
+  if (!r.ok)
+    process.stderr.write(`kubetape: WARNING: session ${id} does not verify: ${r.problem}. What follows may have been changed; see \`kubetape verify ${id}\`\n`);
   return r;
 }
 
@@ -98,7 +99,10 @@ export function describeStream(rq: RequestEvent, rs: ResponseEvent | undefined, 
     return `${what}${flags ? ' ' + flags : ''}   ${exit}   ${channels.join(', ')}${protocol}`;
   }
   if (rq.portForward) {
-    const ports = rq.portForward.ports.length > 0 ? rq.portForward.ports : [...new Set(events.filter((x) => x.type === 'stream' && x.seq === rq.seq && x.channel === 'open').map((x) => (x as StreamEvent).port))];
+    const ports =
+      rq.portForward.ports.length > 0
+        ? rq.portForward.ports
+        : [...new Set(events.filter((x) => x.type === 'stream' && x.seq === rq.seq && x.channel === 'open').map((x) => (x as StreamEvent).port))];
     const connections = countEvents(events, rq.seq, 'open');
     return `port-forward ports ${ports.join(',') || '-'}   ${connections} connection${connections === 1 ? '' : 's'}   in ${size('in')}, out ${size('out')}${bytes.error ? `, error ${size('error')}` : ''}${protocol}`;
   }

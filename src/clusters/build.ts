@@ -39,7 +39,9 @@ export interface ClustersConfig {
 
 export async function buildClusters(c: ClustersConfig, log: (line: string) => void): Promise<BuiltClusters> {
   const specs = c.clusters ?? [];
-  const sts = c.aws ? new Sts({ region: c.aws.region, timeoutMs: c.aws.timeoutSeconds * 1000, ...(c.aws.stsEndpoint ? { endpoint: c.aws.stsEndpoint } : {}) }) : undefined;
+  const sts = c.aws
+    ? new Sts({ region: c.aws.region, timeoutMs: c.aws.timeoutSeconds * 1000, ...(c.aws.stsEndpoint ? { endpoint: c.aws.stsEndpoint } : {}) })
+    : undefined;
   const sessions = sts && c.aws ? new RoleSessions(sts, { durationSeconds: c.aws.sessionDurationSeconds }) : undefined;
   let describer: EksDescriber | undefined;
   const timers: NodeJS.Timeout[] = [];
@@ -67,7 +69,14 @@ export async function buildClusters(c: ClustersConfig, log: (line: string) => vo
   return { upstreams, ...(sessions ? { sessions } : {}), close };
 }
 
-async function eksUpstream(spec: ClusterSpec, eks: { name: string; region: string }, sessions: RoleSessions, describer: EksDescriber, timers: NodeJS.Timeout[], log: (l: string) => void): Promise<Upstream> {
+async function eksUpstream(
+  spec: ClusterSpec,
+  eks: { name: string; region: string },
+  sessions: RoleSessions,
+  describer: EksDescriber,
+  timers: NodeJS.Timeout[],
+  log: (l: string) => void,
+): Promise<Upstream> {
   const caOverride = spec.ca ? readCa(spec.ca, spec.name) : undefined;
   const needsDescribe = !spec.server || !caOverride;
   let server = spec.server;

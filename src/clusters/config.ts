@@ -50,7 +50,8 @@ function parseRole(raw: unknown, where: string): RoleMapping {
   const o = mapping(raw, where);
   onlyKeys(o, ['group', 'roleArn', 'priority'], where);
   const roleArn = requiredString(o, 'roleArn', where);
-  if (!ROLE_ARN.test(roleArn)) throw new ConfigError(`${where}.roleArn must be an IAM role ARN (arn:aws:iam::123456789012:role/NAME), got ${JSON.stringify(roleArn)}`);
+  if (!ROLE_ARN.test(roleArn))
+    throw new ConfigError(`${where}.roleArn must be an IAM role ARN (arn:aws:iam::123456789012:role/NAME), got ${JSON.stringify(roleArn)}`);
   return { group: requiredString(o, 'group', where), roleArn, priority: optionalNumber(o, 'priority', where, -1e6, 1e6) ?? 0 };
 }
 
@@ -58,7 +59,8 @@ export function parseCluster(raw: unknown, where: string, resolvePath: (p: strin
   const o = mapping(raw, where);
   onlyKeys(o, CLUSTER_KEYS, where);
   const name = requiredString(o, 'name', where);
-  if (!NAME.test(name)) throw new ConfigError(`${where}.name must be lower-case letters, digits, '.', '_' or '-' (it is a URL path segment), got ${JSON.stringify(name)}`);
+  if (!NAME.test(name))
+    throw new ConfigError(`${where}.name must be lower-case letters, digits, '.', '_' or '-' (it is a URL path segment), got ${JSON.stringify(name)}`);
   const spec: ClusterSpec = { name, insecureSkipTlsVerify: optionalBoolean(o, 'insecureSkipTlsVerify', where) ?? false, roles: [] };
   if (o['eks'] !== undefined) {
     const e = mapping(o['eks'], `${where}.eks`);
@@ -79,10 +81,12 @@ export function parseCluster(raw: unknown, where: string, resolvePath: (p: strin
 
   if (spec.eks) {
     if (spec.roles.length === 0) throw new ConfigError(`${where} is an EKS cluster: give it roles (which group gets which IAM role)`);
-    if (spec.kubeconfig || spec.context) throw new ConfigError(`${where} is an EKS cluster: callers reach it with their own IAM role, so kubeconfig/context do not apply`);
+    if (spec.kubeconfig || spec.context)
+      throw new ConfigError(`${where} is an EKS cluster: callers reach it with their own IAM role, so kubeconfig/context do not apply`);
   } else {
     if (spec.roles.length > 0) throw new ConfigError(`${where}.roles apply to EKS clusters only (give the cluster an eks: {name, region})`);
-    if (!spec.kubeconfig) throw new ConfigError(`${where} is not an EKS cluster: give kubeconfig (and context) for kubetape's own credential, which it uses with impersonation`);
+    if (!spec.kubeconfig)
+      throw new ConfigError(`${where} is not an EKS cluster: give kubeconfig (and context) for kubetape's own credential, which it uses with impersonation`);
   }
   return spec;
 }

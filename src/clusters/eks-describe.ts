@@ -41,7 +41,8 @@ export class EksDescriber {
     const data = out.cluster?.certificateAuthority?.data;
     if (data && withCa) {
       const pem = Buffer.from(data, 'base64').toString('utf8');
-      if (!pem.includes('-----BEGIN CERTIFICATE-----')) throw new Error(`EKS DescribeCluster ${name} in ${region}: certificateAuthority.data is not a PEM certificate; set the cluster's ca`);
+      if (!pem.includes('-----BEGIN CERTIFICATE-----'))
+        throw new Error(`EKS DescribeCluster ${name} in ${region}: certificateAuthority.data is not a PEM certificate; set the cluster's ca`);
       result.caPem = pem;
     }
     return result;

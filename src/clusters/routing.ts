@@ -23,5 +23,7 @@ export function clusterOfTarget(t: RequestTarget): ClusterPath | undefined {
 export function unknownClusterMessage(t: RequestTarget, names?: string[]): string {
   const p = clusterOfTarget(t);
   const known = names ? ` (clusters: ${names.map((n) => `${CLUSTER_PREFIX}${n}`).join(', ')})` : '';
-  return p ? `kubetape has no cluster "${p.cluster}"${known}` : `kubetape serves several clusters: set the kubeconfig server to https://<kubetape>${CLUSTER_PREFIX}NAME${known}`;
+  return p
+    ? `kubetape has no cluster "${p.cluster}"${known}`
+    : `kubetape serves several clusters: set the kubeconfig server to https://<kubetape>${CLUSTER_PREFIX}NAME${known}`;
 }

@@ -56,8 +56,35 @@ export const DEFAULTS: ServeConfig = {
 
 export { ConfigError } from '../model/config-error.js';
 
-const TOP_KEYS = new Set(['listen', 'adminListen', 'dataDir', 'kubeconfig', 'context', 'clusterName', 'tlsCert', 'tlsKey', 'tokenFile', 'upstreamTimeoutSeconds', 'maxRequestBodyBytes', 'recording', 'authentication', 'clusters', 'aws', 'policy', 'policyFile']);
-const RECORDING_KEYS = new Set(['maxBodyBytes', 'maxStreamBytes', 'maxStreamEvents', 'diskReserveBytes', 'userDailyBytes', 'sessionIdleSeconds', 'failMode', ...RECORDING_STORE_KEYS]);
+const TOP_KEYS = new Set([
+  'listen',
+  'adminListen',
+  'dataDir',
+  'kubeconfig',
+  'context',
+  'clusterName',
+  'tlsCert',
+  'tlsKey',
+  'tokenFile',
+  'upstreamTimeoutSeconds',
+  'maxRequestBodyBytes',
+  'recording',
+  'authentication',
+  'clusters',
+  'aws',
+  'policy',
+  'policyFile',
+]);
+const RECORDING_KEYS = new Set([
+  'maxBodyBytes',
+  'maxStreamBytes',
+  'maxStreamEvents',
+  'diskReserveBytes',
+  'userDailyBytes',
+  'sessionIdleSeconds',
+  'failMode',
+  ...RECORDING_STORE_KEYS,
+]);
 
 /** Read a YAML config file; unknown keys are errors (a typo must not silently weaken recording). */
 export function readConfigFile(path: string): Partial<ServeConfig> {

@@ -13,6 +13,7 @@ export class CredentialError extends Error {
 
 /** Status and Status reason for a failure to get a credential; anything but a CredentialError is a 502. */
 export function credentialFailure(err: unknown): { code: number; reason?: string; message: string } {
-  if (err instanceof CredentialError) return { code: err.statusCode, reason: err.statusCode === 403 ? 'Forbidden' : 'ServiceUnavailable', message: `kubetape: ${err.message}` };
+  if (err instanceof CredentialError)
+    return { code: err.statusCode, reason: err.statusCode === 403 ? 'Forbidden' : 'ServiceUnavailable', message: `kubetape: ${err.message}` };
   return { code: 502, message: `kubetape could not obtain a credential for the upstream cluster: ${(err as Error).message}` };
 }

@@ -46,7 +46,10 @@ export class EksCredentialSource implements CredentialSource {
     const role = selectRole(this.o.roles, identity.groups);
     if (!role) {
       const groups = identity.groups.filter((g) => g !== 'system:authenticated');
-      throw new CredentialError(403, `no IAM role on cluster "${this.o.cluster}" for your groups [${groups.join(', ')}]; the cluster maps groups [${[...new Set(this.o.roles.map((r) => r.group))].join(', ')}]`);
+      throw new CredentialError(
+        403,
+        `no IAM role on cluster "${this.o.cluster}" for your groups [${groups.join(', ')}]; the cluster maps groups [${[...new Set(this.o.roles.map((r) => r.group))].join(', ')}]`,
+      );
     }
     const token = await this.tokens.get(RoleSessions.key(identity, role.roleArn), async () => {
       const credentials = await this.o.sessions.credentials(identity, role.roleArn);

@@ -42,7 +42,11 @@ export async function mintEksToken(o: { clusterName: string; region: string; cre
     service: 'sts',
     region: o.region,
     sha256: NodeSha256,
-    credentials: { accessKeyId: o.credentials.accessKeyId, secretAccessKey: o.credentials.secretAccessKey, ...(o.credentials.sessionToken ? { sessionToken: o.credentials.sessionToken } : {}) },
+    credentials: {
+      accessKeyId: o.credentials.accessKeyId,
+      secretAccessKey: o.credentials.secretAccessKey,
+      ...(o.credentials.sessionToken ? { sessionToken: o.credentials.sessionToken } : {}),
+    },
   });
   const presigned = await signer.presign(
     {

@@ -74,7 +74,9 @@ function checkStanza(exec: ExecConfig, label: string): void {
     throw new ExecPluginError(`${label}: apiVersion "${exec.apiVersion}" is not supported; use ${EXEC_API_VERSIONS.join(' or ')}`);
   }
   if (exec.interactiveMode === 'Always') {
-    throw new ExecPluginError(`${label} has interactiveMode Always: it needs a terminal, and kubetape runs as a server without one; use a non-interactive credential`);
+    throw new ExecPluginError(
+      `${label} has interactiveMode Always: it needs a terminal, and kubetape runs as a server without one; use a non-interactive credential`,
+    );
   }
 }
 

@@ -6,7 +6,13 @@
 // impersonation is then checked for the caller with a SubjectAccessReview).
 import type { CallerImpersonation, CredentialSource, UpstreamAuth } from '../model/upstream.js';
 import type { Identity, UpstreamPrincipal } from '../model/identity.js';
-import { impersonationChecks, impersonationRequestHeaders, type ImpersonationCheck, type ImpersonationRequest, type ReviewSubject } from '../model/impersonation.js';
+import {
+  impersonationChecks,
+  impersonationRequestHeaders,
+  type ImpersonationCheck,
+  type ImpersonationRequest,
+  type ReviewSubject,
+} from '../model/impersonation.js';
 
 const AUTHENTICATED = 'system:authenticated';
 

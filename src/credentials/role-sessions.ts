@@ -44,7 +44,10 @@ export class RoleSessions {
   async credentials(identity: Identity, roleArn: string): Promise<SessionCredentials> {
     const web = webIdentityOf(identity);
     if (!web || !identity.issuer || !identity.subject) {
-      throw new CredentialError(403, `this cluster is reached with your own AWS role, which needs an OIDC login; ${identity.method} callers have no token to assume it with`);
+      throw new CredentialError(
+        403,
+        `this cluster is reached with your own AWS role, which needs an OIDC login; ${identity.method} callers have no token to assume it with`,
+      );
     }
     return this.cache.get(RoleSessions.key(identity, roleArn), async () => {
       const started = this.now();

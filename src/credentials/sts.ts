@@ -28,7 +28,17 @@ export interface AssumedRole {
 }
 
 /** STS errors that are about the caller's token or the role's trust policy. */
-const CALLER_ERRORS = new Set(['AccessDenied', 'AccessDeniedException', 'InvalidIdentityToken', 'InvalidIdentityTokenException', 'ExpiredTokenException', 'IDPRejectedClaim', 'IDPRejectedClaimException', 'PackedPolicyTooLarge', 'MalformedPolicyDocument']);
+const CALLER_ERRORS = new Set([
+  'AccessDenied',
+  'AccessDeniedException',
+  'InvalidIdentityToken',
+  'InvalidIdentityTokenException',
+  'ExpiredTokenException',
+  'IDPRejectedClaim',
+  'IDPRejectedClaimException',
+  'PackedPolicyTooLarge',
+  'MalformedPolicyDocument',
+]);
 
 export class Sts {
   private readonly client: STSClient;
@@ -48,22 +58,44 @@ export class Sts {
     const timer = setTimeout(() => abort.abort(), this.o.timeoutMs);
     try {
       const out = await this.client.send(
-        new AssumeRoleWithWebIdentityCommand({ RoleArn: r.roleArn, RoleSessionName: r.roleSessionName, WebIdentityToken: r.webIdentityToken, DurationSeconds: r.durationSeconds }),
+        new AssumeRoleWithWebIdentityCommand({
+          RoleArn: r.roleArn,
+          RoleSessionName: r.roleSessionName,
+          WebIdentityToken: r.webIdentityToken,
+          DurationSeconds: r.durationSeconds,
+        }),
         { abortSignal: abort.signal },
       );
       const c = out.Credentials;
-      if (!c?.AccessKeyId || !c.SecretAccessKey || !c.Expiration) throw new CredentialError(503, `AWS STS answered AssumeRoleWithWebIdentity for ${r.roleArn} without credentials`);
+      if (!c?.AccessKeyId || !c.SecretAccessKey || !c.Expiration)
+        throw new CredentialError(503, `AWS STS answered AssumeRoleWithWebIdentity for ${r.roleArn} without credentials`);
       const assumed: AssumedRole = {
-        credentials: { accessKeyId: c.AccessKeyId, secretAccessKey: c.SecretAccessKey, expiration: new Date(c.Expiration), ...(c.SessionToken ? { sessionToken: c.SessionToken } : {}) },
+        credentials: {
+          accessKeyId: c.AccessKeyId,
+          secretAccessKey: c.SecretAccessKey,
+          expiration: new Date(c.Expiration),
+          ...(c.SessionToken ? { sessionToken: c.SessionToken } : {}),
+        },
       };
       if (out.AssumedRoleUser?.Arn) assumed.assumedRoleArn = out.AssumedRoleUser.Arn;
       return assumed;
     } catch (err) {
       if (err instanceof CredentialError) throw err;
       const name = (err as Error).name;
-      if (abort.signal.aborted) throw new CredentialError(503, `AWS STS did not answer within ${Math.round(this.o.timeoutMs / 100) / 10}s (AssumeRoleWithWebIdentity for ${r.roleArn}); try again`);
-      if (CALLER_ERRORS.has(name)) throw new CredentialError(403, `AWS STS refused to let you assume ${r.roleArn} (${name}); the role's trust policy must allow your issuer, audience and subject`);
-      throw new CredentialError(503, `AWS STS failed (AssumeRoleWithWebIdentity for ${r.roleArn}): ${name}${(err as Error).message ? `: ${(err as Error).message.split('\n')[0]}` : ''}`);
+      if (abort.signal.aborted)
+        throw new CredentialError(
+          503,
+          `AWS STS did not answer within ${Math.round(this.o.timeoutMs / 100) / 10}s (AssumeRoleWithWebIdentity for ${r.roleArn}); try again`,
+        );
+      if (CALLER_ERRORS.has(name))
+        throw new CredentialError(
+          403,
+          `AWS STS refused to let you assume ${r.roleArn} (${name}); the role's trust policy must allow your issuer, audience and subject`,
+        );
+      throw new CredentialError(
+        503,
+        `AWS STS failed (AssumeRoleWithWebIdentity for ${r.roleArn}): ${name}${(err as Error).message ? `: ${(err as Error).message.split('\n')[0]}` : ''}`,
+      );
     } finally {
       clearTimeout(timer);
     }

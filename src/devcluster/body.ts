@@ -40,7 +40,9 @@ export function parseDocument(ctx: RequestCtx, d: ResourceDef | undefined, as?: 
     }
   }
   if (type && type !== 'application/json' && type !== '*/*') {
-    throw unsupportedMediaType(`the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf`);
+    throw unsupportedMediaType(
+      `the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf`,
+    );
   }
   try {
     return JSON.parse(text);
@@ -52,14 +54,18 @@ export function parseDocument(ctx: RequestCtx, d: ResourceDef | undefined, as?: 
 /** A create/update body, checked the way the server's decoder and fieldValidation check it. */
 export function decodeObject(ctx: RequestCtx, d: ResourceDef): KubeObject {
   const raw = parseDocument(ctx, d);
-  if (!isObject(raw)) throw badRequest(`couldn't get version/kind; json parse error: json: cannot unmarshal ${Array.isArray(raw) ? 'array' : typeof raw} into Go value of type struct { APIVersion string "json:\\"apiVersion,omitempty\\""; Kind string "json:\\"kind,omitempty\\"" }`);
+  if (!isObject(raw))
+    throw badRequest(
+      `couldn't get version/kind; json parse error: json: cannot unmarshal ${Array.isArray(raw) ? 'array' : typeof raw} into Go value of type struct { APIVersion string "json:\\"apiVersion,omitempty\\""; Kind string "json:\\"kind,omitempty\\"" }`,
+    );
   const text = ctx.body.toString('utf8');
   if (typeof raw.kind !== 'string' || !raw.kind) throw badRequest(`Object 'Kind' is missing in '${text.slice(0, 1024)}'`);
   if (typeof raw.apiVersion !== 'string' || !raw.apiVersion) throw badRequest(`Object 'apiVersion' is missing in '${text.slice(0, 1024)}'`);
   const gv = groupVersion(d);
   if (raw.apiVersion !== gv) throw badRequest(`the API version in the data (${raw.apiVersion}) does not match the expected API version (${gv})`);
   if (raw.kind !== d.kind) throw badRequest(`the kind in the data (${raw.kind}) does not match the expected kind (${d.kind})`);
-  if (raw.metadata !== undefined && !isObject(raw.metadata)) throw badRequest(`${kindDescription(d)}: json: cannot unmarshal ${typeof raw.metadata} into Go struct field ${d.kind}.metadata of type v1.ObjectMeta`);
+  if (raw.metadata !== undefined && !isObject(raw.metadata))
+    throw badRequest(`${kindDescription(d)}: json: cannot unmarshal ${typeof raw.metadata} into Go struct field ${d.kind}.metadata of type v1.ObjectMeta`);
   checkUnknownFields(ctx, d, raw);
   if (d.kind === 'Secret' && isObject(raw.data)) {
     for (const v of Object.values(raw.data)) {

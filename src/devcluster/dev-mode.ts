@@ -90,7 +90,12 @@ function seed(api: ApiServer, everyMs: number): NodeJS.Timeout {
   const pod: KubeObject = {
     apiVersion: 'v1',
     kind: 'Pod',
-    metadata: { name, namespace, labels: { app: 'web' }, annotations: { 'kubetape.dev/about': 'a pretend pod in kubetape dev: exec runs on this machine, in a temporary directory' } },
+    metadata: {
+      name,
+      namespace,
+      labels: { app: 'web' },
+      annotations: { 'kubetape.dev/about': 'a pretend pod in kubetape dev: exec runs on this machine, in a temporary directory' },
+    },
     spec: { nodeName: DEV_NODE_NAME, containers: [{ name: container, image: 'kubetape/dev-web:1.0', ports: [{ containerPort: 80, name: 'http' }] }] },
   };
   api.objects.put(pod);

@@ -126,4 +126,3 @@ export function wantsAggregated(accept: string | undefined): AggregatedVersion |
   }
   return undefined;
 }
-

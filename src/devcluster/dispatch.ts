@@ -89,4 +89,3 @@ function serveSubresource(ctx: RequestCtx, d: ResourceDef, r: ResourceRequest, n
       throw genericNotFound();
   }
 }
-

@@ -215,7 +215,10 @@ export function updateManagedFields(
   let mine: ManagedFieldsEntry | undefined;
   for (const e of entries) {
     const kept = [...setOf(e)].filter(([k]) => !changedKeys.has(k) && (newKeys.has(k) || !inScope(k, scope)));
-    const entry = withSet(e, kept.map(([, p]) => p));
+    const entry = withSet(
+      e,
+      kept.map(([, p]) => p),
+    );
     if (e.manager === manager && e.operation === 'Update' && e.subresource === subresource) mine = entry;
     else if (kept.length) out.push(entry);
   }
@@ -223,7 +226,14 @@ export function updateManagedFields(
     const paths = new Map(mine ? [...setOf(mine)] : []);
     for (const p of changed) paths.set(pkey(p), p);
     if (paths.size) {
-      const entry: ManagedFieldsEntry = { manager, operation: 'Update', apiVersion, time: changed.length || !mine ? now() : mine.time, fieldsType: 'FieldsV1', fieldsV1: fromMembers([...paths.values()]) };
+      const entry: ManagedFieldsEntry = {
+        manager,
+        operation: 'Update',
+        apiVersion,
+        time: changed.length || !mine ? now() : mine.time,
+        fieldsType: 'FieldsV1',
+        fieldsV1: fromMembers([...paths.values()]),
+      };
       if (subresource) entry.subresource = subresource;
       out.push(entry);
     }

@@ -138,7 +138,14 @@ function deploymentStatus(dep: KubeObject): Obj {
   const s: Obj = { observedGeneration: dep.metadata.generation ?? 1 };
   if (replicas > 0) Object.assign(s, { replicas, updatedReplicas: replicas, readyReplicas: replicas, availableReplicas: replicas });
   s.conditions = [
-    { type: 'Available', status: 'True', lastUpdateTime: now, lastTransitionTime: now, reason: 'MinimumReplicasAvailable', message: 'Deployment has minimum availability.' },
+    {
+      type: 'Available',
+      status: 'True',
+      lastUpdateTime: now,
+      lastTransitionTime: now,
+      reason: 'MinimumReplicasAvailable',
+      message: 'Deployment has minimum availability.',
+    },
     {
       type: 'Progressing',
       status: 'True',
@@ -326,7 +333,11 @@ export function validateKind(d: ResourceDef, o: KubeObject, old?: KubeObject): F
         spec.ports.forEach((p, i) => {
           const port = obj(p).port;
           if (typeof port !== 'number' || port < 1 || port > 65535) {
-            errs.push(port === undefined ? { type: 'FieldValueRequired', field: `spec.ports[${i}].port` } : { type: 'FieldValueInvalid', field: `spec.ports[${i}].port`, value: port, detail: 'must be between 1 and 65535, inclusive' });
+            errs.push(
+              port === undefined
+                ? { type: 'FieldValueRequired', field: `spec.ports[${i}].port` }
+                : { type: 'FieldValueInvalid', field: `spec.ports[${i}].port`, value: port, detail: 'must be between 1 and 65535, inclusive' },
+            );
           }
         });
       }
@@ -342,7 +353,12 @@ export function validateKind(d: ResourceDef, o: KubeObject, old?: KubeObject): F
       const labels = obj(obj(template.metadata).labels);
       if (!isObject(spec.selector)) errs.push({ type: 'FieldValueRequired', field: 'spec.selector' });
       else if (Object.entries(obj(selector.matchLabels)).some(([k, v]) => labels[k] !== v)) {
-        errs.push({ type: 'FieldValueInvalid', field: 'spec.template.metadata.labels', value: goMap(labels), detail: '`selector` does not match template `labels`' });
+        errs.push({
+          type: 'FieldValueInvalid',
+          field: 'spec.template.metadata.labels',
+          value: goMap(labels),
+          detail: '`selector` does not match template `labels`',
+        });
       }
       errs.push(...validateContainers(obj(template.spec).containers, 'spec.template.spec.containers', true));
       if (old && !deepEqual(obj(old.spec).selector, spec.selector)) {

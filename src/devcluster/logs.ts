@@ -119,7 +119,10 @@ export function resolveContainer(pod: KubeObject, requested: string | null): str
 /** A container that has not started has no log yet: the kubelet's 400. */
 function checkStarted(pod: KubeObject, container: string): void {
   const st = isObject(pod.status) ? (pod.status as Obj) : {};
-  const all = [...(Array.isArray(st.containerStatuses) ? st.containerStatuses : []), ...(Array.isArray(st.initContainerStatuses) ? st.initContainerStatuses : [])];
+  const all = [
+    ...(Array.isArray(st.containerStatuses) ? st.containerStatuses : []),
+    ...(Array.isArray(st.initContainerStatuses) ? st.initContainerStatuses : []),
+  ];
   const cs = all.find((c) => isObject(c) && c.name === container) as Obj | undefined;
   const waiting = cs && isObject(cs.state) && isObject((cs.state as Obj).waiting) ? ((cs.state as Obj).waiting as Obj) : undefined;
   if (waiting) {
@@ -157,7 +160,8 @@ function parseQuery(q: URLSearchParams, pod: string): LogQuery {
   out.limitBytes = int('limitBytes', 1);
   const sinceSeconds = int('sinceSeconds', 1);
   const sinceTime = q.get('sinceTime');
-  if (sinceSeconds !== undefined && sinceTime) errs.push({ type: 'FieldValueForbidden', field: 'sinceSeconds', detail: 'at most one of `sinceTime` or `sinceSeconds` may be specified' });
+  if (sinceSeconds !== undefined && sinceTime)
+    errs.push({ type: 'FieldValueForbidden', field: 'sinceSeconds', detail: 'at most one of `sinceTime` or `sinceSeconds` may be specified' });
   if (sinceSeconds !== undefined) out.sinceMs = Date.now() - sinceSeconds * 1000;
   if (sinceTime) {
     const t = Date.parse(sinceTime);

@@ -118,8 +118,7 @@ function mergeList(field: string, orig: Json[] | undefined, patch: Json[]): Json
 }
 
 function applyOrder(list: Json[], order: Json[], keys: string[] | undefined): Json[] {
-  const pos = (item: Json): number =>
-    order.findIndex((o) => (keys ? sameKey(o, item, keys) : deepEqual(o, item)));
+  const pos = (item: Json): number => order.findIndex((o) => (keys ? sameKey(o, item, keys) : deepEqual(o, item)));
   const ranked = list.map((item, i) => ({ item, i, p: pos(item) }));
   ranked.sort((a, b) => {
     if (a.p >= 0 && b.p >= 0) return a.p - b.p;

@@ -7,11 +7,7 @@ import { gzip } from 'node:zlib';
 import { stringify as toYaml } from 'yaml';
 import { notAcceptable, type ApiError } from './errors.js';
 
-export type Target =
-  | { kind: 'json' }
-  | { kind: 'yaml' }
-  | { kind: 'table'; apiVersion: string }
-  | { kind: 'partial'; apiVersion: string; list: boolean };
+export type Target = { kind: 'json' } | { kind: 'yaml' } | { kind: 'table'; apiVersion: string } | { kind: 'partial'; apiVersion: string; list: boolean };
 
 interface MediaRange {
   type: string;

@@ -54,7 +54,6 @@ class Table {
   }
 }
 
-
 /** Field order as the Go types marshal: kind, apiVersion, metadata, the body, status last. */
 export function canonical(o: KubeObject): KubeObject {
   const meta: Record<string, unknown> = {};
@@ -279,9 +278,42 @@ export class ObjectStore {
 }
 
 const WORDS = [
-  'alpha', 'bravo', 'cluster', 'node', 'pod', 'service', 'config', 'secret', 'volume', 'replica', 'deploy', 'ingress',
-  'label', 'selector', 'status', 'ready', 'image', 'container', 'port', 'endpoint', 'namespace', 'watch', 'event', 'kube',
-  'tape', 'record', 'proxy', 'session', 'token', 'apply', 'patch', 'merge', 'value', 'key', 'data', 'payload',
+  'alpha',
+  'bravo',
+  'cluster',
+  'node',
+  'pod',
+  'service',
+  'config',
+  'secret',
+  'volume',
+  'replica',
+  'deploy',
+  'ingress',
+  'label',
+  'selector',
+  'status',
+  'ready',
+  'image',
+  'container',
+  'port',
+  'endpoint',
+  'namespace',
+  'watch',
+  'event',
+  'kube',
+  'tape',
+  'record',
+  'proxy',
+  'session',
+  'token',
+  'apply',
+  'patch',
+  'merge',
+  'value',
+  'key',
+  'data',
+  'payload',
 ];
 let fillerBlock: string | undefined;
 

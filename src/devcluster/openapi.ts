@@ -32,7 +32,10 @@ const P = {
   timeoutSeconds: { ...param('timeoutSeconds', 'query', 'Timeout for the list/watch call.'), schema: { type: 'integer', uniqueItems: true } },
   watch: { ...param('watch', 'query', 'Watch for changes to the described resources.'), schema: { type: 'boolean', uniqueItems: true } },
   propagationPolicy: param('propagationPolicy', 'query', 'Whether and how garbage collection will be performed: Orphan, Background or Foreground.'),
-  gracePeriodSeconds: { ...param('gracePeriodSeconds', 'query', 'The duration in seconds before the object should be deleted.'), schema: { type: 'integer', uniqueItems: true } },
+  gracePeriodSeconds: {
+    ...param('gracePeriodSeconds', 'query', 'The duration in seconds before the object should be deleted.'),
+    schema: { type: 'integer', uniqueItems: true },
+  },
 };
 
 function schemaName(d: ResourceDef): string {
@@ -107,7 +110,10 @@ function pathsFor(d: ResourceDef): Record<string, Doc> {
     parameters: [P.dryRun, P.fieldManager, P.fieldValidation, P.force],
     requestBody: {
       content: Object.fromEntries(
-        ['application/apply-patch+yaml', 'application/json-patch+json', 'application/merge-patch+json'].map((t) => [t, { schema: ref('io.k8s.apimachinery.pkg.apis.meta.v1.Patch') }]),
+        ['application/apply-patch+yaml', 'application/json-patch+json', 'application/merge-patch+json'].map((t) => [
+          t,
+          { schema: ref('io.k8s.apimachinery.pkg.apis.meta.v1.Patch') },
+        ]),
       ),
       required: true,
     },
@@ -176,7 +182,10 @@ export class OpenApi {
         openapi: '3.0.0',
         info: { title: 'Kubernetes', version: `v1.${this.minor.replace(/\D.*$/, '')}.0` },
         paths,
-        components: { schemas: schemasFor(defs), securitySchemes: { BearerToken: { type: 'apiKey', description: 'Bearer Token authentication', name: 'authorization', in: 'header' } } },
+        components: {
+          schemas: schemasFor(defs),
+          securitySchemes: { BearerToken: { type: 'apiKey', description: 'Bearer Token authentication', name: 'authorization', in: 'header' } },
+        },
         security: [{ BearerToken: [] }],
       };
       const json = JSON.stringify(doc);
@@ -195,4 +204,3 @@ export class OpenApi {
     return this.docs.get(key);
   }
 }
-

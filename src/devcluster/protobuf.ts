@@ -26,7 +26,14 @@ const rep = (name: string, type: FieldType): FieldDef => ({ name, type, repeated
 const ptr = (name: string, type: FieldType): FieldDef => ({ name, type, keepZero: true });
 const strMap: MapType = { map: ['string', 'string'] };
 
-const OwnerReference: Schema = { 1: f('kind', 'string'), 3: f('name', 'string'), 4: f('uid', 'string'), 5: f('apiVersion', 'string'), 6: ptr('controller', 'bool'), 7: ptr('blockOwnerDeletion', 'bool') };
+const OwnerReference: Schema = {
+  1: f('kind', 'string'),
+  3: f('name', 'string'),
+  4: f('uid', 'string'),
+  5: f('apiVersion', 'string'),
+  6: ptr('controller', 'bool'),
+  7: ptr('blockOwnerDeletion', 'bool'),
+};
 const ManagedFieldsEntry: Schema = {
   1: f('manager', 'string'),
   2: f('operation', 'string'),
@@ -103,13 +110,26 @@ const PodSpec: Schema = {
   17: f('subdomain', 'string'),
   19: f('schedulerName', 'string'),
   20: rep('initContainers', Container),
-  22: rep('tolerations', { 1: f('key', 'string'), 2: f('operator', 'string'), 3: f('value', 'string'), 4: f('effect', 'string'), 5: ptr('tolerationSeconds', 'int64') }),
+  22: rep('tolerations', {
+    1: f('key', 'string'),
+    2: f('operator', 'string'),
+    3: f('value', 'string'),
+    4: f('effect', 'string'),
+    5: ptr('tolerationSeconds', 'int64'),
+  }),
   24: f('priorityClassName', 'string'),
   25: ptr('priority', 'int32'),
 };
 const PodTemplateSpec: Schema = { 1: f('metadata', ObjectMeta), 2: f('spec', PodSpec) };
 const ServiceSpec: Schema = {
-  1: rep('ports', { 1: f('name', 'string'), 2: f('protocol', 'string'), 3: f('port', 'int32'), 4: f('targetPort', 'intOrString'), 5: f('nodePort', 'int32'), 6: f('appProtocol', 'string') }),
+  1: rep('ports', {
+    1: f('name', 'string'),
+    2: f('protocol', 'string'),
+    3: f('port', 'int32'),
+    4: f('targetPort', 'intOrString'),
+    5: f('nodePort', 'int32'),
+    6: f('appProtocol', 'string'),
+  }),
   2: f('selector', strMap),
   3: f('clusterIP', 'string'),
   4: f('type', 'string'),
@@ -151,7 +171,13 @@ const ResourceAttributes: Schema = {
 /** Object messages by "apiVersion/kind". Status fields are skipped (servers ignore them on write). */
 const KINDS: Record<string, Schema> = {
   'v1/ConfigMap': { 1: f('metadata', ObjectMeta), 2: f('data', strMap), 3: f('binaryData', { map: ['string', 'bytes'] }), 4: ptr('immutable', 'bool') },
-  'v1/Secret': { 1: f('metadata', ObjectMeta), 2: f('data', { map: ['string', 'bytes'] }), 3: f('type', 'string'), 4: f('stringData', strMap), 5: ptr('immutable', 'bool') },
+  'v1/Secret': {
+    1: f('metadata', ObjectMeta),
+    2: f('data', { map: ['string', 'bytes'] }),
+    3: f('type', 'string'),
+    4: f('stringData', strMap),
+    5: ptr('immutable', 'bool'),
+  },
   'v1/Namespace': { 1: f('metadata', ObjectMeta), 2: f('spec', { 1: rep('finalizers', 'string') }) },
   'v1/ServiceAccount': {
     1: f('metadata', ObjectMeta),
@@ -170,7 +196,12 @@ const KINDS: Record<string, Schema> = {
 };
 
 const MAGIC = Buffer.from([0x6b, 0x38, 0x73, 0x00]);
-const Unknown: Schema = { 1: f('typeMeta', { 1: f('apiVersion', 'string'), 2: f('kind', 'string') }), 2: f('raw', 'bytes'), 3: f('contentEncoding', 'string'), 4: f('contentType', 'string') };
+const Unknown: Schema = {
+  1: f('typeMeta', { 1: f('apiVersion', 'string'), 2: f('kind', 'string') }),
+  2: f('raw', 'bytes'),
+  3: f('contentEncoding', 'string'),
+  4: f('contentType', 'string'),
+};
 
 export class ProtobufError extends Error {}
 

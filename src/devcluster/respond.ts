@@ -50,10 +50,25 @@ export function respondList(ctx: RequestCtx, d: ResourceDef, items: KubeObject[]
       sendJson(ctx, 200, renderTable(d, items, { includeObject: includeObject(ctx.query), apiVersion: target.apiVersion, listMeta: meta }), target);
       return;
     case 'partial':
-      sendJson(ctx, 200, { kind: 'PartialObjectMetadataList', apiVersion: target.apiVersion, metadata: meta, items: items.map((o) => partialObjectMetadata(o, target.apiVersion)) }, target);
+      sendJson(
+        ctx,
+        200,
+        {
+          kind: 'PartialObjectMetadataList',
+          apiVersion: target.apiVersion,
+          metadata: meta,
+          items: items.map((o) => partialObjectMetadata(o, target.apiVersion)),
+        },
+        target,
+      );
       return;
     case 'yaml':
-      sendJson(ctx, 200, { apiVersion: groupVersion(d), items: items.map((o) => ({ ...o, kind: undefined, apiVersion: undefined })), kind: `${d.kind}List`, metadata: meta }, target);
+      sendJson(
+        ctx,
+        200,
+        { apiVersion: groupVersion(d), items: items.map((o) => ({ ...o, kind: undefined, apiVersion: undefined })), kind: `${d.kind}List`, metadata: meta },
+        target,
+      );
       return;
     case 'json': {
       const head = `{"kind":${JSON.stringify(`${d.kind}List`)},"apiVersion":${JSON.stringify(groupVersion(d))},"metadata":${JSON.stringify(meta)},"items":[`;

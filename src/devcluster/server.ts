@@ -111,7 +111,13 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
   const streamRuntime =
     opts.streams === false
       ? undefined
-      : new StreamRuntime({ logs, protocols: streamProtocols, portForwardTarget: opts.portForwardTarget, attachCommand: opts.attachCommand, podDirPrefix: opts.podDirPrefix });
+      : new StreamRuntime({
+          logs,
+          protocols: streamProtocols,
+          portForwardTarget: opts.portForwardTarget,
+          attachCommand: opts.attachCommand,
+          podDirPrefix: opts.podDirPrefix,
+        });
   const flowSchemaUid = randomUUID();
   const priorityLevelUid = randomUUID();
   const state: ServerState = {

@@ -126,7 +126,9 @@ function podRow(p: KubeObject): Cell[] {
 function servicePorts(spec: Obj): string {
   const ports = arr(spec.ports);
   if (!ports.length) return '<none>';
-  return ports.map((p) => (p.nodePort ? `${String(p.port)}:${String(p.nodePort)}/${String(p.protocol ?? 'TCP')}` : `${String(p.port)}/${String(p.protocol ?? 'TCP')}`)).join(',');
+  return ports
+    .map((p) => (p.nodePort ? `${String(p.port)}:${String(p.nodePort)}/${String(p.protocol ?? 'TCP')}` : `${String(p.port)}/${String(p.protocol ?? 'TCP')}`))
+    .join(',');
 }
 
 function externalIp(s: KubeObject): string {

@@ -27,4 +27,3 @@ export function rejectUpgrade(socket: Duplex, s: Status, extraHeaders: Record<st
 }
 
 export const UPGRADE_SUBRESOURCES = new Set(['exec', 'attach', 'portforward']);
-

@@ -28,15 +28,21 @@ export function serveWatch(ctx: RequestCtx, scope: WatchScope): void {
   if (rvParam !== '' && !/^\d+$/.test(rvParam)) throw badRequest(`resourceVersion: Invalid value: "${rvParam}": must be a non-negative integer`);
   const timeoutParam = query.get('timeoutSeconds');
   const timeoutSeconds = timeoutParam === null ? undefined : Number(timeoutParam);
-  if (timeoutSeconds !== undefined && !(Number.isFinite(timeoutSeconds) && timeoutSeconds >= 0)) throw badRequest(`timeoutSeconds: Invalid value: "${timeoutParam}"`);
+  if (timeoutSeconds !== undefined && !(Number.isFinite(timeoutSeconds) && timeoutSeconds >= 0))
+    throw badRequest(`timeoutSeconds: Invalid value: "${timeoutParam}"`);
   const bookmarks = query.get('allowWatchBookmarks') === 'true';
   const sendInitialEvents = query.get('sendInitialEvents') === 'true';
   if (sendInitialEvents) {
     const errs: FieldError[] = [];
     if (query.get('resourceVersionMatch') !== 'NotOlderThan') {
-      errs.push({ type: 'FieldValueForbidden', field: 'resourceVersionMatch', detail: 'sendInitialEvents requires setting resourceVersionMatch to NotOlderThan' });
+      errs.push({
+        type: 'FieldValueForbidden',
+        field: 'resourceVersionMatch',
+        detail: 'sendInitialEvents requires setting resourceVersionMatch to NotOlderThan',
+      });
     }
-    if (!bookmarks) errs.push({ type: 'FieldValueForbidden', field: 'allowWatchBookmarks', detail: 'sendInitialEvents requires setting allowWatchBookmarks to true' });
+    if (!bookmarks)
+      errs.push({ type: 'FieldValueForbidden', field: 'allowWatchBookmarks', detail: 'sendInitialEvents requires setting allowWatchBookmarks to true' });
     if (errs.length) throw invalid('ListOptions', 'meta.k8s.io', '', errs);
   }
 

@@ -49,7 +49,16 @@ function checkNamespaceWritable(ctx: RequestCtx, d: ResourceDef, ns: string, nam
 }
 
 function stripSystemMetadata(o: KubeObject): void {
-  for (const k of ['uid', 'resourceVersion', 'creationTimestamp', 'deletionTimestamp', 'deletionGracePeriodSeconds', 'generation', 'selfLink', 'managedFields']) {
+  for (const k of [
+    'uid',
+    'resourceVersion',
+    'creationTimestamp',
+    'deletionTimestamp',
+    'deletionGracePeriodSeconds',
+    'generation',
+    'selfLink',
+    'managedFields',
+  ]) {
     delete o.metadata[k];
   }
 }
@@ -127,10 +136,13 @@ function finishUpdate(ctx: RequestCtx, d: ResourceDef, old: KubeObject, next: Ku
   if (errs.length) throw invalid(d.kind, d.group, String(old.metadata.name), errs);
   meta.managedFields = opts.managed ?? updateManagedFields(old, next, fieldManager(ctx), groupVersion(d), opts.scope);
   const candidate = canonical(next);
-  const same = deepEqual({ ...candidate, metadata: { ...candidate.metadata, managedFields: withoutTimes(candidate.metadata.managedFields) } }, {
-    ...old,
-    metadata: { ...old.metadata, managedFields: withoutTimes(old.metadata.managedFields) },
-  });
+  const same = deepEqual(
+    { ...candidate, metadata: { ...candidate.metadata, managedFields: withoutTimes(candidate.metadata.managedFields) } },
+    {
+      ...old,
+      metadata: { ...old.metadata, managedFields: withoutTimes(old.metadata.managedFields) },
+    },
+  );
   if (same) return old;
   if (isDryRun(ctx.query)) return candidate;
   const finalizers = candidate.metadata.finalizers ?? [];
@@ -181,12 +193,7 @@ export function finalizeNamespace(ctx: RequestCtx, d: ResourceDef, name: string)
   respondObject(ctx, d, 200, finishUpdate(ctx, d, old, next, { scope: 'main' }), targetFor(ctx));
 }
 
-const PATCH_TYPES = [
-  'application/json-patch+json',
-  'application/merge-patch+json',
-  'application/strategic-merge-patch+json',
-  'application/apply-patch+yaml',
-];
+const PATCH_TYPES = ['application/json-patch+json', 'application/merge-patch+json', 'application/strategic-merge-patch+json', 'application/apply-patch+yaml'];
 
 function patchJson(ctx: RequestCtx): Json {
   try {
@@ -202,7 +209,8 @@ function applyPatchBody(ctx: RequestCtx, type: string, current: KubeObject): Kub
   if (type === 'application/json-patch+json') out = jsonPatch(current as unknown as Json, patchJson(ctx));
   else {
     const p = patchJson(ctx);
-    if (!isObject(p)) throw badRequest(`error decoding patch: json: cannot unmarshal ${Array.isArray(p) ? 'array' : typeof p} into Go value of type map[string]interface {}`);
+    if (!isObject(p))
+      throw badRequest(`error decoding patch: json: cannot unmarshal ${Array.isArray(p) ? 'array' : typeof p} into Go value of type map[string]interface {}`);
     out = type === 'application/merge-patch+json' ? jsonMergePatch(current as unknown as Json, p) : strategicMergePatch(current as unknown as Json, p);
   }
   if (!isObject(out)) throw new ApiError(status(422, 'Invalid', 'the patch did not produce an object'));
@@ -309,12 +317,15 @@ export function serveScale(ctx: RequestCtx, d: ResourceDef, ns: string | undefin
     scale = raw as unknown as KubeObject;
   } else {
     const type = mediaType(ctx);
-    if (!PATCH_TYPES.slice(0, 3).includes(type)) throw unsupportedMediaType(`the body of the request was in an unknown format - accepted media types include: ${PATCH_TYPES.join(', ')}`);
+    if (!PATCH_TYPES.slice(0, 3).includes(type))
+      throw unsupportedMediaType(`the body of the request was in an unknown format - accepted media types include: ${PATCH_TYPES.join(', ')}`);
     scale = applyPatchBody(ctx, type, scaleOf(old));
   }
   const replicas = isObject(scale.spec) ? scale.spec.replicas : undefined;
   if (typeof replicas !== 'number' || !Number.isInteger(replicas) || replicas < 0) {
-    throw invalid('Scale', 'autoscaling', name, [{ type: 'FieldValueInvalid', field: 'spec.replicas', value: replicas, detail: 'must be greater than or equal to 0' }]);
+    throw invalid('Scale', 'autoscaling', name, [
+      { type: 'FieldValueInvalid', field: 'spec.replicas', value: replicas, detail: 'must be greater than or equal to 0' },
+    ]);
   }
   const rv = scale.metadata?.resourceVersion;
   if (rv && rv !== old.metadata.resourceVersion) throw conflict(gr(d), name, MODIFIED_CONFLICT);
@@ -339,7 +350,11 @@ function checkPreconditions(d: ResourceDef, old: KubeObject, o: DeleteOptions): 
     throw conflict(gr(d), name, `Precondition failed: UID in precondition: ${p.uid}, UID in object meta: ${String(old.metadata.uid)}`);
   }
   if (p?.resourceVersion && p.resourceVersion !== old.metadata.resourceVersion) {
-    throw conflict(gr(d), name, `Precondition failed: ResourceVersion in precondition: ${p.resourceVersion}, ResourceVersion in object meta: ${String(old.metadata.resourceVersion)}`);
+    throw conflict(
+      gr(d),
+      name,
+      `Precondition failed: ResourceVersion in precondition: ${p.resourceVersion}, ResourceVersion in object meta: ${String(old.metadata.resourceVersion)}`,
+    );
   }
 }
 
@@ -429,5 +444,9 @@ export function deleteCollection(ctx: RequestCtx, d: ResourceDef, ns: string | u
   const fields = parseFieldSelector(ctx.query.get('fieldSelector'), d.kind);
   const victims = ctx.state.store.listIn(d, d.namespaced ? ns : undefined).filter((o) => labels(o.metadata.labels) && fields.filter(o));
   const items = victims.map((o) => remove(ctx, d, o, opts).object);
-  sendJson(ctx, 200, { ...listKind(d), metadata: { resourceVersion: ctx.state.store.resourceVersion }, items: items.map((o) => ({ ...o, kind: undefined, apiVersion: undefined })) });
+  sendJson(ctx, 200, {
+    ...listKind(d),
+    metadata: { resourceVersion: ctx.state.store.resourceVersion },
+    items: items.map((o) => ({ ...o, kind: undefined, apiVersion: undefined })),
+  });
 }

@@ -12,7 +12,10 @@
  */
 export function maskableAccept(accept: string | undefined): string | undefined {
   if (!accept) return undefined;
-  const ranges = accept.split(',').map((r) => r.trim()).filter(Boolean);
+  const ranges = accept
+    .split(',')
+    .map((r) => r.trim())
+    .filter(Boolean);
   const json = ranges.filter((r) => {
     const type = r.split(';')[0]!.trim().toLowerCase();
     return type === 'application/json' || type === 'application/*' || type === '*/*';

@@ -39,7 +39,13 @@ export function relayMasked(up: IncomingMessage, res: ServerResponse, options: M
   if (!/json/i.test(contentType) && status < 400 && contentType !== '') {
     if (o.onUnmaskable === 'refuse') {
       up.resume();
-      const body = JSON.stringify(statusObject(406, `kubetape masks Secret values and cannot do so in ${contentType.split(';')[0]}; ask for application/json (kubectl does by default)`, 'NotAcceptable'));
+      const body = JSON.stringify(
+        statusObject(
+          406,
+          `kubetape masks Secret values and cannot do so in ${contentType.split(';')[0]}; ask for application/json (kubectl does by default)`,
+          'NotAcceptable',
+        ),
+      );
       res.writeHead(406, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) });
       res.end(body);
       o.onData(Buffer.from(body));

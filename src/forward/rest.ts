@@ -204,7 +204,19 @@ export function createRestForwarder(o: RestForwarderOptions): RequestHandler {
     }
     const a = admission.admitted;
     o.metrics.bytes.inc({ direction: 'in' }, a.body?.length ?? 0);
-    inflight.set(req, { exchange: a.exchange, identity: a.identity, auth: a.auth, target: a.target, body: a.body, verb: a.attrs.verb, resourceRequest: a.attrs.isResourceRequest, streaming, started, timedOut: false, ...(a.mask ? { mask: a.mask } : {}) });
+    inflight.set(req, {
+      exchange: a.exchange,
+      identity: a.identity,
+      auth: a.auth,
+      target: a.target,
+      body: a.body,
+      verb: a.attrs.verb,
+      resourceRequest: a.attrs.isResourceRequest,
+      streaming,
+      started,
+      timedOut: false,
+      ...(a.mask ? { mask: a.mask } : {}),
+    });
     res.on('close', () => {
       // Covers a client that leaves before any upstream response arrived.
       if (inflight.has(req) && !res.writableFinished) finish(req, res, undefined, 'client closed the connection', 'client');

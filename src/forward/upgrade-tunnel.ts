@@ -40,7 +40,14 @@ export function createUpgradeTunnel(o: UpgradeTunnelOptions) {
       if (v !== undefined) extraHeaders[h] = Array.isArray(v) ? v.join(', ') : v;
     }
     if (otherProtocols.length > 0) extraHeaders['sec-websocket-protocol'] = otherProtocols.join(', ');
-    const early: Refusal | undefined = method === 'GET' ? undefined : { code: 400, reason: 'BadRequest', message: `kubetape: only GET requests may be upgraded; send ${method} without the Connection: Upgrade and Upgrade headers` };
+    const early: Refusal | undefined =
+      method === 'GET'
+        ? undefined
+        : {
+            code: 400,
+            reason: 'BadRequest',
+            message: `kubetape: only GET requests may be upgraded; send ${method} without the Connection: Upgrade and Upgrade headers`,
+          };
 
     // What the caller sends while admission waits (a hold) is kept, bounded, for after the 101.
     const held: Buffer[] = head.length ? [head] : [];
@@ -119,7 +126,10 @@ export function createUpgradeTunnel(o: UpgradeTunnelOptions) {
       socket.write(up.head);
     }
     // A chunk whose record cannot be written (failMode closed) is not passed on: this listener runs before the pipe's.
-    up.socket.on('data', (c: Buffer) => void (exchange.responseData(c) || end(new Error(`kubetape stopped the stream: ${exchange.stopError?.message ?? 'its recording failed'}`))));
+    up.socket.on(
+      'data',
+      (c: Buffer) => void (exchange.responseData(c) || end(new Error(`kubetape stopped the stream: ${exchange.stopError?.message ?? 'its recording failed'}`))),
+    );
     up.socket.pipe(socket);
     socket.off('data', hold);
     for (const b of held.splice(0)) up.socket.write(b);

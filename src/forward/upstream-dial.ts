@@ -150,7 +150,9 @@ export function dialWebSocket(t: DialTarget, protocols: readonly string[]): Prom
       ws.pause();
       if (!chosen || !protocols.includes(chosen)) {
         ws.terminate();
-        const msg = chosen ? `the cluster chose WebSocket subprotocol ${JSON.stringify(chosen)}, which was not offered` : 'the cluster accepted the WebSocket without a subprotocol';
+        const msg = chosen
+          ? `the cluster chose WebSocket subprotocol ${JSON.stringify(chosen)}, which was not offered`
+          : 'the cluster accepted the WebSocket without a subprotocol';
         settle(() => reject(new UpstreamRefusal(101, {}, Buffer.alloc(0), msg)));
         return;
       }
@@ -184,7 +186,13 @@ export function dialUpgrade(t: DialTarget, method: string, headers: http.Outgoin
       settled = true;
       fn();
     };
-    const options: https.RequestOptions = { method, headers: { ...headers, ...authHeaders(t) }, agent: false, timeout: t.timeoutMs, ...(secure ? tlsOptions(t) : {}) };
+    const options: https.RequestOptions = {
+      method,
+      headers: { ...headers, ...authHeaders(t) },
+      agent: false,
+      timeout: t.timeoutMs,
+      ...(secure ? tlsOptions(t) : {}),
+    };
     const req = (secure ? https : http).request(url, options);
     req.on('upgrade', (res, socket, head) => {
       socket.setTimeout(0);
@@ -208,7 +216,12 @@ export async function dialSpdyUpstream(t: DialTarget, protocols: readonly string
   const chosen = String(res.headers['x-stream-protocol-version'] ?? '');
   if (upgradeTo !== 'spdy/3.1' || (chosen !== '' && !protocols.includes(chosen))) {
     socket.destroy();
-    throw new UpstreamRefusal(101, res.headers, Buffer.alloc(0), `the cluster upgraded to ${JSON.stringify(res.headers.upgrade)} with protocol ${JSON.stringify(chosen)}, not what was offered`);
+    throw new UpstreamRefusal(
+      101,
+      res.headers,
+      Buffer.alloc(0),
+      `the cluster upgraded to ${JSON.stringify(res.headers.upgrade)} with protocol ${JSON.stringify(chosen)}, not what was offered`,
+    );
   }
   if (head.length > 0) socket.unshift(head);
   const connection = new SpdyConnection(socket, { role: 'client', pingIntervalMs: 5000 });

@@ -93,12 +93,26 @@ export function loadKubeconfig(paths: string[]): Kubeconfig {
     }
     merged.files.push(file);
     if (merged.currentContext === undefined && cfg['current-context']) merged.currentContext = cfg['current-context'];
-    mergeInto<ClusterConfig>(merged.clusters, (cfg.clusters ?? []).map((e) => ({ name: e.name, value: e.cluster })), file);
-    mergeInto<UserConfig>(merged.users, (cfg.users ?? []).map((e) => ({ name: e.name, value: e.user })), file);
-    mergeInto<ContextConfig>(merged.contexts, (cfg.contexts ?? []).map((e) => ({ name: e.name, value: e.context })), file);
+    mergeInto<ClusterConfig>(
+      merged.clusters,
+      (cfg.clusters ?? []).map((e) => ({ name: e.name, value: e.cluster })),
+      file,
+    );
+    mergeInto<UserConfig>(
+      merged.users,
+      (cfg.users ?? []).map((e) => ({ name: e.name, value: e.user })),
+      file,
+    );
+    mergeInto<ContextConfig>(
+      merged.contexts,
+      (cfg.contexts ?? []).map((e) => ({ name: e.name, value: e.context })),
+      file,
+    );
   }
   if (merged.files.length === 0) {
-    throw new KubeconfigNotFoundError(paths.length === 1 ? `${paths[0]}: kubeconfig file not found` : `no kubeconfig found: none of ${missing.join(', ')} exists`);
+    throw new KubeconfigNotFoundError(
+      paths.length === 1 ? `${paths[0]}: kubeconfig file not found` : `no kubeconfig found: none of ${missing.join(', ')} exists`,
+    );
   }
   return merged;
 }

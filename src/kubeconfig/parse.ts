@@ -100,7 +100,18 @@ class Checker {
   }
 
   user(u: Obj, where: string): void {
-    for (const k of ['client-certificate', 'client-certificate-data', 'client-key', 'client-key-data', 'token', 'tokenFile', 'as', 'as-uid', 'username', 'password']) {
+    for (const k of [
+      'client-certificate',
+      'client-certificate-data',
+      'client-key',
+      'client-key-data',
+      'token',
+      'tokenFile',
+      'as',
+      'as-uid',
+      'username',
+      'password',
+    ]) {
       this.str(u, k, where);
     }
     this.strList(u, 'as-groups', where);

@@ -113,7 +113,8 @@ function resolveCredential(user: UserConfig, owner: string): UpstreamCredentialC
   }
   if (user.token && !certWithToken) return { type: 'token', token: user.token };
   if (hasBasic) {
-    if (!user.username || user.password === undefined) throw new KubeconfigError(`${owner} has a username without a password, or a password without a username`);
+    if (!user.username || user.password === undefined)
+      throw new KubeconfigError(`${owner} has a username without a password, or a password without a username`);
     return { type: 'basic', username: user.username, password: user.password };
   }
   if (hasCert) {

@@ -181,7 +181,9 @@ export function rewriteKubeconfig(text: string, opts: RewriteOptions): RewriteRe
     const eks = detectEks(upstreamClusterName, upstreamServer, user) ?? prior?.eks;
     const template: TemplateName = `${eks ? 'eks' : 'generic'}${opts.oidc ? '-oidc' : ''}`;
     if (opts.clusterPaths && !/^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$/.test(contextName)) {
-      throw new RewriteError(`context "${contextName}" cannot name a kubetape cluster path (lower-case letters, digits, '.', '_', '-'); rewrite it on its own with --proxy .../clusters/NAME`);
+      throw new RewriteError(
+        `context "${contextName}" cannot name a kubetape cluster path (lower-case letters, digits, '.', '_', '-'); rewrite it on its own with --proxy .../clusters/NAME`,
+      );
     }
     const values: PlaceholderValues = {
       proxyServer: opts.clusterPaths ? `${opts.proxyServer.replace(/\/+$/, '')}/clusters/${contextName}` : opts.proxyServer,

@@ -36,7 +36,10 @@ export function writeFileAtomic(path: string, data: string, mode = 0o600): void 
 
 /** 20240102T030405Z: sortable, and safe in file names on every OS. */
 export function backupTimestamp(d: Date): string {
-  return d.toISOString().replace(/\.\d+Z$/, 'Z').replace(/[-:]/g, '');
+  return d
+    .toISOString()
+    .replace(/\.\d+Z$/, 'Z')
+    .replace(/[-:]/g, '');
 }
 
 /** Copy `path` to `path.kubetape-backup-<timestamp>` (mode 0600, never overwriting) and return the backup's path. */

@@ -72,7 +72,14 @@ export function createClusterRoute(upstream: Upstream, d: RouteDeps): ClusterRou
     ...(d.policy ? { policy: d.policy, authorizeStream: policyStreamAuthorizer(d.policy, upstream.name, d.approvals, { upstream, agent: d.agent }) } : {}),
     ...(d.approvals ? { approvals: d.approvals } : {}),
   });
-  const rest = createRestForwarder({ upstream, admit, metrics: d.metrics, agent: d.agent, responseTimeoutMs: connectTimeoutMs, maxRequestBodyBytes: c.maxRequestBodyBytes });
+  const rest = createRestForwarder({
+    upstream,
+    admit,
+    metrics: d.metrics,
+    agent: d.agent,
+    responseTimeoutMs: connectTimeoutMs,
+    maxRequestBodyBytes: c.maxRequestBodyBytes,
+  });
   // exec, attach and port-forward are terminated and decoded; any other
   // upgrade (a WebSocket watch, a proxy subresource) is tunnelled as bytes.
   const tunnel = createUpgradeTunnel({ admit, metrics: d.metrics, connectTimeoutMs });

@@ -68,7 +68,12 @@ export function acquireDataDirLock(dataDir: string, info: LockInfo = {}, log?: (
   const me = currentProcess();
   let holder: LockHolder = { ...me, nonce: randomBytes(12).toString('hex'), hostname: hostname(), since: new Date().toISOString(), ...clean(info) };
   for (let attempt = 0; attempt < 20; attempt++) {
-    if (tryCreate(path, holder)) return held(path, () => holder, (h) => (holder = h));
+    if (tryCreate(path, holder))
+      return held(
+        path,
+        () => holder,
+        (h) => (holder = h),
+      );
     let text: string;
     try {
       text = readFileSync(path, 'utf8');

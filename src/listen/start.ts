@@ -102,7 +102,13 @@ export async function startKubetape(c: ServeConfig, opts: StartOptions = {}): Pr
   }
 }
 
-async function startHolding(c: ServeConfig, opts: StartOptions, log: (l: string) => void, paths: ReturnType<typeof ensureDataDir>, lock: DataDirLock): Promise<RunningKubetape> {
+async function startHolding(
+  c: ServeConfig,
+  opts: StartOptions,
+  log: (l: string) => void,
+  paths: ReturnType<typeof ensureDataDir>,
+  lock: DataDirLock,
+): Promise<RunningKubetape> {
   const listen = parseHostPort(c.listen, 'listen');
   const admin = parseHostPort(c.adminListen, 'adminListen');
 
@@ -134,7 +140,12 @@ async function startHolding(c: ServeConfig, opts: StartOptions, log: (l: string)
   const metrics = new Metrics();
   const store = opts.store ?? (await openWritableStore({ dataDir: paths.root, recording: c.recording, metrics, log }));
   // The disk's reserve and each person's daily budget, and whether recording works now (readiness).
-  const limits = new RecordingLimits({ dataDir: paths.root, diskReserveBytes: c.recording.diskReserveBytes, userDailyBytes: c.recording.userDailyBytes ?? DEFAULT_USER_DAILY_BYTES, failMode: c.recording.failMode });
+  const limits = new RecordingLimits({
+    dataDir: paths.root,
+    diskReserveBytes: c.recording.diskReserveBytes,
+    userDailyBytes: c.recording.userDailyBytes ?? DEFAULT_USER_DAILY_BYTES,
+    failMode: c.recording.failMode,
+  });
   const agent = upstreamAgent();
   // Approval state lives with the recordings (data dir or DynamoDB table), so kubetape processes sharing them agree.
   const approvals = policy ? await openApprovalStore({ file: paths.approvals, recording: c.recording }) : undefined;
@@ -144,7 +155,9 @@ async function startHolding(c: ServeConfig, opts: StartOptions, log: (l: string)
       if (webhook) void notifyApprovers(webhook, s, { log, onFailure: () => metrics.approvalWebhookFailures.inc() });
     };
   }
-  const routes = upstreams.map((u) => createClusterRoute(u, { config: c, store, authenticator, metrics, agent, log, limits, ...(policy ? { policy } : {}), ...(approvals ? { approvals } : {}) }));
+  const routes = upstreams.map((u) =>
+    createClusterRoute(u, { config: c, store, authenticator, metrics, agent, log, limits, ...(policy ? { policy } : {}), ...(approvals ? { approvals } : {}) }),
+  );
   const recorder = routes[0]!.recorder;
 
   // A plain handler chain, not express: express cost about a quarter of kubetape's CPU per small GET (request-chain.ts).
@@ -196,7 +209,14 @@ async function startHolding(c: ServeConfig, opts: StartOptions, log: (l: string)
     if (localToken) {
       writeFileSync(
         paths.kubeconfig,
-        buildProxyKubeconfig({ server: multiCluster ? `${url}${CLUSTER_PREFIX}${upstream.name}` : url, caPem: tls.ca, token: localToken, contextName: 'kubetape', clusterName: 'kubetape', ...(upstream.namespace ? { namespace: upstream.namespace } : {}) }),
+        buildProxyKubeconfig({
+          server: multiCluster ? `${url}${CLUSTER_PREFIX}${upstream.name}` : url,
+          caPem: tls.ca,
+          token: localToken,
+          contextName: 'kubetape',
+          clusterName: 'kubetape',
+          ...(upstream.namespace ? { namespace: upstream.namespace } : {}),
+        }),
         { mode: 0o600 },
       );
     }
@@ -249,11 +269,21 @@ async function startHolding(c: ServeConfig, opts: StartOptions, log: (l: string)
 }
 
 function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
-  if (!socket.writable || (err.code === 'ECONNRESET')) return void socket.destroy();
+  if (!socket.writable || err.code === 'ECONNRESET') return void socket.destroy();
   const tooLarge = err.code === 'HPE_HEADER_OVERFLOW';
   const code = tooLarge ? 431 : 400;
-  const body = JSON.stringify(statusObject(code, tooLarge ? 'kubetape: the request head is too large' : `kubetape could not parse the request: ${err.code ?? 'malformed'}; the request line must be an origin-form target of printable ASCII`, tooLarge ? 'RequestHeaderFieldsTooLarge' : 'BadRequest'));
-  socket.end(`HTTP/1.1 ${code} ${tooLarge ? 'Request Header Fields Too Large' : 'Bad Request'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  const body = JSON.stringify(
+    statusObject(
+      code,
+      tooLarge
+        ? 'kubetape: the request head is too large'
+        : `kubetape could not parse the request: ${err.code ?? 'malformed'}; the request line must be an origin-form target of printable ASCII`,
+      tooLarge ? 'RequestHeaderFieldsTooLarge' : 'BadRequest',
+    ),
+  );
+  socket.end(
+    `HTTP/1.1 ${code} ${tooLarge ? 'Request Header Fields Too Large' : 'Bad Request'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
 }
 
 /** kubetape's own API (/kubetape/..., also under /clusters/NAME/): never forwarded. */
@@ -311,7 +341,13 @@ async function loadServingTls(c: ServeConfig, paths: ReturnType<typeof ensureDat
 function listenOn(server: Server | HttpsServer, host: string, port: number): Promise<void> {
   return new Promise((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException) => {
-      reject(new Error(err.code === 'EADDRINUSE' ? `${host}:${port} is already in use (another kubetape?); choose another with --listen / --admin-listen` : `cannot listen on ${host}:${port}: ${err.message}`));
+      reject(
+        new Error(
+          err.code === 'EADDRINUSE'
+            ? `${host}:${port} is already in use (another kubetape?); choose another with --listen / --admin-listen`
+            : `cannot listen on ${host}:${port}: ${err.message}`,
+        ),
+      );
     };
     server.once('error', onError);
     server.listen(port, host, () => {

@@ -54,7 +54,12 @@ export async function getIdToken(o: CredentialOptions): Promise<IdToken> {
     const fresh = usable(cached, minValidity);
     if (fresh) return fresh;
 
-    const config = await discover({ issuer: o.issuer, clientId: o.clientId, ...(o.clientSecret ? { clientSecret: o.clientSecret } : {}), ...(o.ca ? { ca: o.ca } : {}) });
+    const config = await discover({
+      issuer: o.issuer,
+      clientId: o.clientId,
+      ...(o.clientSecret ? { clientSecret: o.clientSecret } : {}),
+      ...(o.ca ? { ca: o.ca } : {}),
+    });
     let tokens: Tokens | undefined;
     let source: IdToken['source'] = 'refresh';
     if (cached?.refreshToken) {
@@ -69,7 +74,8 @@ export async function getIdToken(o: CredentialOptions): Promise<IdToken> {
       const scopes = [...new Set(['openid', ...o.scopes])];
       const browserHere = o.browser && canOpenBrowser();
       const grant = o.grant !== 'auto' ? o.grant : browserHere || !supportsDeviceFlow(config) ? 'authcode' : 'device';
-      if (grant === 'device' && !supportsDeviceFlow(config)) throw new Error(`${o.issuer} does not offer the device flow (no device_authorization_endpoint); use --grant authcode`);
+      if (grant === 'device' && !supportsDeviceFlow(config))
+        throw new Error(`${o.issuer} does not offer the device flow (no device_authorization_endpoint); use --grant authcode`);
       tokens =
         grant === 'device'
           ? await deviceLogin(config, { scopes, timeoutMs: o.loginTimeoutMs, say: o.say })
@@ -83,7 +89,13 @@ export async function getIdToken(o: CredentialOptions): Promise<IdToken> {
     }
     const expiresAt = tokenExpiry(tokens.idToken);
     if (!expiresAt) throw new Error('the ID token from the issuer has no exp claim');
-    cache.write({ ...key, idToken: tokens.idToken, ...(tokens.refreshToken ? { refreshToken: tokens.refreshToken } : {}), ...(o.ca ? { ca: o.ca } : {}), updatedAt: new Date().toISOString() });
+    cache.write({
+      ...key,
+      idToken: tokens.idToken,
+      ...(tokens.refreshToken ? { refreshToken: tokens.refreshToken } : {}),
+      ...(o.ca ? { ca: o.ca } : {}),
+      updatedAt: new Date().toISOString(),
+    });
     return { token: tokens.idToken, expiresAt, source };
   });
 }

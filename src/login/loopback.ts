@@ -48,7 +48,10 @@ export async function listenLoopback(ports: number[]): Promise<LoopbackListener>
       lastError = err as Error;
     }
   }
-  if (lastError || !server.listening) throw new Error(`cannot listen on 127.0.0.1 port ${ports.join(' or ')} for the login redirect (${lastError?.message ?? 'no port'}); choose another with --listen-port`);
+  if (lastError || !server.listening)
+    throw new Error(
+      `cannot listen on 127.0.0.1 port ${ports.join(' or ')} for the login redirect (${lastError?.message ?? 'no port'}); choose another with --listen-port`,
+    );
 
   return {
     port: (server.address() as AddressInfo).port,

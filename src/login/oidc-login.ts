@@ -27,7 +27,9 @@ function isLoopbackHttp(u: URL): boolean {
 
 export async function discover(o: OidcClientOptions): Promise<client.Configuration> {
   const server = new URL(o.issuer);
-  const options: client.DiscoveryRequestOptions = { [client.customFetch]: issuerFetch({ timeoutMs: o.timeoutMs ?? 10_000, ...(o.ca ? { ca: o.ca } : {}) }) as never };
+  const options: client.DiscoveryRequestOptions = {
+    [client.customFetch]: issuerFetch({ timeoutMs: o.timeoutMs ?? 10_000, ...(o.ca ? { ca: o.ca } : {}) }) as never,
+  };
   // Plain http only for an IdP on this machine (development); anything else must be https.
   if (isLoopbackHttp(server)) options.execute = [client.allowInsecureRequests];
   try {
@@ -78,7 +80,12 @@ export async function browserLogin(config: client.Configuration, o: BrowserLogin
     o.say(opened ? `kubetape: log in in your browser (if it did not open, visit ${url.href})` : `kubetape: to log in, open ${url.href}`);
     const callback = await listener.waitForCallback('/callback', o.timeoutMs);
     try {
-      const r = await client.authorizationCodeGrant(config, new URL(callback, redirectUri), { pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce, idTokenExpected: true });
+      const r = await client.authorizationCodeGrant(config, new URL(callback, redirectUri), {
+        pkceCodeVerifier: verifier,
+        expectedState: state,
+        expectedNonce: nonce,
+        idTokenExpected: true,
+      });
       listener.answer(true, 'You are logged in to kubetape. You can close this tab.');
       return tokensFrom(r, 'login');
     } catch (err) {

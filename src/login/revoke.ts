@@ -21,7 +21,13 @@ export interface RevokeOptions {
 export async function revokeLogin(entry: CachedTokens, o: RevokeOptions = {}): Promise<RevokeOutcome> {
   if (!entry.refreshToken) return { kind: 'nothing' };
   try {
-    const config = await discover({ issuer: entry.issuer, clientId: entry.clientId, timeoutMs: o.timeoutMs ?? 5_000, ...(o.clientSecret ? { clientSecret: o.clientSecret } : {}), ...(entry.ca ? { ca: entry.ca } : {}) });
+    const config = await discover({
+      issuer: entry.issuer,
+      clientId: entry.clientId,
+      timeoutMs: o.timeoutMs ?? 5_000,
+      ...(o.clientSecret ? { clientSecret: o.clientSecret } : {}),
+      ...(entry.ca ? { ca: entry.ca } : {}),
+    });
     if (typeof config.serverMetadata().revocation_endpoint !== 'string') return { kind: 'unsupported' };
     await client.tokenRevocation(config, entry.refreshToken, { token_type_hint: 'refresh_token' });
     return { kind: 'revoked' };

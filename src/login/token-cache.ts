@@ -39,7 +39,9 @@ export class TokenCache {
   }
 
   fileFor(k: LoginKey): string {
-    const h = createHash('sha256').update(JSON.stringify([k.issuer, k.clientId, k.user])).digest('hex');
+    const h = createHash('sha256')
+      .update(JSON.stringify([k.issuer, k.clientId, k.user]))
+      .digest('hex');
     return join(this.dir, `${h}.json`);
   }
 

@@ -58,7 +58,10 @@ export function maskEnvelope(envelope: Record<string, unknown>): void {
 }
 
 function maskSecret(s: Obj): void {
-  for (const [field, mask] of [['data', MASKED_BASE64], ['stringData', MASKED_TEXT]] as const) {
+  for (const [field, mask] of [
+    ['data', MASKED_BASE64],
+    ['stringData', MASKED_TEXT],
+  ] as const) {
     const values = s[field];
     if (isObj(values)) for (const k of Object.keys(values)) values[k] = mask;
   }

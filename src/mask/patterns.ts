@@ -21,7 +21,9 @@ export function maskPatterns(text: string, patterns: MaskPattern[]): string {
   let out = text;
   for (const p of patterns) {
     p.regex.lastIndex = 0;
-    out = out.replace(p.regex, (m: string, prefix?: unknown) => (p.name === 'bearer-token' && typeof prefix === 'string' ? prefix + PATTERN_MASK : PATTERN_MASK));
+    out = out.replace(p.regex, (m: string, prefix?: unknown) =>
+      p.name === 'bearer-token' && typeof prefix === 'string' ? prefix + PATTERN_MASK : PATTERN_MASK,
+    );
   }
   return out;
 }

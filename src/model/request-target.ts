@@ -109,7 +109,10 @@ export function parseRequestTarget(raw: string): TargetResult {
   }
 
   if (query !== '') {
-    if (!RAW_QUERY.test(query)) return refuse(query.includes(';') ? 'its query has a ";" (read as a separator by some servers)' : 'its query has a character that must be percent-encoded');
+    if (!RAW_QUERY.test(query))
+      return refuse(
+        query.includes(';') ? 'its query has a ";" (read as a separator by some servers)' : 'its query has a character that must be percent-encoded',
+      );
     if (!validEscapes(query)) return refuse('its query has an invalid percent-encoding');
     // URLSearchParams turns bytes that are not UTF-8 into U+FFFD where Go keeps them: refuse instead.
     for (const pair of query.split('&')) {
@@ -125,7 +128,8 @@ export function parseRequestTarget(raw: string): TargetResult {
     const values = params.getAll(name);
     if (values.length > 1) return refuse(`its query repeats the parameter ${JSON.stringify(name)}`);
     // Go compares some of these with Unicode folding ("falſe" is false there): decided values are plain ASCII.
-    if (values.length === 1 && !/^[\x20-\x7e]*$/.test(values[0]!)) return refuse(`its query parameter ${JSON.stringify(name)} has a character that is not printable ASCII`);
+    if (values.length === 1 && !/^[\x20-\x7e]*$/.test(values[0]!))
+      return refuse(`its query parameter ${JSON.stringify(name)} has a character that is not printable ASCII`);
   }
   // List options the API server fails to decode make it drop what it read from the rest of the
   // query (a field selector's name among it) for authorization: kubetape refuses them instead.
@@ -138,7 +142,8 @@ export function parseRequestTarget(raw: string): TargetResult {
     // Escapes in a field selector, or two names in one, are read by the API server in ways
     // that decide which object a list is authorized for; kubectl never sends either.
     if (fieldSelector.includes('\\')) return refuse('its fieldSelector has a backslash escape');
-    if (fieldSelector.split(',').filter((term) => /^metadata\.name\s*!?==?/.test(term.trim())).length > 1) return refuse('its fieldSelector names metadata.name more than once');
+    if (fieldSelector.split(',').filter((term) => /^metadata\.name\s*!?==?/.test(term.trim())).length > 1)
+      return refuse('its fieldSelector names metadata.name more than once');
   }
   // A decoded key kubetape decides on, written with escapes ("w%61tch"), would be missed by a
   // reader that compares raw keys; decoded, it must still be named the way it is read here.

@@ -44,7 +44,8 @@ export function stringOrList(o: Obj, key: string, where: string): string[] | und
 export function optionalNumber(o: Obj, key: string, where: string, min: number, max: number): number | undefined {
   const v = o[key];
   if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max) throw new ConfigError(`${where}.${key} must be a number from ${min} to ${max}, got ${JSON.stringify(v)}`);
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max)
+    throw new ConfigError(`${where}.${key} must be a number from ${min} to ${max}, got ${JSON.stringify(v)}`);
   return v;
 }
 

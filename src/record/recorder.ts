@@ -616,7 +616,10 @@ export class Exchange {
     if (this.channelBytes) ev.streamBytes = this.channelBytes;
     if (this.streamProtocol) ev.streamProtocol = this.streamProtocol;
     if (!this.streaming && this.capture.size > 0) {
-      ev.body = maskRecordedBody(this.capture.toRecorded({ contentType: this.contentType, contentEncoding: this.contentEncoding, redact: this.redact }), this.patterns);
+      ev.body = maskRecordedBody(
+        this.capture.toRecorded({ contentType: this.contentType, contentEncoding: this.contentEncoding, redact: this.redact }),
+        this.patterns,
+      );
     }
     if (this.streaming && this.redact && this.bytesOut > 0) {
       ev.body = { encoding: 'utf8', data: '', size: this.bytesOut, truncated: false, redacted: 'secret' };

@@ -38,7 +38,8 @@ export async function openWritableStore(o: OpenStoreOptions): Promise<RecordingS
 
 /** The store the CLI reads from (never writes, never claims live sessions). */
 export function openReadableStore(o: { dataDir: string; recording: RecordingConfig }): RecordingStore {
-  if ((o.recording.store ?? 'local') === 'local') return new LocalStore(o.dataDir, { writable: false, ...(o.recording.checkpointKeyFile ? { checkpointKeyFile: o.recording.checkpointKeyFile } : {}) });
+  if ((o.recording.store ?? 'local') === 'local')
+    return new LocalStore(o.dataDir, { writable: false, ...(o.recording.checkpointKeyFile ? { checkpointKeyFile: o.recording.checkpointKeyFile } : {}) });
   return new LazyStore(async () => {
     const { AwsStore } = await import('./aws/aws-store.js');
     return AwsStore.open({ settings: awsStoreSettings(o.recording) });

@@ -73,7 +73,17 @@ export const RECORDING_STORE_KEYS: readonly (keyof RecordingStoreKeys)[] = [
   'checkpointSeconds',
 ];
 
-const AWS_ONLY: readonly (keyof RecordingStoreKeys)[] = ['table', 'bucket', 'prefix', 'retentionDays', 'kmsKeyId', 's3ForcePathStyle', 'spoolMaxBytes', 'chunkBytes', 'flushSeconds'];
+const AWS_ONLY: readonly (keyof RecordingStoreKeys)[] = [
+  'table',
+  'bucket',
+  'prefix',
+  'retentionDays',
+  'kmsKeyId',
+  's3ForcePathStyle',
+  'spoolMaxBytes',
+  'chunkBytes',
+  'flushSeconds',
+];
 const LOCAL_ONLY: readonly (keyof RecordingStoreKeys)[] = ['checkpointKeyFile', 'checkpointSeconds'];
 
 export interface AwsStoreSettings {
@@ -113,7 +123,8 @@ export function validateRecordingStore(r: RecordingStoreKeys): void {
     return;
   }
   const localOnly = LOCAL_ONLY.find((k) => r[k] !== undefined);
-  if (localOnly) throw new ConfigError(`recording.${localOnly} is only used with the local store (the AWS store anchors its chains in DynamoDB and the Object Lock bucket)`);
+  if (localOnly)
+    throw new ConfigError(`recording.${localOnly} is only used with the local store (the AWS store anchors its chains in DynamoDB and the Object Lock bucket)`);
   if (r.bucket === undefined) throw new ConfigError('recording.bucket is required with recording.store: aws');
   if (typeof r.bucket !== 'string' || !/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(r.bucket)) {
     throw new ConfigError(`recording.bucket must be an S3 bucket name (3-63 lower-case letters, digits, dots, hyphens), got ${JSON.stringify(r.bucket)}`);
@@ -127,8 +138,10 @@ export function validateRecordingStore(r: RecordingStoreKeys): void {
     }
     if (r.prefix !== '' && !r.prefix.endsWith('/')) r.prefix += '/';
   }
-  if (r.kmsKeyId !== undefined && (typeof r.kmsKeyId !== 'string' || r.kmsKeyId === '')) throw new ConfigError('recording.kmsKeyId must be a non-empty string (key id, ARN or alias)');
-  if (r.s3ForcePathStyle !== undefined && typeof r.s3ForcePathStyle !== 'boolean') throw new ConfigError(`recording.s3ForcePathStyle must be true or false, got ${JSON.stringify(r.s3ForcePathStyle)}`);
+  if (r.kmsKeyId !== undefined && (typeof r.kmsKeyId !== 'string' || r.kmsKeyId === ''))
+    throw new ConfigError('recording.kmsKeyId must be a non-empty string (key id, ARN or alias)');
+  if (r.s3ForcePathStyle !== undefined && typeof r.s3ForcePathStyle !== 'boolean')
+    throw new ConfigError(`recording.s3ForcePathStyle must be true or false, got ${JSON.stringify(r.s3ForcePathStyle)}`);
   integer(r.retentionDays, 'retentionDays', 0, 36500);
   integer(r.spoolMaxBytes, 'spoolMaxBytes', 4096, Number.MAX_SAFE_INTEGER);
   integer(r.chunkBytes, 'chunkBytes', 1024, 64 * 1024 * 1024);
@@ -139,7 +152,8 @@ export function validateRecordingStore(r: RecordingStoreKeys): void {
 
 function integer(v: unknown, key: string, min: number, max: number): void {
   if (v === undefined) return;
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) throw new ConfigError(`recording.${key} must be a whole number from ${min} to ${max}, got ${JSON.stringify(v)}`);
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max)
+    throw new ConfigError(`recording.${key} must be a whole number from ${min} to ${max}, got ${JSON.stringify(v)}`);
 }
 
 /** The AWS store's settings with defaults filled in; call after validateRecordingStore. */

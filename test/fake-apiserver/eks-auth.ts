@@ -102,9 +102,11 @@ export class EksTokenAuthenticator {
     } catch {
       return { ok: false, reason: 'token does not hold a URL' };
     }
-    if (url.protocol !== 'https:' || !STS_HOST.test(url.hostname) || url.pathname !== '/') return { ok: false, reason: `token URL is not an STS endpoint: ${url.origin}${url.pathname}` };
+    if (url.protocol !== 'https:' || !STS_HOST.test(url.hostname) || url.pathname !== '/')
+      return { ok: false, reason: `token URL is not an STS endpoint: ${url.origin}${url.pathname}` };
     const q = url.searchParams;
-    for (const k of q.keys()) if (k !== 'Action' && k !== 'Version' && !k.startsWith('X-Amz-')) return { ok: false, reason: `non-whitelisted query parameter ${JSON.stringify(k)}` };
+    for (const k of q.keys())
+      if (k !== 'Action' && k !== 'Version' && !k.startsWith('X-Amz-')) return { ok: false, reason: `non-whitelisted query parameter ${JSON.stringify(k)}` };
     const one = (k: string) => (q.getAll(k).length === 1 ? q.get(k)! : undefined);
     if (one('Action') !== 'GetCallerIdentity') return { ok: false, reason: 'token does not presign GetCallerIdentity' };
     if (one('Version') !== '2011-06-15') return { ok: false, reason: 'unexpected STS API version' };
@@ -129,9 +131,21 @@ export class EksTokenAuthenticator {
     if ((one('X-Amz-Security-Token') ?? '') !== (session.session_token ?? '')) return { ok: false, reason: 'security token does not belong to the access key' };
 
     // The signature must hold for a request that carries *this* cluster's id: that is the cluster binding.
-    const signer = new SignatureV4({ service: 'sts', region, sha256: NodeSha256, credentials: { accessKeyId, secretAccessKey: session.secret_access_key, ...(session.session_token ? { sessionToken: session.session_token } : {}) } });
+    const signer = new SignatureV4({
+      service: 'sts',
+      region,
+      sha256: NodeSha256,
+      credentials: { accessKeyId, secretAccessKey: session.secret_access_key, ...(session.session_token ? { sessionToken: session.session_token } : {}) },
+    });
     const expected = await signer.presign(
-      { method: 'GET', protocol: 'https:', hostname: url.hostname, path: '/', query: { Action: 'GetCallerIdentity', Version: '2011-06-15' }, headers: Object.fromEntries(signedHeaders.map((h) => [h, h === 'host' ? url.hostname : this.o.clusterId])) },
+      {
+        method: 'GET',
+        protocol: 'https:',
+        hostname: url.hostname,
+        path: '/',
+        query: { Action: 'GetCallerIdentity', Version: '2011-06-15' },
+        headers: Object.fromEntries(signedHeaders.map((h) => [h, h === 'host' ? url.hostname : this.o.clusterId])),
+      },
       { signingDate: new Date(signedAt), expiresIn: Number(one('X-Amz-Expires') ?? '60') },
     );
     const want = Buffer.from(String(expected.query?.['X-Amz-Signature'] ?? ''), 'utf8');

@@ -16,8 +16,14 @@ export async function startFakeApiServer(opts: FakeApiServerOptions = {}): Promi
   const { eksAuth, ...rest } = opts;
   const eks = eksAuth ? new EksTokenAuthenticator(eksAuth) : undefined;
   const tokenAuthenticators: TokenAuthenticator[] = [...(rest.tokenAuthenticators ?? [])];
-  if (eks) tokenAuthenticators.unshift((token) => (token.startsWith(EKS_PREFIX) ? eks.authenticate(token).then((r) => (r.ok ? r.identity : 'invalid')) : undefined));
-  const api = await startApiServer({ name: 'fake-apiserver', podDirPrefix: 'fake-apiserver-pods-', ...rest, ...(tokenAuthenticators.length ? { tokenAuthenticators } : {}) });
+  if (eks)
+    tokenAuthenticators.unshift((token) => (token.startsWith(EKS_PREFIX) ? eks.authenticate(token).then((r) => (r.ok ? r.identity : 'invalid')) : undefined));
+  const api = await startApiServer({
+    name: 'fake-apiserver',
+    podDirPrefix: 'fake-apiserver-pods-',
+    ...rest,
+    ...(tokenAuthenticators.length ? { tokenAuthenticators } : {}),
+  });
   // The same object (its upgradeHandler is a live accessor), with the EKS authenticator added.
   return Object.assign(api, { eksAuth: eks });
 }

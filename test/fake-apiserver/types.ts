@@ -4,7 +4,16 @@
 import type { ApiServerOptions, ApiUser } from '../../src/devcluster/types.js';
 import type { EksAuthOptions } from './eks-auth.js';
 
-export type { FieldSet, KubeObject, ManagedFieldsEntry, ObjectMeta, RbacRule, ReceivedRequest, UpgradeHandler, UpgradeRequest } from '../../src/devcluster/types.js';
+export type {
+  FieldSet,
+  KubeObject,
+  ManagedFieldsEntry,
+  ObjectMeta,
+  RbacRule,
+  ReceivedRequest,
+  UpgradeHandler,
+  UpgradeRequest,
+} from '../../src/devcluster/types.js';
 
 /** A bearer token the server accepts, and who it authenticates as. */
 export type FakeUser = ApiUser;

@@ -186,7 +186,7 @@ export function goParseFieldSelector(sel: string): FieldTerm[] | undefined {
  */
 function labelSelectorParses(sel: string): boolean | undefined {
   if (sel === '') return true;
-  const name = "[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?(/[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?";
+  const name = '[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?(/[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?';
   const value = '([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?';
   const term = new RegExp(`^\\s*(!?${name}|${name}\\s*(=|==|!=)\\s*${value}|${name}\\s+(in|notin)\\s*\\(\\s*${value}(\\s*,\\s*${value})*\\s*\\))\\s*$`);
   if (sel.split(',').every((t) => term.test(t))) return true;
@@ -206,7 +206,16 @@ export interface GoRequestInfo {
 
 /** RequestInfoFactory.NewRequestInfo over a parsed target (Path decoded, RawQuery raw). All strings are byte strings. */
 export function goRequestInfo(method: string, u: { path: string; rawQuery: string }): GoRequestInfo {
-  const info: GoRequestInfo = { isResourceRequest: false, verb: method.toLowerCase(), apiGroup: '', apiVersion: '', namespace: '', resource: '', subresource: '', name: '' };
+  const info: GoRequestInfo = {
+    isResourceRequest: false,
+    verb: method.toLowerCase(),
+    apiGroup: '',
+    apiVersion: '',
+    namespace: '',
+    resource: '',
+    subresource: '',
+    name: '',
+  };
   const trimmed = u.path.replace(/^\/+/, '').replace(/\/+$/, '');
   let parts = trimmed === '' ? [] : trimmed.split('/');
   if (parts.length < 3) return info;

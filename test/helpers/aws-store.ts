@@ -67,7 +67,14 @@ export async function partitionItems(table: string, pk: string): Promise<Array<R
     const out: Array<Record<string, unknown>> = [];
     let start: Record<string, never> | undefined;
     do {
-      const r = await dynamo.send(new QueryCommand({ TableName: table, KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': { S: pk } }, ...(start ? { ExclusiveStartKey: start } : {}) }));
+      const r = await dynamo.send(
+        new QueryCommand({
+          TableName: table,
+          KeyConditionExpression: 'pk = :pk',
+          ExpressionAttributeValues: { ':pk': { S: pk } },
+          ...(start ? { ExclusiveStartKey: start } : {}),
+        }),
+      );
       out.push(...(r.Items ?? []));
       start = r.LastEvaluatedKey as Record<string, never> | undefined;
     } while (start);

@@ -21,9 +21,7 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export async function startHarness(
-  o: { api?: FakeApiServerOptions; config?: Partial<ServeConfig>; start?: StartOptions } = {},
-): Promise<Harness> {
+export async function startHarness(o: { api?: FakeApiServerOptions; config?: Partial<ServeConfig>; start?: StartOptions } = {}): Promise<Harness> {
   const dir = mkdtempSync(join(tmpdir(), 'kubetape-test-'));
   const api = await startFakeApiServer(o.api);
   const upstreamKubeconfig = writeKubeconfig(dir, { server: api.url, ca: api.ca, token: 'admin-token', name: 'fake' });

@@ -15,7 +15,15 @@ export function httpsCall(
   return new Promise((resolve, reject) => {
     const u = new URL(url);
     const req = request(
-      { host: u.hostname, port: u.port, path: u.pathname + u.search, method: o.method ?? 'GET', ca: o.ca, headers: o.headers ?? {}, timeout: o.timeoutMs ?? 15_000 },
+      {
+        host: u.hostname,
+        port: u.port,
+        path: u.pathname + u.search,
+        method: o.method ?? 'GET',
+        ca: o.ca,
+        headers: o.headers ?? {},
+        timeout: o.timeoutMs ?? 15_000,
+      },
       (res) => {
         let body = '';
         res.setEncoding('utf8');

@@ -51,12 +51,27 @@ const sessions = new Map<string, Buffer>();
 export function rawRequest(o: RawRequestOptions): Promise<RawAnswer> {
   const u = new URL(o.url);
   return new Promise((resolve, reject) => {
-    const socket = connect({ host: u.hostname, port: Number(u.port), ca: o.ca, servername: u.hostname === '127.0.0.1' ? undefined : u.hostname, ALPNProtocols: ['http/1.1'], session: sessions.get(o.url) });
+    const socket = connect({
+      host: u.hostname,
+      port: Number(u.port),
+      ca: o.ca,
+      servername: u.hostname === '127.0.0.1' ? undefined : u.hostname,
+      ALPNProtocols: ['http/1.1'],
+      session: sessions.get(o.url),
+    });
     // Resume TLS sessions: hundreds of full handshakes cost more than the requests they carry.
     socket.on('session', (s: Buffer) => sessions.set(o.url, s));
     let buf = Buffer.alloc(0);
     let done = false;
-    const timer = setTimeout(() => finish(new Error(`${o.method} ${JSON.stringify(o.target).slice(0, 120)}: no complete answer in ${o.timeoutMs ?? 10_000} ms (got ${JSON.stringify(buf.toString('latin1').slice(0, 200))})`)), o.timeoutMs ?? 10_000);
+    const timer = setTimeout(
+      () =>
+        finish(
+          new Error(
+            `${o.method} ${JSON.stringify(o.target).slice(0, 120)}: no complete answer in ${o.timeoutMs ?? 10_000} ms (got ${JSON.stringify(buf.toString('latin1').slice(0, 200))})`,
+          ),
+        ),
+      o.timeoutMs ?? 10_000,
+    );
     const finish = (r: RawAnswer | Error): void => {
       if (done) return;
       done = true;
@@ -68,7 +83,12 @@ export function rawRequest(o: RawRequestOptions): Promise<RawAnswer> {
     const tryParse = (ended: boolean): void => {
       const end = buf.indexOf('\r\n\r\n');
       if (end < 0) {
-        if (ended) finish(buf.length === 0 ? { status: 0, headers: {}, body: '', head: '' } : new Error(`incomplete head: ${JSON.stringify(buf.toString('latin1').slice(0, 200))}`));
+        if (ended)
+          finish(
+            buf.length === 0
+              ? { status: 0, headers: {}, body: '', head: '' }
+              : new Error(`incomplete head: ${JSON.stringify(buf.toString('latin1').slice(0, 200))}`),
+          );
         return;
       }
       const head = buf.subarray(0, end).toString('latin1');

@@ -412,7 +412,9 @@ export function runningPod(name: string, namespace = 'default'): Record<string, 
     status: {
       phase: 'Running',
       conditions: [{ type: 'Ready', status: 'True' }],
-      containerStatuses: [{ name: 'main', ready: true, restartCount: 0, image: 'busybox', imageID: '', started: true, state: { running: { startedAt: '2024-01-01T00:00:00Z' } } }],
+      containerStatuses: [
+        { name: 'main', ready: true, restartCount: 0, image: 'busybox', imageID: '', started: true, state: { running: { startedAt: '2024-01-01T00:00:00Z' } } },
+      ],
     },
   };
 }

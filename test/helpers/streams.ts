@@ -56,7 +56,11 @@ function tempDirs(): { cache: string; home: string; cleanup: () => void } {
 }
 
 /** kubectl with stdin from `input` (closed after) and stdout kept as bytes. */
-export function kubectlBinary(kubeconfig: string, args: string[], o: { input?: Buffer | string; env?: NodeJS.ProcessEnv; timeoutMs?: number; cwd?: string } = {}): Promise<BinaryRun> {
+export function kubectlBinary(
+  kubeconfig: string,
+  args: string[],
+  o: { input?: Buffer | string; env?: NodeJS.ProcessEnv; timeoutMs?: number; cwd?: string } = {},
+): Promise<BinaryRun> {
   const d = tempDirs();
   const child = spawn(KUBECTL, ['--kubeconfig', kubeconfig, '--cache-dir', d.cache, ...args], {
     env: { ...process.env, KUBECONFIG: kubeconfig, HOME: d.home, ...o.env },
@@ -204,12 +208,18 @@ export async function streamExchanges(store: RecordingStore): Promise<StreamExch
 }
 
 /** Waits until `count` stream exchanges matching `pred` have their response recorded. */
-export async function settledStreamExchanges(store: RecordingStore, pred: (x: StreamExchange) => boolean, count = 1, timeoutMs = 10_000): Promise<StreamExchange[]> {
+export async function settledStreamExchanges(
+  store: RecordingStore,
+  pred: (x: StreamExchange) => boolean,
+  count = 1,
+  timeoutMs = 10_000,
+): Promise<StreamExchange[]> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const xs = (await streamExchanges(store)).filter(pred);
     if (xs.length >= count && xs.every((x) => x.response)) return xs;
-    if (Date.now() > deadline) throw new Error(`expected ${count} finished stream exchanges, found ${xs.length} (${xs.filter((x) => x.response).length} finished)`);
+    if (Date.now() > deadline)
+      throw new Error(`expected ${count} finished stream exchanges, found ${xs.length} (${xs.filter((x) => x.response).length} finished)`);
     await new Promise((r) => setTimeout(r, 50));
   }
 }
@@ -243,7 +253,9 @@ export function cliFromSource(commands: string[][]): Promise<CliResult[]> {
     child.on('close', (code) => {
       try {
         const results = JSON.parse(out.trim().split('\n').pop() ?? '') as Array<{ code: number; stdout: string; stderr: string }>;
-        resolvePromise(results.map((r) => ({ code: r.code, stdout: Buffer.from(r.stdout, 'base64'), stderr: Buffer.from(r.stderr, 'base64').toString('utf8') })));
+        resolvePromise(
+          results.map((r) => ({ code: r.code, stdout: Buffer.from(r.stdout, 'base64'), stderr: Buffer.from(r.stderr, 'base64').toString('utf8') })),
+        );
       } catch {
         reject(new Error(`the CLI runner failed (exit ${code}): ${err}${out}`));
       }

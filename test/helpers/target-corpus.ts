@@ -16,17 +16,7 @@
 // Whatever `must` says, the differential test always checks the invariant.
 
 export type CorpusGroup =
-  | 'control'
-  | 'separators'
-  | 'encodings'
-  | 'dots'
-  | 'fragments'
-  | 'unicode'
-  | 'overlong'
-  | 'duplicates'
-  | 'query'
-  | 'absolute-form'
-  | 'asterisk';
+  'control' | 'separators' | 'encodings' | 'dots' | 'fragments' | 'unicode' | 'overlong' | 'duplicates' | 'query' | 'absolute-form' | 'asterisk';
 
 export type Must = 'refuse' | 'forward' | 'either';
 
@@ -48,7 +38,14 @@ const NS = '/api/v1/namespaces';
 const out: CorpusEntry[] = [];
 const counters = new Map<CorpusGroup, number>();
 
-function add(group: CorpusGroup, target: string, aims: string, must: Must, why: string, methods: Array<'GET' | 'DELETE'> = aims.startsWith('delete') ? ['DELETE', 'GET'] : ['GET']): void {
+function add(
+  group: CorpusGroup,
+  target: string,
+  aims: string,
+  must: Must,
+  why: string,
+  methods: Array<'GET' | 'DELETE'> = aims.startsWith('delete') ? ['DELETE', 'GET'] : ['GET'],
+): void {
   const n = (counters.get(group) ?? 0) + 1;
   counters.set(group, n);
   out.push({ id: `${group}-${String(n).padStart(3, '0')}`, group, target, methods, aims, must, why });
@@ -75,7 +72,13 @@ add('control', `${NS}/scratch\x00`, 'delete namespaces scratch', 'refuse', 'raw 
 add('control', `${NS}/default/secrets/db%00`, 'get secrets default/db', 'refuse', 'escaped NUL (C string truncation)');
 add('control', `${NS}/scratch%00.json`, 'delete namespaces scratch', 'refuse', 'escaped NUL before a suffix');
 add('control', `${NS}/default/secrets/db%09`, 'get secrets default/db', 'refuse', 'escaped tab');
-add('control', `${NS}/default/secrets/db%0d%0aX-Injected:%201`, 'get secrets default/db', 'refuse', 'escaped CRLF (header injection for a re-serialising proxy)');
+add(
+  'control',
+  `${NS}/default/secrets/db%0d%0aX-Injected:%201`,
+  'get secrets default/db',
+  'refuse',
+  'escaped CRLF (header injection for a re-serialising proxy)',
+);
 add('control', `${NS}/default/secrets/db%0a`, 'get secrets default/db', 'refuse', 'escaped LF');
 add('control', `${NS}/default/secrets/db%7f`, 'get secrets default/db', 'refuse', 'escaped DEL');
 add('control', `${NS}/default/secrets/db%1b`, 'get secrets default/db', 'refuse', 'escaped ESC');
@@ -108,7 +111,13 @@ add('separators', '/api%2fv1/namespaces/scratch', 'delete namespaces scratch', '
 add('separators', '/api/v1//namespaces/scratch', 'delete namespaces scratch', 'refuse', 'empty segment after the version');
 add('separators', '//api/v1/namespaces/scratch', 'delete namespaces scratch', 'refuse', 'leading //: WHATWG URL reads "api" as a host');
 add('separators', '///api/v1/namespaces/scratch', 'delete namespaces scratch', 'refuse', 'leading ///');
-add('separators', '//evil.example/api/v1/namespaces/scratch', 'delete namespaces scratch', 'refuse', 'network-path reference: WHATWG URL sends it to evil.example');
+add(
+  'separators',
+  '//evil.example/api/v1/namespaces/scratch',
+  'delete namespaces scratch',
+  'refuse',
+  'network-path reference: WHATWG URL sends it to evil.example',
+);
 add('separators', `${NS}//scratch`, 'delete namespaces scratch', 'refuse', 'empty segment before the name');
 add('separators', `${NS}/default/secrets//db`, 'get secrets default/db', 'refuse', 'empty segment: Go keeps it, a cleaning proxy drops it');
 add('separators', `${NS}/default//secrets/db`, 'get secrets default/db', 'refuse', 'empty segment after the namespace');
@@ -187,7 +196,13 @@ add('dots', `${NS}/default/.\\secrets/db`, 'get secrets default/db', 'refuse', '
 add('dots', `${NS}/default/%2e%2e%5cprod/pods/web-0`, 'delete pods prod/web-0', 'refuse', 'escaped ..\\');
 add('dots', `${NS}/default/./`, 'get namespaces default', 'refuse', 'trailing ./ after a namespace');
 add('dots', '/api/v1/./namespaces/scratch', 'delete namespaces scratch', 'refuse', '. after the version');
-add('dots', '/apis/apps/v1/namespaces/prod/deployments/web/../../../../../../api/v1/namespaces/scratch', 'delete namespaces scratch', 'refuse', 'climb out of an apps path');
+add(
+  'dots',
+  '/apis/apps/v1/namespaces/prod/deployments/web/../../../../../../api/v1/namespaces/scratch',
+  'delete namespaces scratch',
+  'refuse',
+  'climb out of an apps path',
+);
 
 // Fragments (issue row 4).
 add('fragments', `${NS}/default/secrets#x`, 'list secrets default', 'refuse', 'issue row 4: url.parse drops #x');
@@ -226,9 +241,21 @@ add('unicode', `${NS}/default/secrets/d%e2%80%aeb`, 'get secrets default/db', 'r
 add('unicode', `${NS}/default/secrets/d\u00e9`, 'get secrets default/dé', 'refuse', 'raw é');
 add('unicode', `${NS}/default/configmaps/caf%c3%a9`, 'get configmaps default/café', 'refuse', 'escaped é (non-ASCII after decoding)');
 add('unicode', `${NS}/default/secrets/s\u0307`, 'get secrets default/ṡ', 'refuse', 'combining dot above');
-add('unicode', `${NS}/default/secrets?watch=fal%c5%bfe`, 'list secrets default', 'either', 'Go EqualFold reads "falſe" as false (a list); toLowerCase does not');
+add(
+  'unicode',
+  `${NS}/default/secrets?watch=fal%c5%bfe`,
+  'list secrets default',
+  'either',
+  'Go EqualFold reads "falſe" as false (a list); toLowerCase does not',
+);
 add('unicode', `${NS}/default/secrets?watch=FAL%C5%BFE`, 'list secrets default', 'either', 'upper-case "FALſE": EqualFold false');
-add('unicode', `${NS}/default/secrets?watch=%ef%bc%a6%ef%bc%a1%ef%bc%ac%ef%bc%b3%ef%bc%a5`, 'watch secrets default', 'either', 'fullwidth FALSE is not false in Go');
+add(
+  'unicode',
+  `${NS}/default/secrets?watch=%ef%bc%a6%ef%bc%a1%ef%bc%ac%ef%bc%b3%ef%bc%a5`,
+  'watch secrets default',
+  'either',
+  'fullwidth FALSE is not false in Go',
+);
 add('unicode', `${NS}/default/secrets?fieldSelector=metadata.name%3D%ff`, 'list secrets default', 'either', 'a non-UTF-8 name in a field selector');
 add('unicode', `${NS}/default/secrets?labelSelector=app%3D%d0%b0`, 'list secrets default', 'either', 'a Cyrillic label value');
 
@@ -244,7 +271,13 @@ add('overlong', `${'/..'.repeat(50)}${NS}/scratch`, 'delete namespaces scratch',
 add('overlong', `${NS}/${'x'.repeat(300)}/secrets/db`, 'get secrets x.../db', 'either', 'a 300-byte namespace (longer than any valid name)');
 
 // Duplicate segments: the API server reads position, not names.
-add('duplicates', `${NS}/default/namespaces/prod/pods`, 'list pods prod', 'forward', 'read as namespaces default, resource namespaces, name prod, subresource pods');
+add(
+  'duplicates',
+  `${NS}/default/namespaces/prod/pods`,
+  'list pods prod',
+  'forward',
+  'read as namespaces default, resource namespaces, name prod, subresource pods',
+);
 add('duplicates', `${NS}/default/namespaces/prod/pods/web-0`, 'delete pods prod/web-0', 'forward', 'decided on default/namespaces/prod');
 add('duplicates', `${NS}/prod/namespaces/prod/pods/web-0`, 'delete pods prod/web-0', 'forward', 'prod twice');
 add('duplicates', '/api/v1/api/v1/namespaces/scratch', 'delete namespaces scratch', 'forward', 'prefix twice');
@@ -257,10 +290,28 @@ add('duplicates', `${NS}/default/status`, 'get namespaces/status default', 'forw
 add('duplicates', `${NS}/default/finalize`, 'get namespaces/finalize default', 'forward', 'namespace subresource finalize');
 add('duplicates', '/api/v1/watch/namespaces/default/secrets', 'watch secrets default', 'forward', 'deprecated /watch/ prefix');
 add('duplicates', '/api/v1/watch/namespaces/default/secrets/db', 'watch secrets default/db', 'forward', '/watch/ on a name');
-add('duplicates', '/api/v1/watch/namespaces/scratch', 'delete namespaces scratch', 'either', 'DELETE under /watch/: the API server authorizes it as verb watch');
-add('duplicates', '/api/v1/proxy/namespaces/default/pods/web-0', 'proxy pods default/web-0', 'either', 'deprecated /proxy/ prefix: the API server reads verb proxy on pods web-0');
+add(
+  'duplicates',
+  '/api/v1/watch/namespaces/scratch',
+  'delete namespaces scratch',
+  'either',
+  'DELETE under /watch/: the API server authorizes it as verb watch',
+);
+add(
+  'duplicates',
+  '/api/v1/proxy/namespaces/default/pods/web-0',
+  'proxy pods default/web-0',
+  'either',
+  'deprecated /proxy/ prefix: the API server reads verb proxy on pods web-0',
+);
 add('duplicates', '/api/v1/watch', 'watch (nothing)', 'either', '/watch/ without a resource: the API server errors');
-add('duplicates', `${NS}/default/pods/web-0/proxy/api/v1/namespaces/kube-system/secrets`, 'get pods/proxy default/web-0', 'forward', 'an API path inside a proxy path');
+add(
+  'duplicates',
+  `${NS}/default/pods/web-0/proxy/api/v1/namespaces/kube-system/secrets`,
+  'get pods/proxy default/web-0',
+  'forward',
+  'an API path inside a proxy path',
+);
 
 // Query tricks: what the API server reads as a watch, a follow or a name.
 const SECRETS = `${NS}/default/secrets`;
@@ -342,12 +393,18 @@ q('x=a^b', 'list secrets default', 'refuse', 'caret must be escaped');
 q('x=`y`', 'list secrets default', 'refuse', 'backtick must be escaped');
 q('x=a[0]', 'list secrets default', 'either', 'brackets in the query');
 q("x='y'&z=@", 'list secrets default', 'either', "' and @ in the query: url.parse escapes ' on its slow path");
-add('encodings', `${NS}/default/configmaps/a'b@c`, "get configmaps default/a'b@c", 'either', "' and @ in the path: url.parse (http-proxy) escapes ' when @ is present");
+add(
+  'encodings',
+  `${NS}/default/configmaps/a'b@c`,
+  "get configmaps default/a'b@c",
+  'either',
+  "' and @ in the path: url.parse (http-proxy) escapes ' when @ is present",
+);
 add('encodings', `${NS}/default/configmaps/a%27b`, "get configmaps default/a'b", 'either', "escaped ' is decoded and re-serialised raw");
 add('encodings', `${NS}/default/configmaps/x@y%27z`, "get configmaps default/x@y'z", 'either', "@ then escaped '");
 
 // Absolute-form, authority-form, asterisk-form, and no leading slash.
-add('absolute-form', 'http://evil/api/v1/pods', 'list pods', 'refuse', 'absolute-form: the host is the client\'s choice');
+add('absolute-form', 'http://evil/api/v1/pods', 'list pods', 'refuse', "absolute-form: the host is the client's choice");
 add('absolute-form', 'https://127.0.0.1/api/v1/namespaces/scratch', 'delete namespaces scratch', 'refuse', 'absolute-form to loopback');
 add('absolute-form', 'http://evil/api/v1/namespaces/default/secrets/db', 'get secrets default/db', 'refuse', 'absolute-form to a Secret');
 add('absolute-form', 'HTTP://EVIL/api/v1/namespaces/scratch', 'delete namespaces scratch', 'refuse', 'upper-case scheme');

@@ -34,7 +34,8 @@ export function identityFromClaims(p: JWTPayload, c: OidcIssuerConfig): ClaimsRe
     if (!contains(p[name], want)) return { ok: false, reason: `the token's "${name}" claim does not have the required value` };
   }
   const rawUser = p[c.usernameClaim];
-  if (typeof rawUser !== 'string' || rawUser === '') return { ok: false, reason: `the token has no "${c.usernameClaim}" claim (the username claim) as a non-empty string` };
+  if (typeof rawUser !== 'string' || rawUser === '')
+    return { ok: false, reason: `the token has no "${c.usernameClaim}" claim (the username claim) as a non-empty string` };
   if (c.usernameClaim === 'email') {
     const refused = emailVerifiedRefusal(p);
     if (refused) return { ok: false, reason: refused };
@@ -47,9 +48,13 @@ export function identityFromClaims(p: JWTPayload, c: OidcIssuerConfig): ClaimsRe
     const raw = p[c.groupsClaim];
     if (raw === undefined || raw === null) return { ok: false, reason: `the token has no "${c.groupsClaim}" claim (the groups claim)` };
     const items = typeof raw === 'string' ? [raw] : Array.isArray(raw) ? raw : undefined;
-    if (!items || items.some((g) => typeof g !== 'string')) return { ok: false, reason: `the token's "${c.groupsClaim}" claim is not a string or a list of strings` };
+    if (!items || items.some((g) => typeof g !== 'string'))
+      return { ok: false, reason: `the token's "${c.groupsClaim}" claim is not a string or a list of strings` };
     // An IdP must not be able to hand out the cluster's own groups (system:masters!).
-    groups = (items as string[]).filter((g) => g !== '').map((g) => c.groupsPrefix + g).filter((g) => !g.startsWith('system:'));
+    groups = (items as string[])
+      .filter((g) => g !== '')
+      .map((g) => c.groupsPrefix + g)
+      .filter((g) => !g.startsWith('system:'));
   }
   groups = [...new Set(groups), AUTHENTICATED];
 

@@ -30,7 +30,19 @@ export const DEFAULT_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 
 const ASYMMETRIC = new Set([...DEFAULT_ALGORITHMS, 'Ed25519']);
 export const DEFAULT_CLOCK_SKEW_SECONDS = 30;
 
-const KEYS = ['issuer', 'audience', 'clientId', 'usernameClaim', 'usernamePrefix', 'groupsClaim', 'groupsPrefix', 'requiredClaims', 'algorithms', 'clockSkewSeconds', 'ca'] as const;
+const KEYS = [
+  'issuer',
+  'audience',
+  'clientId',
+  'usernameClaim',
+  'usernamePrefix',
+  'groupsClaim',
+  'groupsPrefix',
+  'requiredClaims',
+  'algorithms',
+  'clockSkewSeconds',
+  'ca',
+] as const;
 
 export function parseOidcIssuer(raw: unknown, where: string): OidcIssuerConfig {
   const o = mapping(raw, where);

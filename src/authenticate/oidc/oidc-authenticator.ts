@@ -42,7 +42,9 @@ export class OidcAuthenticator implements Authenticator {
         try {
           ca = readCa(config.ca);
         } catch (err) {
-          throw new Error(`cannot read the CA file ${config.ca} of OIDC issuer ${config.issuer} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+          throw new Error(
+            `cannot read the CA file ${config.ca} of OIDC issuer ${config.issuer} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
+          );
         }
       }
       const { readCa: _ignored, ...keyOptions } = o;
@@ -121,7 +123,8 @@ function refusal(err: unknown): AuthResult {
   if (err instanceof errors.JWKSMultipleMatchingKeys) return { ok: false, reason: "the token's signature does not verify with any of the issuer's keys" };
   if (err instanceof errors.JOSENotSupported) return { ok: false, reason: "the token's algorithm or key type is not supported" };
   if (err instanceof errors.JWSInvalid || err instanceof errors.JWTInvalid) return { ok: false, reason: 'the bearer token is not a well-formed JWT' };
-  if (err instanceof errors.JWKSTimeout || err instanceof errors.JWKSInvalid) return { ok: false, status: 503, reason: "the issuer's signing keys could not be fetched" };
+  if (err instanceof errors.JWKSTimeout || err instanceof errors.JWKSInvalid)
+    return { ok: false, status: 503, reason: "the issuer's signing keys could not be fetched" };
   if (err instanceof errors.JOSEError) return { ok: false, reason: 'the token could not be verified' };
   // Network errors from fetching keys: not the caller's fault.
   return { ok: false, status: 503, reason: `the issuer's signing keys could not be fetched (${(err as Error).message})` };

@@ -83,7 +83,11 @@ export class DynamoApprovalStore extends LogApprovalStore {
     const ttl = this.o.retentionDays > 0 ? { [TABLE_SCHEMA.ttlAttribute]: Math.floor(Date.now() / 1000) + this.o.retentionDays * 86_400 } : {};
     try {
       await this.o.client.send(
-        new PutItemCommand({ TableName: this.o.table, Item: toItem({ pk: APPROVALS_PK, sk, ...fields, ...ttl }), ConditionExpression: 'attribute_not_exists(pk)' }),
+        new PutItemCommand({
+          TableName: this.o.table,
+          Item: toItem({ pk: APPROVALS_PK, sk, ...fields, ...ttl }),
+          ConditionExpression: 'attribute_not_exists(pk)',
+        }),
       );
       return true;
     } catch (e) {

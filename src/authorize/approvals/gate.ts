@@ -14,16 +14,35 @@ export interface GateOutcome {
   approval?: { id: string; grant?: string };
 }
 
-export async function approvalGate(store: ApprovalStore, d: PolicyDecision & { action: 'require-approval' }, req: PolicyRequest, what: string): Promise<GateOutcome> {
+export async function approvalGate(
+  store: ApprovalStore,
+  d: PolicyDecision & { action: 'require-approval' },
+  req: PolicyRequest,
+  what: string,
+): Promise<GateOutcome> {
   const rule = d.rule!;
   const id = approvalId(req);
   const grant = await store.useGrant(id);
   if (grant) return { approval: { id, grant } };
-  const s = await store.request({ id, user: req.user, cluster: req.cluster, what, rule: rule.name, approvers: rule.approvers ?? [], maxGrantMs: rule.maxGrantMs ?? DEFAULT_MAX_GRANT_MS });
+  const s = await store.request({
+    id,
+    user: req.user,
+    cluster: req.cluster,
+    what,
+    rule: rule.name,
+    approvers: rule.approvers ?? [],
+    maxGrantMs: rule.maxGrantMs ?? DEFAULT_MAX_GRANT_MS,
+  });
   const why = rule.message ? `${rule.message}; ` : '';
   const head = `${why}${what} requires approval (kubetape policy rule "${rule.name}"), approval id ${id}`;
   if (s.status === 'denied') {
-    return { approval: { id }, refusal: `${head}: denied by ${s.decidedBy ?? 'an approver'}${s.denyReason ? ` (${s.denyReason})` : ''}; to ask again: kubetape approvals request ${id} --reason "..."` };
+    return {
+      approval: { id },
+      refusal: `${head}: denied by ${s.decidedBy ?? 'an approver'}${s.denyReason ? ` (${s.denyReason})` : ''}; to ask again: kubetape approvals request ${id} --reason "..."`,
+    };
   }
-  return { approval: { id }, refusal: `${head}: ask for it with: kubetape approvals request ${id} --reason "...", then retry this command once it is approved` };
+  return {
+    approval: { id },
+    refusal: `${head}: ask for it with: kubetape approvals request ${id} --reason "...", then retry this command once it is approved`,
+  };
 }

@@ -114,8 +114,7 @@ export function applyEntry(states: Map<string, ApprovalState>, e: ApprovalEntry,
     if (!s || s.status !== 'pending') {
       if (s) closed?.push(s);
       states.set(e.id, { request: e, status: 'pending' });
-    }
-    else s.request = { ...e, reason: e.reason ?? s.request.reason };
+    } else s.request = { ...e, reason: e.reason ?? s.request.reason };
     return;
   }
   if (!s) return;

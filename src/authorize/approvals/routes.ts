@@ -90,13 +90,22 @@ export function createApprovalRoutes(store: ApprovalStore, recorder: Recorder): 
     try {
       reply(200, await handle(store, identity, req.method, m[1], m[2], body, new URL(req.originalUrl, 'http://kubetape').searchParams));
     } catch (err) {
-      const e = err instanceof ApprovalError ? err : new ApprovalError(500, `kubetape could not handle the approval: ${(err as Error).message}`, 'InternalError');
+      const e =
+        err instanceof ApprovalError ? err : new ApprovalError(500, `kubetape could not handle the approval: ${(err as Error).message}`, 'InternalError');
       reply(e.code, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: e.message, reason: e.reason, code: e.code });
     }
   };
 }
 
-async function handle(store: ApprovalStore, who: Identity, method: string, id: string | undefined, action: string | undefined, body: Buffer | undefined, query: URLSearchParams): Promise<unknown> {
+async function handle(
+  store: ApprovalStore,
+  who: Identity,
+  method: string,
+  id: string | undefined,
+  action: string | undefined,
+  body: Buffer | undefined,
+  query: URLSearchParams,
+): Promise<unknown> {
   if (!id) {
     if (method !== 'GET') throw new ApprovalError(405, `${method} is not supported on /kubetape/v1/approvals (GET lists pending requests)`, 'MethodNotAllowed');
     if (query.get('all') === 'true') return { items: await history(store, who, parseHistoryQuery(query)) };
@@ -142,7 +151,8 @@ function parseHistoryQuery(q: URLSearchParams): HistoryFilter {
   if (user) f.user = user;
   const status = q.get('status');
   if (status) {
-    if (!(AUDIT_STATUSES as readonly string[]).includes(status)) throw new ApprovalError(400, `status must be one of ${AUDIT_STATUSES.join(', ')}, got "${status}"`, 'BadRequest');
+    if (!(AUDIT_STATUSES as readonly string[]).includes(status))
+      throw new ApprovalError(400, `status must be one of ${AUDIT_STATUSES.join(', ')}, got "${status}"`, 'BadRequest');
     f.status = status as AuditStatus;
   }
   const since = q.get('since');

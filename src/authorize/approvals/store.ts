@@ -4,7 +4,17 @@
 // (dynamo-store.ts). The gate, routes and hold only see ApprovalStore.
 import { appendFileSync, readFileSync, statSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { approvalHistory, emptyFold, foldEntry, grantUsable, type ApprovalEntry, type ApprovalFold, type ApprovalState, type RequestEntry, type UseEntry } from './model.js';
+import {
+  approvalHistory,
+  emptyFold,
+  foldEntry,
+  grantUsable,
+  type ApprovalEntry,
+  type ApprovalFold,
+  type ApprovalState,
+  type RequestEntry,
+  type UseEntry,
+} from './model.js';
 
 export class ApprovalError extends Error {
   constructor(
@@ -85,7 +95,8 @@ export abstract class LogApprovalStore implements ApprovalStore {
   async approve(id: string, actor: Approver, terms: { once: boolean; durationMs?: number }): Promise<ApprovalState> {
     const s = await this.decidable(id, actor);
     const durationMs = terms.durationMs ?? s.request.maxGrantMs;
-    if (durationMs > s.request.maxGrantMs) throw new ApprovalError(400, `the policy allows grants of at most ${Math.round(s.request.maxGrantMs / 1000)}s for ${id}`, 'BadRequest');
+    if (durationMs > s.request.maxGrantMs)
+      throw new ApprovalError(400, `the policy allows grants of at most ${Math.round(s.request.maxGrantMs / 1000)}s for ${id}`, 'BadRequest');
     const grant = { grant: 'g-' + randomBytes(6).toString('hex'), once: terms.once, expiresAt: new Date(Date.now() + durationMs).toISOString() };
     await this.append({ type: 'decision', id, at: new Date().toISOString(), actor: actor.user, decision: 'approve', grant });
     return (await this.get(id, true))!;

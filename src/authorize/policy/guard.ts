@@ -13,7 +13,17 @@ import { approvalGate, type GateOutcome } from '../approvals/gate.js';
 import { streamDecision } from './stream-decision.js';
 
 export function restPolicyRequest(cluster: string, identity: Identity, a: RequestAttributes): PolicyRequest {
-  return { cluster, user: identity.user, groups: identity.groups, verb: a.verb, apiGroup: a.apiGroup, resource: a.resource, subresource: a.subresource, namespace: a.namespace, name: a.name };
+  return {
+    cluster,
+    user: identity.user,
+    groups: identity.groups,
+    verb: a.verb,
+    apiGroup: a.apiGroup,
+    resource: a.resource,
+    subresource: a.subresource,
+    namespace: a.namespace,
+    name: a.name,
+  };
 }
 
 /** What the recording keeps about a decision (and the approval it was refused under or the grant it used). */
@@ -78,7 +88,9 @@ export function policyStreamAuthorizer(holder: PolicyHolder, cluster: string, ap
     let d: PolicyDecision;
     try {
       // The pod's labels are read only when a rule with `labels` is reached; without a lookup, unknown labels match blocking rules.
-      d = labels ? await evaluatePolicyWithLabels(holder.current, req, podLabelSource(labels, info.identity, info.namespace, info.pod)) : evaluatePolicy(holder.current, req);
+      d = labels
+        ? await evaluatePolicyWithLabels(holder.current, req, podLabelSource(labels, info.identity, info.namespace, info.pod))
+        : evaluatePolicy(holder.current, req);
     } catch (err) {
       if (err instanceof LabelLookupError) return { allow: false, message: err.message, policy: recordedLookupFailure(err.rule, err.message) };
       throw err;

@@ -31,7 +31,13 @@ export class LabelLookupFailure extends Error {
 }
 
 /** The object's labels; {} when it does not exist (404). Throws LabelLookupFailure. */
-export async function fetchLabels(upstream: Upstream, agent: Agent | undefined, auth: UpstreamAuth, t: LabelTarget, timeoutMs = LABEL_LOOKUP_TIMEOUT_MS): Promise<Labels> {
+export async function fetchLabels(
+  upstream: Upstream,
+  agent: Agent | undefined,
+  auth: UpstreamAuth,
+  t: LabelTarget,
+  timeoutMs = LABEL_LOOKUP_TIMEOUT_MS,
+): Promise<Labels> {
   const { status, body } = await getObject(upstream, agent, auth, objectPath(t), timeoutMs);
   if (status === 404) return {};
   if (status !== 200) {
@@ -60,7 +66,13 @@ export function objectPath(t: LabelTarget): string {
   return `${base}${scope}/${e(t.resource)}/${e(t.name)}`;
 }
 
-function getObject(upstream: Upstream, agent: Agent | undefined, auth: UpstreamAuth, path: string, timeoutMs: number): Promise<{ status: number; body: Buffer }> {
+function getObject(
+  upstream: Upstream,
+  agent: Agent | undefined,
+  auth: UpstreamAuth,
+  path: string,
+  timeoutMs: number,
+): Promise<{ status: number; body: Buffer }> {
   const target = upstreamTarget(upstream, auth);
   const https = target.protocol === 'https:';
   const headers: Record<string, string | string[]> = { Accept: ACCEPT, 'User-Agent': 'kubetape (policy label lookup)', ...(auth.headers ?? {}) };
@@ -72,7 +84,15 @@ function getObject(upstream: Upstream, agent: Agent | undefined, auth: UpstreamA
       port: target.port,
       path: target.path + path,
       headers,
-      ...(https ? { agent, rejectUnauthorized: !upstream.insecureSkipTlsVerify, ...(target.ca ? { ca: target.ca } : {}), ...(target.cert ? { cert: target.cert } : {}), ...(target.key ? { key: target.key } : {}) } : {}),
+      ...(https
+        ? {
+            agent,
+            rejectUnauthorized: !upstream.insecureSkipTlsVerify,
+            ...(target.ca ? { ca: target.ca } : {}),
+            ...(target.cert ? { cert: target.cert } : {}),
+            ...(target.key ? { key: target.key } : {}),
+          }
+        : {}),
     };
     const onResponse = (res: IncomingMessage) => {
       const chunks: Buffer[] = [];
@@ -92,7 +112,12 @@ function getObject(upstream: Upstream, agent: Agent | undefined, auth: UpstreamA
     const timer = setTimeout(() => req.destroy(new Error(`no answer within ${Math.round(timeoutMs / 1000)}s`)), timeoutMs);
     function fail(err: Error): void {
       clearTimeout(timer);
-      reject(new LabelLookupFailure(503, `could not ask the cluster: ${(err as NodeJS.ErrnoException).code && !/within|larger/.test(err.message) ? `${(err as NodeJS.ErrnoException).code} ` : ''}${err.message}`));
+      reject(
+        new LabelLookupFailure(
+          503,
+          `could not ask the cluster: ${(err as NodeJS.ErrnoException).code && !/within|larger/.test(err.message) ? `${(err as NodeJS.ErrnoException).code} ` : ''}${err.message}`,
+        ),
+      );
     }
     req.once('error', fail);
     req.end();

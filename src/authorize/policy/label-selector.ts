@@ -24,15 +24,18 @@ export function invalidLabelKey(key: string): string | undefined {
   const slash = key.indexOf('/');
   const prefix = slash >= 0 ? key.slice(0, slash) : undefined;
   const name = slash >= 0 ? key.slice(slash + 1) : key;
-  if (prefix !== undefined && (prefix.length === 0 || prefix.length > 253 || !DNS_SUBDOMAIN.test(prefix))) return `invalid label key ${JSON.stringify(key)}: the prefix must be a DNS subdomain (lower case alphanumerics, "-" and ".")`;
-  if (name.length === 0 || name.length > 63 || !NAME.test(name)) return `invalid label key ${JSON.stringify(key)}: the name must be 1-63 characters, alphanumerics, "-", "_" or ".", starting and ending with an alphanumeric`;
+  if (prefix !== undefined && (prefix.length === 0 || prefix.length > 253 || !DNS_SUBDOMAIN.test(prefix)))
+    return `invalid label key ${JSON.stringify(key)}: the prefix must be a DNS subdomain (lower case alphanumerics, "-" and ".")`;
+  if (name.length === 0 || name.length > 63 || !NAME.test(name))
+    return `invalid label key ${JSON.stringify(key)}: the name must be 1-63 characters, alphanumerics, "-", "_" or ".", starting and ending with an alphanumeric`;
   return undefined;
 }
 
 /** Why `value` is not a valid label value; undefined when it is. */
 export function invalidLabelValue(value: string): string | undefined {
   if (value === '') return undefined;
-  if (value.length > 63 || !NAME.test(value)) return `invalid label value ${JSON.stringify(value)}: at most 63 characters, alphanumerics, "-", "_" or ".", starting and ending with an alphanumeric`;
+  if (value.length > 63 || !NAME.test(value))
+    return `invalid label value ${JSON.stringify(value)}: at most 63 characters, alphanumerics, "-", "_" or ".", starting and ending with an alphanumeric`;
   return undefined;
 }
 

@@ -87,7 +87,8 @@ function validatePolicy(value: unknown, source: string, at: Locate, lineOf: (p: 
     const m = masking as Record<string, unknown>;
     for (const k of Object.keys(m)) if (!MASKING_KEYS.has(k)) fail(['masking', k], `unknown key "masking.${k}" (expected onUnmaskable, patterns, inline)`);
     if (m['onUnmaskable'] !== undefined) {
-      if (m['onUnmaskable'] !== 'refuse' && m['onUnmaskable'] !== 'marker') fail(['masking', 'onUnmaskable'], `onUnmaskable must be "refuse" or "marker", got ${JSON.stringify(m['onUnmaskable'])}`);
+      if (m['onUnmaskable'] !== 'refuse' && m['onUnmaskable'] !== 'marker')
+        fail(['masking', 'onUnmaskable'], `onUnmaskable must be "refuse" or "marker", got ${JSON.stringify(m['onUnmaskable'])}`);
       onUnmaskable = m['onUnmaskable'] as Policy['onUnmaskable'];
     }
     const ps = m['patterns'] ?? [];
@@ -118,7 +119,8 @@ function validateInline(raw: unknown, patternCount: number, fail: Fail): Policy[
   let exceptGroups: string[] = [];
   let maxHoldMs = INLINE_HOLD_DEFAULT_MS;
   if (isObject(raw)) {
-    for (const k of Object.keys(raw)) if (k !== 'exceptGroups' && k !== 'maxHold') fail([...here, k], `unknown key "masking.inline.${k}" (expected exceptGroups, maxHold)`);
+    for (const k of Object.keys(raw))
+      if (k !== 'exceptGroups' && k !== 'maxHold') fail([...here, k], `unknown key "masking.inline.${k}" (expected exceptGroups, maxHold)`);
     const g = raw['exceptGroups'];
     const list = g === undefined ? [] : Array.isArray(g) ? g : [g];
     if (!list.every((x) => typeof x === 'string' && x !== '')) fail([...here, 'exceptGroups'], 'exceptGroups must be a group or a list of groups');
@@ -127,7 +129,8 @@ function validateInline(raw: unknown, patternCount: number, fail: Fail): Policy[
       // How long a tail that could still become a credential may wait: longer catches slower
       // split writes, and delays an echoed keystroke that could start one by as much.
       const ms = typeof raw['maxHold'] === 'string' ? parseDuration(raw['maxHold']) : undefined;
-      if (ms === undefined || ms < 10 || ms > INLINE_HOLD_LIMIT_MS) fail([...here, 'maxHold'], `maxHold must be a duration from 10ms to ${INLINE_HOLD_LIMIT_MS / 1000}s, got ${JSON.stringify(raw['maxHold'])}`);
+      if (ms === undefined || ms < 10 || ms > INLINE_HOLD_LIMIT_MS)
+        fail([...here, 'maxHold'], `maxHold must be a duration from 10ms to ${INLINE_HOLD_LIMIT_MS / 1000}s, got ${JSON.stringify(raw['maxHold'])}`);
       maxHoldMs = ms!;
     }
   } else if (raw !== true) {
@@ -143,7 +146,8 @@ function validateApprovals(raw: unknown, fail: Fail): Policy['approvals'] {
   if (raw === undefined || raw === null) return undefined;
   if (!isObject(raw)) fail(['approvals'], '"approvals" must be a mapping (webhook: URL)');
   const a = raw as Record<string, unknown>;
-  for (const k of Object.keys(a)) if (k !== 'webhook' && k !== 'webhookFromEnv') fail(['approvals', k], `unknown key "approvals.${k}" (expected webhook or webhookFromEnv)`);
+  for (const k of Object.keys(a))
+    if (k !== 'webhook' && k !== 'webhookFromEnv') fail(['approvals', k], `unknown key "approvals.${k}" (expected webhook or webhookFromEnv)`);
   if (a['webhook'] !== undefined && a['webhookFromEnv'] !== undefined) fail(['approvals', 'webhookFromEnv'], 'give "webhook" or "webhookFromEnv", not both');
   if (a['webhookFromEnv'] !== undefined) return webhookFromEnv(a['webhookFromEnv'], fail);
   const webhook = a['webhook'];
@@ -189,7 +193,8 @@ function validateRule(raw: unknown, i: number, fail: Fail, lineOf: (p: Array<str
   const r = raw as Record<string, unknown>;
   for (const k of Object.keys(r)) if (!RULE_KEYS.has(k)) fail([...here, k], `unknown key "${k}" in a rule (expected ${[...RULE_KEYS].join(', ')})`);
   const action = r['action'];
-  if (typeof action !== 'string' || !ACTIONS.has(action as PolicyAction)) fail([...here, 'action'], `action must be one of ${[...ACTIONS].join(', ')}, got ${JSON.stringify(action)}`);
+  if (typeof action !== 'string' || !ACTIONS.has(action as PolicyAction))
+    fail([...here, 'action'], `action must be one of ${[...ACTIONS].join(', ')}, got ${JSON.stringify(action)}`);
   const name = r['name'] ?? `rule ${i + 1}`;
   if (typeof name !== 'string') fail([...here, 'name'], 'name must be a string');
   const priority = r['priority'] ?? 0;
@@ -197,7 +202,14 @@ function validateRule(raw: unknown, i: number, fail: Fail, lineOf: (p: Array<str
   const message = r['message'];
   if (message !== undefined && typeof message !== 'string') fail([...here, 'message'], 'message must be a string');
   if (action === 'deny' && message === undefined) fail(here, 'a deny rule needs a "message" (kubectl shows it to the caller)');
-  const rule: PolicyRule = { name: name as string, index: i + 1, line: lineOf(here), priority: priority as number, match: validateMatch(r['match'], [...here, 'match'], fail), action: action as PolicyAction };
+  const rule: PolicyRule = {
+    name: name as string,
+    index: i + 1,
+    line: lineOf(here),
+    priority: priority as number,
+    match: validateMatch(r['match'], [...here, 'match'], fail),
+    action: action as PolicyAction,
+  };
   if (message !== undefined) rule.message = message as string;
   const approvers = r['approvers'];
   if (approvers !== undefined) {
@@ -233,7 +245,9 @@ function validateTyped(raw: unknown, here: Array<string | number>, fail: Fail): 
     const at = [...here, j];
     if (!isObject(item)) fail(at, 'a typed rule is {regex | prefix | exact, action: deny, message}');
     const t = item as Record<string, unknown>;
-    for (const k of Object.keys(t)) if (!['regex', 'prefix', 'exact', 'action', 'message'].includes(k)) fail([...at, k], `unknown key "${k}" in a typed rule (expected regex, prefix, exact, action, message)`);
+    for (const k of Object.keys(t))
+      if (!['regex', 'prefix', 'exact', 'action', 'message'].includes(k))
+        fail([...at, k], `unknown key "${k}" in a typed rule (expected regex, prefix, exact, action, message)`);
     if (t['action'] !== 'deny') fail([...at, 'action'], `a typed rule's action must be "deny", got ${JSON.stringify(t['action'])}`);
     if (typeof t['message'] !== 'string' || !t['message']) fail([...at, 'message'], 'a typed rule needs a "message" (written to the terminal)');
     const kinds = ['regex', 'prefix', 'exact'].filter((k) => t[k] !== undefined);
@@ -283,7 +297,11 @@ function checkVocabulary(raw: Record<string, unknown>, m: RuleMatch, here: Array
   if (!subresourcesAreKubernetes(m.apiGroup)) return;
   m.subresource?.forEach((s, j) => {
     const problem = subresourceProblem(s, { wildcard: true });
-    if (problem) fail(at('subresource', j), problem.includes('did you mean') ? problem : `${problem}; for an aggregated API's own subresource, name its apiGroup in the rule`);
+    if (problem)
+      fail(
+        at('subresource', j),
+        problem.includes('did you mean') ? problem : `${problem}; for an aggregated API's own subresource, name its apiGroup in the rule`,
+      );
   });
 }
 
@@ -339,4 +357,3 @@ function compile(source: string, flags: string, fail: (msg: string) => never): R
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
-

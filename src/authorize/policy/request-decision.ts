@@ -51,16 +51,26 @@ export async function decideRequest(d: RequestDecisionDeps, r: DecidedRequest): 
   let decision: PolicyDecision;
   try {
     // The target's labels are read only if a rule with `labels` is reached.
-    const labels = restLabelSource({ upstream: d.upstream, ...(d.agent ? { agent: d.agent } : {}) }, { ...r.attrs, identity: r.identity, ...(r.body ? { body: r.body } : {}), ...(r.contentType !== undefined ? { contentType: r.contentType } : {}) });
+    const labels = restLabelSource(
+      { upstream: d.upstream, ...(d.agent ? { agent: d.agent } : {}) },
+      { ...r.attrs, identity: r.identity, ...(r.body ? { body: r.body } : {}), ...(r.contentType !== undefined ? { contentType: r.contentType } : {}) },
+    );
     decision = await evaluatePolicyWithLabels(d.policy.current, req, labels);
   } catch (err) {
     if (!(err instanceof LabelLookupError)) throw err;
     // Fail closed: a rule needed labels that could not be read.
-    return { allow: false, code: err.statusCode, reason: err.statusCode === 403 ? 'Forbidden' : 'ServiceUnavailable', message: err.message, policy: recordedLookupFailure(err.rule, err.message) };
+    return {
+      allow: false,
+      code: err.statusCode,
+      reason: err.statusCode === 403 ? 'Forbidden' : 'ServiceUnavailable',
+      message: err.message,
+      policy: recordedLookupFailure(err.rule, err.message),
+    };
   }
 
   const what = describeRequest(r.attrs);
-  const unreadable = (err: unknown, outcome: GateOutcome) => refused(decision, outcome, 503, 'ServiceUnavailable', `kubetape could not check approvals: ${(err as Error).message}`);
+  const unreadable = (err: unknown, outcome: GateOutcome) =>
+    refused(decision, outcome, 503, 'ServiceUnavailable', `kubetape could not check approvals: ${(err as Error).message}`);
   let outcome: GateOutcome;
   try {
     outcome = await applyDecision(decision, req, what, d.approvals);
@@ -69,10 +79,18 @@ export async function decideRequest(d: RequestDecisionDeps, r: DecidedRequest): 
     return unreadable(err, {});
   }
   const holdMs = decision.rule?.holdMs;
-  if (outcome.refusal && holdMs && outcome.approval && d.approvals && r.signal && (await d.approvals.get(outcome.approval.id).catch(() => undefined))?.status === 'pending') {
+  if (
+    outcome.refusal &&
+    holdMs &&
+    outcome.approval &&
+    d.approvals &&
+    r.signal &&
+    (await d.approvals.get(outcome.approval.id).catch(() => undefined))?.status === 'pending'
+  ) {
     // Held open, nothing sent upstream, until an approver decides, the hold runs out or the client leaves.
     const held = await holdForDecision(d.approvals, outcome.approval.id, holdMs, r.signal);
-    if (held === 'gone') return { ...refused(decision, outcome, 499, 'ClientClosedRequest', 'the client went away while the request was held for approval'), gone: true };
+    if (held === 'gone')
+      return { ...refused(decision, outcome, 499, 'ClientClosedRequest', 'the client went away while the request was held for approval'), gone: true };
     try {
       // Approved: this takes the grant (recorded as used); denied or timed out: the refusal as without a hold.
       outcome = await applyDecision(decision, req, what, d.approvals);

@@ -25,7 +25,13 @@ function heldRecently(id: string | undefined, now = Date.now()): string | undefi
   return note;
 }
 
-export async function streamDecision(policy: Policy, d: PolicyDecision, req: PolicyRequest, info: StreamRequestInfo, approvals?: ApprovalStore): Promise<StreamDecision> {
+export async function streamDecision(
+  policy: Policy,
+  d: PolicyDecision,
+  req: PolicyRequest,
+  info: StreamRequestInfo,
+  approvals?: ApprovalStore,
+): Promise<StreamDecision> {
   const what = `${info.kind} into ${info.namespace}/${info.pod}`;
   let outcome: GateOutcome;
   try {
@@ -37,7 +43,14 @@ export async function streamDecision(policy: Policy, d: PolicyDecision, req: Pol
   const holdMs = d.rule?.holdMs;
   const ranOutNote = holdMs ? heldRecently(outcome.approval?.id) : undefined;
   if (outcome.refusal && ranOutNote) outcome = { ...outcome, refusal: `${outcome.refusal} ${ranOutNote}` };
-  else if (outcome.refusal && holdMs && outcome.approval && approvals && info.signal && (await approvals.get(outcome.approval.id).catch(() => undefined))?.status === 'pending') {
+  else if (
+    outcome.refusal &&
+    holdMs &&
+    outcome.approval &&
+    approvals &&
+    info.signal &&
+    (await approvals.get(outcome.approval.id).catch(() => undefined))?.status === 'pending'
+  ) {
     // Held: no answer to the upgrade and nothing dialed until an approver decides, the hold runs out or the client leaves.
     const held = await holdForDecision(approvals, outcome.approval.id, holdMs, info.signal);
     if (held === 'gone') return { ...refused(d, outcome, 'the client went away while the request was held for approval'), gone: true };
@@ -57,7 +70,10 @@ export async function streamDecision(policy: Policy, d: PolicyDecision, req: Pol
   if (outcome.refusal) return refused(d, outcome, outcome.refusal);
 
   const x = info.exec;
-  const inline = x && policy.inline && policy.patterns.length > 0 && !info.identity.groups.some((g) => policy.inline!.exceptGroups.includes(g)) ? { patterns: policy.patterns, maxHoldMs: policy.inline.maxHoldMs } : undefined;
+  const inline =
+    x && policy.inline && policy.patterns.length > 0 && !info.identity.groups.some((g) => policy.inline!.exceptGroups.includes(g))
+      ? { patterns: policy.patterns, maxHoldMs: policy.inline.maxHoldMs }
+      : undefined;
   return {
     allow: true,
     // Line rules only make sense on a terminal (the match requires tty: true).

@@ -60,7 +60,8 @@ function pythonPath(): string {
 /** runc's words for an exec that failed, e.g. `exec: "x": executable file not found in $PATH`. */
 export function startFailureReason(command: string, code: string | undefined, message?: string): string {
   const quoted = JSON.stringify(command);
-  if (code === 'ENOENT') return command.includes('/') ? `exec: ${quoted}: stat ${command}: no such file or directory` : `exec: ${quoted}: executable file not found in $PATH`;
+  if (code === 'ENOENT')
+    return command.includes('/') ? `exec: ${quoted}: stat ${command}: no such file or directory` : `exec: ${quoted}: executable file not found in $PATH`;
   if (code === 'EACCES') return `exec: ${quoted}: permission denied`;
   return `exec: ${quoted}: ${message ?? code ?? 'unknown error'}`;
 }
@@ -75,7 +76,11 @@ export function startCommand(spec: CommandSpec): RunningCommand {
   const [command = '', ...args] = spec.argv;
   const stdinMode = spec.stdin ? 'pipe' : 'ignore';
   const child = spec.tty
-    ? spawn(pythonPath(), ['-c', PTY_SCRIPT, String(FIRST_RESIZE_WAIT_S), ...spec.argv], { cwd: spec.cwd, env: spec.env, stdio: [stdinMode, 'pipe', 'pipe', 'pipe'] })
+    ? spawn(pythonPath(), ['-c', PTY_SCRIPT, String(FIRST_RESIZE_WAIT_S), ...spec.argv], {
+        cwd: spec.cwd,
+        env: spec.env,
+        stdio: [stdinMode, 'pipe', 'pipe', 'pipe'],
+      })
     : spawn(command, args, { cwd: spec.cwd, env: spec.env, stdio: [stdinMode, 'pipe', 'pipe'] });
   child.stdin?.on('error', () => undefined);
   const resizePipe = spec.tty ? (child.stdio[3] as Writable) : null;

@@ -15,7 +15,9 @@ export type PortForwardTargetFn = (pod: KubeObject, port: number) => PortTarget 
 
 /** The pod's sandbox id, which is what the kubelet names in port-forward errors. */
 export function sandboxId(pod: KubeObject): string {
-  return createHash('sha256').update(`sandbox/${String(pod.metadata.uid ?? pod.metadata.name)}`).digest('hex');
+  return createHash('sha256')
+    .update(`sandbox/${String(pod.metadata.uid ?? pod.metadata.name)}`)
+    .digest('hex');
 }
 
 export function forwardError(pod: KubeObject, port: number, cause: string): string {

@@ -41,7 +41,10 @@ export interface WebSocketChoice {
 export function offeredWebSocketProtocols(req: IncomingMessage): string[] {
   const raw = req.headers['sec-websocket-protocol'];
   const values = Array.isArray(raw) ? raw : raw === undefined ? [] : [raw];
-  return values.flatMap((v) => v.split(',')).map((v) => v.trim()).filter((v) => v.length > 0);
+  return values
+    .flatMap((v) => v.split(','))
+    .map((v) => v.trim())
+    .filter((v) => v.length > 0);
 }
 
 function kubeletPick(offered: string[], supported: string[]): WebSocketChoice | undefined {

@@ -177,10 +177,12 @@ export class StreamRuntime {
       log.command = main.argv;
       run = runAttach(streams, main, flags, log);
     }
-    run.then(
-      (end) => this.log.finish(log, this.closed ? 'aborted' : end),
-      () => this.log.finish(log, 'aborted'),
-    ).finally(() => this.connections.delete(entry));
+    run
+      .then(
+        (end) => this.log.finish(log, this.closed ? 'aborted' : end),
+        () => this.log.finish(log, 'aborted'),
+      )
+      .finally(() => this.connections.delete(entry));
   }
 
   // ---- port-forward ----
@@ -222,10 +224,12 @@ export class StreamRuntime {
       const log = this.startLog(u, 'websocket', choice.protocol);
       const entry = { destroy: () => ws.terminate() };
       this.connections.add(entry);
-      servePortForwardWebSocket(ws, choice, ports, { pod: u.pod, targets: this.targets, log }).then(
-        (end) => this.log.finish(log, this.closed ? 'aborted' : end),
-        () => this.log.finish(log, 'aborted'),
-      ).finally(() => this.connections.delete(entry));
+      servePortForwardWebSocket(ws, choice, ports, { pod: u.pod, targets: this.targets, log })
+        .then(
+          (end) => this.log.finish(log, this.closed ? 'aborted' : end),
+          () => this.log.finish(log, 'aborted'),
+        )
+        .finally(() => this.connections.delete(entry));
     });
   }
 
@@ -288,7 +292,12 @@ export class StreamRuntime {
   private refuseNegotiation(u: UpgradeRequest, offered: string[], supported: string[]): void {
     u.record.status = 403;
     const body = `unable to upgrade: unable to negotiate protocol: client supports [${offered.join(' ')}], server accepts [${supported.join(' ')}]\n`;
-    writePlain(u.socket, 403, body, supported.map((p) => `X-Accepted-Stream-Protocol-Versions: ${p}`));
+    writePlain(
+      u.socket,
+      403,
+      body,
+      supported.map((p) => `X-Accepted-Stream-Protocol-Versions: ${p}`),
+    );
   }
 }
 

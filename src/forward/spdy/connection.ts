@@ -10,15 +10,7 @@
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import { performance } from 'node:perf_hooks';
-import {
-  GoAwayStatus,
-  RstStatus,
-  SpdyProtocolError,
-  encodeFrame,
-  type GoAwayFrame,
-  type HeaderBearingFrame,
-  type SpdyFrame,
-} from './frames.js';
+import { GoAwayStatus, RstStatus, SpdyProtocolError, encodeFrame, type GoAwayFrame, type HeaderBearingFrame, type SpdyFrame } from './frames.js';
 import { OrderedFrameWriter, type WriteDone } from './frame-writer.js';
 import { HeaderCompressor, HeaderDecompressor, normalizeHeaders, type SpdyHeaders, type SpdyHeadersInit } from './header-codec.js';
 import { FrameParser, type ParserLimits } from './parser.js';
@@ -418,9 +410,7 @@ export class SpdyConnection extends EventEmitter {
       },
       sendReply(stream: SpdyStream, headers: SpdyHeadersInit, fin: boolean): void {
         if (!conn.isOpen) return;
-        conn.writer.write(
-          conn.compressor.compress(headers).then((headerBlock) => encodeFrame({ type: 'syn_reply', streamId: stream.id, fin, headerBlock })),
-        );
+        conn.writer.write(conn.compressor.compress(headers).then((headerBlock) => encodeFrame({ type: 'syn_reply', streamId: stream.id, fin, headerBlock })));
       },
       sendData(stream: SpdyStream, data: Buffer, fin: boolean, done?: WriteDone): void {
         if (!conn.isOpen) {

@@ -117,15 +117,7 @@ export interface WindowUpdateFrame {
 }
 
 export type SpdyFrame =
-  | DataFrame
-  | SynStreamFrame
-  | SynReplyFrame
-  | HeadersFrame
-  | RstStreamFrame
-  | SettingsFrame
-  | PingFrame
-  | GoAwayFrame
-  | WindowUpdateFrame;
+  DataFrame | SynStreamFrame | SynReplyFrame | HeadersFrame | RstStreamFrame | SettingsFrame | PingFrame | GoAwayFrame | WindowUpdateFrame;
 
 /** Frames that carry a compressed header block. */
 export type HeaderBearingFrame = SynStreamFrame | SynReplyFrame | HeadersFrame;
@@ -140,8 +132,7 @@ export class SpdyProtocolError extends Error {
 
 /** The fixed 8-byte prefix, decoded. */
 export type FrameHead =
-  | { control: true; version: number; controlType: number; flags: number; length: number }
-  | { control: false; streamId: number; flags: number; length: number };
+  { control: true; version: number; controlType: number; flags: number; length: number } | { control: false; streamId: number; flags: number; length: number };
 
 export function decodeFrameHead(buf: Buffer, offset = 0): FrameHead {
   const first = buf.readUInt32BE(offset);

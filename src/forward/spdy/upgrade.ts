@@ -24,7 +24,10 @@ export function offeredStreamProtocols(req: http.IncomingMessage): string[] {
   // Node folds repeated custom headers into one comma-separated value.
   const raw = req.headers['x-stream-protocol-version'];
   const values = Array.isArray(raw) ? raw : raw === undefined ? [] : [raw];
-  return values.flatMap((v) => v.split(',')).map((v) => v.trim()).filter((v) => v.length > 0);
+  return values
+    .flatMap((v) => v.split(','))
+    .map((v) => v.trim())
+    .filter((v) => v.length > 0);
 }
 
 /**
@@ -41,13 +44,7 @@ export function negotiateStreamProtocol(req: http.IncomingMessage, supported: re
  * after the request headers; they are the first SPDY bytes. An empty
  * `protocol` omits X-Stream-Protocol-Version (legacy clients).
  */
-export function acceptSpdyUpgrade(
-  _req: http.IncomingMessage,
-  socket: Duplex,
-  head: Buffer,
-  protocol: string,
-  opts: ConnectionTuning = {},
-): SpdyConnection {
+export function acceptSpdyUpgrade(_req: http.IncomingMessage, socket: Duplex, head: Buffer, protocol: string, opts: ConnectionTuning = {}): SpdyConnection {
   const lines = ['HTTP/1.1 101 Switching Protocols', 'Connection: Upgrade', `Upgrade: ${SPDY_UPGRADE_TOKEN}`];
   if (protocol) lines.push(`${STREAM_PROTOCOL_HEADER}: ${protocol}`);
   socket.write(lines.join('\r\n') + '\r\n\r\n');

@@ -55,7 +55,12 @@ export function negotiateClient(req: IncomingMessage, kind: StreamKind, transpor
     // No header at all is a client from before negotiation: the kubelet gives it v1.
     if (offered.length === 0) return { ok: true, plan: { kind: 'exec-spdy', protocol: EXEC_SPDY_PROTOCOLS[EXEC_SPDY_PROTOCOLS.length - 1]! } };
     const p = pickProtocol(offered, EXEC_SPDY_PROTOCOLS);
-    return p ? { ok: true, plan: { kind: 'exec-spdy', protocol: p } } : refusedSpdy(offered, EXEC_SPDY_PROTOCOLS.map((x) => x.name));
+    return p
+      ? { ok: true, plan: { kind: 'exec-spdy', protocol: p } }
+      : refusedSpdy(
+          offered,
+          EXEC_SPDY_PROTOCOLS.map((x) => x.name),
+        );
   }
 
   const offered = offeredChannelProtocols(req);
@@ -68,13 +73,26 @@ export function negotiateClient(req: IncomingMessage, kind: StreamKind, transpor
     return { ok: true, plan: { kind: 'portforward-websocket', protocol: p } };
   }
   const p = offered.length === 0 ? EXEC_WEBSOCKET_DEFAULT : pickProtocol(offered, EXEC_WEBSOCKET_PROTOCOLS);
-  return p ? { ok: true, plan: { kind: 'exec-websocket', protocol: p } } : refusedWebSocket(offered, EXEC_WEBSOCKET_PROTOCOLS.map((x) => x.name));
+  return p
+    ? { ok: true, plan: { kind: 'exec-websocket', protocol: p } }
+    : refusedWebSocket(
+        offered,
+        EXEC_WEBSOCKET_PROTOCOLS.map((x) => x.name),
+      );
 }
 
 function refusedSpdy(offered: string[], supported: string[]): Negotiated {
-  return { ok: false, code: 403, message: `unable to upgrade: unable to negotiate protocol: client supports ${JSON.stringify(offered)}, server supports ${JSON.stringify(supported)}` };
+  return {
+    ok: false,
+    code: 403,
+    message: `unable to upgrade: unable to negotiate protocol: client supports ${JSON.stringify(offered)}, server supports ${JSON.stringify(supported)}`,
+  };
 }
 
 function refusedWebSocket(offered: string[], supported: string[]): Negotiated {
-  return { ok: false, code: 400, message: `requested WebSocket subprotocols are not supported: ${JSON.stringify(offered)}; supported: ${JSON.stringify(supported)}` };
+  return {
+    ok: false,
+    code: 400,
+    message: `requested WebSocket subprotocols are not supported: ${JSON.stringify(offered)}; supported: ${JSON.stringify(supported)}`,
+  };
 }

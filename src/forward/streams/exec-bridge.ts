@@ -24,11 +24,23 @@ export interface ExecResult {
  * and the exchange is finished. `inline`: patterns masked in stdout/stderr as
  * they go to the client (the recording is masked by the recorder either way).
  */
-export function bridgeExec(client: ExecClientEnd, upstream: ExecUpstreamEnd, exchange: Exchange, typed?: TypedLineGuard, inline?: InlineMasking): Promise<ExecResult> {
+export function bridgeExec(
+  client: ExecClientEnd,
+  upstream: ExecUpstreamEnd,
+  exchange: Exchange,
+  typed?: TypedLineGuard,
+  inline?: InlineMasking,
+): Promise<ExecResult> {
   exchange.setStreamProtocol(client.label, upstream.label);
   // Output waits for the client; input waits for the cluster.
-  const towardsClient = new Valve(() => upstream.pause(), () => upstream.resume());
-  const towardsUpstream = new Valve(() => client.pause(), () => client.resume());
+  const towardsClient = new Valve(
+    () => upstream.pause(),
+    () => upstream.resume(),
+  );
+  const towardsUpstream = new Valve(
+    () => client.pause(),
+    () => client.resume(),
+  );
 
   return new Promise((resolve) => {
     let over = false;
@@ -63,7 +75,11 @@ export function bridgeExec(client: ExecClientEnd, upstream: ExecUpstreamEnd, exc
         client.stdout.write(text);
       }
       const message = `kubetape: ${denial.message} (typed line refused by policy rule "${denial.rule}")`;
-      const outcome: ExecOutcome = { raw: Buffer.alloc(0), status: { metadata: {}, status: 'Failure', message, reason: 'Forbidden', code: 403 }, error: message };
+      const outcome: ExecOutcome = {
+        raw: Buffer.alloc(0),
+        status: { metadata: {}, status: 'Failure', message, reason: 'Forbidden', code: 403 },
+        error: message,
+      };
       exchange.streamEvent('status', JSON.stringify(outcome.status));
       client.finish(errorChannelBytes(outcome, client.statusJson, false)).then(
         () => end({ outcome }),
@@ -103,9 +119,15 @@ export function bridgeExec(client: ExecClientEnd, upstream: ExecUpstreamEnd, exc
       },
       resize(size) {
         if (over || refusing) return;
-        exchange.relay('resize', Buffer.from(size.text), () => {
-          if (!over && !refusing) upstream.resize(size.size);
-        }, {}, { merge: 'last' });
+        exchange.relay(
+          'resize',
+          Buffer.from(size.text),
+          () => {
+            if (!over && !refusing) upstream.resize(size.size);
+          },
+          {},
+          { merge: 'last' },
+        );
       },
       closed(reason, protocolError) {
         if (over || refusing) return;

@@ -23,7 +23,6 @@ export function clientFailure(err: Error): string {
   return `the client closed the connection (${err.message})`;
 }
 
-
 export class SpdyExecClient implements ExecClientEnd {
   readonly label: string;
   readonly statusJson: boolean;
@@ -153,7 +152,11 @@ export class SpdyExecClient implements ExecClientEnd {
       if (s && !s.destroyed && !s.writableEnded) s.end();
     }
     this.conn.close();
-    forceCloseWhenFlushed(this.conn, () => this.socket.writableLength, () => this.conn.destroy());
+    forceCloseWhenFlushed(
+      this.conn,
+      () => this.socket.writableLength,
+      () => this.conn.destroy(),
+    );
   }
 
   abort(_reason: string): void {

@@ -28,7 +28,14 @@ export interface UpgradeContext {
   streamCreationTimeoutMs: number;
 }
 
-export async function runExec(c: UpgradeContext, plan: Extract<ClientPlan, { kind: 'exec-websocket' | 'exec-spdy' }>, request: ExecRequest, upstream: UpstreamSession, typed?: TypedLineRules, inline?: InlineMasking): Promise<void> {
+export async function runExec(
+  c: UpgradeContext,
+  plan: Extract<ClientPlan, { kind: 'exec-websocket' | 'exec-spdy' }>,
+  request: ExecRequest,
+  upstream: UpstreamSession,
+  typed?: TypedLineRules,
+  inline?: InlineMasking,
+): Promise<void> {
   let client: ExecClientEnd;
   try {
     if (plan.kind === 'exec-websocket') {

@@ -24,8 +24,14 @@ export interface PortForwardResult {
 
 export function bridgePortForward(client: PortForwardClientEnd, upstream: PortForwardUpstream, exchange: Exchange): Promise<PortForwardResult> {
   exchange.setStreamProtocol(client.label, upstream.label);
-  const towardsClient = new Valve(() => upstream.pause(), () => upstream.resume());
-  const towardsUpstream = new Valve(() => client.pause(), () => client.resume());
+  const towardsClient = new Valve(
+    () => upstream.pause(),
+    () => upstream.resume(),
+  );
+  const towardsUpstream = new Valve(
+    () => client.pause(),
+    () => client.resume(),
+  );
   const live = new Map<() => void, PortForwardClientConnection>();
   let count = 0;
   let over = false;
@@ -79,11 +85,16 @@ export function bridgePortForward(client: PortForwardClientEnd, upstream: PortFo
       live.set(abort, c);
       c.start({
         data(chunk) {
-          exchange.relay('in', chunk, () => {
-            if (closed) return;
-            if (pair) forward(pair.data, chunk, towardsUpstream);
-            else early.push(chunk);
-          }, where);
+          exchange.relay(
+            'in',
+            chunk,
+            () => {
+              if (closed) return;
+              if (pair) forward(pair.data, chunk, towardsUpstream);
+              else early.push(chunk);
+            },
+            where,
+          );
         },
         end() {
           clientEnded = true;

@@ -32,14 +32,26 @@ export async function runPortForward(c: UpgradeContext, plan: PortForwardPlan, r
 async function acceptClient(c: UpgradeContext, plan: PortForwardPlan, request: PortForwardRequest): Promise<PortForwardClientEnd> {
   if (plan.kind === 'portforward-spdy') {
     const conn = acceptSpdyUpgrade(c.req, c.socket, c.head, plan.protocol);
-    return new SpdyPortForwardClient(conn, `spdy ${plan.protocol || '(none)'}`, () => c.socket.pause(), () => c.socket.resume(), () => c.socket.writableLength);
+    return new SpdyPortForwardClient(
+      conn,
+      `spdy ${plan.protocol || '(none)'}`,
+      () => c.socket.pause(),
+      () => c.socket.resume(),
+      () => c.socket.writableLength,
+    );
   }
   if (plan.kind === 'portforward-tunnel') {
     const ws = await c.acceptor.accept(c.req, c.socket, c.head, PORT_FORWARD_TUNNEL_PROTOCOL);
     ws.on('error', () => undefined);
     const bytes = webSocketByteStream(ws);
     const conn = new SpdyConnection(bytes, { role: 'server' });
-    return new SpdyPortForwardClient(conn, `websocket ${PORT_FORWARD_TUNNEL_PROTOCOL}`, () => ws.pause(), () => ws.resume(), () => ws.bufferedAmount + bytes.writableLength);
+    return new SpdyPortForwardClient(
+      conn,
+      `websocket ${PORT_FORWARD_TUNNEL_PROTOCOL}`,
+      () => ws.pause(),
+      () => ws.resume(),
+      () => ws.bufferedAmount + bytes.writableLength,
+    );
   }
   const ws = await c.acceptor.accept(c.req, c.socket, c.head, plan.protocol.name);
   return new WebSocketPortForwardClient(ws, plan.protocol, request.ports);
@@ -47,12 +59,22 @@ async function acceptClient(c: UpgradeContext, plan: PortForwardPlan, request: P
 
 function upstreamEnd(s: UpstreamSession): PortForwardUpstream {
   if (s.transport === 'spdy') {
-    return new PortForwardUpstream(s.connection, `spdy ${s.protocol}`, () => s.socket.pause(), () => s.socket.resume());
+    return new PortForwardUpstream(
+      s.connection,
+      `spdy ${s.protocol}`,
+      () => s.socket.pause(),
+      () => s.socket.resume(),
+    );
   }
   const ws = s.ws;
   ws.on('error', () => undefined);
   keepAlive(ws, 5000);
   const conn = new SpdyConnection(webSocketByteStream(ws), { role: 'client', pingIntervalMs: 5000 });
   ws.resume();
-  return new PortForwardUpstream(conn, `websocket ${s.protocol}`, () => ws.pause(), () => ws.resume());
+  return new PortForwardUpstream(
+    conn,
+    `websocket ${s.protocol}`,
+    () => ws.pause(),
+    () => ws.resume(),
+  );
 }

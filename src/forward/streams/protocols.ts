@@ -86,7 +86,10 @@ export const BEARER_PROTOCOL_PREFIX = 'base64url.bearer.authorization.k8s.io.';
 /** Sec-WebSocket-Protocol values in the client's order (the header may repeat or hold a list). */
 export function offeredWebSocketProtocols(header: string | string[] | undefined): string[] {
   const values = Array.isArray(header) ? header : header === undefined ? [] : [header];
-  return values.flatMap((v) => v.split(',')).map((v) => v.trim()).filter((v) => v.length > 0);
+  return values
+    .flatMap((v) => v.split(','))
+    .map((v) => v.trim())
+    .filter((v) => v.length > 0);
 }
 
 /** The client's most preferred protocol that we support, as wsstream and httpstream choose. */

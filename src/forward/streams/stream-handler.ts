@@ -70,10 +70,16 @@ export function createStreamHandler(o: StreamHandlerOptions): StreamHandler {
     if (xspv !== undefined) extraHeaders['x-stream-protocol-version'] = Array.isArray(xspv) ? xspv.join(', ') : xspv;
 
     const parsed: Parsed<ExecRequest | PortForwardRequest> = kind === 'portforward' ? parsePortForwardRequest(target) : parseExecRequest(kind, target);
-    const negotiated = transport && parsed.ok ? negotiateClient(req, kind, transport, kind === 'portforward' ? (parsed.value as PortForwardRequest) : undefined) : undefined;
+    const negotiated =
+      transport && parsed.ok ? negotiateClient(req, kind, transport, kind === 'portforward' ? (parsed.value as PortForwardRequest) : undefined) : undefined;
     // Refused before the policy is asked (and recorded as such): it never opens approvals for a request that cannot go on anyway.
     const early = ((): Refusal | undefined => {
-      if (!transport) return { code: 400, message: `kubetape: ${kind} needs a WebSocket or SPDY/3.1 upgrade, not ${JSON.stringify(req.headers.upgrade ?? '')}`, reason: 'BadRequest' };
+      if (!transport)
+        return {
+          code: 400,
+          message: `kubetape: ${kind} needs a WebSocket or SPDY/3.1 upgrade, not ${JSON.stringify(req.headers.upgrade ?? '')}`,
+          reason: 'BadRequest',
+        };
       if (!parsed.ok) return { code: 400, message: parsed.message, reason: 'BadRequest' };
       if (negotiated && !negotiated.ok) return { code: negotiated.code, message: negotiated.message };
       return undefined;
@@ -115,7 +121,12 @@ export function createStreamHandler(o: StreamHandlerOptions): StreamHandler {
 
     let session: UpstreamSession;
     try {
-      session = await connectUpstream(kind === 'portforward' ? 'portforward' : 'exec', { upstream: a.upstream, auth: a.auth, target: a.target, timeoutMs: o.connectTimeoutMs });
+      session = await connectUpstream(kind === 'portforward' ? 'portforward' : 'exec', {
+        upstream: a.upstream,
+        auth: a.auth,
+        target: a.target,
+        timeoutMs: o.connectTimeoutMs,
+      });
     } catch (err) {
       if (err instanceof UpstreamRefusal) {
         if (err.statusCode === 401) a.upstream.credentials.invalidate(a.identity);

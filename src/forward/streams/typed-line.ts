@@ -56,7 +56,8 @@ export class LineEditor {
     }
     if (b === ESC) this.escape = 1;
     else if (b === 0x7f || b === 0x08) this.backspace();
-    else if (b === 0x15 || b === 0x03) this.line = []; // Ctrl-U, Ctrl-C
+    else if (b === 0x15 || b === 0x03)
+      this.line = []; // Ctrl-U, Ctrl-C
     else if (b === 0x17) this.deleteWord();
     else if (b >= 0x20) this.line.push(b);
     // Other control bytes (Tab, Ctrl-A/E, Ctrl-R...) move or complete in ways a byte stream cannot see: ignored.
@@ -65,7 +66,7 @@ export class LineEditor {
 
   private backspace(): void {
     // One character, not one byte: drop UTF-8 continuation bytes and their lead byte.
-    while (this.line.length > 0 && ((this.line[this.line.length - 1]! & 0xc0) === 0x80)) this.line.pop();
+    while (this.line.length > 0 && (this.line[this.line.length - 1]! & 0xc0) === 0x80) this.line.pop();
     this.line.pop();
   }
 

@@ -8,8 +8,7 @@ import { EXEC_SPDY_PROTOCOLS, PORT_FORWARD_SPDY_PROTOCOL, PORT_FORWARD_TUNNEL_PR
 import { UpstreamRefusal, dialSpdyUpstream, dialWebSocket, type DialTarget } from '../upstream-dial.js';
 
 export type UpstreamSession =
-  | { transport: 'websocket'; ws: WebSocket; protocol: string }
-  | { transport: 'spdy'; connection: SpdyConnection; socket: Duplex; protocol: string };
+  { transport: 'websocket'; ws: WebSocket; protocol: string } | { transport: 'spdy'; connection: SpdyConnection; socket: Duplex; protocol: string };
 
 export async function connectUpstream(kind: 'exec' | 'portforward', target: DialTarget): Promise<UpstreamSession> {
   const wsOffer = kind === 'portforward' ? [PORT_FORWARD_TUNNEL_PROTOCOL] : UPSTREAM_EXEC_WEBSOCKET_OFFER;

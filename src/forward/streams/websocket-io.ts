@@ -169,5 +169,10 @@ export function keepAlive(ws: WebSocket, intervalMs: number): void {
 export function closeWebSocket(ws: WebSocket, code = 1000, reason = '', graceMs = 5000): void {
   if (ws.readyState === WebSocket.CLOSED) return;
   if (ws.readyState === WebSocket.OPEN) ws.close(code, reason.slice(0, 120));
-  forceCloseWhenFlushed(ws, () => ws.bufferedAmount, () => ws.terminate(), graceMs);
+  forceCloseWhenFlushed(
+    ws,
+    () => ws.bufferedAmount,
+    () => ws.terminate(),
+    graceMs,
+  );
 }

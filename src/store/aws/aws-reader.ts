@@ -59,7 +59,9 @@ export class AwsReader {
   }
 
   async sessionItem(id: string): Promise<PlainItem | undefined> {
-    const r = await this.dynamo.send(new GetItemCommand({ TableName: this.o.table, Key: { pk: { S: sessionPk(id) }, sk: { S: SESSION_SK } }, ConsistentRead: true }));
+    const r = await this.dynamo.send(
+      new GetItemCommand({ TableName: this.o.table, Key: { pk: { S: sessionPk(id) }, sk: { S: SESSION_SK } }, ConsistentRead: true }),
+    );
     return r.Item ? fromItem(r.Item) : undefined;
   }
 
@@ -72,7 +74,9 @@ export class AwsReader {
   private async *query(input: Omit<QueryCommandInput, 'TableName' | 'ExclusiveStartKey' | 'Limit'>): AsyncGenerator<PlainItem> {
     let start: QueryCommandInput['ExclusiveStartKey'];
     do {
-      const r = await this.dynamo.send(new QueryCommand({ ...input, TableName: this.o.table, Limit: this.pageSize, ...(start ? { ExclusiveStartKey: start } : {}) }));
+      const r = await this.dynamo.send(
+        new QueryCommand({ ...input, TableName: this.o.table, Limit: this.pageSize, ...(start ? { ExclusiveStartKey: start } : {}) }),
+      );
       for (const it of r.Items ?? []) yield fromItem(it);
       start = r.LastEvaluatedKey;
     } while (start);
@@ -101,7 +105,11 @@ export class AwsReader {
   /** Months that have sessions ("YYYY-MM"), newest first. */
   async months(): Promise<string[]> {
     const out: string[] = [];
-    for await (const it of this.query({ KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': { S: MONTHS_PK } }, ScanIndexForward: false })) {
+    for await (const it of this.query({
+      KeyConditionExpression: 'pk = :pk',
+      ExpressionAttributeValues: { ':pk': { S: MONTHS_PK } },
+      ScanIndexForward: false,
+    })) {
       if (typeof it['sk'] === 'string') out.push(it['sk']);
     }
     return out;
@@ -127,15 +135,21 @@ export class AwsReader {
       }
       return got;
     };
-    if (filter.user) return (await collect(this.sessionsIn('byUser', 'userPk', 'userSk', userPk(filter.user), { ...(lower ? { lower } : {}) }))).sort(newestFirst);
-    if (filter.cluster) return (await collect(this.sessionsIn('byCluster', 'clusterPk', 'clusterSk', clusterPk(filter.cluster), { ...(lower ? { lower } : {}) }))).sort(newestFirst);
+    if (filter.user)
+      return (await collect(this.sessionsIn('byUser', 'userPk', 'userSk', userPk(filter.user), { ...(lower ? { lower } : {}) }))).sort(newestFirst);
+    if (filter.cluster)
+      return (await collect(this.sessionsIn('byCluster', 'clusterPk', 'clusterSk', clusterPk(filter.cluster), { ...(lower ? { lower } : {}) }))).sort(
+        newestFirst,
+      );
     // Everything, by time: month by month (newest first), every shard of a month at once.
     const out: SessionSummary[] = [];
     const fromMonth = filter.since ? monthOf(new Date(filter.since.getTime() - 1000).toISOString()) : '';
     for (const month of await this.months()) {
       if (month < fromMonth) break;
       const shards = await Promise.all(
-        Array.from({ length: TABLE_SCHEMA.timeShards }, (_, shard) => collect(this.sessionsIn('byTime', 'timePk', 'timeSk', timePk(month, shard), { ...(lower ? { lower } : {}) }))),
+        Array.from({ length: TABLE_SCHEMA.timeShards }, (_, shard) =>
+          collect(this.sessionsIn('byTime', 'timePk', 'timeSk', timePk(month, shard), { ...(lower ? { lower } : {}) })),
+        ),
       );
       out.push(...shards.flat().sort(newestFirst));
       if (limit && out.length >= limit) break;
@@ -176,7 +190,14 @@ export class AwsReader {
       ExpressionAttributeValues: { ':pk': { S: sessionPk(id) }, ':c': { S: CHUNK_PREFIX } },
       ConsistentRead: true,
     })) {
-      out.push({ seq: Number(it['seq']), key: String(it['key']), sha256: String(it['sha256']), prev: String(it['prev']), first: Number(it['first']), events: Number(it['events']) });
+      out.push({
+        seq: Number(it['seq']),
+        key: String(it['key']),
+        sha256: String(it['sha256']),
+        prev: String(it['prev']),
+        first: Number(it['first']),
+        events: Number(it['events']),
+      });
     }
     return out;
   }

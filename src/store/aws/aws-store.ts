@@ -208,7 +208,10 @@ export class AwsStore implements RecordingStore {
       const w = this.writing;
       if (w) {
         const done = await w.uploader.drained(this.o.closeGraceMs ?? 10_000);
-        if (!done) (this.o.log ?? ((l: string) => process.stderr.write(l + '\n')))(`kubetape: stopping with recordings not yet uploaded; they stay in ${w.spool.dir} and are uploaded at the next start`);
+        if (!done)
+          (this.o.log ?? ((l: string) => process.stderr.write(l + '\n')))(
+            `kubetape: stopping with recordings not yet uploaded; they stay in ${w.spool.dir} and are uploaded at the next start`,
+          );
         w.abort.abort();
         await w.uploader.stop();
         await w.spool.close();

@@ -31,7 +31,10 @@ export async function verifyAwsSession(reader: AwsReader, id: string, o: AwsVeri
   const fail = (problem: string): VerifyReport => ({ ...report, ok: false, problem, problems: [...(report.problems ?? []), problem] });
   const item = await reader.sessionItem(id);
   if (!item) {
-    if (o.inBucket) return fail(`its session item is missing from DynamoDB (deleted): S3 holds ${o.inBucket.objects} object${o.inBucket.objects === 1 ? '' : 's'} of it under ${o.inBucket.prefix}`);
+    if (o.inBucket)
+      return fail(
+        `its session item is missing from DynamoDB (deleted): S3 holds ${o.inBucket.objects} object${o.inBucket.objects === 1 ? '' : 's'} of it under ${o.inBucket.prefix}`,
+      );
     return fail('no session item in DynamoDB');
   }
   const state = String(item['state'] ?? 'live');
@@ -68,9 +71,11 @@ export async function verifyAwsSession(reader: AwsReader, id: string, o: AwsVeri
     }
     if (d.header.session !== id) return fail(`${where} belongs to session ${d.header.session} (replaced)`);
     if (d.header.seq !== i) return fail(`${where} holds chunk ${d.header.seq} (chunks reordered or replaced)`);
-    if (d.sha256 !== c.sha256) return fail(`${where} was changed: its SHA-256 ${d.sha256.slice(0, 16)}… is not the ${c.sha256.slice(0, 16)}… recorded in DynamoDB`);
+    if (d.sha256 !== c.sha256)
+      return fail(`${where} was changed: its SHA-256 ${d.sha256.slice(0, 16)}… is not the ${c.sha256.slice(0, 16)}… recorded in DynamoDB`);
     if (d.header.prev !== prev || c.prev !== prev) return fail(`${where} does not follow chunk ${i - 1}: the hash chain is broken`);
-    if (d.header.first !== events || d.header.events !== d.lines.length) return fail(`${where}: its events are not where the chain says (first ${d.header.first}, expected ${events})`);
+    if (d.header.first !== events || d.header.events !== d.lines.length)
+      return fail(`${where}: its events are not where the chain says (first ${d.header.first}, expected ${events})`);
     for (const [n, line] of d.lines.entries()) {
       let ev: RecordEvent;
       try {
@@ -120,16 +125,26 @@ export async function verifyAwsSession(reader: AwsReader, id: string, o: AwsVeri
       return fail(`the manifest ${mKey} is not JSON`);
     }
     if (m.session !== id || m.kubetape !== 'manifest') return fail(`the manifest ${mKey} is not this session's`);
-    if (m.chunks !== index.length) return fail(`the manifest counts ${m.chunks} chunks, the index ${index.length}${m.chunks > index.length ? `: chunk ${index.length} is missing` : ''}`);
+    if (m.chunks !== index.length)
+      return fail(`the manifest counts ${m.chunks} chunks, the index ${index.length}${m.chunks > index.length ? `: chunk ${index.length} is missing` : ''}`);
     if (m.events !== events) return fail(`the manifest counts ${m.events} events, the chunks hold ${events}`);
     if (m.head !== prev) return fail(`the manifest's head hash is not the last chunk's (${mKey} was changed or chunks are missing)`);
-    if (item['headHash'] !== prev) return fail('the session item\'s head hash is not the last chunk\'s (chunks are missing or were changed)');
+    if (item['headHash'] !== prev) return fail("the session item's head hash is not the last chunk's (chunks are missing or were changed)");
     if (item['chunks'] !== index.length) return fail(`the session item counts ${String(item['chunks'])} chunks, the index ${index.length}`);
     // The summary `sessions list` and its filters read: what the end event says (or, interrupted, the events' counts).
     const end = last?.type === 'session.end' ? (last as SessionEndEvent) : undefined;
     if (state === 'ended' && !end) return fail('the session item says it ended, but the recording does not end with its session end (cut)');
     if (state === 'interrupted' && end) return fail('the session item says it was interrupted, but the recording ends with its session end');
-    const want = finishFields({ state: state === 'ended' ? 'ended' : 'interrupted', counts, chunks: index.length, events, bytes, head: prev, manifestKey: mKey, ...(end ? { end } : {}) });
+    const want = finishFields({
+      state: state === 'ended' ? 'ended' : 'interrupted',
+      counts,
+      chunks: index.length,
+      events,
+      bytes,
+      head: prev,
+      manifestKey: mKey,
+      ...(end ? { end } : {}),
+    });
     const d = itemDifference(want, item, ['finishedAt']);
     if (d) return fail(`the session item's summary differs from the recording: ${d}`);
     if (end) {
@@ -158,7 +173,10 @@ export async function verifyAwsSession(reader: AwsReader, id: string, o: AwsVeri
     // A crash between indexing a chunk and writing its items leaves the last chunks without items; the restart writes them.
     const firstChunk = Math.min(...missing.map(([, e]) => e.chunk));
     const trailing = [...expected].filter(([, e]) => e.chunk >= firstChunk).every(([sk]) => !seen.has(sk));
-    if (live && trailing) pending.push(`the items of chunk${firstChunk === index.length - 1 ? '' : 's'} ${firstChunk}${firstChunk === index.length - 1 ? '' : `-${index.length - 1}`} are not written yet`);
+    if (live && trailing)
+      pending.push(
+        `the items of chunk${firstChunk === index.length - 1 ? '' : 's'} ${firstChunk}${firstChunk === index.length - 1 ? '' : `-${index.length - 1}`} are not written yet`,
+      );
     else return fail(`DynamoDB item ${missing[0]![0]} is missing (deleted): the recording holds it in chunk ${missing[0]![1].chunk}`);
   }
 
@@ -166,12 +184,17 @@ export async function verifyAwsSession(reader: AwsReader, id: string, o: AwsVeri
   const extras = [...keys].sort();
   if (extras.length > 0) {
     const next = extras.every((k, n) => k === chunkKey(prefix, index.length + n));
-    if (live && next) pending.push(`chunk${extras.length === 1 ? '' : 's'} ${index.length}${extras.length === 1 ? '' : `-${index.length + extras.length - 1}`} in S3, not yet indexed`);
+    if (live && next)
+      pending.push(
+        `chunk${extras.length === 1 ? '' : 's'} ${index.length}${extras.length === 1 ? '' : `-${index.length + extras.length - 1}`} in S3, not yet indexed`,
+      );
     else return fail(`unexpected object ${extras[0]}: not in the index (added, or a chunk the index lost)`);
   }
   if (pending.length > 0) {
     report.state = 'live, pending upload';
-    report.notes.push(`pending upload: ${pending.join('; ')} (the kubetape that recorded it finishes this when it runs again; if none will, that part is lost)`);
+    report.notes.push(
+      `pending upload: ${pending.join('; ')} (the kubetape that recorded it finishes this when it runs again; if none will, that part is lost)`,
+    );
   }
   report.ok = true;
   return report;
@@ -206,7 +229,8 @@ function same(a: Plain | undefined, b: Plain | undefined): boolean {
 
 /** What a summary counts fewer of than the events hold (hiding something), in words. */
 function underCounted(summary: SessionSummaryCounts, events: SessionSummaryCounts): string | undefined {
-  for (const k of ['requests', 'bytesIn', 'bytesOut', 'errors'] as const) if ((summary[k] ?? 0) < events[k]) return `counts ${summary[k] ?? 0} ${k}, its events hold ${events[k]}`;
+  for (const k of ['requests', 'bytesIn', 'bytesOut', 'errors'] as const)
+    if ((summary[k] ?? 0) < events[k]) return `counts ${summary[k] ?? 0} ${k}, its events hold ${events[k]}`;
   for (const k of ['verbs', 'namespaces', 'resources'] as const) {
     const missing = events[k].filter((v) => !(summary[k] ?? []).includes(v));
     if (missing.length) return `leaves out ${k} ${missing.join(', ')}`;

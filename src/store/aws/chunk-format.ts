@@ -71,7 +71,8 @@ export function decodeChunk(gz: Buffer): DecodedChunk {
   } catch {
     throw new ChunkFormatError('its first line is not a chunk header');
   }
-  if (header.kubetape !== 'chunk' || typeof header.seq !== 'number' || typeof header.prev !== 'string') throw new ChunkFormatError('its first line is not a chunk header');
+  if (header.kubetape !== 'chunk' || typeof header.seq !== 'number' || typeof header.prev !== 'string')
+    throw new ChunkFormatError('its first line is not a chunk header');
   return { header, lines: lines.slice(1), sha256: sha256Hex(content), bytes: content.length };
 }
 

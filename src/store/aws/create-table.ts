@@ -1,13 +1,7 @@
 // CreateTable from TABLE_SCHEMA: for tests, local emulators and a first try
 // against a real account. Production tables come from the CDK app in infra/,
 // which reads the same schema.
-import {
-  CreateTableCommand,
-  DescribeTableCommand,
-  UpdateTimeToLiveCommand,
-  type CreateTableCommandInput,
-  type DynamoDBClient,
-} from '@aws-sdk/client-dynamodb';
+import { CreateTableCommand, DescribeTableCommand, UpdateTimeToLiveCommand, type CreateTableCommandInput, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { TABLE_SCHEMA } from './table-schema.js';
 
 export function createTableInput(tableName: string = TABLE_SCHEMA.defaultTableName): CreateTableCommandInput {
@@ -45,6 +39,8 @@ export async function ensureTable(client: DynamoDBClient, tableName: string, o: 
     await new Promise((r) => setTimeout(r, 100));
   }
   if (o.ttl !== false) {
-    await client.send(new UpdateTimeToLiveCommand({ TableName: tableName, TimeToLiveSpecification: { AttributeName: TABLE_SCHEMA.ttlAttribute, Enabled: true } }));
+    await client.send(
+      new UpdateTimeToLiveCommand({ TableName: tableName, TimeToLiveSpecification: { AttributeName: TABLE_SCHEMA.ttlAttribute, Enabled: true } }),
+    );
   }
 }

@@ -4,14 +4,7 @@
 // against). Request and response items go in BatchWriteItem groups of at most
 // 25, which cannot carry conditions: they are derived deterministically from
 // the spool, so a retry after a crash writes the very same item.
-import {
-  BatchWriteItemCommand,
-  GetItemCommand,
-  PutItemCommand,
-  UpdateItemCommand,
-  type DynamoDBClient,
-  type WriteRequest,
-} from '@aws-sdk/client-dynamodb';
+import { BatchWriteItemCommand, GetItemCommand, PutItemCommand, UpdateItemCommand, type DynamoDBClient, type WriteRequest } from '@aws-sdk/client-dynamodb';
 import { toAttr, toItem, type Item, type Plain } from './item-codec.js';
 import { SESSION_SK, sessionPk } from './keys.js';
 import { backoffMs, errorName, sleep, withRetries, type RetryContext } from './retry.js';
@@ -35,7 +28,9 @@ export class DynamoWrites {
         return undefined;
       } catch (e) {
         if (!isConditionFailure(e)) throw e;
-        const got = await this.client.send(new GetItemCommand({ TableName: this.table, Key: { pk: item['pk']!, sk: item['sk']! }, ConsistentRead: true }), { abortSignal });
+        const got = await this.client.send(new GetItemCommand({ TableName: this.table, Key: { pk: item['pk']!, sk: item['sk']! }, ConsistentRead: true }), {
+          abortSignal,
+        });
         return got.Item ?? {};
       }
     });
@@ -43,7 +38,9 @@ export class DynamoWrites {
 
   /** An unconditional put of an item whose content never changes (the months list). */
   async put(item: Item, what: string): Promise<void> {
-    await withRetries(this.ctx, 'dynamodb', what, (abortSignal) => this.client.send(new PutItemCommand({ TableName: this.table, Item: item }), { abortSignal }));
+    await withRetries(this.ctx, 'dynamodb', what, (abortSignal) =>
+      this.client.send(new PutItemCommand({ TableName: this.table, Item: item }), { abortSignal }),
+    );
   }
 
   /**
@@ -78,7 +75,10 @@ export class DynamoWrites {
         return undefined;
       } catch (e) {
         if (!isConditionFailure(e)) throw e;
-        const got = await this.client.send(new GetItemCommand({ TableName: this.table, Key: { pk: { S: sessionPk(id) }, sk: { S: SESSION_SK } }, ConsistentRead: true }), { abortSignal });
+        const got = await this.client.send(
+          new GetItemCommand({ TableName: this.table, Key: { pk: { S: sessionPk(id) }, sk: { S: SESSION_SK } }, ConsistentRead: true }),
+          { abortSignal },
+        );
         if (!got.Item) throw new Error(`session item ${id} does not exist`);
         return got.Item;
       }

@@ -1,7 +1,16 @@
 // The DynamoDB items of a recording, built from its events. Items stay far
 // below DynamoDB's 400 KB limit: bodies and stream data live only in the S3
 // chunks, and the few free-form strings copied here are cut to a bound.
-import type { GuardrailCounts, RecordEvent, RequestEvent, ResponseEvent, SessionEndEvent, SessionStartEvent, SessionSummary, SessionSummaryCounts } from '../../model/recording.js';
+import type {
+  GuardrailCounts,
+  RecordEvent,
+  RequestEvent,
+  ResponseEvent,
+  SessionEndEvent,
+  SessionStartEvent,
+  SessionSummary,
+  SessionSummaryCounts,
+} from '../../model/recording.js';
 import type { EncodedChunk } from './chunk-format.js';
 import type { Plain } from './item-codec.js';
 import { SESSION_SK, chunkSk, clusterPk, monthOf, requestSk, responseSk, sessionPk, timePk, timeShard, userPk, MONTHS_PK } from './keys.js';

@@ -56,7 +56,8 @@ export class UploadStateFile {
       const s = JSON.parse(readFileSync(this.path, 'utf8')) as UploadState;
       if (s.version === 1 && s.sessions && s.finished) return s;
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw new Error(`the upload state ${this.path} is unreadable (${(e as Error).message}); move it aside to re-upload the spool from the start`);
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT')
+        throw new Error(`the upload state ${this.path} is unreadable (${(e as Error).message}); move it aside to re-upload the spool from the start`);
     }
     return { version: 1, sessions: {}, finished: {} };
   }

@@ -126,14 +126,15 @@ export class Uploader {
         this.o.log(`kubetape: recording upload cycle failed: ${(e as Error).message}; retrying`);
         await sleep(backoffMs(failures)).catch(() => undefined);
       }
-      if (!busy && !this.stopped) await new Promise<void>((r) => {
-        // Unref'd: the uploader alone never keeps the process running (what it has not uploaded stays in the spool).
-        const t = setTimeout(r, TICK_MS).unref();
-        this.wakeUp = () => {
-          clearTimeout(t);
-          r();
-        };
-      });
+      if (!busy && !this.stopped)
+        await new Promise<void>((r) => {
+          // Unref'd: the uploader alone never keeps the process running (what it has not uploaded stays in the spool).
+          const t = setTimeout(r, TICK_MS).unref();
+          this.wakeUp = () => {
+            clearTimeout(t);
+            r();
+          };
+        });
       this.wakeUp = undefined;
     }
   }
@@ -226,7 +227,17 @@ export class Uploader {
         return;
       }
       const s3Prefix = sessionPrefix(this.o.settings.prefix, ev.time, id);
-      const progress: SessionProgress = { id, startedAt: ev.time, s3Prefix, startWritten: false, nextChunk: 0, prevHash: GENESIS, events: 0, bytes: 0, counts: emptyCounts() };
+      const progress: SessionProgress = {
+        id,
+        startedAt: ev.time,
+        s3Prefix,
+        startWritten: false,
+        nextChunk: 0,
+        prevHash: GENESIS,
+        events: 0,
+        bytes: 0,
+        counts: emptyCounts(),
+      };
       const exp = expiresAt(ev.time, this.o.settings.retentionDays);
       if (exp !== undefined) progress.expiresAt = exp;
       this.state.sessions[id] = progress;
@@ -251,7 +262,11 @@ export class Uploader {
       this.monthsWritten.add(m);
     }
     await mapLimit(starting, PARALLEL, async (b) => {
-      const item = sessionStartItem(b.start!, { s3Prefix: b.progress.s3Prefix, bucket: this.o.settings.bucket, ...(b.progress.expiresAt ? { expiresAt: b.progress.expiresAt } : {}) });
+      const item = sessionStartItem(b.start!, {
+        s3Prefix: b.progress.s3Prefix,
+        bucket: this.o.settings.bucket,
+        ...(b.progress.expiresAt ? { expiresAt: b.progress.expiresAt } : {}),
+      });
       await this.o.dynamo.putOnce(toItem(item), `start session ${b.progress.id}`);
       b.progress.startWritten = true;
       delete b.start;
@@ -293,7 +308,10 @@ export class Uploader {
     let first = b.progress.events;
     let seq = b.progress.nextChunk;
     for (const lines of parts) {
-      const enc = encodeChunk({ session: b.progress.id, seq, prev, first }, lines.map((l) => l.line));
+      const enc = encodeChunk(
+        { session: b.progress.id, seq, prev, first },
+        lines.map((l) => l.line),
+      );
       out.push({ b, seq, key: chunkKey(b.progress.s3Prefix, seq), lines, enc });
       prev = enc.sha256;
       first += lines.length;
@@ -317,7 +335,9 @@ export class Uploader {
     const had = existing?.['sha256']?.S;
     if (existing && had !== p.enc.sha256) {
       this.o.metrics?.uploadFailures.inc({ target: 'dynamodb' });
-      this.o.log(`kubetape: CONFLICT: chunk ${p.seq} of session ${p.b.progress.id} is already indexed with another hash (${had}); the index was kept, \`kubetape verify\` will report it`);
+      this.o.log(
+        `kubetape: CONFLICT: chunk ${p.seq} of session ${p.b.progress.id} is already indexed with another hash (${had}); the index was kept, \`kubetape verify\` will report it`,
+      );
     }
   }
 
@@ -355,7 +375,16 @@ export class Uploader {
     };
     const key = manifestKey(pr.s3Prefix);
     await this.o.s3.put(key, Buffer.from(JSON.stringify(manifest, null, 2) + '\n'), 'application/json');
-    const fields = finishFields({ state, counts: pr.counts, chunks: pr.nextChunk, events: pr.events, bytes: pr.bytes, head: pr.prevHash, manifestKey: key, ...(pr.end ? { end: pr.end } : {}) });
+    const fields = finishFields({
+      state,
+      counts: pr.counts,
+      chunks: pr.nextChunk,
+      events: pr.events,
+      bytes: pr.bytes,
+      head: pr.prevHash,
+      manifestKey: key,
+      ...(pr.end ? { end: pr.end } : {}),
+    });
     const existing = await this.o.dynamo.finishSession(pr.id, fields);
     if (existing && existing['headHash']?.S !== pr.prevHash) {
       this.o.log(`kubetape: CONFLICT: session ${pr.id} was already finished with another head hash; the item was kept, \`kubetape verify\` will report it`);

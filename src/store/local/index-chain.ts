@@ -99,7 +99,15 @@ export function keyId(key: Buffer): string {
 
 /** What a checkpoint's MAC covers: its fields and the index head it follows (and so every index line before it). */
 export function checkpointMac(key: Buffer, prev: string, cp: Omit<IndexCheckpoint, 'mac'>): string {
-  const signed = JSON.stringify(['kubetape checkpoint v1', prev, cp.time, cp.reason, cp.lines, cp.open.map((o) => [o.id, o.lines, o.headSha256]), cp.keyId ?? null]);
+  const signed = JSON.stringify([
+    'kubetape checkpoint v1',
+    prev,
+    cp.time,
+    cp.reason,
+    cp.lines,
+    cp.open.map((o) => [o.id, o.lines, o.headSha256]),
+    cp.keyId ?? null,
+  ]);
   return createHmac('sha256', key).update(signed).digest('hex');
 }
 
@@ -127,7 +135,8 @@ export function loadCheckpointKey(path: string, dataDir?: string): Buffer {
   let end = raw.length;
   while (end > 0 && (raw[end - 1] === 0x0a || raw[end - 1] === 0x0d || raw[end - 1] === 0x20 || raw[end - 1] === 0x09)) end--;
   const key = raw.subarray(0, end);
-  if (key.length < MIN_KEY_BYTES) throw new Error(`the checkpoint key ${path} holds ${key.length} bytes; give at least ${MIN_KEY_BYTES} (openssl rand -hex 32 > ${path})`);
+  if (key.length < MIN_KEY_BYTES)
+    throw new Error(`the checkpoint key ${path} holds ${key.length} bytes; give at least ${MIN_KEY_BYTES} (openssl rand -hex 32 > ${path})`);
   if (dataDir !== undefined && inside(real(path), real(dataDir))) {
     throw new Error(`the checkpoint key ${path} is inside the data dir ${dataDir}: whoever can rewrite the recordings could read it; keep it elsewhere`);
   }

@@ -307,7 +307,8 @@ export class LocalStore implements RecordingStore {
     this.writers.delete(writer);
     if (!line) return;
     const written = this.appendIndex(line, true);
-    const head: SessionHead | undefined = line.lines !== undefined && line.headSha256 ? { id: line.id, lines: line.lines, headSha256: line.headSha256 } : undefined;
+    const head: SessionHead | undefined =
+      line.lines !== undefined && line.headSha256 ? { id: line.id, lines: line.lines, headSha256: line.headSha256 } : undefined;
     await Promise.all([written, this.checkpoint('session-end', head)]);
   }
 
@@ -484,7 +485,8 @@ class LocalSessionWriter implements SessionWriter {
       ended = true;
     } finally {
       // The index end line (and a checkpoint covering it) only once the file's end is on disk.
-      const line: IndexEnd | undefined = ended && end.type === 'session.end' ? { kind: 'end', id: this.id, end, lines: this.lines, headSha256: this.head } : undefined;
+      const line: IndexEnd | undefined =
+        ended && end.type === 'session.end' ? { kind: 'end', id: this.id, end, lines: this.lines, headSha256: this.head } : undefined;
       await this.store.sessionEnded(this, line);
     }
   }

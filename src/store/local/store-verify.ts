@@ -173,10 +173,14 @@ export async function verifyLocalStore(o: LocalVerifyOptions): Promise<StoreVeri
     indexMissing = true;
   }
   if (indexMissing) {
-    if (fileCount > 0) problems.push(`index.ndjson is missing, and ${fileCount} session file${fileCount === 1 ? ' is' : 's are'} on disk: the index was deleted`);
+    if (fileCount > 0)
+      problems.push(`index.ndjson is missing, and ${fileCount} session file${fileCount === 1 ? ' is' : 's are'} on disk: the index was deleted`);
     else notes.push('no recordings yet');
   }
-  if (torn.length) notes.push(`index.ndjson line${torn.length === 1 ? '' : 's'} ${torn.join(', ')} ${torn.length === 1 ? 'is' : 'are'} torn (kubetape stopped while writing), not part of the index`);
+  if (torn.length)
+    notes.push(
+      `index.ndjson line${torn.length === 1 ? '' : 's'} ${torn.join(', ')} ${torn.length === 1 ? 'is' : 'are'} torn (kubetape stopped while writing), not part of the index`,
+    );
   if (indexTornTail) notes.push('index.ndjson ends in an unfinished line (being written, or torn by a crash)');
   if (legacy) notes.push(`index.ndjson lines 1 to ${legacy} predate the index chain: they are checked against the session files, not chained`);
 
@@ -184,7 +188,8 @@ export async function verifyLocalStore(o: LocalVerifyOptions): Promise<StoreVeri
   const anchor = judgeCheckpoints(checkpoints, indexLines, chained, o.key, problems, notes);
 
   // 3. Sessions.
-  for (const [id, f] of facts) for (const s of f.starts) if (s.rec.file === undefined) problems.push(`index.ndjson line ${s.n} (start of ${id}) names no file (changed)`);
+  for (const [id, f] of facts)
+    for (const s of f.starts) if (s.rec.file === undefined) problems.push(`index.ndjson line ${s.n} (start of ${id}) names no file (changed)`);
   const ids = o.only ? [o.only] : [...facts.keys()].sort();
   const reports = new Map<string, VerifyReport>();
   const links = new Map<string, IndexLink>();
@@ -200,7 +205,10 @@ export async function verifyLocalStore(o: LocalVerifyOptions): Promise<StoreVeri
     if (!prev || facts.get(prev)?.starts.length || facts.get(prev)?.files.length) continue;
     if (o.only && o.only !== id) continue;
     const r = reports.get(prev) ?? { id: prev, ok: false, state: 'missing', chunks: 0, events: 0, notes: [] };
-    addProblem(r, `session ${prev} is missing: session ${id}'s file names it as the session started before it, and neither its index lines nor its file remain (deleted)`);
+    addProblem(
+      r,
+      `session ${prev} is missing: session ${id}'s file names it as the session started before it, and neither its index lines nor its file remain (deleted)`,
+    );
     reports.set(prev, r);
   }
   const sessions = [...reports.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
@@ -226,15 +234,25 @@ function addProblem(r: VerifyReport, p: string): void {
 }
 
 /** Checks every checkpoint's place and signature; returns what the evidence is anchored by. */
-function judgeCheckpoints(cps: At<IndexCheckpoint>[], indexLines: number, chained: boolean, key: Buffer | undefined, problems: string[], notes: string[]): string {
+function judgeCheckpoints(
+  cps: At<IndexCheckpoint>[],
+  indexLines: number,
+  chained: boolean,
+  key: Buffer | undefined,
+  problems: string[],
+  notes: string[],
+): string {
   // Where lines were removed or added, every checkpoint after says so: name the first.
   const misplaced = cps.filter((c) => c.rec.lines !== c.n - 1);
   if (misplaced[0]) {
     const c = misplaced[0];
     const more = misplaced.length > 1 ? ` (and ${misplaced.length - 1} checkpoint${misplaced.length === 2 ? '' : 's'} after it)` : '';
-    problems.push(`index.ndjson line ${c.n} (checkpoint of ${c.rec.time}) says ${c.rec.lines} index lines came before it, there are ${c.n - 1}: lines were removed or added before it${more}`);
+    problems.push(
+      `index.ndjson line ${c.n} (checkpoint of ${c.rec.time}) says ${c.rec.lines} index lines came before it, there are ${c.n - 1}: lines were removed or added before it${more}`,
+    );
   }
-  const unsigned = 'the evidence is only as strong as the data dir\'s protection: whoever can write it can rewrite a recording, its index lines and the checkpoints consistently';
+  const unsigned =
+    "the evidence is only as strong as the data dir's protection: whoever can write it can rewrite a recording, its index lines and the checkpoints consistently";
   if (cps.length === 0) {
     if (chained) problems.push('the index holds no checkpoint, though kubetape writes one whenever it starts: they were removed');
     return indexLines ? `no checkpoints in the index: ${unsigned}` : '';
@@ -246,23 +264,30 @@ function judgeCheckpoints(cps: At<IndexCheckpoint>[], indexLines: number, chaine
     const signed = kid !== undefined && c.rec.keyId === kid;
     if (signed) {
       if (!c.prev || !macMatches(key!, c.prev, c.rec)) {
-        problems.push(`index.ndjson line ${c.n} (checkpoint of ${c.rec.time}) does not verify with the checkpoint key: it, or an index line before it, was changed without the key`);
+        problems.push(
+          `index.ndjson line ${c.n} (checkpoint of ${c.rec.time}) does not verify with the checkpoint key: it, or an index line before it, was changed without the key`,
+        );
         continue;
       }
       lastSigned = c;
     } else if (kid !== undefined && lastSigned) {
-      problems.push(`index.ndjson line ${c.n} (checkpoint of ${c.rec.time}) is ${c.rec.keyId ? `signed with another key (${c.rec.keyId})` : 'not signed'}, after checkpoints signed with the key: it was written without the key`);
+      problems.push(
+        `index.ndjson line ${c.n} (checkpoint of ${c.rec.time}) is ${c.rec.keyId ? `signed with another key (${c.rec.keyId})` : 'not signed'}, after checkpoints signed with the key: it was written without the key`,
+      );
     } else if (c.rec.keyId) foreign.add(c.rec.keyId);
   }
   const last = cps[cps.length - 1]!;
   if (!key) {
     const signedIds = [...new Set(cps.map((c) => c.rec.keyId).filter((k): k is string => !!k))];
-    if (signedIds.length) return `checkpoints are signed (key ${signedIds.join(', ')}) but no key was given (--checkpoint-key, or recording.checkpointKeyFile in --config): they were not checked, so ${unsigned}`;
+    if (signedIds.length)
+      return `checkpoints are signed (key ${signedIds.join(', ')}) but no key was given (--checkpoint-key, or recording.checkpointKeyFile in --config): they were not checked, so ${unsigned}`;
     return `checkpoints are not signed (recording.checkpointKeyFile is not set): ${unsigned}`;
   }
   if (foreign.size) notes.push(`checkpoints signed with another key (${[...foreign].join(', ')}) were not checked`);
   if (!lastSigned) {
-    problems.push(`none of the ${cps.length} checkpoints in the index is signed with the checkpoint key (key ${kid}): the index was rewritten, or kubetape never ran with this key`);
+    problems.push(
+      `none of the ${cps.length} checkpoints in the index is signed with the checkpoint key (key ${kid}): the index was rewritten, or kubetape never ran with this key`,
+    );
     return `nothing is anchored by the checkpoint key: ${unsigned}`;
   }
   const after = indexLines - lastSigned.n;
@@ -270,7 +295,9 @@ function judgeCheckpoints(cps: At<IndexCheckpoint>[], indexLines: number, chaine
   return (
     `anchored by the checkpoint signed at ${lastSigned.rec.time} (index line ${lastSigned.n}, key ${kid}): the ${lastSigned.n - 1} index lines before it` +
     `${open ? ` and the first lines of the ${open} session${open === 1 ? '' : 's'} open then` : ''} cannot be changed, nor sessions ended before it removed, without the key` +
-    (after > 0 ? `; the ${after} index line${after === 1 ? '' : 's'} after it ${last === lastSigned ? '' : '(up to the next signed checkpoint) '}are chained but not yet anchored` : '')
+    (after > 0
+      ? `; the ${after} index line${after === 1 ? '' : 's'} after it ${last === lastSigned ? '' : '(up to the next signed checkpoint) '}are chained but not yet anchored`
+      : '')
   );
 }
 
@@ -286,7 +313,17 @@ function verifySession(
   const start = f.starts[0];
   const end = f.ends[0];
   const seal = f.seals[0];
-  const state = end ? 'ended' : seal ? (seal.rec.end ? 'ended (sealed after a crash)' : 'interrupted (sealed)') : start ? (o.liveInstance && start.rec.instance === o.liveInstance ? 'live' : 'interrupted') : 'unknown';
+  const state = end
+    ? 'ended'
+    : seal
+      ? seal.rec.end
+        ? 'ended (sealed after a crash)'
+        : 'interrupted (sealed)'
+      : start
+        ? o.liveInstance && start.rec.instance === o.liveInstance
+          ? 'live'
+          : 'interrupted'
+        : 'unknown';
   const r: VerifyReport = { id, ok: true, state, chunks: 0, events: 0, notes: [] };
   const fail = (p: string): VerifyReport => {
     addProblem(r, p);
@@ -298,7 +335,10 @@ function verifySession(
   if (end && seal) fail(`the index holds both an end (line ${end.n}) and a seal (line ${seal.n}) for it`);
   if (!start) {
     if (f.files.length) fail(`not in the index: no start line for it in index.ndjson (its index lines were removed, or the index was deleted)`);
-    else if (f.ends.length || f.seals.length || f.heads.length) fail(`its session file and index start line are missing (deleted); index.ndjson line ${[...f.ends, ...f.seals].map((x) => x.n)[0] ?? f.heads[0]!.n} still names it`);
+    else if (f.ends.length || f.seals.length || f.heads.length)
+      fail(
+        `its session file and index start line are missing (deleted); index.ndjson line ${[...f.ends, ...f.seals].map((x) => x.n)[0] ?? f.heads[0]!.n} still names it`,
+      );
     else return r;
   }
   const want = start?.rec.file;
@@ -335,7 +375,11 @@ function verifySession(
         return false;
       }
       if (ev[CHAIN_FIELD] === undefined) broken = `${where} carries no ${CHAIN_FIELD} (recorded before hash chains, or changed)`;
-      else if (ev[CHAIN_FIELD] !== prev) broken = n === 1 ? `${where} is not the session's first line (lines removed or reordered)` : `${where} does not follow line ${n - 1}: line ${n - 1} was changed, removed or moved`;
+      else if (ev[CHAIN_FIELD] !== prev)
+        broken =
+          n === 1
+            ? `${where} is not the session's first line (lines removed or reordered)`
+            : `${where} does not follow line ${n - 1}: line ${n - 1} was changed, removed or moved`;
       else if (ev['session'] !== id) broken = `${where} belongs to another session`;
       else if (n === 1 && ev['type'] !== 'session.start') broken = `${where} is not a session start`;
       if (broken) return false;
@@ -365,7 +409,9 @@ function verifySession(
     if (start && chainHolds) {
       const at = link.lines === 0 ? GENESIS_LINE : hashAt.get(link.lines);
       if (at !== link.sha256) {
-        fail(`its file's first line says it started after index.ndjson line ${link.lines} (hash ${short(link.sha256)}); the index has ${at ? `another line there (${short(at)})` : 'no such line'}: index lines before its start were removed, changed or added`);
+        fail(
+          `its file's first line says it started after index.ndjson line ${link.lines} (hash ${short(link.sha256)}); the index has ${at ? `another line there (${short(at)})` : 'no such line'}: index lines before its start were removed, changed or added`,
+        );
       } else if (start.n <= link.lines) {
         fail(`its index start line (${start.n}) comes before index.ndjson line ${link.lines}, which its file says preceded it (moved)`);
       }
@@ -381,28 +427,37 @@ function verifySession(
   if (end) {
     const e = end.rec;
     if (e.lines !== undefined) {
-      if (lastLine < e.lines) fail(`${file} has ${lastLine} lines, the index recorded ${e.lines} at its end (index.ndjson line ${end.n}): line ${lastLine + 1} on are missing`);
+      if (lastLine < e.lines)
+        fail(`${file} has ${lastLine} lines, the index recorded ${e.lines} at its end (index.ndjson line ${end.n}): line ${lastLine + 1} on are missing`);
       else if (lastLine > e.lines) fail(`${file} line ${e.lines + 1} follows the session's end (added)`);
       else if (e.headSha256 !== prev) fail(`${file} line ${lastLine} was changed (its hash is not the one index.ndjson line ${end.n} recorded at its end)`);
     } else r.notes.push('the index end line has no head hash (recorded before hash chains)');
-    if (last?.['type'] !== 'session.end') fail(`${file} does not end with its end event (line ${lastLine} is a ${String(last?.['type'])}): its end was cut off`);
+    if (last?.['type'] !== 'session.end')
+      fail(`${file} does not end with its end event (line ${lastLine} is a ${String(last?.['type'])}): its end was cut off`);
     else {
       const d = firstDifference(e.end, last);
       if (d) fail(`index.ndjson line ${end.n} (its end) differs from ${file} line ${lastLine}: ${d}`);
     }
   } else if (seal) {
     const s = seal.rec;
-    if (lastLine < s.lines) fail(`${file} has ${lastLine} lines; it was sealed after a crash at ${s.lines} (index.ndjson line ${seal.n}): line ${lastLine + 1} on were cut`);
-    else if (hashes.get(s.lines) !== s.headSha256 && s.lines > 0) fail(`${file} line ${s.lines} was changed after the session was sealed (index.ndjson line ${seal.n})`);
+    if (lastLine < s.lines)
+      fail(`${file} has ${lastLine} lines; it was sealed after a crash at ${s.lines} (index.ndjson line ${seal.n}): line ${lastLine + 1} on were cut`);
+    else if (hashes.get(s.lines) !== s.headSha256 && s.lines > 0)
+      fail(`${file} line ${s.lines} was changed after the session was sealed (index.ndjson line ${seal.n})`);
     else if (lastLine > s.lines) fail(`${file} line ${s.lines + 1} was added after the session was sealed at ${s.lines} lines (index.ndjson line ${seal.n})`);
-    if (sealCounts && !sameJson(sealCounts, s.summary)) fail(`the counts in the seal (index.ndjson line ${seal.n}) differ from its events: ${firstDifference(s.summary, sealCounts, ['in the seal', 'in the events']) ?? 'changed'}`);
+    if (sealCounts && !sameJson(sealCounts, s.summary))
+      fail(
+        `the counts in the seal (index.ndjson line ${seal.n}) differ from its events: ${firstDifference(s.summary, sealCounts, ['in the seal', 'in the events']) ?? 'changed'}`,
+      );
     if (s.end && !(sealEvent && sameJson(s.end, sealEvent))) fail(`the end event in the seal (index.ndjson line ${seal.n}) is not ${file} line ${s.lines}`);
     if (s.brokenAt) r.notes.push(`when sealed, its chain broke at line ${s.brokenAt}`);
   } else if (!start) {
     // not in the index at all: said above
   } else if (restarts.some((c) => c.n > start.n && start.rec.instance !== o.liveInstance)) {
     const c = restarts.find((x) => x.n > start.n)!;
-    fail(`kubetape started again at ${c.rec.time} (index.ndjson line ${c.n}) and would have sealed it, but the index holds no end or seal line for it: removed`);
+    fail(
+      `kubetape started again at ${c.rec.time} (index.ndjson line ${c.n}) and would have sealed it, but the index holds no end or seal line for it: removed`,
+    );
   } else if (last?.['type'] === 'session.end') {
     if (state === 'live') r.notes.push('its end is being recorded');
     else fail(`${file} ends with its end event (line ${lastLine}), but the index has no end line for it: the index end line was removed`);
@@ -420,15 +475,20 @@ function verifySession(
     if (summary) {
       const hidden = underCounted(summary, events);
       if (hidden) fail(`the end summary (${file} line ${lastLine}) ${hidden}: the summary was changed`);
-      else if (!sameJson(summary, events)) r.notes.push(`the end summary counts more than the events hold (${firstDifference(summary, events, ['in the summary', 'in the events']) ?? ''}): an append failed while recording`);
+      else if (!sameJson(summary, events))
+        r.notes.push(
+          `the end summary counts more than the events hold (${firstDifference(summary, events, ['in the summary', 'in the events']) ?? ''}): an append failed while recording`,
+        );
     }
   }
 
   // Every checkpoint that recorded this session's head.
   for (const h of f.heads) {
     const n = h.head.lines;
-    if (lastLine < n) fail(`${file} has ${lastLine} lines; the checkpoint of ${h.time} (index.ndjson line ${h.n}) recorded ${n}: line ${lastLine + 1} on were cut`);
-    else if (hashes.get(n) !== h.head.headSha256) fail(`${file} line ${n} was changed after the checkpoint of ${h.time} (index.ndjson line ${h.n}) recorded it`);
+    if (lastLine < n)
+      fail(`${file} has ${lastLine} lines; the checkpoint of ${h.time} (index.ndjson line ${h.n}) recorded ${n}: line ${lastLine + 1} on were cut`);
+    else if (hashes.get(n) !== h.head.headSha256)
+      fail(`${file} line ${n} was changed after the checkpoint of ${h.time} (index.ndjson line ${h.n}) recorded it`);
     else continue;
     break; // the first checkpoint that disagrees says it
   }

@@ -66,7 +66,9 @@ export class Spool {
       const owner = JSON.parse(readFileSync(lock, 'utf8')) as ProcessIdentity;
       // Start time and boot id, when recorded: a pid reused after kill -9 is not the owner.
       if (owner.pid !== process.pid && isRunning(owner)) {
-        throw new SpoolLockedError(`the recording spool ${dir} is in use by another kubetape (pid ${owner.pid}); give each kubetape its own data dir (if pid ${owner.pid} is not kubetape, delete ${lock})`);
+        throw new SpoolLockedError(
+          `the recording spool ${dir} is in use by another kubetape (pid ${owner.pid}); give each kubetape its own data dir (if pid ${owner.pid} is not kubetape, delete ${lock})`,
+        );
       }
     } catch (e) {
       if (e instanceof SpoolLockedError) throw e;
