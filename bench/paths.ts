@@ -45,7 +45,7 @@ export async function startFakeApiServer(children: ChildSet, root: string, kubec
   const m = await child.waitForOutput(/^(\{.*\})\r?\n/m, START_TIMEOUT_MS);
   let info: { url?: unknown; kubeconfig?: unknown; ca?: unknown; token?: unknown };
   try {
-    info = JSON.parse(m[1]!) as typeof info;
+    info = JSON.parse(m[1]) as typeof info;
   } catch {
     throw new Error(`fake API server printed a line that is not JSON: ${m[1]}`);
   }
@@ -77,10 +77,10 @@ export async function startKubetapeServe(children: ChildSet, root: string, kubec
   const kc = await child.waitForOutput(/^\s*kubeconfig +(\S+)\r?\n/m, START_TIMEOUT_MS);
   const listening = /^\s*listening on +(https:\/\/\S+)\r?\n/m.exec(child.stdout());
   if (!listening) throw new Error(`kubetape printed no "listening on https://..." line:\n${child.stdout()}`);
-  const access = readKubeconfigAccess(kc[1]!);
+  const access = readKubeconfigAccess(kc[1]);
   if (!access.token) throw new Error(`kubetape's kubeconfig ${kc[1]} holds no token`);
   const caFile = join(dataDir, 'ca.crt');
   const ca = access.ca ?? (existsSync(caFile) ? readFileSync(caFile, 'utf8') : undefined);
   if (!ca) throw new Error(`kubetape's kubeconfig ${kc[1]} holds no CA and ${caFile} is missing`);
-  return { key: 'kubetape', label: 'kubetape', url: new URL(listening[1]!), ca, token: access.token, pid: child.pid };
+  return { key: 'kubetape', label: 'kubetape', url: new URL(listening[1]), ca, token: access.token, pid: child.pid };
 }

@@ -102,7 +102,7 @@ async function startStreamCluster(children: ChildSet, kubeconfigOut: string): Pr
   const main = join(ROOT, 'dist/bench/stream-cluster-main.js');
   const child = children.start('fake API server', process.execPath, [main, '--kubeconfig', kubeconfigOut], { cwd: ROOT, keepStdinOpen: true });
   const m = await child.waitForOutput(/^(\{.*\})\r?\n/m, START_TIMEOUT_MS);
-  const info = JSON.parse(m[1]!) as { url: string; kubeconfig: string; ca: string; token: string };
+  const info = JSON.parse(m[1]) as { url: string; kubeconfig: string; ca: string; token: string };
   readKubeconfigAccess(info.kubeconfig);
   return { target: { key: 'direct', label: 'direct', url: new URL(info.url), ca: info.ca, token: info.token }, kubeconfig: info.kubeconfig, pid: child.pid };
 }
@@ -202,8 +202,8 @@ async function timeToFirstByte(targets: Target[], runs: number): Promise<TtfbRes
 }
 
 function table(head: string[], rows: string[][]): string[] {
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]): string => '    ' + cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (cells: string[]): string => '    ' + cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
   return [line(head), ...rows.map(line)];
 }
 
@@ -297,9 +297,9 @@ async function run(s: Settings, children: ChildSet, tmp: string): Promise<string
     for (const t of [direct, kubetape]) await throughput(t, Math.min(s.bytes, 16 * MIB), cluster.pid);
     tp = [];
     tp.push(await throughput(direct, s.bytes, cluster.pid));
-    log(`direct: ${tp[0]!.mibPerSecond.toFixed(0)} MiB/s`);
+    log(`direct: ${tp[0].mibPerSecond.toFixed(0)} MiB/s`);
     tp.push(await throughput(kubetape, s.bytes, cluster.pid, kubetape.pid));
-    log(`kubetape: ${tp[1]!.mibPerSecond.toFixed(0)} MiB/s`);
+    log(`kubetape: ${tp[1].mibPerSecond.toFixed(0)} MiB/s`);
   }
 
   return render(s, tp, idle, ttfb);

@@ -35,7 +35,7 @@ t.test('tokens are added and revoked without a restart; a broken edit keeps the 
   utimesSync(file, new Date(), new Date(Date.now() + 10000));
   const stderr = process.stderr.write;
   let warned = '';
-  process.stderr.write = ((s: string) => ((warned += s), true)) as typeof process.stderr.write;
+  process.stderr.write = (s: string) => ((warned += s), true);
   try {
     t.match(await authn.authenticate('Bearer second-token'), { ok: true }, 'last good tokens kept');
   } finally {
@@ -59,8 +59,8 @@ t.test('an operator token file and serving certificate: kubectl trusts the opera
   t.equal(r.code, 0, r.stderr);
   t.match(r.stdout, /namespace\/default/);
   const [s] = await h.kt.store.listSessions();
-  t.equal(s!.user, 'olivia');
-  t.same(s!.groups, ['ops', 'system:authenticated']);
+  t.equal(s.user, 'olivia');
+  t.same(s.groups, ['ops', 'system:authenticated']);
   const wrongCa = writeKubeconfig(dir, { server: h.kt.url, ca: h.api.ca, token: 'ops-token', name: 'wrong-ca' });
   const bad = await kubectl(['get', 'namespaces'], { kubeconfig: wrongCa });
   t.not(bad.code, 0);

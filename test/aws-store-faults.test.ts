@@ -55,7 +55,7 @@ t.test('backend frozen under 20 concurrent exec sessions: every byte recorded, u
   const runs = await mapLimit(payloads, 10, (p) => kubectlBinary(s.h.kubeconfig, ['exec', '-i', 'web-0', '--', 'cat'], { input: p }));
   for (const [i, r] of runs.entries()) {
     t.equal(r.code, 0, `exec ${i} ran while the backend was frozen: ${r.stderr}`);
-    t.equal(sha(r.stdout), sha(payloads[i]!), `exec ${i}: kubectl got its bytes back`);
+    t.equal(sha(r.stdout), sha(payloads[i]), `exec ${i}: kubectl got its bytes back`);
   }
   const during = store.spoolStats();
   t.ok(during.bytes > 20 * 48 * 1024, `the spool holds the recordings meanwhile (${during.bytes} bytes)`);
@@ -101,17 +101,17 @@ async function serve(cfg: string, env: NodeJS.ProcessEnv): Promise<Serve> {
   const child = spawn(process.execPath, [BIN, 'serve', '--config', cfg], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   let out = '';
   let err = '';
-  child.stdout!.setEncoding('utf8');
-  child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
+  child.stdout.setEncoding('utf8');
+  child.stderr.on('data', (c: Buffer) => (err += c.toString()));
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
   const kubeconfig = await new Promise<string>((resolvePromise, reject) => {
     const timer = setTimeout(() => reject(new Error(`serve did not start: ${out}${err}`)), 20_000);
-    child.stdout!.on('data', (c: string) => {
+    child.stdout.on('data', (c: string) => {
       out += c;
       const m = /export KUBECONFIG=(\S+)/.exec(out);
       if (m) {
         clearTimeout(timer);
-        resolvePromise(m[1]!);
+        resolvePromise(m[1]);
       }
     });
     child.once('exit', (code) => reject(new Error(`serve exited ${code}: ${out}${err}`)));
@@ -185,9 +185,9 @@ t.test('kubetape SIGKILLed mid-session: the restart uploads the spool and marks 
   t.ok(session, 'the session is in DynamoDB, marked interrupted');
   const [x] = (await streamExchanges(reader)).filter((e) => e.session === session?.id && e.request.exec);
   t.ok(x, 'its exec request was uploaded from the spool');
-  const out = recorded(x!, 'stdout').toString();
+  const out = recorded(x, 'stdout').toString();
   t.ok(received.length > 0 && out.startsWith(received), `every byte kubectl received is recorded (${received.length} received, ${out.length} recorded)`);
-  t.ok(recorded(x!, 'stdin').toString().startsWith(received), 'and every byte it sent');
+  t.ok(recorded(x, 'stdin').toString().startsWith(received), 'and every byte it sent');
   const v = await reader.verify(session!.id);
   t.ok(v.ok, v.problem ?? 'verifies');
   t.match(v.state, 'interrupted');
@@ -197,7 +197,7 @@ t.test('kubetape SIGKILLed mid-session: the restart uploads the spool and marks 
 });
 
 async function bigConfigMap(h: Awaited<ReturnType<typeof startHarness>>): Promise<void> {
-  h.api.objects.put({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'big', namespace: 'default' }, data: { blob: 'b'.repeat(8000) } } as never);
+  h.api.objects.put({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'big', namespace: 'default' }, data: { blob: 'b'.repeat(8000) } });
 }
 
 t.test('spool full, failMode closed: new requests get 503 until the upload catches up', async (t) => {

@@ -15,7 +15,7 @@ import { awsEnv, awsRecording, provision, TeeStore, useAwsEnv } from './helpers/
 import { AwsStore } from '../src/store/aws/aws-store.js';
 import { awsStoreSettings } from '../src/store/settings.js';
 import { newSessionId } from '../src/store/store.js';
-import { countEvent, emptyCounts, type RecordEvent, type RequestEvent, type ResponseEvent, type SessionStartEvent } from '../src/model/recording.js';
+import { countEvent, emptyCounts, type RequestEvent, type ResponseEvent, type SessionStartEvent } from '../src/model/recording.js';
 
 const TABLE = 'strict';
 const BUCKET = 'strict-bucket';
@@ -94,7 +94,7 @@ function exchange(id: string, seq: number): [RequestEvent, ResponseEvent] {
 
 async function readAll(store: AwsStore, id: string): Promise<string[]> {
   const out: string[] = [];
-  for await (const ev of store.readSession(id) as AsyncIterable<RecordEvent>) out.push(JSON.stringify(ev));
+  for await (const ev of store.readSession(id)) out.push(JSON.stringify(ev));
   return out;
 }
 
@@ -105,14 +105,14 @@ t.test('hundreds of index items in BatchWrite groups dynalite accepts; read back
   const ids = ['ann', 'ben', 'cid'].map(() => newSessionId());
   await Promise.all(
     ids.map(async (id, i) => {
-      const w = await tee.openSession(start(id, ['ann', 'ben', 'cid'][i]!));
+      const w = await tee.openSession(start(id, ['ann', 'ben', 'cid'][i]));
       const counts = emptyCounts(); // what the recorder counts: verify checks the end summary against the events
       for (let seq = 1; seq <= 60; seq++) {
         const [rq, rs] = exchange(id, seq);
-        countEvent(counts, rq!);
-        countEvent(counts, rs!);
-        await w.append(rq!, { durable: true });
-        await w.append(rs!);
+        countEvent(counts, rq);
+        countEvent(counts, rs);
+        await w.append(rq, { durable: true });
+        await w.append(rs);
       }
       await w.close({ type: 'session.end', session: id, time: new Date().toISOString(), reason: 'idle', summary: counts });
     }),

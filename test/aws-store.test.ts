@@ -115,14 +115,14 @@ t.test('kubectl sessions land in DynamoDB and S3 and read back exactly as record
     ['sessions', 'show', getSession.id.slice(0, 14), '--json', '--config', cfg],
     ['verify', '--all', '--config', cfg],
   ]);
-  t.equal(lst!.code, 0, lst!.stderr);
-  t.same(new Set((JSON.parse(lst!.stdout.toString()) as Array<{ id: string }>).map((s) => s.id)), new Set(tee.written.keys()));
-  t.equal(show!.code, 0, show!.stderr);
-  const shown = JSON.parse(show!.stdout.toString()) as { session: { id: string; state: string }; events: RecordEvent[] };
+  t.equal(lst.code, 0, lst.stderr);
+  t.same(new Set((JSON.parse(lst.stdout.toString()) as Array<{ id: string }>).map((s) => s.id)), new Set(tee.written.keys()));
+  t.equal(show.code, 0, show.stderr);
+  const shown = JSON.parse(show.stdout.toString()) as { session: { id: string; state: string }; events: RecordEvent[] };
   t.equal(shown.session.id, getSession.id);
   t.equal(shown.events.length, tee.written.get(getSession.id)!.length, 'show --json prints every event');
-  t.equal(ver!.code, 0, ver!.stderr);
-  t.match(ver!.stdout.toString(), new RegExp(`all ${tee.written.size} recordings intact`));
+  t.equal(ver.code, 0, ver.stderr);
+  t.match(ver.stdout.toString(), new RegExp(`all ${tee.written.size} recordings intact`));
 });
 
 function start(id: string, user: string, cluster: string, time: string): SessionStartEvent {
@@ -143,7 +143,7 @@ t.test('listing by user, cluster and time pages through the indexes, across mont
   for (let i = 0; i < 14; i++) {
     // Two of them 40 and 70 days ago: other months of the time index.
     const at = i === 0 ? now - 70 * 86400_000 : i === 1 ? now - 40 * 86400_000 : now - (14 - i) * 60_000;
-    const s = { id: newSessionId(at), user: users[i % 3]!, cluster: i % 2 ? 'prod' : 'dev', at };
+    const s = { id: newSessionId(at), user: users[i % 3], cluster: i % 2 ? 'prod' : 'dev', at };
     made.push(s);
     const w = await store.openSession(start(s.id, s.user, s.cluster, new Date(at).toISOString()));
     await w.close({ type: 'session.end', session: s.id, time: new Date(at + 1000).toISOString(), reason: 'idle', summary: emptyCounts() });
@@ -188,10 +188,10 @@ t.test('listing by user, cluster and time pages through the indexes, across mont
     'by cluster since',
   );
 
-  const old = made[0]!;
+  const old = made[0];
   t.equal(await store.resolveId(old.id.slice(0, 12)), old.id, 'a unique prefix resolves');
   t.equal(await store.resolveId(old.id.toLowerCase()), old.id, 'ids are case-insensitive');
-  await t.rejects(store.resolveId(made[5]!.id.slice(0, 3)), /matches more than one session/, 'an ambiguous prefix is an error');
+  await t.rejects(store.resolveId(made[5].id.slice(0, 3)), /matches more than one session/, 'an ambiguous prefix is an error');
   t.equal(await store.resolveId('00000000'), undefined);
 });
 
@@ -274,9 +274,9 @@ t.test('verify catches a chunk edited, removed or reordered in S3, and a changed
   );
   const cfg = writeConfig(dir);
   const [bad] = await cliFromSource([['verify', id, '--config', cfg]]);
-  t.equal(bad!.code, 2, 'verify exits 2');
-  t.match(bad!.stdout.toString(), new RegExp(`${id}  BROKEN  chunk 3 \\(${key(3)}\\) was changed`));
-  t.match(bad!.stderr, /1 of 1 recording failed verification/);
+  t.equal(bad.code, 2, 'verify exits 2');
+  t.match(bad.stdout.toString(), new RegExp(`${id}  BROKEN  chunk 3 \\(${key(3)}\\) was changed`));
+  t.match(bad.stderr, /1 of 1 recording failed verification/);
   await restore();
 });
 
@@ -290,9 +290,9 @@ t.test('verify on the local store: an edited, removed or added line is named', a
   const store = h.kt.store as LocalStore;
   const [s] = await store.listSessions();
   t.equal(s?.state, 'ended');
-  const id = s!.id;
+  const id = s.id;
   t.ok((await store.verify(id)).ok, 'intact');
-  const day = readdirSync(join(h.dataDir, 'recordings', 'sessions'))[0]!;
+  const day = readdirSync(join(h.dataDir, 'recordings', 'sessions'))[0];
   const file = join(h.dataDir, 'recordings', 'sessions', day, `${id}.ndjson`);
   const original = readFileSync(file, 'utf8');
   t.match(original.split('\n')[0], /"prevSha256":"0{64}"}$/, "each line ends with the previous line's hash: still readable with cat");
@@ -317,12 +317,12 @@ t.test('verify on the local store: an edited, removed or added line is named', a
     ['verify', '--all', '--data-dir', h.dataDir],
     ['verify', id.slice(0, 12), '--data-dir', h.dataDir],
   ]);
-  t.equal(ok!.code, 0, ok!.stderr);
-  t.match(ok!.stdout.toString(), /all \d+ recordings intact/);
-  t.equal(bad!.code, 0);
+  t.equal(ok.code, 0, ok.stderr);
+  t.match(ok.stdout.toString(), /all \d+ recordings intact/);
+  t.equal(bad.code, 0);
   // Now break it and ask the CLI.
   writeFileSync(file, original.replace('kube-system', 'kube-systen'));
   const [broken] = await cliFromSource([['verify', id, '--data-dir', h.dataDir]]);
-  t.equal(broken!.code, 2);
-  t.match(broken!.stdout.toString(), /BROKEN/);
+  t.equal(broken.code, 2);
+  t.match(broken.stdout.toString(), /BROKEN/);
 });

@@ -84,10 +84,10 @@ t.test('allowed: kubectl --as --as-group runs as the requested identity, checked
 
   const reviews = sars(before);
   t.ok(reviews.length >= 2, 'one review per impersonated user and group');
-  t.same(reviews[0]!.spec.user, 'olga');
-  t.same(reviews[0]!.spec.groups, ['oncall', 'system:authenticated'], 'the subject is the caller as kubetape impersonates them');
-  t.same(reviews[0]!.spec.resourceAttributes, { verb: 'impersonate', group: '', resource: 'users', name: 'viewer' });
-  t.same(reviews[1]!.spec.resourceAttributes, { verb: 'impersonate', group: '', resource: 'groups', name: 'viewers' });
+  t.same(reviews[0].spec.user, 'olga');
+  t.same(reviews[0].spec.groups, ['oncall', 'system:authenticated'], 'the subject is the caller as kubetape impersonates them');
+  t.same(reviews[0].spec.resourceAttributes, { verb: 'impersonate', group: '', resource: 'users', name: 'viewer' });
+  t.same(reviews[1].spec.resourceAttributes, { verb: 'impersonate', group: '', resource: 'groups', name: 'viewers' });
   t.equal(reviews.length, 2, 'later requests of the same command reuse the cached decisions');
 
   const forwarded = upstream.received.slice(before).filter((q) => q.path !== SAR_PATH);
@@ -224,8 +224,8 @@ t.test('tunnelled upgrades are admitted like REST: impersonation is SAR-checked,
   t.match(allowed.body, /upgrade to websocket is not supported/, "the cluster's answer, passed on");
   const got = reached(before);
   t.equal(got.length, 1, 'the allowed upgrade reached the cluster');
-  t.equal(got[0]!.authenticatedUser, PROXY, "with kubetape's own credential");
-  t.equal(got[0]!.user, 'viewer', 'acting as the user the cluster agreed to');
+  t.equal(got[0].authenticatedUser, PROXY, "with kubetape's own credential");
+  t.equal(got[0].user, 'viewer', 'acting as the user the cluster agreed to');
 
   before = upstream.received.length;
   const denied = await call('tok-dan');

@@ -72,9 +72,9 @@ t.test('known verbs still work', async (t) => {
     ['sessions', 'list', '--verb', 'deletecollection', '--data-dir', dir],
   ]);
   t.equal(explain?.code, 0, explain?.stderr);
-  t.match(JSON.parse(explain!.stdout.toString()), { action: 'deny', rule: 'protected-pods' }, 'deleting every pod could take a protected one along');
+  t.match(JSON.parse(explain.stdout.toString()), { action: 'deny', rule: 'protected-pods' }, 'deleting every pod could take a protected one along');
   t.equal(evict?.code, 0, evict?.stderr);
-  t.match(JSON.parse(evict!.stdout.toString()), { action: 'require-approval', rule: 'prod-eviction-needs-approval' });
+  t.match(JSON.parse(evict.stdout.toString()), { action: 'require-approval', rule: 'prod-eviction-needs-approval' });
   t.equal(list?.code, 0, list?.stderr);
   t.equal(list?.stdout.toString(), 'No sessions recorded match those filters.\n');
 });

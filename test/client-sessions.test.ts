@@ -74,7 +74,7 @@ t.test('one session per person, address and User-Agent, across connections; no U
     ],
     'each client one session, named from its User-Agent; the request without one went to the session last used',
   );
-  const python = sessions[1]!;
+  const python = sessions[1];
   const xs = exchanges(await sessionEvents(h.kt.store, python.id));
   t.same(
     xs.map((x) => x.request.headers['user-agent'] ?? '(none)'),
@@ -100,11 +100,11 @@ t.test('one session per person, address and User-Agent, across connections; no U
     ['sessions', 'list', '--user', 'alice', '--data-dir', h.dataDir],
     ['sessions', 'show', python.id, '--data-dir', h.dataDir],
   ]);
-  t.equal(list!.code, 0, list!.stderr);
+  t.equal(list.code, 0, list.stderr);
   for (const name of ['python-requests', 'kubernetes-python', 'Go-http-client', 'k9s', 'node-fetch', 'kubectl'])
-    t.match(list!.stdout.toString(), new RegExp(`\\s${name}\\s+\\d+\\s+(live|ended)\\s`), `sessions list names ${name}`);
-  t.equal(show!.code, 0, show!.stderr);
-  t.match(show!.stdout.toString(), /^Command\s+kubernetes-python\s+client: OpenAPI-Generator\/29\.0\.0\/python$/m, 'sessions show names the client');
+    t.match(list.stdout.toString(), new RegExp(`\\s${name}\\s+\\d+\\s+(live|ended)\\s`), `sessions list names ${name}`);
+  t.equal(show.code, 0, show.stderr);
+  t.match(show.stdout.toString(), /^Command\s+kubernetes-python\s+client: OpenAPI-Generator\/29\.0\.0\/python$/m, 'sessions show names the client');
 });
 
 t.test('a client session ends once the client has paused; its next request starts a new one', async (t) => {
@@ -113,12 +113,12 @@ t.test('a client session ends once the client has paused; its next request start
   const deadline = Date.now() + CLIENT_SESSION_WINDOW_MS + 5000;
   let ended: SessionSummary | undefined;
   while (Date.now() < deadline) {
-    ended = (await h.kt.store.listSessions({ user: 'alice' })).find((s) => s.id === before[0]!.id && s.state === 'ended');
+    ended = (await h.kt.store.listSessions({ user: 'alice' })).find((s) => s.id === before[0].id && s.state === 'ended');
     if (ended) break;
     await new Promise((r) => setTimeout(r, 100));
   }
   t.ok(ended, "the Go client's session ended (the server's idle time is 30 s)");
-  const events = await sessionEvents(h.kt.store, before[0]!.id);
+  const events = await sessionEvents(h.kt.store, before[0].id);
   const lastResponse = events.filter((e) => e.type === 'response').pop()!;
   const end = events.find((e) => e.type === 'session.end')!;
   const pause = Date.parse(end.time) - Date.parse(lastResponse.time);

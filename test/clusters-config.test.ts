@@ -8,12 +8,12 @@ import { join } from 'node:path';
 import { CreateClusterCommand, EKSClient } from '@aws-sdk/client-eks';
 import { readConfigFile, resolveConfig } from '../src/config/config.js';
 import { clusterOfTarget } from '../src/clusters/routing.js';
-import { parseRequestTarget, type RequestTarget } from '../src/model/request-target.js';
+import { parseRequestTarget } from '../src/model/request-target.js';
 
 const split = (u: string) => {
   const r = parseRequestTarget(u);
   if (!r.ok) throw new Error(r.reason);
-  const p = clusterOfTarget(r.target as RequestTarget);
+  const p = clusterOfTarget(r.target);
   return p && { cluster: p.cluster, rest: p.rest.uri };
 };
 import { EksDescriber } from '../src/clusters/eks-describe.js';
@@ -150,6 +150,6 @@ clusters:
     () => undefined,
   );
   t.teardown(() => built.close());
-  t.match(built.upstreams[0]!.server.hostname, /\.eks\.amazonaws\.com$/, `the endpoint EKS reports (${built.upstreams[0]!.server})`);
-  t.ok(built.upstreams[0]!.credentials.perCaller);
+  t.match(built.upstreams[0].server.hostname, /\.eks\.amazonaws\.com$/, `the endpoint EKS reports (${built.upstreams[0].server})`);
+  t.ok(built.upstreams[0].credentials.perCaller);
 });

@@ -87,12 +87,12 @@ function cli(args: string[], env: NodeJS.ProcessEnv = {}): Run {
 async function urlFrom(lines: AsyncIterable<string>, pattern: RegExp): Promise<string> {
   for await (const l of lines) {
     const m = pattern.exec(l);
-    if (m) return m[1]!;
+    if (m) return m[1];
   }
   throw new Error('the plugin printed no login URL');
 }
 
-const claimsOf = (jwt: string) => JSON.parse(Buffer.from(jwt.split('.')[1]!, 'base64url').toString()) as Record<string, unknown>;
+const claimsOf = (jwt: string) => JSON.parse(Buffer.from(jwt.split('.')[1], 'base64url').toString()) as Record<string, unknown>;
 
 function pluginArgs(cacheDir: string, extra: string[] = []): string[] {
   return [
@@ -145,7 +145,7 @@ t.test('loopback flow: PKCE login through the browser, ExecCredential out, cache
   const files = readdirSync(cacheDir);
   t.equal(files.length, 1, 'one file for this issuer + client + user');
   t.match(files[0], /^[0-9a-f]{64}\.json$/);
-  t.equal(statSync(join(cacheDir, files[0]!)).mode & 0o777, 0o600, 'cache file 0600');
+  t.equal(statSync(join(cacheDir, files[0])).mode & 0o777, 0o600, 'cache file 0600');
   t.ok(idp.grants.includes('authorization_code'));
 
   const again = await cli(pluginArgs(cacheDir), { KUBERNETES_EXEC_INFO: V1 }).done;
@@ -166,7 +166,7 @@ t.test('an expired ID token is renewed with the refresh token, without a login',
   const cacheDir = join(dir, 'cache-refresh');
   const first = await loopbackLogin(cacheDir, 'alice');
   t.equal(first.result.code, 0, first.result.stderr);
-  const file = join(cacheDir, readdirSync(cacheDir)[0]!);
+  const file = join(cacheDir, readdirSync(cacheDir)[0]);
   const cached = JSON.parse(readFileSync(file, 'utf8')) as { idToken: string; refreshToken?: string };
   t.ok(cached.refreshToken, 'a refresh token was cached');
   const old = `${Buffer.from('{"alg":"none"}').toString('base64url')}.${Buffer.from(JSON.stringify({ exp: Math.floor(Date.now() / 1000) - 10 })).toString('base64url')}.x`;
@@ -351,7 +351,7 @@ t.test('kubectl through kubetape, with the exec stanza kubeconfig rewrite wrote:
     first.child.stderr?.on('data', (c: Buffer) => {
       stderr += c.toString();
       const m = /to log in, open (https:\/\/\S+)/.exec(stderr);
-      if (m) resolveUrl(m[1]!);
+      if (m) resolveUrl(m[1]);
     });
     first.done.then(() => reject(new Error(`kubectl ended before asking for a login: ${stderr}`)), reject);
   });

@@ -31,16 +31,16 @@ function serve(t: Test, args: string[]): Promise<Serve> {
   });
   let out = '';
   let err = '';
-  child.stdout!.setEncoding('utf8');
-  child.stderr!.setEncoding('utf8');
-  child.stderr!.on('data', (c: string) => (err += c));
+  child.stdout.setEncoding('utf8');
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (c: string) => (err += c));
   return new Promise<Serve>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`serve did not start: ${out} ${err}`)), 20_000);
-    child.stdout!.on('data', (c: string) => {
+    child.stdout.on('data', (c: string) => {
       out += c;
       if (/export KUBECONFIG=/.test(out)) {
         clearTimeout(timer);
-        resolve({ child, url: /listening on\s+(https:\/\/\S+)/.exec(out)![1]!, stdout: out, stderr: () => err });
+        resolve({ child, url: /listening on\s+(https:\/\/\S+)/.exec(out)![1], stdout: out, stderr: () => err });
       }
     });
     child.once('exit', (code) => {

@@ -198,7 +198,7 @@ t.test('a watch streams events as objects change and the stream is recorded as i
   t.equal(watch!.request.streaming, true);
   t.ok(watch!.chunks.length >= 2, 'watch events recorded as separate chunks');
   t.match(chunkText(watch!), /live-1/);
-  t.ok(watch!.chunks[0]!.offsetMs <= watch!.chunks[watch!.chunks.length - 1]!.offsetMs, 'chunks carry increasing offsets');
+  t.ok(watch!.chunks[0].offsetMs <= watch!.chunks[watch!.chunks.length - 1].offsetMs, 'chunks carry increasing offsets');
   t.equal(watch!.response!.status, 200);
 });
 

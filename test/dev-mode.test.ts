@@ -35,12 +35,12 @@ function startDev(t: Test, args: string[], env: NodeJS.ProcessEnv): Promise<{ ch
   });
   let out = '';
   let err = '';
-  child.stdout!.setEncoding('utf8');
-  child.stderr!.setEncoding('utf8');
-  child.stderr!.on('data', (c: string) => (err += c));
+  child.stdout.setEncoding('utf8');
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (c: string) => (err += c));
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`kubetape dev did not start: ${out} ${err}`)), 20_000);
-    child.stdout!.on('data', (c: string) => {
+    child.stdout.on('data', (c: string) => {
       out += c;
       if (/export KUBECONFIG=\S+\n/.test(out)) {
         clearTimeout(timer);
@@ -78,10 +78,10 @@ t.test('kubetape dev: the quick start with the real kubectl, recorded', async (t
   const env = { ...process.env, HOME: dir, KUBECONFIG: '', KUBETAPE_TEST_MARKER: 'must-not-leak' };
   const { child, out } = await startDev(t, ['--data-dir', data, '--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0'], env);
   t.match(out, /NOT A CLUSTER/, 'it says it is not a cluster');
-  const kubeconfig = /export KUBECONFIG=(\S+)/.exec(out)![1]!;
+  const kubeconfig = /export KUBECONFIG=(\S+)/.exec(out)![1];
   t.equal(kubeconfig, join(data, 'kubeconfig'));
 
-  const admin = /admin\s+(http:\/\/127\.0\.0\.1:\d+)\//.exec(out)![1]!;
+  const admin = /admin\s+(http:\/\/127\.0\.0\.1:\d+)\//.exec(out)![1];
   t.equal(await httpGet(`${admin}/readyz`), 'ok', 'ready: the store and the built-in API answer');
   const version = await kubectl(['version'], { kubeconfig });
   t.match(version.stdout, /Server Version: v1\.32\.0-kubetape-dev/, 'the server version says what it is');
@@ -117,13 +117,13 @@ t.test('kubetape dev: the quick start with the real kubectl, recorded', async (t
   t.equal(hi.stdout, 'hi\n', 'exec echo hi returns hi');
   const sh = await kubectl(['exec', 'web-0', '--', 'sh', '-c', 'pwd; env; exit 3'], { kubeconfig });
   t.equal(sh.code, 3, "a shell's exit code comes back");
-  const podDir = sh.stdout.split('\n')[0]!;
+  const podDir = sh.stdout.split('\n')[0];
   t.match(podDir, /kubetape-dev-pods-[^/]+\/default\/web-0$/, 'the shell runs in a throwaway directory per pod');
   t.notMatch(sh.stdout, /KUBETAPE_TEST_MARKER/, "kubetape's environment does not reach it");
   t.match(sh.stdout, /^HOSTNAME=web-0$/m);
 
   const pf = spawnKubectl(['port-forward', 'web-0', ':80'], { kubeconfig });
-  const local = /127\.0\.0\.1:(\d+) -> 80/.exec(await firstLine(pf.lines, /Forwarding from 127\.0\.0\.1:\d+ -> 80/))![1]!;
+  const local = /127\.0\.0\.1:(\d+) -> 80/.exec(await firstLine(pf.lines, /Forwarding from 127\.0\.0\.1:\d+ -> 80/))![1];
   t.match(
     await httpGet(`http://127.0.0.1:${local}/hi`),
     /hello from kubetape dev \(not a cluster\): you asked for GET \/hi/,

@@ -70,13 +70,13 @@ t.test('role sessions: one STS call per (issuer, subject, role), shared by concu
   const all = await Promise.all(Array.from({ length: 12 }, () => sessions.credentials(alice, DEV_ROLE)));
   t.equal(sessions.stsCalls, 1, '12 concurrent requests, one STS call');
   t.ok(
-    all.every((c) => c.accessKeyId === all[0]!.accessKeyId),
+    all.every((c) => c.accessKeyId === all[0].accessKeyId),
     'all got the same session',
   );
-  t.match(all[0]!.accessKeyId, /^ASIA/);
+  t.match(all[0].accessKeyId, /^ASIA/);
   await sessions.credentials({ ...alice, groups: alice.groups }, DEV_ROLE).catch(() => undefined);
   const again = await sessions.credentials(alice, DEV_ROLE);
-  t.equal(again.accessKeyId, all[0]!.accessKeyId, 'reused while valid');
+  t.equal(again.accessKeyId, all[0].accessKeyId, 'reused while valid');
   t.equal(sessions.stsCalls, 1);
   await sessions.credentials(alice, SRE_ROLE);
   t.equal(sessions.stsCalls, 2, 'another role is another session');

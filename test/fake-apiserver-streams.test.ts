@@ -57,7 +57,7 @@ const SPDY_1_32: Client = {
 };
 
 const sha = (b: Buffer | string): string => createHash('sha256').update(b).digest('hex');
-const last = (s: FakeApiServer): StreamSessionLog => s.streams[s.streams.length - 1]!;
+const last = (s: FakeApiServer): StreamSessionLog => s.streams[s.streams.length - 1];
 const exitsWith = (t: Test, r: KubectlResult, code: number, what: string): void => {
   t.equal(r.code, code, `${what} exits ${code}${r.code !== code ? `: ${r.stderr}` : ''}`);
 };
@@ -67,7 +67,7 @@ function firstOffered(s: FakeApiServer): string {
   const up = [...s.received].reverse().find((r) => r.status === 101)!;
   const raw = up.headers['x-stream-protocol-version'] ?? up.headers['sec-websocket-protocol'];
   return String(Array.isArray(raw) ? raw[0] : raw)
-    .split(',')[0]!
+    .split(',')[0]
     .trim();
 }
 
@@ -230,12 +230,12 @@ async function forwardAndEcho(t: Test, s: FakeApiServer, env: NodeJS.ProcessEnv,
   const ports = new Map<string, number>();
   for await (const line of pf.lines) {
     const m = /127\.0\.0\.1:(\d+) -> (\d+)/.exec(line);
-    if (m) ports.set(m[2]!, Number(m[1]));
+    if (m) ports.set(m[2], Number(m[1]));
     if (ports.size === 2) break;
   }
   const payloads = Array.from({ length: count }, () => randomBytes(1024 * 1024));
   const echoed = await Promise.all(payloads.map((p, i) => echoThrough(ports.get(i % 2 ? '8080' : '80')!, p)));
-  echoed.forEach((e, i) => t.equal(sha(e), sha(payloads[i]!), `${what}: connection ${i + 1} echoed 1 MiB intact`));
+  echoed.forEach((e, i) => t.equal(sha(e), sha(payloads[i]), `${what}: connection ${i + 1} echoed 1 MiB intact`));
   pf.child.kill('SIGINT');
   await pf.done.catch(() => undefined);
 }
@@ -291,8 +291,8 @@ t.test('port-forward to a port nothing listens on', async (t) => {
   }
   const got = await echoThrough(port, Buffer.from('ping'));
   t.equal(got.length, 0, 'the connection closes without data');
-  await until(() => last(s).connections.length === 1 && last(s).connections[0]!.endedAt !== undefined, 5000, 'the failed connection');
-  t.match(last(s).connections[0]!.error, /^error forwarding port 81 to pod [0-9a-f]{64}, uid : .*connect: connection refused/);
+  await until(() => last(s).connections.length === 1 && last(s).connections[0].endedAt !== undefined, 5000, 'the failed connection');
+  t.match(last(s).connections[0].error, /^error forwarding port 81 to pod [0-9a-f]{64}, uid : .*connect: connection refused/);
   pf.child.kill('SIGKILL');
   const r = await pf.done.catch(() => undefined);
   t.match(r?.stderr ?? '', /error forwarding port 81/, 'kubectl reports the kubelet error text');
@@ -365,8 +365,8 @@ function wsExec(s: FakeApiServer, path: string, protocols: string[], base64 = fa
     const messages: WsResult['messages'] = [];
     ws.on('open', () => send.forEach((m) => ws.send(m)));
     ws.on('message', (m: Buffer) => {
-      if (base64) messages.push({ channel: m[0]! - 48, data: Buffer.from(m.subarray(1).toString(), 'base64') });
-      else messages.push({ channel: m[0]!, data: m.subarray(1) });
+      if (base64) messages.push({ channel: m[0] - 48, data: Buffer.from(m.subarray(1).toString(), 'base64') });
+      else messages.push({ channel: m[0], data: m.subarray(1) });
     });
     ws.on('close', (code) => resolve({ protocol: ws.protocol, messages, closeCode: code }));
     ws.on('unexpected-response', (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)));
@@ -469,8 +469,8 @@ t.test('SPDY exec with v2: no resize, errors as text', async (t) => {
       x.on('end', () => resolve(text));
       x.on('close', () => resolve(text));
     });
-  for (const x of [error!, stdout!, stderr!]) x.end();
-  const [err, out, errOut] = await Promise.all([read(error!), read(stdout!), read(stderr!)]);
+  for (const x of [error, stdout, stderr]) x.end();
+  const [err, out, errOut] = await Promise.all([read(error), read(stdout), read(stderr)]);
   t.equal(out, 'hi\n');
   t.equal(errOut, 'err\n');
   t.equal(err, 'command terminated with non-zero exit code: error executing command [sh -c echo hi; echo err >&2; exit 5], exit code 5');

@@ -38,7 +38,7 @@ const deletePod = deleteProdPod;
 function approvalIdIn(text: string): string {
   const m = /approval id (ap-[0-9a-f]+)/.exec(text);
   if (!m) throw new Error(`no approval id in: ${text}`);
-  return m[1]!;
+  return m[1];
 }
 
 /** The approvals API of one instance, as the sre approver sue. */
@@ -81,8 +81,8 @@ t.test('refused on one instance, approved through the other, the retry passes on
   t.equal(listed.status, 200, listed.body);
   t.match(JSON.parse(listed.body), { items: [{ id, status: 'pending', user: 'dana' }] }, 'the other instance lists the request');
   const cli = await cliFromSource([['approvals', 'approve', id, '--once', '--kubeconfig', kc(b, 'sre-token', 'sre-b')]]);
-  t.equal(cli[0]!.code, 0, cli[0]!.stderr);
-  t.match(cli[0]!.stdout.toString(), `approved ${id} for dana`);
+  t.equal(cli[0].code, 0, cli[0].stderr);
+  t.match(cli[0].stdout.toString(), `approved ${id} for dana`);
 
   const retry = await deletePod(devA, 'web-0');
   t.equal(retry.code, 0, retry.stderr);
@@ -135,12 +135,12 @@ t.test('two replicas racing for one one-time grant: the conditional write lets o
   t.teardown(() => clients.forEach((c) => c.destroy()));
   const [one, two] = clients.map((client) => new DynamoApprovalStore({ client, table: TABLE, retentionDays: 1 }));
   const id = 'ap-race00000000';
-  await one!.request({ id, user: 'dana', cluster: 'fake', what: 'delete pods "x"', rule: 'r', approvers: ['sre'], maxGrantMs: 60_000 });
-  await two!.approve(id, { user: 'sue', groups: ['sre'] }, { once: true });
+  await one.request({ id, user: 'dana', cluster: 'fake', what: 'delete pods "x"', rule: 'r', approvers: ['sre'], maxGrantMs: 60_000 });
+  await two.approve(id, { user: 'sue', groups: ['sre'] }, { once: true });
   // Both caches now hold the grant as unused, as two busy replicas would.
-  t.equal((await one!.get(id, true))?.grant?.uses, 0);
-  t.equal((await two!.get(id, true))?.grant?.uses, 0);
-  const got = await Promise.all([one!.useGrant(id), two!.useGrant(id)]);
+  t.equal((await one.get(id, true))?.grant?.uses, 0);
+  t.equal((await two.get(id, true))?.grant?.uses, 0);
+  const got = await Promise.all([one.useGrant(id), two.useGrant(id)]);
   t.equal(got.filter(Boolean).length, 1, 'one replica gets the grant, the other is refused');
-  t.equal((await one!.get(id, true))?.grant?.uses, 1, 'one use in the log');
+  t.equal((await one.get(id, true))?.grant?.uses, 1, 'one use in the log');
 });

@@ -62,7 +62,7 @@ async function refusedId(kubeconfig: string, pod: string): Promise<string> {
   const r = await deletePod(kubeconfig, pod);
   const m = /approval id (ap-[0-9a-f]+)/.exec(r.stderr);
   if (r.code !== 1 || !m) throw new Error(`expected a refusal with an approval id, got ${r.code}: ${r.stderr}`);
-  return m[1]!;
+  return m[1];
 }
 
 async function ok(p: Promise<CliResult & { out: string }>): Promise<void> {
@@ -158,7 +158,7 @@ t.test('--status, --user and --since filter the history', async (t) => {
     asSam('--since', 'yesterday'),
     ['approvals', 'list', '--user', 'olly', '--kubeconfig', sam],
   ]);
-  const ids_ = (i: number) => (JSON.parse(runs[i]!.stdout.toString('utf8')) as ApprovalView[]).map((v) => v.id);
+  const ids_ = (i: number) => (JSON.parse(runs[i].stdout.toString('utf8')) as ApprovalView[]).map((v) => v.id);
   t.same(ids_(0), [ids.once], '--status used');
   t.same(ids_(1), [ids.timed], '--status approved');
   t.same(ids_(2), [ids.denied], '--status denied');
@@ -168,13 +168,13 @@ t.test('--status, --user and --since filter the history', async (t) => {
   t.same(ids_(6), [ids.once], '--user and --status');
   t.equal(ids_(7).length, 4, '--since 1h');
   t.same(ids_(8), [], '--since a future timestamp');
-  t.equal(runs[9]!.stdout.toString('utf8'), 'no approvals match\n');
-  t.equal(runs[10]!.code, 1);
-  t.match(runs[10]!.stderr, '--status must be one of pending, approved, denied, expired, used, got "maybe"');
-  t.equal(runs[11]!.code, 1);
-  t.match(runs[11]!.stderr, '--since wants a duration');
-  t.equal(runs[12]!.code, 1);
-  t.match(runs[12]!.stderr, 'add --all');
+  t.equal(runs[9].stdout.toString('utf8'), 'no approvals match\n');
+  t.equal(runs[10].code, 1);
+  t.match(runs[10].stderr, '--status must be one of pending, approved, denied, expired, used, got "maybe"');
+  t.equal(runs[11].code, 1);
+  t.match(runs[11].stderr, '--since wants a duration');
+  t.equal(runs[12].code, 1);
+  t.match(runs[12].stderr, 'add --all');
 });
 
 t.test('someone outside the approvers groups sees only their own requests', async (t) => {
@@ -257,8 +257,8 @@ t.test('history from a log in the existing entry format: expired, used, and repl
     ],
     'the replaced round stays in the history',
   );
-  t.match(views[1], { decidedBy: 'sam', decidedAt: entries[4]!.at, grant: { uses: 1, lastUsedAt: entries[5]!.at } });
-  t.match(views[2], { grant: { uses: 1, lastUsedAt: entries[2]!.at, expiresAt: (entries[1] as { grant: { expiresAt: string } }).grant.expiresAt } });
+  t.match(views[1], { decidedBy: 'sam', decidedAt: entries[4].at, grant: { uses: 1, lastUsedAt: entries[5].at } });
+  t.match(views[2], { grant: { uses: 1, lastUsedAt: entries[2].at, expiresAt: (entries[1] as { grant: { expiresAt: string } }).grant.expiresAt } });
   t.same(
     (await store.pending()).map((s) => s.request.id),
     ['ap-once'],

@@ -53,7 +53,7 @@ const cli = approvalsCli;
 function approvalIdIn(text: string): string {
   const m = /approval id (ap-[0-9a-f]+)/.exec(text);
   if (!m) throw new Error(`no approval id in: ${text}`);
-  return m[1]!;
+  return m[1];
 }
 
 async function recordedDeletes(): Promise<RequestEvent[]> {

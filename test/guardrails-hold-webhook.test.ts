@@ -91,7 +91,7 @@ t.test('a held delete waits, the webhook tells approvers, an approval lets it co
   t.match(note.text, `kubetape approvals approve ${id}`);
   t.ok(await podExists('prod', 'web-0'), 'nothing reached the cluster while held');
   const ok = await cliFromSource([['approvals', 'approve', id!, '--once', '--kubeconfig', sre]]);
-  t.equal(ok[0]!.code, 0, ok[0]!.stderr.toString());
+  t.equal(ok[0].code, 0, ok[0].stderr.toString());
   const r = await held;
   t.equal(r.code, 0, r.stderr);
   t.match(r.stdout, 'pod "web-0" deleted');
@@ -112,7 +112,7 @@ t.test('a hold that runs out, and a denial while held, answer 403; a reason noti
   const note = await waitFor('the webhook', () => received[b2]);
   const id = idIn(note.text)!;
   const no = await cliFromSource([['approvals', 'deny', id, '--reason', 'not today', '--kubeconfig', sre]]);
-  t.equal(no[0]!.code, 0, no[0]!.stderr.toString());
+  t.equal(no[0].code, 0, no[0].stderr.toString());
   const r = await held2;
   t.equal(r.code, 1);
   t.match(r.stderr, /Error from server \(Forbidden\): .*denied by sam \(not today\)/);
@@ -120,7 +120,7 @@ t.test('a hold that runs out, and a denial while held, answer 403; a reason noti
 
   const b3 = received.length;
   const ask = await cliFromSource([['approvals', 'request', id, '--reason', 'hotfix rollback', '--kubeconfig', dev]]);
-  t.equal(ask[0]!.code, 0, ask[0]!.stderr.toString());
+  t.equal(ask[0].code, 0, ask[0].stderr.toString());
   const again = await waitFor('the webhook for the reason', () => received[b3]);
   t.match(again.text, `approval id ${id}`);
   t.match(again.text, 'Reason: hotfix rollback');

@@ -151,9 +151,9 @@ t.test('delete of a protected pod is refused; of a plain pod it goes through', a
   t.ok(exists('pods', 'default', 'guarded'), 'the pod is still there');
   const seen = lookups().slice(before);
   t.equal(seen.length, 1, 'one lookup');
-  t.equal(seen[0]!.path, '/api/v1/namespaces/default/pods/guarded');
-  t.equal(seen[0]!.user, 'admin', 'with the credential kubetape forwards this caller with');
-  t.match(String(seen[0]!.headers['accept']), /as=PartialObjectMetadata/);
+  t.equal(seen[0].path, '/api/v1/namespaces/default/pods/guarded');
+  t.equal(seen[0].user, 'admin', 'with the credential kubetape forwards this caller with');
+  t.match(String(seen[0].headers['accept']), /as=PartialObjectMetadata/);
   const rec = await recorded(h.kt.store, (e) => e.method === 'DELETE' && e.attrs.name === 'guarded');
   t.same(rec?.request.policy, {
     action: 'deny',
@@ -341,7 +341,7 @@ t.test('a label-selector error in the policy is rejected at load, naming the lin
   t.throws(() => parsePolicyText(badValue, 'policy.yaml'), { message: /^policy\.yaml:5: labels:/ });
 
   const ok = parsePolicyText(bad.replace('tier in (db,cache"', 'tier in (db,cache),env!=dev,!canary,owner"'), 'policy.yaml');
-  t.same(ok.rules[0]!.match.labels?.requirements, [
+  t.same(ok.rules[0].match.labels?.requirements, [
     { key: 'tier', op: 'in', values: ['db', 'cache'] },
     { key: 'env', op: 'notin', values: ['dev'] },
     { key: 'canary', op: 'notexists' },

@@ -147,11 +147,11 @@ t.test('refused exec, attach and port-forward carry the deciding rule on the req
   const ok = await kubectlBinary(dev, ['exec', 'web-0', '--', 'echo', 'allowed']);
   t.equal(ok.stdout.toString(), 'allowed\n');
   const [allowed] = await settledStreamExchanges(s.h.kt.store, (x) => x.request.exec?.command[0] === 'echo');
-  t.same(allowed!.request.policy, { action: 'allow', rule: 'echo-ok', index: 7 });
-  t.equal(allowed!.response?.status, 101);
+  t.same(allowed.request.policy, { action: 'allow', rule: 'echo-ok', index: 7 });
+  t.equal(allowed.response?.status, 101);
 
-  const [show] = await cliFromSource([['sessions', 'show', allowed!.session, '--data-dir', s.h.dataDir]]);
-  t.match(show!.stdout.toString(), /policy allow "echo-ok"/, 'sessions show names the rule');
+  const [show] = await cliFromSource([['sessions', 'show', allowed.session, '--data-dir', s.h.dataDir]]);
+  t.match(show.stdout.toString(), /policy allow "echo-ok"/, 'sessions show names the rule');
 });
 
 for (const run of [
@@ -167,7 +167,7 @@ for (const run of [
     t.equal(s.up.seen.length, before, 'nothing dialed while held');
     t.same((await streamExchanges(s.h.kt.store)).filter(onPod(run.pod)), [], 'no refusal or fallback attempt was recorded while held');
     const ok = await cliFromSource([['approvals', 'approve', id, '--once', '--kubeconfig', sre]]);
-    t.equal(ok[0]!.code, 0, ok[0]!.stderr);
+    t.equal(ok[0].code, 0, ok[0].stderr);
     const r = await held;
     t.equal(r.code, 0, r.stderr);
     t.equal(r.stdout.toString(), 'ran-42\n', 'the command ran after the approval');
@@ -175,21 +175,21 @@ for (const run of [
     t.equal(s.up.seen.at(-1)?.transport, 'websocket', 'kubetape dialed the cluster after the approval');
     const xs = await settledStreamExchanges(s.h.kt.store, onPod(run.pod));
     t.equal(xs.length, 1, 'one upgrade request: the held one (no fallback retry)');
-    t.equal(xs[0]!.response?.status, 101);
+    t.equal(xs[0].response?.status, 101);
     const grant = approvalLog().find((l) => l.type === 'decision' && l.id === id)?.grant as { grant: string } | undefined;
-    t.same(xs[0]!.request.policy, { action: 'require-approval', rule: 'held-exec', index: 4, approval: { id, grant: grant?.grant } });
+    t.same(xs[0].request.policy, { action: 'require-approval', rule: 'held-exec', index: 4, approval: { id, grant: grant?.grant } });
     t.ok(
       approvalLog().some((l) => l.type === 'use' && l.id === id),
       'the grant is recorded as used',
     );
-    t.match(xs[0]!.request.headers['upgrade'] ?? '', run.transport === 'websocket' ? /websocket/i : /SPDY/);
+    t.match(xs[0].request.headers['upgrade'] ?? '', run.transport === 'websocket' ? /websocket/i : /SPDY/);
   });
 
 t.test('a held exec denied while waiting gets 403', async (t) => {
   const held = kubectlBinary(dev, ['exec', 'held-1', '--', 'true']);
   const id = await pendingIdFor('held-1');
   const no = await cliFromSource([['approvals', 'deny', id, '--reason', 'not now', '--kubeconfig', sre]]);
-  t.equal(no[0]!.code, 0, no[0]!.stderr);
+  t.equal(no[0].code, 0, no[0].stderr);
   const r = await held;
   t.not(r.code, 0);
   t.match(r.stderr, /denied by sam \(not now\)/);
@@ -219,11 +219,11 @@ t.test('a client that goes away while held stops the wait; nothing is dialed and
   const killedAt = Date.now();
   const [x] = await settledStreamExchanges(s.h.kt.store, onPod('held-2'), 1, 5000);
   t.ok(Date.now() - killedAt < 3000, 'the wait ended soon after the client left');
-  t.equal(x!.response?.status, 499);
-  t.match(x!.response?.error, /went away while the request was held/);
-  t.same(x!.request.policy, { action: 'require-approval', rule: 'held-exec', index: 4, approval: { id } });
+  t.equal(x.response?.status, 499);
+  t.match(x.response?.error, /went away while the request was held/);
+  t.same(x.request.policy, { action: 'require-approval', rule: 'held-exec', index: 4, approval: { id } });
   const ok = await cliFromSource([['approvals', 'approve', id, '--once', '--kubeconfig', sre]]);
-  t.equal(ok[0]!.code, 0, ok[0]!.stderr);
+  t.equal(ok[0].code, 0, ok[0].stderr);
   await new Promise((r) => setTimeout(r, 500));
   t.notOk(
     approvalLog().some((l) => l.type === 'use' && l.id === id),
@@ -292,11 +292,11 @@ t.test('a held port-forward starts once approved', async (t) => {
   const id = await pendingIdFor('held-0', 15_000, 'portforward');
   t.equal(s.up.seen.length, before, 'nothing dialed while held');
   const ok = await cliFromSource([['approvals', 'approve', id, '--for', '10m', '--kubeconfig', sre]]);
-  t.equal(ok[0]!.code, 0, ok[0]!.stderr);
+  t.equal(ok[0].code, 0, ok[0].stderr);
   const port = await started;
   t.equal(await echoThrough(port, 'approved bytes'), 'approved bytes');
   const [x] = (await streamExchanges(s.h.kt.store)).filter((x) => x.request.portForward !== undefined && x.request.attrs.name === 'held-0');
-  t.match(x!.request.policy, { action: 'require-approval', rule: 'held-forward', index: 9, approval: { id, grant: /^g-/ } });
+  t.match(x.request.policy, { action: 'require-approval', rule: 'held-forward', index: 9, approval: { id, grant: /^g-/ } });
 });
 
 t.test('attach output is masked inline too', async (t) => {
@@ -372,7 +372,7 @@ t.test('inline is off by default: kubectl sees the output, the recording is mask
   const r = await kubectlBinary(plain.h.kubeconfig, ['exec', 'web-0', '--', 'sh', '-c', SPLIT_KEY]);
   t.equal(r.stdout.toString(), `${AWS_KEY}\n`);
   const [x] = await settledStreamExchanges(plain.h.kt.store, () => true);
-  t.equal(recorded(x!, 'stdout').toString(), '[masked]\n');
+  t.equal(recorded(x, 'stdout').toString(), '[masked]\n');
 });
 
 t.test('masking.inline is validated at load with its line', async (t) => {

@@ -66,7 +66,7 @@ const server: Server = createServer({ cert: proxyTls.server.cert, key: proxyTls.
   }
   const pods = /^\/api\/v1\/namespaces\/([^/]+)\/pods$/.exec(url.pathname);
   if (pods && req.method === 'GET') {
-    const ns = pods[1]!;
+    const ns = pods[1];
     return send(200, {
       kind: 'PodList',
       apiVersion: 'v1',
@@ -219,7 +219,7 @@ t.test('templates are found next to package.json', async (t) => {
       .split('\n')
       .filter((l) => !l.startsWith('#'))
       .join('\n');
-    const used = new Set([...body.matchAll(/\{\{(\w+)\}\}/g)].map((m) => m[1]!));
+    const used = new Set([...body.matchAll(/\{\{(\w+)\}\}/g)].map((m) => m[1]));
     t.ok(used.has('proxyServer') && used.has('token'), `${name}.yaml uses the proxy URL and the token`);
     for (const p of used) t.match(text, new RegExp(`^#\\s+\\{\\{${p}\\}\\}\\s`, 'm'), `${name}.yaml documents {{${p}}} in its header`);
   }
@@ -263,7 +263,7 @@ t.test('an EKS kubeconfig: both contexts point at kubetape, names, namespaces an
     ],
   });
   t.same(
-    (byName(out.clusters, STAGING_ARN)!.cluster.extensions as Array<{ extension: Record<string, string> }>)[0]!.extension,
+    (byName(out.clusters, STAGING_ARN)!.cluster.extensions as Array<{ extension: Record<string, string> }>)[0].extension,
     {
       'upstream-server': STAGING_SERVER,
       'upstream-cluster': STAGING_ARN,
@@ -354,7 +354,7 @@ t.test('rewriting twice keeps the real upstream', async (t) => {
   const out = parse(twice.yaml) as Parsed;
   const demo = byName(out.clusters, DEMO_ARN)!.cluster;
   t.equal(demo.server, 'https://kubetape.internal:9443');
-  t.same((demo.extensions as Array<{ extension: unknown }>)[0]!.extension, {
+  t.same((demo.extensions as Array<{ extension: unknown }>)[0].extension, {
     'upstream-server': DEMO_SERVER,
     'upstream-cluster': DEMO_ARN,
     'upstream-user': DEMO_ARN,
@@ -389,7 +389,7 @@ t.test('buildProxyKubeconfig writes a complete kubeconfig kubectl accepts', asyn
     }),
   ) as Parsed;
   t.same(named.contexts, [{ name: 'prod', context: { cluster: 'prod-c', user: 'me' } }]);
-  t.same(named.clusters[0]!.cluster.extensions, [{ name: 'kubetape', extension: { 'upstream-server': 'https://10.0.0.1' } }]);
+  t.same(named.clusters[0].cluster.extensions, [{ name: 'kubetape', extension: { 'upstream-server': 'https://10.0.0.1' } }]);
   t.throws(() => buildProxyKubeconfig({ server: 'http://127.0.0.1:8080', caPem: proxyTls.ca.cert, token: TOKEN }), { message: /must be https:\/\// });
 });
 

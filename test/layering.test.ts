@@ -56,7 +56,7 @@ interface Edge {
 }
 
 const rel = (p: string): string => relative(SRC, p).split(sep).join('/');
-const folderOf = (relPath: string): string => relPath.split('/')[0]!;
+const folderOf = (relPath: string): string => relPath.split('/')[0];
 
 /** Every import between two folders of src/. */
 let scanned: Edge[] | undefined;

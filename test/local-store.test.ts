@@ -54,7 +54,7 @@ t.test('sessions are listed newest first, filtered, and readable while open', as
     list.map((s) => s.state),
     ['live', 'live'],
   );
-  t.same(list[1]!.verbs, ['list']);
+  t.same(list[1].verbs, ['list']);
   t.same(
     (await reader.listSessions({ user: 'alice' })).map((s) => s.id),
     [a.id],
@@ -101,7 +101,7 @@ t.test('a torn last line is skipped, the rest stays readable', async (t) => {
   const store = new LocalStore(dir, { writable: true });
   const s = await store.openSession(start('carol'));
   await s.append(request(s.id, 1, 'get', 'x'), { durable: true });
-  const day = readdirSync(join(dir, 'recordings', 'sessions'))[0]!;
+  const day = readdirSync(join(dir, 'recordings', 'sessions'))[0];
   appendFileSync(join(dir, 'recordings', 'sessions', day, `${s.id}.ndjson`), '{"type":"request","session":"' + s.id + '","se');
   const events: RecordEvent[] = [];
   for await (const ev of new LocalStore(dir, { writable: false }).readSession(s.id)) events.push(ev);
@@ -154,6 +154,6 @@ t.test('kill -9: every event acknowledged as durable is there, and the session r
     'in order, none missing',
   );
   const [s] = await reader.listSessions();
-  t.equal(s!.state, 'interrupted');
-  t.equal(s!.requests, seqs.length);
+  t.equal(s.state, 'interrupted');
+  t.equal(s.requests, seqs.length);
 });

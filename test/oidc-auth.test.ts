@@ -83,7 +83,7 @@ t.test('a good ID token works through kubectl and the recording names issuer and
   for (const q of arrived) t.equal(q.headers['authorization'], 'Bearer admin-token', 'single-upstream mode forwards with kubetape credential');
   const s = await findSession(h.kt.store, (x) => x.user === 'alice@example.com');
   t.same(s.groups, ['oidc:dev', 'oidc:readers', 'system:authenticated']);
-  const start = (await sessionEvents(h.kt.store, s.id))[0]!;
+  const start = (await sessionEvents(h.kt.store, s.id))[0];
   t.match(start, { type: 'session.start', authMethod: 'oidc', issuer: idp.issuer, subject: 'u-7f3a', user: 'alice@example.com' });
   t.notOk(JSON.stringify(await sessionEvents(h.kt.store, s.id)).includes(token), 'the token is not in the recording');
 });
@@ -123,7 +123,7 @@ function matrix(): BadToken[] {
     {
       name: 'HS256 signed with the public key',
       authorization: async () =>
-        `Bearer ${await new SignJWT({ ...GOOD, iss: idp.issuer, aud: 'kubetape', exp: now() + 600 }).setProtectedHeader({ alg: 'HS256', kid: idp.keys[0]!.kid }).sign(new TextEncoder().encode(idp.keys[0]!.publicPem))}`,
+        `Bearer ${await new SignJWT({ ...GOOD, iss: idp.issuer, aud: 'kubetape', exp: now() + 600 }).setProtectedHeader({ alg: 'HS256', kid: idp.keys[0].kid }).sign(new TextEncoder().encode(idp.keys[0].publicPem))}`,
       reason: /signing algorithm is not allowed/,
     },
     {
@@ -133,7 +133,7 @@ function matrix(): BadToken[] {
     },
     {
       name: 'forged with a different key under the published kid',
-      authorization: async () => `Bearer ${await idp.mint(GOOD, { key: await makeSigningKey('ES256', idp.keys[0]!.kid) })}`,
+      authorization: async () => `Bearer ${await idp.mint(GOOD, { key: await makeSigningKey('ES256', idp.keys[0].kid) })}`,
       reason: /signature does not verify/,
     },
     {

@@ -48,8 +48,8 @@ t.test('100,000 one-byte stdin frames and 20,000 empty frames stay under the sta
   const [x] = await settledStreamExchanges(s.h.kt.store, (e) => e.request.exec?.command[2] === `cat > '${received}'`, 1, 30_000);
   const sent = readFileSync(received, 'utf8');
   t.equal(sent.length, 100_000, 'the container received every byte');
-  t.equal(recorded(x!, 'stdin').toString(), sent, 'the recording holds exactly what the container received');
-  const stdin = x!.streams.filter((e) => e.channel === 'stdin');
+  t.equal(recorded(x, 'stdin').toString(), sent, 'the recording holds exactly what the container received');
+  const stdin = x.streams.filter((e) => e.channel === 'stdin');
   t.equal(
     stdin.reduce((n, e) => n + (e.frames ?? 1), 0),
     120_000,
@@ -58,13 +58,13 @@ t.test('100,000 one-byte stdin frames and 20,000 empty frames stay under the sta
   t.ok(stdin.length < 20_000, `far fewer events than frames (${stdin.length})`);
 
   // The stored bytes of this exec's stream events, as they are in the session file (envelope and chain field included).
-  const lines = sessionLines(s.h.dataDir, x!.session).lines.filter((l) => {
+  const lines = sessionLines(s.h.dataDir, x.session).lines.filter((l) => {
     const ev = JSON.parse(l) as StreamEvent;
-    return ev.type === 'stream' && ev.seq === x!.request.seq;
+    return ev.type === 'stream' && ev.seq === x.request.seq;
   });
   const stored = lines.reduce((n, l) => n + Buffer.byteLength(l) + 1, 0);
   // Frame bytes as the README counts them: payload + 1 per frame, both ways.
-  const frameBytes = x!.streams.reduce((n, e) => n + (e.frames ?? 1), 0) + Object.values(x!.response!.streamBytes ?? {}).reduce((n, b) => n + b, 0);
+  const frameBytes = x.streams.reduce((n, e) => n + (e.frames ?? 1), 0) + Object.values(x.response!.streamBytes ?? {}).reduce((n, b) => n + b, 0);
   const bound = PACING.perWireByte * frameBytes + PACING.burstBytes + PACING.bytesPerSecond * (seconds + 1);
   t.ok(stored <= bound, `stored ${stored} B <= 2 x ${frameBytes} + 256 KiB + 8 KiB/s x ${seconds.toFixed(1)} s = ${Math.round(bound)} B`);
   t.ok(
@@ -87,10 +87,10 @@ t.test('maxStreamEvents cuts the recording of a stream and marks the cut', async
   t.equal(r.code, 0, r.stderr);
   t.match(r.stdout.toString(), /line-20\n$/, 'the client got everything');
   const [x] = await settledStreamExchanges(s.h.kt.store, (e) => e.request.exec?.command[2]?.startsWith('for i in') === true);
-  t.ok(x!.streams.length <= 10, `at most 10 events are kept (${x!.streams.length})`);
-  t.equal(x!.streams.filter((e) => e.truncated).length, 1, 'the last one kept marks the cut');
-  t.equal(x!.response?.truncated, true);
-  t.equal(x!.response?.exitCode, 0, 'the exit code is kept after the cut');
+  t.ok(x.streams.length <= 10, `at most 10 events are kept (${x.streams.length})`);
+  t.equal(x.streams.filter((e) => e.truncated).length, 1, 'the last one kept marks the cut');
+  t.equal(x.response?.truncated, true);
+  t.equal(x.response?.exitCode, 0, 'the exit code is kept after the cut');
 });
 
 t.test("a user's daily budget stops their running exec and refuses their next requests with 507", async (t) => {
@@ -112,7 +112,7 @@ t.test("a user's daily budget stops their running exec and refuses their next re
   t.match(status.message, /kubetape stopped the exec: .* recorded today \(UTC\), the daily budget is 96 KiB \(recording.userDailyBytes\)/);
   await new Promise((r) => setTimeout(r, 300));
   const [x] = (await streamExchanges(s.h.kt.store)).filter((e) => e.request.exec?.command[2] === `cat > '${received}'`);
-  t.equal(recorded(x!, 'stdin').toString(), readOr(received), 'the container received exactly the recorded stdin');
+  t.equal(recorded(x, 'stdin').toString(), readOr(received), 'the container received exactly the recorded stdin');
   t.ok(readOr(received).length < sentChunks * chunk.length, 'the chunk that went over the budget was not forwarded');
 
   const next = await kubectlBinary(s.h.kubeconfig, ['get', 'pods']);
@@ -175,7 +175,7 @@ t.test('a disk filling below half the reserve stops a running exec (507), and ne
     return x?.response !== undefined;
   }, 'the stopped exec to be recorded as ended (the reserve is there for it)');
   const [x] = (await streamExchanges(s.h.kt.store)).filter((e) => e.request.exec?.command[2] === `cat > '${received}'`);
-  t.match(x!.response?.error, /kubetape stopped the exec: the recording disk/, 'the recording says why it ended');
+  t.match(x.response?.error, /kubetape stopped the exec: the recording disk/, 'the recording says why it ended');
   unlinkSync(join(tmpfs.dir, 'big'));
   await until(async () => (await readyz(s)).status === 200, '/readyz once space is back', 5000);
   const ok = await kubectlBinary(s.h.kubeconfig, ['get', 'pods']);

@@ -75,10 +75,10 @@ function run(tmpfs: Tmpfs): void {
     const inContainer = readFileSync(received, 'utf8');
     const [x] = (await streamExchanges(s.h.kt.store)).filter((e) => e.request.exec?.command[2] === `cat > '${received}'`);
     t.ok(x, 'the exec is recorded');
-    t.equal(recorded(x!, 'stdin').toString(), inContainer, 'the container received exactly the recorded stdin');
+    t.equal(recorded(x, 'stdin').toString(), inContainer, 'the container received exactly the recorded stdin');
     t.equal(inContainer, 'line 1\n', 'nothing sent after the disk filled reached the container');
 
-    const file = sessionLines(join(tmpfs.dir, 'data'), x!.session);
+    const file = sessionLines(join(tmpfs.dir, 'data'), x.session);
     t.ok(file.text.endsWith('\n'), 'the session file ends on a whole line');
     t.same(
       file.lines.filter((l) => {
@@ -92,7 +92,7 @@ function run(tmpfs: Tmpfs): void {
       [],
       'no torn line anywhere in it',
     );
-    const report = await s.h.kt.store.verify!(x!.session);
+    const report = await s.h.kt.store.verify!(x.session);
     t.ok(report.ok, `the session still verifies: ${report.problem ?? ''}`);
 
     const failing = await readyz(s);
@@ -184,7 +184,7 @@ function run(tmpfs: Tmpfs): void {
     await until(async () => (await readyz(a)).status === 200, '/readyz to recover');
     t.ok(await (a.h.kt.store as AwsStore).uploaded(20_000), 'the spool drains to AWS');
     const [x] = (await streamExchanges(a.h.kt.store)).filter((e) => e.request.exec?.command[2] === `cat > '${received}'`);
-    t.equal(recorded(x!, 'stdin').toString(), 'spooled\n', 'what reached AWS is what the container received');
+    t.equal(recorded(x, 'stdin').toString(), 'spooled\n', 'what reached AWS is what the container received');
   });
 
   t.test('a full disk stops a port-forward: its connection hears why on the error channel', async (t) => {
@@ -208,7 +208,7 @@ function run(tmpfs: Tmpfs): void {
     t.match(channel(1), /kubetape stopped the port-forward: its recording failed: .*ENOSPC/, 'the error channel says why');
     t.equal(channel(0), 'ping 1', 'nothing sent after the disk filled came back from the pod');
     const [x] = (await streamExchanges(s.h.kt.store)).filter((e) => e.request.portForward?.ports[0] === 80);
-    t.equal(recorded(x!, 'in', 1).toString(), 'ping 1', 'the recording holds what was forwarded to the pod');
+    t.equal(recorded(x, 'in', 1).toString(), 'ping 1', 'the recording holds what was forwarded to the pod');
     unlinkSync(filler);
     await until(async () => (await readyz(s)).status === 200, '/readyz to recover');
   });
@@ -242,7 +242,7 @@ function run(tmpfs: Tmpfs): void {
   });
 
   t.test('a full disk stops a watch: the event that could not be recorded never reaches the client', async (t) => {
-    s.h.api.objects.put({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'before-full', namespace: 'default' }, data: { k: 'v' } } as never);
+    s.h.api.objects.put({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'before-full', namespace: 'default' }, data: { k: 'v' } });
     const url = new URL(`${s.h.kt.url}/api/v1/namespaces/default/configmaps?watch=1`);
     let body = '';
     let ended = false;
@@ -263,7 +263,7 @@ function run(tmpfs: Tmpfs): void {
       kind: 'ConfigMap',
       metadata: { name: 'after-full', namespace: 'default' },
       data: { k: 'v'.repeat(8000) },
-    } as never);
+    });
     await Promise.race([done, new Promise((r) => setTimeout(r, 10_000))]);
     t.ok(ended, 'the watch was ended');
     t.notMatch(body, /after-full/, 'the event that could not be recorded was not sent');

@@ -90,9 +90,9 @@ t.test('local store: --refused, --rule, --approved, --json counts and the GUARDR
     ['--data-dir', h.dataDir],
     ['--approved', '--data-dir', h.dataDir],
   );
-  for (const r of [json, onlyRefused, byRule, byMaskRule, human, none]) t.equal(r!.code, 0, r!.err);
+  for (const r of [json, onlyRefused, byRule, byMaskRule, human, none]) t.equal(r.code, 0, r.err);
 
-  const listed = JSON.parse(json!.out) as SessionSummary[];
+  const listed = JSON.parse(json.out) as SessionSummary[];
   const byId = (id: string) => listed.find((s) => s.id === id);
   t.match(
     byId(refused.id)?.guardrails,
@@ -103,13 +103,13 @@ t.test('local store: --refused, --rule, --approved, --json counts and the GUARDR
   t.ok((byId(masked.id)?.guardrails?.masked ?? 0) >= 1, 'the masked read is counted');
   t.equal(byId(plain.id)?.guardrails, undefined, 'no rule decided anything in the plain session');
 
-  t.same(ids(JSON.parse(onlyRefused!.out) as SessionSummary[]), [refused.id], '--refused shows only the refused session');
-  t.same(ids(JSON.parse(byRule!.out) as SessionSummary[]), [refused.id], '--rule finds what the rule stopped');
-  t.same(ids(JSON.parse(byMaskRule!.out) as SessionSummary[]), [masked.id], '--rule also finds a rule that decided without refusing');
-  t.match(none!.out, 'No sessions recorded match those filters.', 'nothing went through on a grant yet');
+  t.same(ids(JSON.parse(onlyRefused.out) as SessionSummary[]), [refused.id], '--refused shows only the refused session');
+  t.same(ids(JSON.parse(byRule.out) as SessionSummary[]), [refused.id], '--rule finds what the rule stopped');
+  t.same(ids(JSON.parse(byMaskRule.out) as SessionSummary[]), [masked.id], '--rule also finds a rule that decided without refusing');
+  t.match(none.out, 'No sessions recorded match those filters.', 'nothing went through on a grant yet');
 
-  t.match(human!.out, /^ID\s+STARTED\s+USER\s+CLUSTER\s+COMMAND\s+REQUESTS\s+STATE\s+GUARDRAILS$/m);
-  const row = (id: string) => human!.out.split('\n').find((l) => l.startsWith(id)) ?? '';
+  t.match(human.out, /^ID\s+STARTED\s+USER\s+CLUSTER\s+COMMAND\s+REQUESTS\s+STATE\s+GUARDRAILS$/m);
+  const row = (id: string) => human.out.split('\n').find((l) => l.startsWith(id)) ?? '';
   t.match(row(refused.id), /ended\s+1 refused$/, 'the refused session is marked');
   t.match(row(masked.id), /ended\s+\d+ masked$/);
   t.match(row(plain.id), /ended\s+-$/);
@@ -123,8 +123,8 @@ t.test('local store: --refused, --rule, --approved, --json counts and the GUARDR
     ['approvals', 'request', approval!, '--reason', 'stuck pod', '--kubeconfig', k.dev],
     ['approvals', 'approve', approval!, '--once', '--kubeconfig', k.sre2],
   ]);
-  t.equal(asked!.code, 0, asked!.stderr);
-  t.equal(approved!.code, 0, approved!.stderr);
+  t.equal(asked.code, 0, asked.stderr);
+  t.equal(approved.code, 0, approved.stderr);
   const retry = await kubectl(['delete', 'pod', 'web-1', '-n', 'prod', '--wait=false'], { kubeconfig: k.dev });
   t.equal(retry.code, 0, retry.stderr);
   await sleep(2600);
@@ -134,11 +134,11 @@ t.test('local store: --refused, --rule, --approved, --json counts and the GUARDR
     ['--approved', '--data-dir', h.dataDir],
     ['--refused', '--user', 'dana', '--json', '--data-dir', h.dataDir],
   );
-  const withGrant = JSON.parse(grants!.out) as SessionSummary[];
+  const withGrant = JSON.parse(grants.out) as SessionSummary[];
   t.equal(withGrant.length, 1, '--approved shows the retried delete only');
   t.match(withGrant[0], { user: 'dana', command: 'kubectl delete', guardrails: { granted: 1, approvalRefused: 0, refusedBy: [] } });
-  t.match(grantsHuman!.out, /1 grant$/m);
-  const danaRefused = JSON.parse(refusedNow!.out) as SessionSummary[];
+  t.match(grantsHuman.out, /1 grant$/m);
+  const danaRefused = JSON.parse(refusedNow.out) as SessionSummary[];
   t.equal(danaRefused.length, 1, "dana's first, refused attempt is a refused session");
   t.not(danaRefused[0]?.id, withGrant[0]?.id);
 });
@@ -173,10 +173,10 @@ t.test('AWS store: the guardrail counts round-trip through the DynamoDB session 
     state: 'ended',
     guardrails: { approvalRefused: 1, denied: 0, granted: 0, refusedBy: ['prod-delete-needs-approval'], rules: ['prod-delete-needs-approval'] },
   });
-  t.same((await aws.summary(refused[0]!.id))?.guardrails, refused[0]!.guardrails, 'the session item holds the same counts');
+  t.same((await aws.summary(refused[0].id))?.guardrails, refused[0].guardrails, 'the session item holds the same counts');
   t.same(
     (await aws.listSessions({ rule: 'prod-delete-needs-approval' })).map((s) => s.id),
-    [refused[0]!.id],
+    [refused[0].id],
   );
   t.equal((await aws.listSessions({ approved: true })).length, 0);
   const plain = (await aws.listSessions({ user: 'dana' }))[0];

@@ -138,13 +138,13 @@ t.test('header blocks: encoding and one compression context per direction', asyn
   // and decode in order through one inflate context.
   const inputs = Array.from({ length: 40 }, (_, i) => ({ streamtype: i % 2 ? 'stdout' : 'stderr', requestid: String(i), port: '80' }));
   const blocks = await Promise.all(inputs.map((h) => deflate.compress(h)));
-  t.ok(blocks[1]!.length < blocks[0]!.length, 'the second block is smaller: it refers to the first');
-  for (let i = 0; i < blocks.length; i++) t.same(await inflate.decompress(blocks[i]!), inputs[i]);
+  t.ok(blocks[1].length < blocks[0].length, 'the second block is smaller: it refers to the first');
+  for (let i = 0; i < blocks.length; i++) t.same(await inflate.decompress(blocks[i]), inputs[i]);
 
   // Proof that the context persists: block 2 alone, in a fresh context, is undecodable.
   const fresh = new HeaderDecompressor();
   t.teardown(() => fresh.close());
-  await t.rejects(fresh.decompress(blocks[1]!), { name: 'SpdyProtocolError' });
+  await t.rejects(fresh.decompress(blocks[1]), { name: 'SpdyProtocolError' });
 
   t.throws(() => decodeHeaderBlock(Buffer.from([0, 0, 0, 9, 0, 0])), { name: 'SpdyProtocolError' }, 'count larger than block');
   t.throws(() => decodeHeaderBlock(Buffer.from([0, 0, 0, 1, 0, 0, 0, 50, 0, 0, 0, 0])), { name: 'SpdyProtocolError' }, 'name overruns');

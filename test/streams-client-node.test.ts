@@ -46,7 +46,7 @@ async function clientNodeExec(kubeconfig: string, command: string[], input: stri
       })
       .catch((e: unknown) => {
         clearTimeout(timer);
-        reject(e as Error);
+        reject(e);
       });
   });
   const ws = socket!;
@@ -88,10 +88,10 @@ for (const upstream of [
           x.request.exec?.command.join(' ') === 'sh -c head -n1; echo oops >&2; exit 3' &&
           x.response?.streamProtocol?.client.includes(only ?? 'v5.channel.k8s.io') === true,
       );
-      t.equal(x!.response?.exitCode, 3, `${label}: exit code recorded`);
-      t.equal(recorded(x!, 'stdout').toString(), 'first line\n');
-      t.equal(recorded(x!, 'stderr').toString(), 'oops\n');
-      t.match(recorded(x!, 'stdin').toString(), /^first line\n/, `${label}: stdin recorded`);
+      t.equal(x.response?.exitCode, 3, `${label}: exit code recorded`);
+      t.equal(recorded(x, 'stdout').toString(), 'first line\n');
+      t.equal(recorded(x, 'stderr').toString(), 'oops\n');
+      t.match(recorded(x, 'stdin').toString(), /^first line\n/, `${label}: stdin recorded`);
     }
   });
 }

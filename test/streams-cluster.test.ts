@@ -20,8 +20,8 @@ async function cluster(t: { teardown(fn: () => unknown): void }, minor: string, 
   const h = await startHarness({ api: { minor, streamProtocols: { websocket } } });
   t.teardown(() => h.close());
   const pod = runningPod('web-0') as { spec: { containers: Array<Record<string, unknown>> } };
-  pod.spec.containers[0]!['stdin'] = true;
-  pod.spec.containers[0]!['stdinOnce'] = true;
+  pod.spec.containers[0]['stdin'] = true;
+  pod.spec.containers[0]['stdinOnce'] = true;
   h.api.objects.put(pod as never);
   return h;
 }
@@ -45,9 +45,9 @@ for (const run of [
     t.ok(log.stdinClosed, 'and the stdin EOF');
     t.equal(log.exitCode, 3);
     const [x] = await settledStreamExchanges(h.kt.store, (x) => x.request.exec?.command.join(' ') === 'sh -c cat; exit 3');
-    t.equal(sha(recorded(x!, 'stdin')), sha(payload), 'recorded stdin');
-    t.equal(sha(recorded(x!, 'stdout')), sha(payload), 'recorded stdout');
-    t.equal(x!.response?.exitCode, 3);
+    t.equal(sha(recorded(x, 'stdin')), sha(payload), 'recorded stdin');
+    t.equal(sha(recorded(x, 'stdout')), sha(payload), 'recorded stdout');
+    t.equal(x.response?.exitCode, 3);
   });
 }
 
@@ -67,9 +67,9 @@ t.test('exec -it on the cluster pty: typing, resize, exit', async (t) => {
   await h.api.streamsSettled();
   t.match(h.api.streams.at(-1), { transport: 'spdy', tty: true, exitCode: 0 });
   const [x] = await settledStreamExchanges(h.kt.store, (x) => x.request.exec?.tty === true);
-  t.match(recorded(x!, 'stdin').toString(), /stty size\r[\s\S]*exit 0\r/);
+  t.match(recorded(x, 'stdin').toString(), /stty size\r[\s\S]*exit 0\r/);
   t.same(
-    x!.streams.filter((e) => e.channel === 'resize').map((e) => JSON.parse(e.data) as unknown),
+    x.streams.filter((e) => e.channel === 'resize').map((e) => JSON.parse(e.data) as unknown),
     [
       { Width: 90, Height: 25 },
       { Width: 132, Height: 43 },
@@ -83,8 +83,8 @@ t.test("attach -i to the container's main process", async (t) => {
   t.equal(r.code, 0, r.stderr);
   t.match(r.stdout.toString(), /HELLO CLUSTER/);
   const [x] = await settledStreamExchanges(h.kt.store, (x) => x.request.attrs.subresource === 'attach');
-  t.equal(recorded(x!, 'stdin').toString(), 'hello cluster\n');
-  t.match(recorded(x!, 'stdout').toString(), /HELLO CLUSTER/);
+  t.equal(recorded(x, 'stdin').toString(), 'hello cluster\n');
+  t.match(recorded(x, 'stdout').toString(), /HELLO CLUSTER/);
 });
 
 for (const run of [
@@ -130,6 +130,6 @@ for (const run of [
     t.equal(log.transport, run.transport);
     t.equal(log.connections.length, 2, 'the cluster saw two connections');
     const [x] = await settledStreamExchanges(h.kt.store, (x) => x.request.portForward !== undefined);
-    t.same([1, 2].map((n) => sha(recorded(x!, 'out', n))).sort(), [sha(a), sha(b)].sort(), 'recorded per connection');
+    t.same([1, 2].map((n) => sha(recorded(x, 'out', n))).sort(), [sha(a), sha(b)].sort(), 'recorded per connection');
   });
 }

@@ -92,10 +92,10 @@ t.test('1 MB of binary stdin and stdout, byte for byte, forwarded and recorded',
       s.h.kt.store,
       (x) => x.request.exec?.command[0] === 'cat' && x.response?.streamProtocol?.client.startsWith(client.transport) === true,
     );
-    t.equal(sha(recorded(x!, 'stdin')), sha(payload), `${label}: recorded stdin is the payload`);
-    t.equal(sha(recorded(x!, 'stdout')), sha(payload), `${label}: recorded stdout is the payload`);
-    t.equal(x!.response?.exitCode, 0);
-    t.equal(x!.response?.streamBytes?.stdin, payload.length);
+    t.equal(sha(recorded(x, 'stdin')), sha(payload), `${label}: recorded stdin is the payload`);
+    t.equal(sha(recorded(x, 'stdout')), sha(payload), `${label}: recorded stdout is the payload`);
+    t.equal(x.response?.exitCode, 0);
+    t.equal(x.response?.streamBytes?.stdin, payload.length);
   }
 });
 
@@ -140,13 +140,13 @@ t.test('sessions show, replay and export read the exec back', async (t) => {
   const r = await kubectlBinary(s.h.kubeconfig, ['exec', '-i', 'web-0', '--', 'sh', '-c', 'cat; printf "err-line\\n" >&2; exit 3'], { input: 'replay me\n' });
   t.equal(r.code, 3);
   const [x] = await settledStreamExchanges(s.h.kt.store, (x) => recorded(x, 'stdin').toString() === 'replay me\n');
-  const id = x!.session;
+  const id = x.session;
   const d = s.h.dataDir;
   const [show, replay, replaySeq, exported, noExec, badSeq, badId, badFormat, withStdin, onlyStdout, onlyStderr, onlyStdin, badChannel, outputOnly] =
     await cliFromSource([
       ['sessions', 'show', id, '--data-dir', d],
       ['replay', id, '--no-wait', '--data-dir', d],
-      ['replay', id.slice(0, 20), '--no-wait', '--speed', '4', '--seq', String(x!.request.seq), '--data-dir', d],
+      ['replay', id.slice(0, 20), '--no-wait', '--speed', '4', '--seq', String(x.request.seq), '--data-dir', d],
       ['export', id, '--format', 'asciicast', '--stdin', '--data-dir', d],
       ['replay', (await s.h.kt.store.listSessions()).find((ss) => ss.command !== 'kubectl exec')!.id, '--data-dir', d],
       ['replay', id, '--seq', '1', '--data-dir', d],
@@ -159,24 +159,24 @@ t.test('sessions show, replay and export read the exec back', async (t) => {
       ['replay', id, '--channel', 'status', '--data-dir', d],
       ['export', id, '--format', 'asciicast', '--data-dir', d],
     ]);
-  t.equal(show!.code, 0, show!.stderr);
-  t.match(show!.stdout.toString(), /exec \["sh","-c","cat; printf \\"err-line\\\\n\\" >&2; exit 3"\]/, 'show names the command');
+  t.equal(show.code, 0, show.stderr);
+  t.match(show.stdout.toString(), /exec \["sh","-c","cat; printf \\"err-line\\\\n\\" >&2; exit 3"\]/, 'show names the command');
   t.match(
-    show!.stdout.toString(),
+    show.stdout.toString(),
     /container=main stdin\s+exit 3\s+stdin 10 B, stdout 10 B, stderr 9 B/,
     'show gives container, exit code and bytes per channel',
   );
-  t.equal(replay!.code, 0, replay!.stderr);
-  t.equal(replay!.stdout.toString(), '[stdout] replay me\n[stderr] err-line\n', 'a non-TTY replay labels stdout and stderr lines');
-  t.equal(replaySeq!.stdout.toString(), '[stdout] replay me\n[stderr] err-line\n', 'by prefix and --seq too');
-  t.equal(withStdin!.stdout.toString(), '[stdin] replay me\n[stdout] replay me\n[stderr] err-line\n', '--stdin interleaves what was sent, in recorded order');
-  t.equal(onlyStdout!.stdout.toString(), 'replay me\n', '--channel stdout: stdout bytes alone, unlabelled');
-  t.equal(onlyStderr!.stdout.toString(), 'err-line\n', '--channel stderr');
-  t.equal(onlyStdin!.stdout.toString(), 'replay me\n', '--channel stdin');
-  t.equal(badChannel!.code, 1);
-  t.match(badChannel!.stderr, /--channel wants one of stdout, stderr, stdin, got "status"/);
-  t.equal(outputOnly!.code, 0, outputOnly!.stderr);
-  const outputEvents = outputOnly!.stdout
+  t.equal(replay.code, 0, replay.stderr);
+  t.equal(replay.stdout.toString(), '[stdout] replay me\n[stderr] err-line\n', 'a non-TTY replay labels stdout and stderr lines');
+  t.equal(replaySeq.stdout.toString(), '[stdout] replay me\n[stderr] err-line\n', 'by prefix and --seq too');
+  t.equal(withStdin.stdout.toString(), '[stdin] replay me\n[stdout] replay me\n[stderr] err-line\n', '--stdin interleaves what was sent, in recorded order');
+  t.equal(onlyStdout.stdout.toString(), 'replay me\n', '--channel stdout: stdout bytes alone, unlabelled');
+  t.equal(onlyStderr.stdout.toString(), 'err-line\n', '--channel stderr');
+  t.equal(onlyStdin.stdout.toString(), 'replay me\n', '--channel stdin');
+  t.equal(badChannel.code, 1);
+  t.match(badChannel.stderr, /--channel wants one of stdout, stderr, stdin, got "status"/);
+  t.equal(outputOnly.code, 0, outputOnly.stderr);
+  const outputEvents = outputOnly.stdout
     .toString()
     .trim()
     .split('\n')
@@ -187,8 +187,8 @@ t.test('sessions show, replay and export read the exec back', async (t) => {
     outputEvents.map(() => 'o'),
     'export without --stdin writes no input events',
   );
-  t.equal(exported!.code, 0, exported!.stderr);
-  const lines = exported!.stdout
+  t.equal(exported.code, 0, exported.stderr);
+  const lines = exported.stdout
     .toString()
     .trim()
     .split('\n')
@@ -213,9 +213,9 @@ t.test('sessions show, replay and export read the exec back', async (t) => {
       .join(''),
     'replay me\n',
   );
-  t.equal(noExec!.code, 1);
-  t.match(noExec!.stderr, /^kubetape: session \S+ has no exec or attach recorded\n$/);
-  t.match(badSeq!.stderr, /^kubetape: request 1 of session \S+ is not an exec or attach\n$/);
-  t.match(badId!.stderr, /^kubetape: no session "NOPE"/);
-  t.match(badFormat!.stderr, /^kubetape: --format "gif" is not supported/);
+  t.equal(noExec.code, 1);
+  t.match(noExec.stderr, /^kubetape: session \S+ has no exec or attach recorded\n$/);
+  t.match(badSeq.stderr, /^kubetape: request 1 of session \S+ is not an exec or attach\n$/);
+  t.match(badId.stderr, /^kubetape: no session "NOPE"/);
+  t.match(badFormat.stderr, /^kubetape: --format "gif" is not supported/);
 });

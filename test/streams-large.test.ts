@@ -46,15 +46,15 @@ for (const pair of PAIRS) {
     t.equal(sha(r.stdout), sha(output), 'kubectl saw exactly what the cluster wrote');
 
     const [x] = await settledStreamExchanges(s.h.kt.store, (x) => x.request.exec?.command[2] === script, 1, 30_000);
-    t.match(x!.response?.streamProtocol?.client, new RegExp(`^${pair.client} `));
-    t.equal(x!.response?.exitCode, 0);
+    t.match(x.response?.streamProtocol?.client, new RegExp(`^${pair.client} `));
+    t.equal(x.response?.exitCode, 0);
     t.notOk(
-      x!.streams.some((e) => e.truncated),
+      x.streams.some((e) => e.truncated),
       'nothing was cut at the recording limit',
     );
-    t.equal(sha(recorded(x!, 'stdin')), sha(input), 'the recording holds the stdin sent');
-    t.equal(sha(recorded(x!, 'stdout')), sha(output), 'the recording holds the stdout seen');
-    t.equal(x!.response?.streamBytes?.stdin, MB10);
-    t.equal(x!.response?.streamBytes?.stdout, MB10);
+    t.equal(sha(recorded(x, 'stdin')), sha(input), 'the recording holds the stdin sent');
+    t.equal(sha(recorded(x, 'stdout')), sha(output), 'the recording holds the stdout seen');
+    t.equal(x.response?.streamBytes?.stdin, MB10);
+    t.equal(x.response?.streamBytes?.stdout, MB10);
   });
 }

@@ -142,11 +142,11 @@ for (const run of RUNS) {
 
     await pf.stop();
     const [ended] = await settledStreamExchanges(s.h.kt.store, (e) => e.request.portForward !== undefined);
-    t.equal(ended!.response?.status, 101);
-    t.notOk(ended!.response?.error, `ending kubectl is the normal end of a port-forward: ${ended!.response?.error}`);
-    t.equal(ended!.response?.streamProtocol?.client, run.client, 'client protocol');
-    t.equal(ended!.response?.streamProtocol?.upstream, run.upstream, 'cluster protocol');
-    t.equal(ended!.response?.streamBytes?.in, a.length + b.length + 23, 'bytes in counted');
+    t.equal(ended.response?.status, 101);
+    t.notOk(ended.response?.error, `ending kubectl is the normal end of a port-forward: ${ended.response?.error}`);
+    t.equal(ended.response?.streamProtocol?.client, run.client, 'client protocol');
+    t.equal(ended.response?.streamProtocol?.upstream, run.upstream, 'cluster protocol');
+    t.equal(ended.response?.streamBytes?.in, a.length + b.length + 23, 'bytes in counted');
   });
 }
 
@@ -163,7 +163,7 @@ t.test('the cluster error text for a connection reaches kubectl and the recordin
   await settledStreamExchanges(s.h.kt.store, (e) => e.request.portForward !== undefined);
   const [show] = await cliFromSource([['sessions', 'show', x!.session, '--data-dir', s.h.dataDir]]);
   t.match(
-    show!.stdout.toString(),
+    show.stdout.toString(),
     /port-forward ports 9\s+1 connection\s+in 1 B, out 0 B, error \d+ B\s+\(websocket SPDY\/3\.1\+portforward\.k8s\.io -> websocket SPDY\/3\.1\+portforward\.k8s\.io\)/,
     'sessions show summarises the port-forward',
   );

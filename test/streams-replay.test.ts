@@ -27,7 +27,7 @@ function request(seq: number, tty: boolean): RequestEvent {
     headers: {},
     streaming: false,
     exec: { command: ['sh'], tty, stdin: true, stdout: true, stderr: !tty },
-  } as RequestEvent;
+  };
 }
 
 function ev(rq: RequestEvent, channel: StreamEvent['channel'], data: string): TimedStreamEvent {

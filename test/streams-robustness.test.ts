@@ -80,7 +80,7 @@ t.test('malformed SPDY from a client: protocol error for that connection, kubeta
   t.equal(frames.readUInt32BE(goaway + 12), 1, 'with status PROTOCOL_ERROR');
 
   const [x] = await settledStreamExchanges(s.h.kt.store, (x) => x.request.exec?.command.join(' ') === 'sleep 30');
-  t.match(x!.response?.error, /SPDY|protocol/i, 'the recording says why it ended');
+  t.match(x.response?.error, /SPDY|protocol/i, 'the recording says why it ended');
   for (let i = 0; i < 100 && s.up.running() > before; i++) await new Promise((r) => setTimeout(r, 20));
   t.equal(s.up.running(), before, 'nothing was left running in the pod');
   const r = await kubectlBinary(s.h.kubeconfig, ['exec', 'web-0', '--', 'echo', 'still serving']);
@@ -104,8 +104,8 @@ for (const [name, pick] of [
     await new Promise<void>((r) => child.stdout.on('data', (c: Buffer) => c.toString().includes('started') && r()));
     child.kill('SIGKILL');
     const [x] = await settledStreamExchanges(s.h.kt.store, (x) => x.request.exec?.command[2] === 'echo started; sleep 60' && x.response !== undefined, 1);
-    t.match(x!.response?.error, /client closed/, 'recorded as ended by the client');
-    t.equal(recorded(x!, 'stdout').toString(), 'started\n');
+    t.match(x.response?.error, /client closed/, 'recorded as ended by the client');
+    t.equal(recorded(x, 'stdout').toString(), 'started\n');
     for (let i = 0; i < 100 && s.up.running() > before; i++) await new Promise((r) => setTimeout(r, 50));
     t.equal(s.up.running(), before, 'the process in the pod was stopped: the upstream session was closed');
   });
@@ -120,8 +120,8 @@ for (const [name, pick] of [
     t.equal(r.code, 1, 'kubectl fails');
     t.match(r.stderr, /kubetape: the connection to the cluster ended/, "with kubetape's explanation");
     const [x] = await settledStreamExchanges(s.h.kt.store, (x) => x.request.exec?.command[2] === 'echo dying; sleep 60');
-    t.match(x!.response?.error, /connection to the cluster ended/);
-    t.equal(recorded(x!, 'stdout').toString(), 'dying\n');
+    t.match(x.response?.error, /connection to the cluster ended/);
+    t.equal(recorded(x, 'stdout').toString(), 'dying\n');
   });
 }
 
@@ -146,7 +146,7 @@ for (const c of [
     t.equal(code, 1000, 'closed normally');
     const byChannel = new Map<number, string>();
     for (const m of messages) {
-      const ch = c.binary ? m[0]! : m[0]! - 48;
+      const ch = c.binary ? m[0] : m[0] - 48;
       const data = c.binary ? m.subarray(1) : Buffer.from(m.subarray(1).toString(), 'base64');
       byChannel.set(ch, (byChannel.get(ch) ?? '') + data.toString());
     }
@@ -162,8 +162,8 @@ for (const c of [
     else t.match(status, /^command terminated with non-zero exit code: .*exit code 2$/, 'before v4: the message as text');
     t.equal(s.up.seen[seen]?.authorization, 'Bearer admin-token', 'the cluster saw kubetape, not the caller');
     const [x] = await settledStreamExchanges(s.h.kt.store, (x) => x.response?.streamProtocol?.client === `websocket ${c.protocol}`);
-    t.equal(x!.response?.exitCode, 2, 'the exit code is recorded either way');
-    t.equal(recorded(x!, 'stdin').toString(), 'hello\n');
+    t.equal(x.response?.exitCode, 2, 'the exit code is recorded either way');
+    t.equal(recorded(x, 'stdin').toString(), 'hello\n');
   });
 }
 
@@ -197,8 +197,8 @@ t.test("the kubelet's WebSocket port-forward framing, per-port channels with the
       s.h.kt.store,
       (x) => x.request.portForward?.ports[0] === 80 && x.response?.streamProtocol?.client === 'websocket v4.channel.k8s.io',
     );
-    t.same(x!.request.portForward, { ports: [80] });
-    t.equal(recorded(x!, 'in', 1).toString(), 'ping through the framing');
+    t.same(x.request.portForward, { ports: [80] });
+    t.equal(recorded(x, 'in', 1).toString(), 'ping through the framing');
   }
 });
 
@@ -242,11 +242,11 @@ t.test('the recording stops at maxStreamBytes, marks the cut, and still counts e
   const r = await kubectlBinary(s.h.kubeconfig, ['exec', '-i', 'web-0', '--', 'cat'], { input });
   t.equal(r.stdout.length, 5000, 'the client still gets everything');
   const [x] = await settledStreamExchanges(s.h.kt.store, (x) => x.request.exec?.command[0] === 'cat');
-  const kept = recorded(x!, 'stdin').length + recorded(x!, 'stdout').length;
+  const kept = recorded(x, 'stdin').length + recorded(x, 'stdout').length;
   t.ok(kept <= 1000, `at most the limit is kept (${kept})`);
-  t.equal(x!.streams.filter((e) => e.truncated).length, 1, 'one event marks the cut');
-  t.equal(x!.response?.truncated, true, 'the response says the stream was truncated');
-  t.equal(x!.response?.streamBytes?.stdin, 5000, 'bytes are counted past the limit');
-  t.equal(x!.response?.streamBytes?.stdout, 5000);
-  t.equal(x!.response?.exitCode, 0, 'the exit code is kept after the cut');
+  t.equal(x.streams.filter((e) => e.truncated).length, 1, 'one event marks the cut');
+  t.equal(x.response?.truncated, true, 'the response says the stream was truncated');
+  t.equal(x.response?.streamBytes?.stdin, 5000, 'bytes are counted past the limit');
+  t.equal(x.response?.streamBytes?.stdout, 5000);
+  t.equal(x.response?.exitCode, 0, 'the exit code is kept after the cut');
 });

@@ -33,15 +33,15 @@ for (const run of RUNS) {
     t.same(s.up.resizes[0], { Width: 100, Height: 30 }, 'the first size is the terminal kubectl started on');
 
     const [x] = await settledStreamExchanges(s.h.kt.store, (x) => x.request.exec?.tty === true);
-    t.same(x!.request.exec, { command: ['sh'], container: 'main', tty: true, stdin: true, stdout: true, stderr: false });
-    t.equal(x!.response?.exitCode, 0);
-    t.match(x!.response?.streamProtocol?.client, new RegExp(`^${run.client}`));
-    const stdin = recorded(x!, 'stdin').toString();
+    t.same(x.request.exec, { command: ['sh'], container: 'main', tty: true, stdin: true, stdout: true, stderr: false });
+    t.equal(x.response?.exitCode, 0);
+    t.match(x.response?.streamProtocol?.client, new RegExp(`^${run.client}`));
+    const stdin = recorded(x, 'stdin').toString();
     t.match(stdin, /echo tty-\$\(\(6\*7\)\)\r/, 'typed input is recorded');
     t.match(stdin, /stty size\r\x04$/, 'Ctrl-D is recorded as typed');
-    t.match(recorded(x!, 'stdout').toString(), /tty-42[\s\S]*40 120/, 'output is recorded');
-    t.equal(recorded(x!, 'stderr').length, 0, 'a terminal has no stderr');
-    const sizes = x!.streams.filter((e) => e.channel === 'resize').map((e) => JSON.parse(e.data) as unknown);
+    t.match(recorded(x, 'stdout').toString(), /tty-42[\s\S]*40 120/, 'output is recorded');
+    t.equal(recorded(x, 'stderr').length, 0, 'a terminal has no stderr');
+    const sizes = x.streams.filter((e) => e.channel === 'resize').map((e) => JSON.parse(e.data) as unknown);
     t.same(
       sizes,
       [
@@ -52,20 +52,20 @@ for (const run of RUNS) {
     );
 
     const [replay, cast, replayTyped, replayStdin, castOutputOnly] = await cliFromSource([
-      ['replay', x!.session, '--no-wait', '--data-dir', s.h.dataDir],
-      ['export', x!.session, '--format', 'asciicast', '--stdin', '--data-dir', s.h.dataDir],
-      ['replay', x!.session, '--no-wait', '--stdin', '--data-dir', s.h.dataDir],
-      ['replay', x!.session, '--no-wait', '--channel', 'stdin', '--data-dir', s.h.dataDir],
-      ['export', x!.session, '--format', 'asciicast', '--data-dir', s.h.dataDir],
+      ['replay', x.session, '--no-wait', '--data-dir', s.h.dataDir],
+      ['export', x.session, '--format', 'asciicast', '--stdin', '--data-dir', s.h.dataDir],
+      ['replay', x.session, '--no-wait', '--stdin', '--data-dir', s.h.dataDir],
+      ['replay', x.session, '--no-wait', '--channel', 'stdin', '--data-dir', s.h.dataDir],
+      ['export', x.session, '--format', 'asciicast', '--data-dir', s.h.dataDir],
     ]);
-    t.equal(replay!.code, 0, replay!.stderr);
-    t.equal(replay!.stdout.toString(), recorded(x!, 'stdout').toString(), 'replay writes the terminal output');
-    const typed = replayTyped!.stdout.toString();
+    t.equal(replay.code, 0, replay.stderr);
+    t.equal(replay.stdout.toString(), recorded(x, 'stdout').toString(), 'replay writes the terminal output');
+    const typed = replayTyped.stdout.toString();
     t.match(typed, /\[stdin: "stty size\\r"\]|\[stdin: "[^"]*stty size/, 'replay --stdin marks what was typed (stdout is a pipe here)');
-    t.equal(typed.replace(/\[stdin: (?:"(?:[^"\\]|\\.)*")\]/g, ''), recorded(x!, 'stdout').toString(), 'the terminal output is untouched around the markers');
-    t.equal(replayStdin!.stdout.toString(), stdin, '--channel stdin prints the keystrokes exactly');
+    t.equal(typed.replace(/\[stdin: (?:"(?:[^"\\]|\\.)*")\]/g, ''), recorded(x, 'stdout').toString(), 'the terminal output is untouched around the markers');
+    t.equal(replayStdin.stdout.toString(), stdin, '--channel stdin prints the keystrokes exactly');
     t.notOk(
-      castOutputOnly!.stdout
+      castOutputOnly.stdout
         .toString()
         .trim()
         .split('\n')
@@ -73,8 +73,8 @@ for (const run of RUNS) {
         .some((l) => (JSON.parse(l) as unknown[])[1] === 'i'),
       'export writes no input events unless asked',
     );
-    t.equal(cast!.code, 0, cast!.stderr);
-    const lines = cast!.stdout
+    t.equal(cast.code, 0, cast.stderr);
+    const lines = cast.stdout
       .toString()
       .trim()
       .split('\n')
@@ -116,9 +116,9 @@ t.test('attach -i: stdin to the main process, recorded as an attach', async (t) 
   t.equal(r.code, 0, r.stderr);
   t.equal(r.stdout.toString(), 'attached input\n');
   const [x] = await settledStreamExchanges(s.h.kt.store, (x) => x.request.attrs.subresource === 'attach');
-  t.same(x!.request.exec, { command: [], container: 'main', tty: false, stdin: true, stdout: true, stderr: true });
-  t.equal(recorded(x!, 'stdin').toString(), 'attached input\n');
-  t.equal(recorded(x!, 'stdout').toString(), 'attached input\n');
-  const [show] = await cliFromSource([['sessions', 'show', x!.session, '--data-dir', s.h.dataDir]]);
-  t.match(show!.stdout.toString(), /attach container=main stdin\s+exit 0/);
+  t.same(x.request.exec, { command: [], container: 'main', tty: false, stdin: true, stdout: true, stderr: true });
+  t.equal(recorded(x, 'stdin').toString(), 'attached input\n');
+  t.equal(recorded(x, 'stdout').toString(), 'attached input\n');
+  const [show] = await cliFromSource([['sessions', 'show', x.session, '--data-dir', s.h.dataDir]]);
+  t.match(show.stdout.toString(), /attach container=main stdin\s+exit 0/);
 });

@@ -151,7 +151,7 @@ const CASES: Case[] = [
   },
   {
     name: 'the summary counts (the refusal disappears from --refused)',
-    tamper: (id) => edit(id, 'session', (it) => (it['guardrails']!.M!['denied'] = { N: '0' })),
+    tamper: (id) => edit(id, 'session', (it) => (it['guardrails'].M!['denied'] = { N: '0' })),
     says: /the session item's summary differs from the recording: guardrails is \{.*"denied":0.*\} in DynamoDB/,
   },
   {
@@ -223,7 +223,7 @@ t.test('a crash that left a live session half uploaded reads as pending upload, 
   t.equal(live.state, 'live');
 
   // The last chunk was put to S3, then kubetape was killed before it was indexed and its items were written.
-  const last = chunks.sort((a, b) => ((a['sk'] as AttributeValue).S! < (b['sk'] as AttributeValue).S! ? -1 : 1))[chunks.length - 1]!;
+  const last = chunks.sort((a, b) => ((a['sk'] as AttributeValue).S! < (b['sk'] as AttributeValue).S! ? -1 : 1))[chunks.length - 1];
   const lastSeq = Number((last['seq'] as AttributeValue).N);
   const itemsOfLast = (await partitionItems(TABLE, `session#${id}`)).filter((i) => (i['chunk'] as AttributeValue | undefined)?.N === String(lastSeq));
   for (const it of [last, ...itemsOfLast])
@@ -236,7 +236,7 @@ t.test('a crash that left a live session half uploaded reads as pending upload, 
   // The same state on a finished session is tampering: its items must all be there.
   const id2 = await record('dave');
   const c2 = (await partitionItems(TABLE, `session#${id2}`)).filter((i) => (i['sk'] as AttributeValue).S!.startsWith('chunk#'));
-  const l2 = c2.sort((a, b) => ((a['sk'] as AttributeValue).S! < (b['sk'] as AttributeValue).S! ? -1 : 1))[c2.length - 1]!;
+  const l2 = c2.sort((a, b) => ((a['sk'] as AttributeValue).S! < (b['sk'] as AttributeValue).S! ? -1 : 1))[c2.length - 1];
   await dynamo.send(new DeleteItemCommand({ TableName: TABLE, Key: { pk: l2['pk'] as AttributeValue, sk: l2['sk'] as AttributeValue } }));
   const broken = await store.verify(id2);
   t.notOk(broken.ok, 'a finished session missing its last chunk item is BROKEN');

@@ -81,13 +81,13 @@ async function serve(cfg: string, log: string, zombie = false): Promise<Serve> {
       })
     : spawn('sh', ['-c', 'echo $$; exec "$0" "$1" serve --config "$2" >"$3" 2>&1', process.execPath, BIN, cfg, log], { stdio: ['ignore', 'pipe', 'ignore'] });
   children.push(holder);
-  const pid = await new Promise<number>((res) => holder.stdout!.once('data', (c: Buffer) => res(Number(c.toString().trim()))));
+  const pid = await new Promise<number>((res) => holder.stdout.once('data', (c: Buffer) => res(Number(c.toString().trim()))));
   servePids.push({ pid, started: processStartTime(pid) });
   const deadline = Date.now() + 20_000;
   for (;;) {
     const out = existsSync(log) ? readFileSync(log, 'utf8') : '';
     const m = /listening on\s+(https:\/\/\S+)/.exec(out);
-    if (m && /recordings in/.test(out)) return { pid, url: m[1]!, holder };
+    if (m && /recordings in/.test(out)) return { pid, url: m[1], holder };
     if (Date.now() > deadline || (!zombie && holder.exitCode !== null)) throw new Error(`serve did not start: ${out}`);
     await new Promise((r) => setTimeout(r, 50));
   }
@@ -316,7 +316,7 @@ const CASES: Case[] = [
       new RegExp(
         `${S1}  BROKEN  index.ndjson line \\d+ \\(its start\\) differs from its file's first line: user is "mallory" in the index, "alice" in the file`,
       ),
-      /index  BROKEN  index.ndjson line \d+ does not follow line \d+/,
+      /index {2}BROKEN {2}index.ndjson line \d+ does not follow line \d+/,
     ],
   },
   {
@@ -336,7 +336,7 @@ const CASES: Case[] = [
       ),
     says: () => [
       new RegExp(`${S2}  BROKEN  index.ndjson line \\d+ \\(its end\\) differs from \\S+ line \\d+: summary\\.errors is 0 in the index, \\d+ in the file`),
-      /index  BROKEN  index.ndjson line \d+ does not follow/,
+      /index {2}BROKEN {2}index.ndjson line \d+ does not follow/,
     ],
   },
   {
@@ -348,10 +348,10 @@ const CASES: Case[] = [
       };
       const f = sessionFile(d, S2);
       const lines = fileLines(f);
-      lines[lines.length - 1] = editLine(lines[lines.length - 1]!, unrefuse);
+      lines[lines.length - 1] = editLine(lines[lines.length - 1], unrefuse);
       const rechained = rechain(lines);
       writeLines(f, rechained);
-      const head = sha(rechained[rechained.length - 1]!);
+      const head = sha(rechained[rechained.length - 1]);
       writeIndex(
         d,
         rechain(indexText(d).map((l) => (l.includes(`"kind":"end","id":"${S2}"`) ? editLine(l, (o) => (unrefuse(o), (o['headSha256'] = head))) : l))),
@@ -359,7 +359,7 @@ const CASES: Case[] = [
     },
     says: () => [
       new RegExp(`${S2}  BROKEN  .*the end summary \\(\\S+ line \\d+\\) counts 0 denied by guardrails, its events hold 1: the summary was changed`),
-      /index  BROKEN  index.ndjson line \d+ \(checkpoint of \S+\) does not verify with the checkpoint key/,
+      /index {2}BROKEN {2}index.ndjson line \d+ \(checkpoint of \S+\) does not verify with the checkpoint key/,
     ],
   },
   {
@@ -377,7 +377,7 @@ const CASES: Case[] = [
         `${S1}  BROKEN  kubetape started again at \\S+ \\(index.ndjson line \\d+\\) and would have sealed it, but the index holds no end or seal line for it: removed`,
       ),
       new RegExp(`${S1}  BROKEN  .*line \\d+ on were cut`),
-      /index  BROKEN  index.ndjson line \d+ does not follow line \d+: index lines were removed/,
+      /index {2}BROKEN {2}index.ndjson line \d+ does not follow line \d+: index lines were removed/,
     ],
   },
   {
@@ -390,7 +390,7 @@ const CASES: Case[] = [
       const f = sessionFile(d, S3);
       writeLines(f, fileLines(f).slice(0, -1));
     },
-    says: () => [new RegExp(`${S3}  BROKEN  .*does not end with its end event`), /index  BROKEN  index.ndjson line \d+ does not follow/],
+    says: () => [new RegExp(`${S3}  BROKEN  .*does not end with its end event`), /index {2}BROKEN {2}index.ndjson line \d+ does not follow/],
   },
   {
     name: 'the tail of the session interrupted by kill -9 cut after it was sealed',
@@ -411,7 +411,7 @@ const CASES: Case[] = [
     },
     says: () => [
       new RegExp(`${S3}  BROKEN  session ${S3} is missing: session \\S+'s file names it as the session started before it`),
-      /index  BROKEN  index.ndjson line \d+ does not follow/,
+      /index {2}BROKEN {2}index.ndjson line \d+ does not follow/,
     ],
   },
   {
@@ -422,15 +422,15 @@ const CASES: Case[] = [
     },
     says: () => [
       new RegExp(`${S3}  BROKEN  session ${S3} is missing`),
-      /\S+  BROKEN  its file's first line says it started after index.ndjson line \d+ \(hash [0-9a-f]{12}…\); the index has (another line there|no such line)/,
-      /index  BROKEN  the index holds no checkpoint, though kubetape writes one whenever it starts: they were removed/,
+      /\S+ {2}BROKEN {2}its file's first line says it started after index.ndjson line \d+ \(hash [0-9a-f]{12}…\); the index has (another line there|no such line)/,
+      /index {2}BROKEN {2}the index holds no checkpoint, though kubetape writes one whenever it starts: they were removed/,
     ],
   },
   {
     name: 'index.ndjson deleted',
     tamper: (d) => unlinkSync(indexPath(d)),
     says: () => [
-      /index  BROKEN  index.ndjson is missing, and \d+ session files are on disk: the index was deleted/,
+      /index {2}BROKEN {2}index.ndjson is missing, and \d+ session files are on disk: the index was deleted/,
       new RegExp(`${S1}  BROKEN  not in the index`),
       new RegExp(`${S5}  BROKEN  not in the index`),
     ],
@@ -440,7 +440,7 @@ const CASES: Case[] = [
     tamper: (d) => {
       const f = sessionFile(d, S3);
       const lines = fileLines(f);
-      lines[1] = lines[1]!.replace('"method":"GET"', '"method":"DELETE"');
+      lines[1] = lines[1].replace('"method":"GET"', '"method":"DELETE"');
       writeLines(f, lines);
     },
     says: () => [new RegExp(`${S3}  BROKEN  \\S+ line 3 does not follow line 2: line 2 was changed`)],
@@ -451,8 +451,8 @@ const CASES: Case[] = [
       appendFileSync(
         sessionFile(d, S5),
         fileLines(sessionFile(d, S5))
-          .slice(-1)[0]!
-          .replace(/"prevSha256":"[0-9a-f]{64}"/, `"prevSha256":"${sha(fileLines(sessionFile(d, S5)).slice(-1)[0]!)}"`) + '\n',
+          .slice(-1)[0]
+          .replace(/"prevSha256":"[0-9a-f]{64}"/, `"prevSha256":"${sha(fileLines(sessionFile(d, S5)).slice(-1)[0])}"`) + '\n',
       ),
     says: () => [new RegExp(`${S5}  BROKEN  \\S+ line \\d+ follows the session's end \\(added\\)`)],
   },
@@ -471,7 +471,7 @@ t.test('every tampering makes verify --all exit 2 naming what changed', async (t
 
 t.test('the user rewrite fools sessions list, and show, replay and export warn about it', async (t) => {
   const d = copy();
-  CASES[0]!.tamper(d);
+  CASES[0].tamper(d);
   const alice = JSON.parse((await cli(['sessions', 'list', '--json', '--user', 'alice', '--data-dir', d])).stdout) as Array<{ id: string }>;
   t.notOk(
     alice.some((s) => s.id === S1),

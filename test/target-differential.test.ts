@@ -58,7 +58,7 @@ function seedCluster(): void {
     metadata: { name: 'db', namespace: 'default' },
     type: 'Opaque',
     data: { password: 'aHVudGVyMg==' },
-  } as never);
+  });
   h.api.objects.put({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'app', namespace: 'default' }, data: { a: '1' } });
 }
 
@@ -115,7 +115,7 @@ function judge(t: Test, o: Outcome, upgrade: boolean): 'refused' | 'forwarded' |
       for (const a of o.arrived) {
         if (a.path !== bytesOf(rec.uri)) problems.push(`arrived ${JSON.stringify(a.path)} but recorded uri ${JSON.stringify(rec.uri)}`);
       }
-      const first = o.arrived[0]!;
+      const first = o.arrived[0];
       let want: GoRequestInfo | undefined;
       let oracleNote = '';
       try {
@@ -149,7 +149,7 @@ function judge(t: Test, o: Outcome, upgrade: boolean): 'refused' | 'forwarded' |
       let after: GoRequestInfo | undefined;
       try {
         before = apiServerReading(o.method, bytesOf(o.target));
-        after = apiServerReading(o.method, o.arrived[0]!.path);
+        after = apiServerReading(o.method, o.arrived[0].path);
       } catch {
         /* not modelled: nothing to compare */
       }
@@ -195,7 +195,7 @@ async function pool<T>(items: readonly T[], limit: number, fn: (x: T) => Promise
   let next = 0;
   await Promise.all(
     Array.from({ length: limit }, async () => {
-      while (next < items.length) await fn(items[next++]!);
+      while (next < items.length) await fn(items[next++]);
     }),
   );
 }
@@ -223,7 +223,7 @@ t.test('REST: every corpus target is refused, or forwarded exactly as decided an
     }
   });
   const arrived = h.api.received.slice(before);
-  const unattributed = arrived.filter((r) => typeof r.headers['x-difftest'] !== 'string' || !outcomes.has(r.headers['x-difftest'] as string));
+  const unattributed = arrived.filter((r) => typeof r.headers['x-difftest'] !== 'string' || !outcomes.has(r.headers['x-difftest']));
   t.same(
     unattributed.map((r) => `${r.method} ${r.path}`),
     [],

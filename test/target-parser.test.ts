@@ -280,7 +280,7 @@ const NASTY = [
 ];
 
 function randomTarget(r: () => number): string {
-  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)];
   let s = r() < 0.92 ? '/' : pick(['', 'http://x', '*', 'a', '\\', '#']);
   const n = 1 + Math.floor(r() * 14);
   let inQuery = false;

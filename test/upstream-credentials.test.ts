@@ -314,7 +314,7 @@ t.test('an exec plugin resolved via PATH is cached, shared by concurrent callers
   const all = await Promise.all(Array.from({ length: 5 }, () => creds.get()));
   t.equal(c.count(), 1, 'five concurrent callers, one plugin run');
   t.same(new Set(all.map((a) => a.authorization)), new Set(['Bearer tok-1']));
-  t.ok(all[0]!.expiresAt instanceof Date && all[0]!.expiresAt.getTime() > Date.now() + 500_000, 'expirationTimestamp is parsed');
+  t.ok(all[0].expiresAt instanceof Date && all[0].expiresAt.getTime() > Date.now() + 500_000, 'expirationTimestamp is parsed');
 
   t.equal((await creds.get()).authorization, 'Bearer tok-1');
   t.equal(c.count(), 1, 'cached while valid');

@@ -50,7 +50,7 @@ t.test('an upstream that accepts but never answers: 504 after the timeout, recor
   t.ok(arrived >= 2, 'the request did reach the silent upstream');
   const [s] = await kt.store.listSessions();
   const events = [];
-  for await (const ev of kt.store.readSession(s!.id)) events.push(ev);
+  for await (const ev of kt.store.readSession(s.id)) events.push(ev);
   const resp = events.find((e) => e.type === 'response' && e.status === 504);
   t.ok(resp, 'the 504 is in the recording');
   t.match(resp, { error: /did not answer within 1s/ });

@@ -70,7 +70,7 @@ t.test('synth works offline and only stages the Dockerfile context for the image
   const manifest = JSON.parse(readFileSync(join(main.outdir, 'Kubetape.assets.json'), 'utf8'));
   const images = Object.values(manifest.dockerImages ?? {}) as { source: { directory: string; dockerFile?: string } }[];
   t.equal(images.length, 1, 'one container image asset');
-  const staged = join(main.outdir, images[0]!.source.directory);
+  const staged = join(main.outdir, images[0].source.directory);
   t.equal(
     readFileSync(join(staged, 'Dockerfile'), 'utf8'),
     readFileSync(join(REPO_ROOT, 'Dockerfile'), 'utf8'),
@@ -82,7 +82,7 @@ t.test('synth works offline and only stages the Dockerfile context for the image
 t.test('the table is exactly the one src/store/aws/table-schema.ts defines', async (t) => {
   const tables = ofType(json, 'AWS::DynamoDB::Table');
   t.equal(tables.length, 1);
-  const p = tables[0]![1].Properties;
+  const p = tables[0][1].Properties;
   t.equal(p.TableName, TABLE_SCHEMA.defaultTableName);
   t.equal(p.BillingMode, TABLE_SCHEMA.billingMode);
   t.same(p.KeySchema, [
@@ -470,16 +470,14 @@ t.test('approvalsWebhookSecretArn: an ECS secret the execution role may read, an
   const embedded = JSON.parse(renderedConfig(other.json)).policy;
   t.same(embedded.approvals, { webhookFromEnv: APPROVALS_WEBHOOK_ENV });
 
-  const execRoleId = (Object.values(other.json.Resources).find((r) => r.Type === 'AWS::ECS::TaskDefinition')!.Properties.ExecutionRoleArn as any)[
-    'Fn::GetAtt'
-  ][0];
+  const execRoleId = Object.values(other.json.Resources).find((r) => r.Type === 'AWS::ECS::TaskDefinition')!.Properties.ExecutionRoleArn['Fn::GetAtt'][0];
   const execPolicies = ofType(other.json, 'AWS::IAM::Policy').filter(([, p]) => (p.Properties.Roles as any[]).some((r) => r.Ref === execRoleId));
   const grants = execPolicies.flatMap(([, p]) => p.Properties.PolicyDocument.Statement as any[]).filter((s) => s.Resource === WEBHOOK_SECRET_ARN);
   t.ok(
     grants.some((s) => asList(s.Action).includes('secretsmanager:GetSecretValue')),
     'the execution role reads the secret',
   );
-  const taskRoleId = (Object.values(other.json.Resources).find((r) => r.Type === 'AWS::ECS::TaskDefinition')!.Properties.TaskRoleArn as any)['Fn::GetAtt'][0];
+  const taskRoleId = Object.values(other.json.Resources).find((r) => r.Type === 'AWS::ECS::TaskDefinition')!.Properties.TaskRoleArn['Fn::GetAtt'][0];
   t.notOk(
     JSON.stringify(ofType(other.json, 'AWS::IAM::Policy').filter(([, p]) => (p.Properties.Roles as any[]).some((r) => r.Ref === taskRoleId))).includes(
       'secretsmanager',

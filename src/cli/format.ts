@@ -5,7 +5,7 @@ export function table(header: string[], rows: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (r: string[]) =>
     r
-      .map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!)))
+      .map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i])))
       .join('   ')
       .trimEnd();
   return [line(header), ...rows.map(line)].join('\n') + '\n';

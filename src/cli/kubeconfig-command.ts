@@ -90,7 +90,7 @@ export function runKubeconfigRewrite(flags: RewriteFlags, io: RewriteIo): void {
   } catch (err) {
     throw new CliError((err as Error).message);
   }
-  const input = flags.kubeconfig ?? kubeconfigPaths(undefined, io.env, io.home)[0]!;
+  const input = flags.kubeconfig ?? kubeconfigPaths(undefined, io.env, io.home)[0];
   if (flags.out && !flags.inPlace && samePath(flags.out, input)) {
     throw new CliError(`--out ${flags.out} is the input kubeconfig; use --in-place to replace it (a backup is kept)`);
   }
@@ -131,7 +131,7 @@ export function runKubeconfigRewrite(flags: RewriteFlags, io: RewriteIo): void {
     });
   } catch (err) {
     if (err instanceof RewriteError || err instanceof KubeconfigError || err instanceof ProxyInputError || err instanceof TemplateError) {
-      throw new CliError(err.message.split('\n')[0]!);
+      throw new CliError(err.message.split('\n')[0]);
     }
     throw err;
   }

@@ -28,7 +28,7 @@ export interface LogoutFlags {
 /** Value of `--flag VALUE` or `--flag=VALUE`. */
 function flag(args: string[], name: string): string | undefined {
   for (let i = 0; i < args.length; i++) {
-    const a = args[i]!;
+    const a = args[i];
     if (a === name && i + 1 < args.length) return args[i + 1];
     if (a.startsWith(`${name}=`)) return a.slice(name.length + 1);
   }

@@ -146,8 +146,8 @@ export function clientName(ua: string | undefined): string {
   const u = ua?.trim();
   if (!u) return '-';
   const generated = /^OpenAPI-Generator\/[^/\s]+\/(\w+)/i.exec(u);
-  if (generated) return `kubernetes-${generated[1]!.toLowerCase()}`;
-  return u.split(/[\s/]/)[0]!;
+  if (generated) return `kubernetes-${generated[1].toLowerCase()}`;
+  return u.split(/[\s/]/)[0];
 }
 
 function positiveInt(v: string, flag: string): number {

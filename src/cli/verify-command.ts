@@ -60,7 +60,7 @@ export function registerVerifyCommand(program: Command): void {
         }
         const broken = sessions.filter((r) => !r.ok);
         if (broken.length > 0 || problems.length > 0) {
-          const first = broken[0] ? `${broken[0].id}: ${broken[0].problem}` : problems[0]!;
+          const first = broken[0] ? `${broken[0].id}: ${broken[0].problem}` : problems[0];
           const what = [
             broken.length ? `${broken.length} of ${sessions.length} recording${sessions.length === 1 ? '' : 's'} failed verification` : '',
             problems.length ? `${problems.length} problem${problems.length === 1 ? '' : 's'} with the index` : '',

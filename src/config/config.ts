@@ -100,7 +100,7 @@ export function readConfigFile(path: string): Partial<ServeConfig> {
   } catch (e) {
     // The parser's message ends "at line 2, column 1:" and a code frame: one line, file:line:column first.
     const where = e instanceof YAMLParseError && e.linePos ? `:${e.linePos[0].line}:${e.linePos[0].col}` : '';
-    const message = (e as Error).message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+    const message = (e as Error).message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '');
     throw new ConfigError(`config ${path}${where}: ${message}`);
   }
   if (doc === null || doc === undefined) return {};
@@ -120,7 +120,7 @@ export function readConfigFile(path: string): Partial<ServeConfig> {
   }
   const atBase = (p: string) => resolve(base, expandHome(p));
   if (typeof (rec as Record<string, unknown> | undefined)?.['checkpointKeyFile'] === 'string') {
-    (rec as Record<string, unknown>)['checkpointKeyFile'] = atBase((rec as Record<string, string>)['checkpointKeyFile']!);
+    (rec as Record<string, unknown>)['checkpointKeyFile'] = atBase((rec as Record<string, string>)['checkpointKeyFile']);
   }
   try {
     if (obj['authentication'] !== undefined) obj['authentication'] = parseAuthentication(obj['authentication'], atBase);
@@ -134,7 +134,7 @@ export function readConfigFile(path: string): Partial<ServeConfig> {
   } catch (e) {
     throw new ConfigError(`config ${path}: ${(e as Error).message}`);
   }
-  return obj as Partial<ServeConfig>;
+  return obj;
 }
 
 export function expandHome(p: string): string {

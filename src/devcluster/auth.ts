@@ -42,7 +42,7 @@ export function authenticate(req: IncomingMessage, cfg: AuthConfig): AuthResult 
   if (header) {
     const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
     for (const check of m ? (cfg.tokenAuthenticators ?? []) : []) {
-      const r = check(m![1]!);
+      const r = check(m![1]);
       if (r !== undefined) return r;
     }
     const u = m ? cfg.users.find((x) => x.token === m[1]) : undefined;

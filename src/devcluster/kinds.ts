@@ -30,7 +30,7 @@ export function timestamp(d = new Date()): string {
 }
 
 type Obj = Record<string, unknown>;
-const obj = (v: unknown): Obj => (isObject(v) ? (v as Obj) : {});
+const obj = (v: unknown): Obj => (isObject(v) ? v : {});
 
 function defaultContainer(c: Obj): void {
   const image = typeof c.image === 'string' ? c.image : '';
@@ -45,7 +45,7 @@ function defaultContainer(c: Obj): void {
 function defaultPodSpec(spec: Obj): void {
   for (const list of ['initContainers', 'containers']) {
     const cs = spec[list];
-    if (Array.isArray(cs)) for (const c of cs) if (isObject(c)) defaultContainer(c as Obj);
+    if (Array.isArray(cs)) for (const c of cs) if (isObject(c)) defaultContainer(c);
   }
   spec.restartPolicy ??= 'Always';
   spec.terminationGracePeriodSeconds ??= 30;
@@ -128,7 +128,7 @@ function defaultDeployment(dep: KubeObject): void {
   if (strategy.type === 'RollingUpdate') strategy.rollingUpdate = { maxUnavailable: '25%', maxSurge: '25%', ...obj(strategy.rollingUpdate) };
   spec.strategy = strategy;
   const template = obj(spec.template);
-  if (isObject(template.spec)) defaultPodSpec(template.spec as Obj);
+  if (isObject(template.spec)) defaultPodSpec(template.spec);
 }
 
 /** What the deployment controller would report once every replica is up. */

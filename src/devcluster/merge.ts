@@ -253,13 +253,13 @@ export function jsonPatch(target: Json, ops: Json): Json {
     const path = op.path;
     switch (op.op) {
       case 'add':
-        doc = addAt(doc, path, op.value as Json, false);
+        doc = addAt(doc, path, op.value, false);
         break;
       case 'remove':
         removeAt(doc, path);
         break;
       case 'replace':
-        doc = addAt(doc, path, op.value as Json, true);
+        doc = addAt(doc, path, op.value, true);
         break;
       case 'move': {
         const v = removeAt(doc, String(op.from));

@@ -284,7 +284,7 @@ function value(type: FieldType, r: Reader): unknown {
     const entry = decode({ 1: f('key', type.map[0]), 2: f('value', type.map[1], { keepZero: true }) }, r.bytes());
     return [String(entry.key ?? ''), entry.value ?? (type.map[1] === 'string' ? '' : undefined)];
   }
-  return decode(type as Schema, r.bytes());
+  return decode(type, r.bytes());
 }
 
 function decode(schema: Schema, buf: Buffer): Record<string, unknown> {

@@ -55,7 +55,7 @@ export function parseLabelSelector(text: string | null): Selector {
     if (toks[p] === '!') {
       const key = toks[p + 1];
       if (!isIdent(key)) fail(`found '${key ?? ''}', expected: identifier after '!'`);
-      reqs.push({ key: key as string, op: '!exists', values: [] });
+      reqs.push({ key: key, op: '!exists', values: [] });
       p += 2;
     } else {
       const key = toks[p];
@@ -73,7 +73,7 @@ export function parseLabelSelector(text: string | null): Selector {
       } else if (op === '>' || op === '<') {
         const v = toks[p + 2];
         if (!isIdent(v) || !/^-?\d+$/.test(v)) fail(`for 'Gt', 'Lt' operators, the value must be an integer`);
-        reqs.push({ key, op: op === '>' ? 'gt' : 'lt', values: [v as string] });
+        reqs.push({ key, op: op === '>' ? 'gt' : 'lt', values: [v] });
         p += 3;
       } else if (op === 'in' || op === 'notin') {
         if (toks[p + 2] !== '(') fail(`found '${toks[p + 2] ?? ''}', expected: '('`);

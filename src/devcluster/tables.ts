@@ -15,8 +15,8 @@ export interface ColumnDefinition {
 
 type Obj = Record<string, unknown>;
 type Cell = string | number | boolean;
-const o = (v: unknown): Obj => (isObject(v) ? (v as Obj) : {});
-const arr = (v: unknown): Obj[] => (Array.isArray(v) ? v.filter(isObject) : []) as Obj[];
+const o = (v: unknown): Obj => (isObject(v) ? v : {});
+const arr = (v: unknown): Obj[] => (Array.isArray(v) ? v.filter(isObject) : []);
 
 const NAME_DOC = 'Name must be unique within a namespace; see the metadata.name field of the object.';
 const AGE_DOC = 'CreationTimestamp: when the server created this object (RFC 3339, UTC).';

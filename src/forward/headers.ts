@@ -1,7 +1,6 @@
 // What kubetape refuses to pass on. The upstream must see kubetape's own
 // credential and nothing a caller could use to become someone else.
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
-import type { Socket } from 'node:net';
 import { RECORDED_HEADERS, type ExchangeStart } from '../record/recorder.js';
 
 /**
@@ -67,7 +66,7 @@ export function clientOf(req: IncomingMessage): Pick<ExchangeStart, 'source' | '
   const clientSession = one('kubectl-session');
   return {
     source: req.socket.remoteAddress ?? '',
-    socket: req.socket as Socket,
+    socket: req.socket,
     ...(userAgent ? { userAgent } : {}),
     ...(command ? { command } : {}),
     ...(clientSession ? { clientSession } : {}),

@@ -17,7 +17,7 @@ export function maskableAccept(accept: string | undefined): string | undefined {
     .map((r) => r.trim())
     .filter(Boolean);
   const json = ranges.filter((r) => {
-    const type = r.split(';')[0]!.trim().toLowerCase();
+    const type = r.split(';')[0].trim().toLowerCase();
     return type === 'application/json' || type === 'application/*' || type === '*/*';
   });
   if (json.length === 0 || json.length === ranges.length) return undefined;

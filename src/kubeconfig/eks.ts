@@ -15,7 +15,7 @@ const EKS_ARN = /^arn:aws[a-z-]*:eks:([a-z0-9-]+):\d+:cluster\/(.+)$/;
 /** Value of `--flag VALUE` or `--flag=VALUE` among args. */
 function flagValue(args: string[], ...flags: string[]): string | undefined {
   for (let i = 0; i < args.length; i++) {
-    const a = args[i]!;
+    const a = args[i];
     for (const f of flags) {
       if (a === f && i + 1 < args.length) return args[i + 1];
       if (a.startsWith(`${f}=`)) return a.slice(f.length + 1);

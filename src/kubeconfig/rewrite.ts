@@ -162,7 +162,7 @@ export function rewriteKubeconfig(text: string, opts: RewriteOptions): RewriteRe
   const usedElsewhere = (refs: Map<string, string[]>, name: string) => (refs.get(name) ?? []).some((c) => !chosen.has(c));
 
   const doc = parseDocument(text);
-  if (doc.errors.length > 0) throw new KubeconfigError(`${source}: not valid YAML: ${doc.errors[0]!.message.split('\n')[0]}`);
+  if (doc.errors.length > 0) throw new KubeconfigError(`${source}: not valid YAML: ${doc.errors[0].message.split('\n')[0]}`);
   const written = { cluster: new Set<string>(), user: new Set<string>() };
   const rewritten: RewrittenContext[] = [];
 

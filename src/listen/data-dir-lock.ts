@@ -117,7 +117,7 @@ export function acquireDataDirLock(dataDir: string, info: LockInfo = {}, log?: (
 }
 
 function clean(info: LockInfo): LockInfo {
-  return Object.fromEntries(Object.entries(info).filter(([, v]) => v !== undefined)) as LockInfo;
+  return Object.fromEntries(Object.entries(info).filter(([, v]) => v !== undefined));
 }
 
 function tryCreate(path: string, holder: LockHolder): boolean {

@@ -39,7 +39,7 @@ export function requestChain(handlers: RequestHandler[], log: (line: string) => 
       const h = handlers[i++];
       if (!h) return sendStatus(res, 404, `the server could not find the requested resource (${req.method} ${req.originalUrl})`, 'NotFound');
       try {
-        const r = h(req, res, next) as unknown;
+        const r = h(req, res, next);
         if (r instanceof Promise) r.catch((e: unknown) => failed(res, e));
       } catch (e) {
         failed(res, e);

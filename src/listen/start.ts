@@ -117,7 +117,7 @@ async function startHolding(
   const multiCluster = !opts.upstream && (c.clusters?.length ?? 0) > 0;
   const built = multiCluster ? await buildClusters(c, log) : undefined;
   const upstreams = built ? built.upstreams : [opts.upstream ?? resolveConfiguredUpstream(c, log)];
-  const upstream = upstreams[0]!;
+  const upstream = upstreams[0];
   let tls;
   try {
     tls = await loadServingTls(c, paths, listen.host);
@@ -158,12 +158,12 @@ async function startHolding(
   const routes = upstreams.map((u) =>
     createClusterRoute(u, { config: c, store, authenticator, metrics, agent, log, limits, ...(policy ? { policy } : {}), ...(approvals ? { approvals } : {}) }),
   );
-  const recorder = routes[0]!.recorder;
+  const recorder = routes[0].recorder;
 
   // A plain handler chain, not express: express cost about a quarter of kubetape's CPU per small GET (request-chain.ts).
   const handlers: RequestHandler[] = [parseTargets(), authenticate(authenticator, metrics)];
   if (approvals) handlers.push(approvalRoutesApp(createApprovalRoutes(approvals, recorder)));
-  handlers.push(multiCluster ? routeRequests(routes) : routes[0]!.rest);
+  handlers.push(multiCluster ? routeRequests(routes) : routes[0].rest);
   const app = requestChain(handlers, log);
 
   const server: HttpsServer = createHttpsServer({ cert: tls.cert, key: tls.key, ALPNProtocols: ['http/1.1'] }, app);
@@ -171,7 +171,7 @@ async function startHolding(
   server.requestTimeout = 0;
   server.headersTimeout = 60_000;
   server.keepAliveTimeout = 65_000;
-  const upgrades: UpgradeHandler = multiCluster ? routeUpgrades(routes) : (req, socket, head, target) => void routes[0]!.upgrade(req, socket, head, target);
+  const upgrades: UpgradeHandler = multiCluster ? routeUpgrades(routes) : (req, socket, head, target) => void routes[0].upgrade(req, socket, head, target);
   server.on('upgrade', parseUpgradeTargets(upgrades));
   // What node's HTTP parser itself refuses (control or non-ASCII bytes in the request line,
   // a malformed head) gets a Status too, instead of node's bare 400.

@@ -28,7 +28,7 @@ async function exportKeyPem(key: CryptoKey): Promise<string> {
 }
 
 async function generateKeys(): Promise<CryptoKeyPair> {
-  return (await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify'])) as unknown as CryptoKeyPair;
+  return await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify']);
 }
 
 /** A self-signed CA valid for ten years. */
@@ -87,7 +87,7 @@ export async function issueCertificate(
 
 async function importKeyPem(pem: string): Promise<CryptoKey> {
   const b64 = pem.replace(/-----[^-]+-----/g, '').replace(/\s+/g, '');
-  return (await webcrypto.subtle.importKey('pkcs8', Buffer.from(b64, 'base64'), ALG, false, ['sign'])) as unknown as CryptoKey;
+  return await webcrypto.subtle.importKey('pkcs8', Buffer.from(b64, 'base64'), ALG, false, ['sign']);
 }
 
 /** A CA plus a serving certificate for loopback, in one call: what tests want. */

@@ -28,7 +28,7 @@ function isLoopbackHttp(u: URL): boolean {
 export async function discover(o: OidcClientOptions): Promise<client.Configuration> {
   const server = new URL(o.issuer);
   const options: client.DiscoveryRequestOptions = {
-    [client.customFetch]: issuerFetch({ timeoutMs: o.timeoutMs ?? 10_000, ...(o.ca ? { ca: o.ca } : {}) }) as never,
+    [client.customFetch]: issuerFetch({ timeoutMs: o.timeoutMs ?? 10_000, ...(o.ca ? { ca: o.ca } : {}) }),
   };
   // Plain http only for an IdP on this machine (development); anything else must be https.
   if (isLoopbackHttp(server)) options.execute = [client.allowInsecureRequests];

@@ -107,7 +107,7 @@ export class JsonTopLevelScanner {
         i = this.scanCapture(chunk, i);
         continue;
       }
-      const b = chunk[i]!;
+      const b = chunk[i];
       if (isSpace(b)) {
         i++;
         continue;
@@ -231,7 +231,7 @@ export class JsonTopLevelScanner {
     let i = start;
     const n = chunk.length;
     if (cap.shape === 'unknown') {
-      const b = chunk[i]!;
+      const b = chunk[i];
       if (b === OPEN_OBJ || b === OPEN_ARR) cap.shape = 'container';
       else if (b === QUOTE) cap.shape = 'string';
       else if (b === CLOSE_OBJ || b === CLOSE_ARR || b === COMMA || b === COLON) throw this.unexpected(b, 'a value');
@@ -244,7 +244,7 @@ export class JsonTopLevelScanner {
         if (cap.shape === 'string') return this.finish(chunk, i);
         continue;
       }
-      const b = chunk[i]!;
+      const b = chunk[i];
       if (cap.shape === 'primitive') {
         // true/false/null/numbers end at the first byte that cannot be part of them.
         if (isSpace(b) || b === COMMA || b === CLOSE_OBJ || b === CLOSE_ARR) return this.finish(chunk, i);
@@ -306,7 +306,7 @@ export class JsonTopLevelScanner {
     if (end > this.pendingStart) this.keep(chunk.subarray(this.pendingStart, end));
     this.cap = undefined;
     this.pendingStart = end;
-    const value = cap.parts.length === 1 ? cap.parts[0]! : Buffer.concat(cap.parts, cap.size);
+    const value = cap.parts.length === 1 ? cap.parts[0] : Buffer.concat(cap.parts, cap.size);
     switch (this.phase) {
       case 'in-key':
         this.key = parseKey(value);

@@ -115,7 +115,7 @@ export class StreamingSecretMasker {
 
   private take(): Buffer {
     if (this.out.length === 0) return EMPTY;
-    const b = this.out.length === 1 ? this.out[0]! : Buffer.concat(this.out);
+    const b = this.out.length === 1 ? this.out[0] : Buffer.concat(this.out);
     this.out = [];
     return b;
   }

@@ -63,7 +63,7 @@ export function requestAttributes(method: string, target: RequestTarget): Reques
 
   if (parts[0] === 'namespaces' && parts.length > 1) {
     a.namespace = parts[1]!;
-    if (parts.length > 2 && !NAMESPACE_SUBRESOURCES.has(parts[2]!)) parts = parts.slice(2);
+    if (parts.length > 2 && !NAMESPACE_SUBRESOURCES.has(parts[2])) parts = parts.slice(2);
   }
   a.resource = parts[0] ?? '';
   a.name = parts[1] ?? '';

@@ -128,7 +128,7 @@ export function parseRequestTarget(raw: string): TargetResult {
     const values = params.getAll(name);
     if (values.length > 1) return refuse(`its query repeats the parameter ${JSON.stringify(name)}`);
     // Go compares some of these with Unicode folding ("falſe" is false there): decided values are plain ASCII.
-    if (values.length === 1 && !/^[\x20-\x7e]*$/.test(values[0]!))
+    if (values.length === 1 && !/^[\x20-\x7e]*$/.test(values[0]))
       return refuse(`its query parameter ${JSON.stringify(name)} has a character that is not printable ASCII`);
   }
   // List options the API server fails to decode make it drop what it read from the rest of the

@@ -10,7 +10,7 @@ export function looksLikeText(b: Buffer, nulMeansBinary = false): boolean {
   let control = 0;
   let seen = 0;
   for (let i = 0; i < b.length; i += step) {
-    const byte = b[i]!;
+    const byte = b[i];
     seen++;
     if (byte === 0 && nulMeansBinary) return false;
     if ((byte < 0x20 && byte !== 0x09 && byte !== 0x0a && byte !== 0x0d && byte !== 0x1b && byte !== 0x08 && byte !== 0x07) || byte === 0x7f) control++;

@@ -492,7 +492,7 @@ export class Exchange {
     if (this.stopReason) return 0;
     let size = 0;
     if (!this.streamTruncated) {
-      const data = b.parts.length === 1 ? b.parts[0]! : Buffer.concat(b.parts, b.bytes);
+      const data = b.parts.length === 1 ? b.parts[0] : Buffer.concat(b.parts, b.bytes);
       size = this.recordStream(b.channel, data, b.where, b.frames, false);
       // Not recorded: stopped (failMode closed), nothing is forwarded; failMode open forwards anyway.
       if (this.stopReason) return 0;

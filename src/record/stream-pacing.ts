@@ -132,7 +132,7 @@ export class StreamPacer {
   private flush(force: boolean, filter?: (b: Batch) => boolean): void {
     this.refill();
     for (let i = 0; i < this.queue.length && !this.stopped;) {
-      const b = this.queue[i]!;
+      const b = this.queue[i];
       if (filter && !filter(b)) {
         i++;
         continue;

@@ -63,9 +63,9 @@ function httpGet(url: string, headers: Record<string, string> = {}): Promise<{ s
 /** arn:aws:sts::ACCT:assumed-role/ROLE/SESSION -> arn:aws:iam::ACCT:role/ROLE (aws-iam-authenticator's Canonicalize). */
 export function canonicalArn(arn: string): { canonical: string; accountId: string; sessionName?: string } {
   const m = /^arn:(aws[a-z-]*):sts::(\d{12}):assumed-role\/([^/]+)\/(.+)$/.exec(arn);
-  if (m) return { canonical: `arn:${m[1]}:iam::${m[2]}:role/${m[3]}`, accountId: m[2]!, sessionName: m[4]! };
+  if (m) return { canonical: `arn:${m[1]}:iam::${m[2]}:role/${m[3]}`, accountId: m[2], sessionName: m[4] };
   const iam = /^arn:aws[a-z-]*:iam::(\d{12}):/.exec(arn);
-  if (iam) return { canonical: arn, accountId: iam[1]! };
+  if (iam) return { canonical: arn, accountId: iam[1] };
   throw new Error(`not an IAM or STS ARN: ${arn}`);
 }
 
@@ -117,7 +117,7 @@ export class EksTokenAuthenticator {
     const date = one('X-Amz-Date') ?? '';
     const dm = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(date);
     if (!dm) return { ok: false, reason: 'X-Amz-Date is missing or malformed' };
-    const signedAt = Date.UTC(+dm[1]!, +dm[2]! - 1, +dm[3]!, +dm[4]!, +dm[5]!, +dm[6]!);
+    const signedAt = Date.UTC(+dm[1], +dm[2] - 1, +dm[3], +dm[4], +dm[5], +dm[6]);
     const age = this.now() - signedAt;
     if (age > VALID_MS) return { ok: false, reason: 'token has expired (signed more than 15 minutes ago)' };
     if (age < -60_000) return { ok: false, reason: 'token is dated in the future' };

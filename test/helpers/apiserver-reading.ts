@@ -28,7 +28,7 @@ const isHex = (c: string | undefined): boolean => c !== undefined && /^[0-9A-Fa-
 export function goUnescape(s: string, query: boolean): string | undefined {
   let out = '';
   for (let i = 0; i < s.length; i++) {
-    const c = s[i]!;
+    const c = s[i];
     if (c === '%') {
       if (!isHex(s[i + 1]) || !isHex(s[i + 2])) return undefined;
       out += String.fromCharCode(parseInt(s.slice(i + 1, i + 3), 16));
@@ -51,7 +51,7 @@ export function goParseRequestURI(raw: string): GoUrl {
   let scheme = '';
   let rest = raw;
   for (let i = 0; i < raw.length; i++) {
-    const c = raw[i]!;
+    const c = raw[i];
     if (/[A-Za-z]/.test(c)) continue;
     if (/[0-9+\-.]/.test(c)) {
       if (i === 0) break;
@@ -113,14 +113,14 @@ function equalFoldFalse(v: string): boolean {
 /** Convert_Slice_string_To_bool: absent false; "0" or EqualFold "false" false; anything else true. */
 export function goBool(values: string[] | undefined): boolean {
   if (!values || values.length === 0) return false;
-  const v = values[0]!;
+  const v = values[0];
   return !(v === '0' || equalFoldFalse(v));
 }
 
 /** The fallback in NewRequestInfo when ListOptions do not decode: strings.ToLower, not EqualFold. */
 function goWatchFallback(values: string[] | undefined): boolean {
   if (!values || values.length === 0) return false;
-  const lower = Buffer.from(values[0]!, 'latin1').toString('utf8').toLowerCase();
+  const lower = Buffer.from(values[0], 'latin1').toString('utf8').toLowerCase();
   return !(lower === 'false' || lower === '0');
 }
 
@@ -253,7 +253,7 @@ export function goRequestInfo(method: string, u: { path: string; rawQuery: strin
     let decoded = true;
     for (const k of ['limit', 'timeoutSeconds']) {
       const v = q.get(k);
-      if (v && v.length > 0 && !isGoInt64(v[0]!)) {
+      if (v && v.length > 0 && !isGoInt64(v[0])) {
         if (v[0] === '') throw new Error(`oracle: ${k}= (empty) is not modelled`);
         decoded = false;
       }

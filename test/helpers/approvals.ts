@@ -14,5 +14,5 @@ export const deleteProdPod = (kubeconfig: string, pod: string) => kubectl(['dele
 /** `kubetape approvals ARGS...`, with stdout as text. */
 export async function approvalsCli(...args: string[]): Promise<CliResult & { out: string }> {
   const [r] = await cliFromSource([['approvals', ...args]]);
-  return { ...r!, out: r!.stdout.toString('utf8') };
+  return { ...r, out: r.stdout.toString('utf8') };
 }

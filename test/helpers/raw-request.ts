@@ -32,7 +32,7 @@ function dechunk(buf: Buffer): Buffer | undefined {
   for (;;) {
     const eol = buf.indexOf('\r\n', i);
     if (eol < 0) return undefined;
-    const size = parseInt(buf.subarray(i, eol).toString('latin1').split(';')[0]!, 16);
+    const size = parseInt(buf.subarray(i, eol).toString('latin1').split(';')[0], 16);
     if (Number.isNaN(size)) return undefined;
     if (size === 0) return Buffer.concat(out);
     if (buf.length < eol + 2 + size + 2) return undefined;

@@ -20,13 +20,13 @@ interface Page {
 function decode(s: string): string {
   return s.replace(/&(#x[0-9a-f]+|#\d+|amp|lt|gt|quot|apos);/gi, (_m, e: string) => {
     if (e[0] === '#') return String.fromCodePoint(e[1] === 'x' || e[1] === 'X' ? parseInt(e.slice(2), 16) : parseInt(e.slice(1), 10));
-    return ({ amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" } as Record<string, string>)[e.toLowerCase()]!;
+    return ({ amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" } as Record<string, string>)[e.toLowerCase()];
   });
 }
 
 function attr(tag: string, name: string): string | undefined {
   const m = new RegExp(`\\s${name}="([^"]*)"`, 'i').exec(tag);
-  return m ? decode(m[1]!) : undefined;
+  return m ? decode(m[1]) : undefined;
 }
 
 export class ScriptedBrowser {
@@ -52,9 +52,9 @@ export class ScriptedBrowser {
       const onRes = (res: import('node:http').IncomingMessage) => {
         for (const sc of res.headers['set-cookie'] ?? []) {
           const [pair, ...attrs] = sc.split(';');
-          const eq = pair!.indexOf('=');
-          const name = pair!.slice(0, eq).trim();
-          const value = pair!.slice(eq + 1).trim();
+          const eq = pair.indexOf('=');
+          const name = pair.slice(0, eq).trim();
+          const value = pair.slice(eq + 1).trim();
           const path =
             attrs
               .map((a) => a.trim())

@@ -8,7 +8,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { IncomingMessage } from 'node:http';
 import net from 'node:net';
-import type { Duplex, Writable } from 'node:stream';
+import type { Writable } from 'node:stream';
 import WebSocket, { WebSocketServer, createWebSocketStream } from 'ws';
 import { SpdyConnection } from '../../src/forward/spdy/connection.js';
 import type { SpdyStream } from '../../src/forward/spdy/stream.js';
@@ -123,7 +123,7 @@ function runProcess(argv: string[], tty: boolean, onOutput: OutputSink): Proc {
   // Each "container" is its own process group, so killing it kills everything it started.
   const child = tty
     ? spawn('python3', ['-c', PTY_SCRIPT, ...argv], { stdio: ['pipe', 'pipe', 'pipe', 'pipe'], detached: true })
-    : spawn(argv[0]!, argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+    : spawn(argv[0], argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
   child.stdin?.on('error', () => undefined);
   for (const [pipe, name] of [
     [child.stdout, 'stdout'],
@@ -376,7 +376,7 @@ export async function startStreamUpstream(opts: StreamUpstreamOptions = {}): Pro
     if (!protocol) return false;
     u.record.status = 101;
     seen.push({ subresource: u.subresource, transport: 'spdy', protocol, authorization, impersonation });
-    const conn = acceptSpdyUpgrade(req, socket as Duplex, head, protocol);
+    const conn = acceptSpdyUpgrade(req, socket, head, protocol);
     if (u.subresource === 'portforward') portForward(conn);
     else execSpdy(u, conn, protocol);
     return true;

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ServeConfig } from '../../src/config/config.js';
-import type { RecordEvent, RequestEvent, ResponseEvent, StreamEvent } from '../../src/model/recording.js';
+import type { RequestEvent, ResponseEvent, StreamEvent } from '../../src/model/recording.js';
 import type { RecordingStore } from '../../src/store/store.js';
 import { startHarness, type Harness } from './harness.js';
 import { runningPod, startStreamUpstream, type StreamUpstream, type StreamUpstreamOptions } from './stream-upstream.js';
@@ -194,7 +194,7 @@ export async function streamExchanges(store: RecordingStore): Promise<StreamExch
   const out: StreamExchange[] = [];
   for (const s of await store.listSessions()) {
     const bySeq = new Map<number, StreamExchange>();
-    for await (const ev of store.readSession(s.id) as AsyncIterable<RecordEvent>) {
+    for await (const ev of store.readSession(s.id)) {
       if (ev.type === 'request' && (ev.exec || ev.portForward)) bySeq.set(ev.seq, { session: s.id, request: ev, streams: [] });
       else if (ev.type === 'stream') bySeq.get(ev.seq)?.streams.push(ev);
       else if (ev.type === 'response') {

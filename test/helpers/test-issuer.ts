@@ -57,7 +57,7 @@ export async function startTestIssuer(o: { audience?: string } = {}): Promise<Te
       return k;
     },
     async mint(claims = {}, m = {}) {
-      const key = m.key ?? it.keys[0]!;
+      const key = m.key ?? it.keys[0];
       const now = Math.floor(Date.now() / 1000);
       const body: JWTPayload = { iss: base, aud: o.audience ?? 'kubetape', sub: 'user-1', iat: now, exp: now + 600, ...claims };
       for (const k of m.omit ?? []) delete body[k];

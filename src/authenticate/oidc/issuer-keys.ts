@@ -111,7 +111,7 @@ export class IssuerKeys {
       timeoutDuration: this.o.timeoutMs ?? 5000,
       cooldownDuration: this.o.cooldownMs ?? 30_000,
       cacheMaxAge: this.o.cacheMaxAgeMs ?? 600_000,
-      [customFetch]: counted as never,
+      [customFetch]: counted,
     });
   }
 }

@@ -6,7 +6,7 @@ export function parseDuration(text: string): number | undefined {
   const s = text.trim();
   if (!/^(\d+(ms|s|m|h|d))+$/.test(s)) return undefined;
   let total = 0;
-  for (const m of s.matchAll(/(\d+)(ms|s|m|h|d)/g)) total += Number(m[1]) * UNIT_MS[m[2]!]!;
+  for (const m of s.matchAll(/(\d+)(ms|s|m|h|d)/g)) total += Number(m[1]) * UNIT_MS[m[2]];
   return total > 0 ? total : undefined;
 }
 

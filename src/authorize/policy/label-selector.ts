@@ -71,15 +71,15 @@ function parseRequirement(raw: string): LabelRequirement {
   let m: RegExpExecArray | null;
   let r: LabelRequirement;
   if ((m = SET.exec(part))) {
-    const values = m[3]!.split(',').map((v) => v.trim());
+    const values = m[3].split(',').map((v) => v.trim());
     if (values.length === 1 && values[0] === '') throw new LabelSelectorError(`"${part}": ${m[2]} needs at least one value`);
-    r = { key: m[1]!, op: m[2] as 'in' | 'notin', values };
+    r = { key: m[1], op: m[2] as 'in' | 'notin', values };
   } else if ((m = EQUALITY.exec(part))) {
-    r = { key: m[1]!, op: m[2] === '!=' ? 'notin' : 'in', values: [m[3]!] };
+    r = { key: m[1], op: m[2] === '!=' ? 'notin' : 'in', values: [m[3]] };
   } else if ((m = NOT_EXISTS.exec(part))) {
-    r = { key: m[1]!, op: 'notexists' };
+    r = { key: m[1], op: 'notexists' };
   } else if ((m = EXISTS.exec(part))) {
-    r = { key: m[1]!, op: 'exists' };
+    r = { key: m[1], op: 'exists' };
   } else {
     throw new LabelSelectorError(`cannot parse "${part}": expected key=value, key==value, key!=value, key in (a,b), key notin (a,b), key or !key`);
   }
@@ -121,10 +121,10 @@ export function selectorMatches(s: LabelSelector, labels: Labels): boolean {
         if (has) return false;
         break;
       case 'in':
-        if (!has || !r.values.includes(labels[r.key]!)) return false;
+        if (!has || !r.values.includes(labels[r.key])) return false;
         break;
       case 'notin':
-        if (has && r.values.includes(labels[r.key]!)) return false;
+        if (has && r.values.includes(labels[r.key])) return false;
         break;
     }
   }

@@ -34,7 +34,7 @@ export function parsePolicyText(text: string, source: string): Policy {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false });
   if (doc.errors.length > 0) {
-    const e = doc.errors[0]!;
+    const e = doc.errors[0];
     const line = lineCounter.linePos(e.pos[0]).line;
     throw new PolicyError(`${source}:${line}: ${e.message.split('\n')[0]}`);
   }
@@ -98,7 +98,7 @@ function validatePolicy(value: unknown, source: string, at: Locate, lineOf: (p: 
       if (typeof p === 'string') {
         const re = BUILTIN_PATTERNS[p];
         if (!re) fail(here, `unknown built-in pattern "${p}" (known: ${Object.keys(BUILTIN_PATTERNS).join(', ')})`);
-        patterns.push({ name: p, regex: new RegExp(re!.source, re!.flags) });
+        patterns.push({ name: p, regex: new RegExp(re.source, re.flags) });
         return;
       }
       if (!isObject(p)) fail(here, 'a pattern is a built-in name or {name, regex}');
@@ -145,7 +145,7 @@ const INLINE_HOLD_LIMIT_MS = 2000;
 function validateApprovals(raw: unknown, fail: Fail): Policy['approvals'] {
   if (raw === undefined || raw === null) return undefined;
   if (!isObject(raw)) fail(['approvals'], '"approvals" must be a mapping (webhook: URL)');
-  const a = raw as Record<string, unknown>;
+  const a = raw;
   for (const k of Object.keys(a))
     if (k !== 'webhook' && k !== 'webhookFromEnv') fail(['approvals', k], `unknown key "approvals.${k}" (expected webhook or webhookFromEnv)`);
   if (a['webhook'] !== undefined && a['webhookFromEnv'] !== undefined) fail(['approvals', 'webhookFromEnv'], 'give "webhook" or "webhookFromEnv", not both');
@@ -154,7 +154,7 @@ function validateApprovals(raw: unknown, fail: Fail): Policy['approvals'] {
   if (webhook === undefined) return {};
   const url = httpUrl(webhook);
   if (!url) fail(['approvals', 'webhook'], `webhook must be an http(s) URL, got ${JSON.stringify(webhook)}`);
-  return { webhook: url!.toString() };
+  return { webhook: url.toString() };
 }
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -168,11 +168,11 @@ const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 function webhookFromEnv(name: unknown, fail: Fail): NonNullable<Policy['approvals']> {
   const here = ['approvals', 'webhookFromEnv'];
   if (typeof name !== 'string' || !ENV_NAME.test(name)) fail(here, `webhookFromEnv must be an environment variable name, got ${JSON.stringify(name)}`);
-  const value = process.env[name as string];
-  if (value === undefined || value.trim() === '') fail(here, `webhookFromEnv: the environment variable ${name as string} is not set`);
-  const url = httpUrl(value!.trim());
-  if (!url) fail(here, `webhookFromEnv: the environment variable ${name as string} does not hold an http(s) URL`);
-  return { webhook: url!.toString(), webhookFromEnv: name as string };
+  const value = process.env[name];
+  if (value === undefined || value.trim() === '') fail(here, `webhookFromEnv: the environment variable ${name} is not set`);
+  const url = httpUrl(value.trim());
+  if (!url) fail(here, `webhookFromEnv: the environment variable ${name} does not hold an http(s) URL`);
+  return { webhook: url.toString(), webhookFromEnv: name };
 }
 
 function httpUrl(v: unknown): URL | undefined {
@@ -190,7 +190,7 @@ type Fail = (p: Array<string | number>, msg: string) => never;
 function validateRule(raw: unknown, i: number, fail: Fail, lineOf: (p: Array<string | number>) => number): PolicyRule {
   const here = ['rules', i];
   if (!isObject(raw)) fail(here, 'a rule is a mapping with "match" and "action"');
-  const r = raw as Record<string, unknown>;
+  const r = raw;
   for (const k of Object.keys(r)) if (!RULE_KEYS.has(k)) fail([...here, k], `unknown key "${k}" in a rule (expected ${[...RULE_KEYS].join(', ')})`);
   const action = r['action'];
   if (typeof action !== 'string' || !ACTIONS.has(action as PolicyAction))
@@ -203,20 +203,20 @@ function validateRule(raw: unknown, i: number, fail: Fail, lineOf: (p: Array<str
   if (message !== undefined && typeof message !== 'string') fail([...here, 'message'], 'message must be a string');
   if (action === 'deny' && message === undefined) fail(here, 'a deny rule needs a "message" (kubectl shows it to the caller)');
   const rule: PolicyRule = {
-    name: name as string,
+    name: name,
     index: i + 1,
     line: lineOf(here),
-    priority: priority as number,
+    priority: priority,
     match: validateMatch(r['match'], [...here, 'match'], fail),
     action: action as PolicyAction,
   };
-  if (message !== undefined) rule.message = message as string;
+  if (message !== undefined) rule.message = message;
   const approvers = r['approvers'];
   if (approvers !== undefined) {
     if (action !== 'require-approval') fail([...here, 'approvers'], '"approvers" only applies to require-approval rules');
     const list = Array.isArray(approvers) ? approvers : [approvers];
     if (list.length === 0 || !list.every((g) => typeof g === 'string')) fail([...here, 'approvers'], 'approvers must be a group or a list of groups');
-    rule.approvers = list as string[];
+    rule.approvers = list;
   }
   const maxGrant = r['maxGrant'];
   if (maxGrant !== undefined) {
@@ -244,7 +244,7 @@ function validateTyped(raw: unknown, here: Array<string | number>, fail: Fail): 
   return (raw as unknown[]).map((item, j) => {
     const at = [...here, j];
     if (!isObject(item)) fail(at, 'a typed rule is {regex | prefix | exact, action: deny, message}');
-    const t = item as Record<string, unknown>;
+    const t = item;
     for (const k of Object.keys(t))
       if (!['regex', 'prefix', 'exact', 'action', 'message'].includes(k))
         fail([...at, k], `unknown key "${k}" in a typed rule (expected regex, prefix, exact, action, message)`);
@@ -252,22 +252,22 @@ function validateTyped(raw: unknown, here: Array<string | number>, fail: Fail): 
     if (typeof t['message'] !== 'string' || !t['message']) fail([...at, 'message'], 'a typed rule needs a "message" (written to the terminal)');
     const kinds = ['regex', 'prefix', 'exact'].filter((k) => t[k] !== undefined);
     if (kinds.length !== 1) fail(at, 'a typed rule needs exactly one of regex, prefix, exact');
-    const { [kinds[0]!]: v } = t;
-    const match = commandMatch({ [kinds[0]!]: v }, at, fail);
-    return { match, action: 'deny' as const, message: t['message'] as string };
+    const { [kinds[0]]: v } = t;
+    const match = commandMatch({ [kinds[0]]: v }, at, fail);
+    return { match, action: 'deny' as const, message: t['message'] };
   });
 }
 
 function validateMatch(raw: unknown, here: Array<string | number>, fail: Fail): RuleMatch {
   if (raw === undefined || raw === null) return {};
   if (!isObject(raw)) fail(here, '"match" must be a mapping');
-  const m = raw as Record<string, unknown>;
+  const m = raw;
   const out: RuleMatch = {};
   for (const [k, v] of Object.entries(m)) {
     if (!MATCH_KEYS.has(k)) fail([...here, k], `unknown match field "${k}" (expected ${[...MATCH_KEYS].join(', ')})`);
     if (k === 'tty' || k === 'stdin') {
       if (typeof v !== 'boolean') fail([...here, k], `${k} must be true or false`);
-      out[k] = v as boolean;
+      out[k] = v;
     } else if (k === 'labels') {
       out.labels = labelMatch(v, [...here, k], fail);
     } else if (k === 'command') {
@@ -276,7 +276,7 @@ function validateMatch(raw: unknown, here: Array<string | number>, fail: Fail): 
     } else {
       const items = Array.isArray(v) ? v : [v];
       if (items.length === 0 || !items.every((x) => typeof x === 'string')) fail([...here, k], `${k} must be a string or a list of strings`);
-      out[k as (typeof LIST_FIELDS)[number]] = items as string[];
+      out[k as (typeof LIST_FIELDS)[number]] = items;
     }
   }
   checkVocabulary(m, out, here, fail);
@@ -336,7 +336,7 @@ function commandMatch(raw: unknown, here: Array<string | number>, fail: Fail): C
   if (typeof raw === 'string') return { exact: raw };
   if (isObject(raw)) {
     const keys = Object.keys(raw);
-    const v = (raw as Record<string, unknown>)[keys[0] ?? ''];
+    const v = raw[keys[0] ?? ''];
     if (keys.length === 1 && typeof v === 'string') {
       if (keys[0] === 'exact') return { exact: v };
       if (keys[0] === 'prefix') return { prefix: v };

@@ -75,7 +75,7 @@ function parseBody(body: Buffer | undefined, contentType: string | undefined): u
 }
 
 function mediaType(contentType: string | undefined): string {
-  return (contentType ?? '').split(';')[0]!.trim().toLowerCase();
+  return (contentType ?? '').split(';')[0].trim().toLowerCase();
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {

@@ -112,7 +112,7 @@ export class ChannelSocket {
   // Text and binary messages are treated alike, as Go's wsstream reads both.
   private onMessage(data: Buffer): void {
     if (data.length === 0) return;
-    let channel = data[0]!;
+    let channel = data[0];
     let payload = data.subarray(1);
     if (this.opts.base64) {
       channel -= 48;

@@ -72,7 +72,7 @@ export class OrderedFrameWriter {
   }
 
   private pump(): void {
-    while (this.slots.length > 0 && this.slots[0]!.bytes && !this.failure) {
+    while (this.slots.length > 0 && this.slots[0].bytes && !this.failure) {
       const slot = this.slots.shift()!;
       if (this.socket.destroyed || this.socket.writableEnded) {
         slot.done?.(new Error('SPDY connection is closed'));

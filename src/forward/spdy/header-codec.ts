@@ -161,7 +161,7 @@ export class HeaderCompressor {
     try {
       block = encodeHeaderBlock(headers);
     } catch (err) {
-      return Promise.reject(err as Error);
+      return Promise.reject(err);
     }
     return this.zlib.run(block);
   }

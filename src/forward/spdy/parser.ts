@@ -87,7 +87,7 @@ export class FrameParser {
 
   private take(n: number): Buffer {
     if (n === 0) return Buffer.alloc(0);
-    const first = this.chunks[0]!;
+    const first = this.chunks[0];
     if (first.length >= n) {
       this.buffered -= n;
       if (first.length === n) this.chunks.shift();
@@ -97,7 +97,7 @@ export class FrameParser {
     const out = Buffer.allocUnsafe(n);
     let filled = 0;
     while (filled < n) {
-      const c = this.chunks[0]!;
+      const c = this.chunks[0];
       const use = Math.min(c.length, n - filled);
       c.copy(out, filled, 0, use);
       filled += use;

@@ -29,9 +29,9 @@ export function encodeChannelFrame(channel: number, data: Buffer, binary: boolea
  */
 export function decodeChannelFrame(message: Buffer, binary: boolean): ChannelFrame | undefined {
   if (message.length === 0) return undefined;
-  if (binary) return { channel: message[0]!, data: message.subarray(1) };
-  const channel = message[0]! - 48;
-  if (channel < 0) throw new ChannelFrameError(`invalid channel character ${JSON.stringify(String.fromCharCode(message[0]!))}`);
+  if (binary) return { channel: message[0], data: message.subarray(1) };
+  const channel = message[0] - 48;
+  if (channel < 0) throw new ChannelFrameError(`invalid channel character ${JSON.stringify(String.fromCharCode(message[0]))}`);
   const text = message.subarray(1).toString('latin1');
   if (!/^[A-Za-z0-9+/]*={0,2}$/.test(text) || text.length % 4 === 1) throw new ChannelFrameError('channel data is not valid base64');
   return { channel, data: Buffer.from(text, 'base64') };

@@ -53,7 +53,7 @@ export function negotiateClient(req: IncomingMessage, kind: StreamKind, transpor
       return refusedSpdy(offered, [PORT_FORWARD_SPDY_PROTOCOL]);
     }
     // No header at all is a client from before negotiation: the kubelet gives it v1.
-    if (offered.length === 0) return { ok: true, plan: { kind: 'exec-spdy', protocol: EXEC_SPDY_PROTOCOLS[EXEC_SPDY_PROTOCOLS.length - 1]! } };
+    if (offered.length === 0) return { ok: true, plan: { kind: 'exec-spdy', protocol: EXEC_SPDY_PROTOCOLS[EXEC_SPDY_PROTOCOLS.length - 1] } };
     const p = pickProtocol(offered, EXEC_SPDY_PROTOCOLS);
     return p
       ? { ok: true, plan: { kind: 'exec-spdy', protocol: p } }

@@ -91,7 +91,7 @@ function statusFromMessage(message: string): ExecStatus {
       status: 'Failure',
       message,
       reason: 'NonZeroExitCode',
-      details: { causes: [{ reason: 'ExitCode', message: m[1]! }] },
+      details: { causes: [{ reason: 'ExitCode', message: m[1] }] },
     };
   }
   return { metadata: {}, status: 'Failure', message, reason: 'InternalError', code: 500 };

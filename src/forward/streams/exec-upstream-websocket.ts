@@ -28,7 +28,7 @@ export class WebSocketExecUpstream implements ExecUpstreamEnd {
     protocolName: string,
     request: ExecRequest,
   ) {
-    this.protocol = EXEC_WEBSOCKET_PROTOCOLS.find((p) => p.name === protocolName) ?? EXEC_WEBSOCKET_PROTOCOLS[1]!;
+    this.protocol = EXEC_WEBSOCKET_PROTOCOLS.find((p) => p.name === protocolName) ?? EXEC_WEBSOCKET_PROTOCOLS[1];
     this.label = `websocket ${this.protocol.name}`;
     this.statusJson = this.protocol.statusJson;
     const closeSignal = this.protocol.closeSignal;

@@ -66,7 +66,7 @@ export class LineEditor {
 
   private backspace(): void {
     // One character, not one byte: drop UTF-8 continuation bytes and their lead byte.
-    while (this.line.length > 0 && (this.line[this.line.length - 1]! & 0xc0) === 0x80) this.line.pop();
+    while (this.line.length > 0 && (this.line[this.line.length - 1] & 0xc0) === 0x80) this.line.pop();
     this.line.pop();
   }
 
@@ -92,7 +92,7 @@ export class TypedLineGuard {
   /** `forward`: the bytes that may go upstream (everything before a denied Enter). */
   inspect(chunk: Buffer): { forward: Buffer; denial?: TypedDenial } {
     for (let i = 0; i < chunk.length; i++) {
-      const line = this.editor.push(chunk[i]!);
+      const line = this.editor.push(chunk[i]);
       if (line === undefined) continue;
       const hit = this.rules.lines.find((r) => lineMatches(r.match, line));
       if (hit) return { forward: chunk.subarray(0, i), denial: { line, rule: this.rules.rule, message: hit.message } };

@@ -223,8 +223,8 @@ export class AwsReader {
     const out = new Map<string, { prefix: string; objects: number }>();
     for (const key of await this.listKeys(prefix)) {
       const parts = key.slice(prefix.length).split('/');
-      if (parts.length < 5 || !/^\d{4}$/.test(parts[0]!) || !/^[0-9A-Z]{26}$/.test(parts[3]!)) continue;
-      const id = parts[3]!;
+      if (parts.length < 5 || !/^\d{4}$/.test(parts[0]) || !/^[0-9A-Z]{26}$/.test(parts[3])) continue;
+      const id = parts[3];
       const e = out.get(id) ?? { prefix: `${prefix}${parts.slice(0, 4).join('/')}/`, objects: 0 };
       e.objects++;
       out.set(id, e);
@@ -258,10 +258,10 @@ export class AwsReader {
   /** Every event of a session, chunk by chunk (the next chunk is fetched while this one is read). */
   async *readSession(id: string): AsyncGenerator<RecordEvent> {
     const chunks = await this.chunkItems(id);
-    const fetch = (i: number) => (i < chunks.length ? this.getObject(chunks[i]!.key) : Promise.resolve(undefined));
+    const fetch = (i: number) => (i < chunks.length ? this.getObject(chunks[i].key) : Promise.resolve(undefined));
     let next = fetch(0);
     for (let i = 0; i < chunks.length; i++) {
-      const c = chunks[i]!;
+      const c = chunks[i];
       const gz = await next;
       next = fetch(i + 1);
       next.catch(() => undefined);

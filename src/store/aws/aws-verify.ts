@@ -13,7 +13,7 @@
 // behind its spool: chunks in S3 not yet indexed, or the last chunks' items
 // not yet written, are "pending upload" (kubetape finishes them when it runs
 // again), not tampering.
-import { countEvent, emptyCounts, type RecordEvent, type SessionEndEvent, type SessionStartEvent, type SessionSummaryCounts } from '../../model/recording.js';
+import { countEvent, emptyCounts, type RecordEvent, type SessionStartEvent, type SessionSummaryCounts } from '../../model/recording.js';
 import type { VerifyReport } from '../verify.js';
 import { ChunkFormatError, GENESIS, decodeChunk, type Manifest } from './chunk-format.js';
 import type { Plain } from './item-codec.js';
@@ -54,7 +54,7 @@ export async function verifyAwsSession(reader: AwsReader, id: string, o: AwsVeri
   /** The request and response items the events call for, by sort key, with the chunk they came in. */
   const expected = new Map<string, { fields: Record<string, Plain | undefined>; chunk: number }>();
   for (let i = 0; i < index.length; i++) {
-    const c = index[i]!;
+    const c = index[i];
     const where = `chunk ${i} (${c.key})`;
     if (c.seq !== i) return fail(`chunk ${i} is missing from the DynamoDB index (found chunk ${c.seq} next)`);
     if (c.key !== chunkKey(prefix, i)) return fail(`${where}: the index points at an unexpected key`);
@@ -132,7 +132,7 @@ export async function verifyAwsSession(reader: AwsReader, id: string, o: AwsVeri
     if (item['headHash'] !== prev) return fail("the session item's head hash is not the last chunk's (chunks are missing or were changed)");
     if (item['chunks'] !== index.length) return fail(`the session item counts ${String(item['chunks'])} chunks, the index ${index.length}`);
     // The summary `sessions list` and its filters read: what the end event says (or, interrupted, the events' counts).
-    const end = last?.type === 'session.end' ? (last as SessionEndEvent) : undefined;
+    const end = last?.type === 'session.end' ? last : undefined;
     if (state === 'ended' && !end) return fail('the session item says it ended, but the recording does not end with its session end (cut)');
     if (state === 'interrupted' && end) return fail('the session item says it was interrupted, but the recording ends with its session end');
     const want = finishFields({
@@ -177,7 +177,7 @@ export async function verifyAwsSession(reader: AwsReader, id: string, o: AwsVeri
       pending.push(
         `the items of chunk${firstChunk === index.length - 1 ? '' : 's'} ${firstChunk}${firstChunk === index.length - 1 ? '' : `-${index.length - 1}`} are not written yet`,
       );
-    else return fail(`DynamoDB item ${missing[0]![0]} is missing (deleted): the recording holds it in chunk ${missing[0]![1].chunk}`);
+    else return fail(`DynamoDB item ${missing[0][0]} is missing (deleted): the recording holds it in chunk ${missing[0][1].chunk}`);
   }
 
   // Objects beyond the index: the next chunks put to S3 before a crash, not indexed yet (live), or added.

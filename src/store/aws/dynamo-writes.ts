@@ -28,7 +28,7 @@ export class DynamoWrites {
         return undefined;
       } catch (e) {
         if (!isConditionFailure(e)) throw e;
-        const got = await this.client.send(new GetItemCommand({ TableName: this.table, Key: { pk: item['pk']!, sk: item['sk']! }, ConsistentRead: true }), {
+        const got = await this.client.send(new GetItemCommand({ TableName: this.table, Key: { pk: item['pk'], sk: item['sk'] }, ConsistentRead: true }), {
           abortSignal,
         });
         return got.Item ?? {};

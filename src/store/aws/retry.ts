@@ -81,7 +81,7 @@ export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (it
     while (next < items.length) {
       const i = next++;
       try {
-        out[i] = await fn(items[i]!);
+        out[i] = await fn(items[i]);
       } catch (e) {
         failure ??= e;
       }

@@ -282,21 +282,21 @@ export class Uploader {
       let i = 0;
       for (const pc of b.progress.pending) {
         const part: BufferedLine[] = [];
-        while (i < b.lines.length && comparePositions(b.lines[i]!.pos, pc.through) <= 0) part.push(b.lines[i++]!);
+        while (i < b.lines.length && comparePositions(b.lines[i].pos, pc.through) <= 0) part.push(b.lines[i++]);
         const last = part[part.length - 1];
         if (!last || comparePositions(last.pos, pc.through) !== 0) return []; // not all read yet
         parts.push(part);
       }
     } else {
       const final = b.endRead || b.interrupted;
-      const due = now - b.lines[0]!.at >= this.o.settings.flushMs;
+      const due = now - b.lines[0].at >= this.o.settings.flushMs;
       let i = 0;
       while (i < b.lines.length) {
         const part: BufferedLine[] = [];
         let size = 0;
-        while (i < b.lines.length && (part.length === 0 || size + b.lines[i]!.line.length + 1 <= this.o.settings.chunkBytes)) {
-          size += b.lines[i]!.line.length + 1;
-          part.push(b.lines[i++]!);
+        while (i < b.lines.length && (part.length === 0 || size + b.lines[i].line.length + 1 <= this.o.settings.chunkBytes)) {
+          size += b.lines[i].line.length + 1;
+          part.push(b.lines[i++]);
         }
         const full = i < b.lines.length || size >= this.o.settings.chunkBytes;
         if (!full && !final && !due) break;
@@ -317,7 +317,7 @@ export class Uploader {
       first += lines.length;
       seq++;
     }
-    if (out.length > 0) b.progress.pending = out.map((p) => ({ seq: p.seq, through: p.lines[p.lines.length - 1]!.pos }));
+    if (out.length > 0) b.progress.pending = out.map((p) => ({ seq: p.seq, through: p.lines[p.lines.length - 1].pos }));
     return out;
   }
 
@@ -348,14 +348,14 @@ export class Uploader {
     b.bytes -= p.lines.reduce((n, l) => n + l.line.length + 1, 0);
     pr.nextChunk = p.seq + 1;
     pr.prevHash = p.enc.sha256;
-    pr.through = p.lines[p.lines.length - 1]!.pos;
+    pr.through = p.lines[p.lines.length - 1].pos;
     pr.events += p.lines.length;
     pr.bytes += p.enc.bytes;
     for (const l of p.lines) {
       countEvent(pr.counts, l.ev);
       if (l.ev.type === 'session.end') pr.end = l.ev;
     }
-    if (pr.pending && pr.pending[pr.pending.length - 1]!.seq === p.seq) delete pr.pending;
+    if (pr.pending && pr.pending[pr.pending.length - 1].seq === p.seq) delete pr.pending;
   }
 
   private async finish(b: SessionBuffer): Promise<void> {

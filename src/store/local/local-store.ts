@@ -35,7 +35,7 @@ import {
   type SessionHead,
 } from './index-chain.js';
 import { currentProcess, isRunning, type ProcessIdentity } from '../process-identity.js';
-import { countEvent, emptyCounts, type RecordEvent, type SessionStartEvent, type SessionSummary, type SessionEndEvent } from '../../model/recording.js';
+import { countEvent, emptyCounts, type RecordEvent, type SessionStartEvent, type SessionSummary } from '../../model/recording.js';
 import { matchesGuardrailFilter, type AppendOptions, type RecordingStore, type SessionFilter, type SessionWriter } from '../store.js';
 import type { StoreVerifyReport, VerifyReport } from '../verify.js';
 
@@ -175,7 +175,7 @@ export class LocalStore implements RecordingStore {
     } catch (err) {
       // Not written (AppendLog cuts a failed line off again, or leaves a fragment on a line of its own).
       this.indexDirty = true;
-      return Promise.reject(err as Error);
+      return Promise.reject(err);
     }
     this.indexHead = lineHash(line);
     this.indexLines++;
@@ -226,7 +226,7 @@ export class LocalStore implements RecordingStore {
         continue; // no file: verify reports it missing
       }
       const seal: IndexSeal = { kind: 'seal', id, time: new Date().toISOString(), lines: scan.lines, headSha256: scan.headSha256, summary: scan.summary };
-      if (scan.end) seal.end = scan.end as SessionEndEvent;
+      if (scan.end) seal.end = scan.end;
       if (scan.torn) seal.torn = true;
       if (scan.brokenAt !== undefined) seal.brokenAt = scan.brokenAt;
       this.appendIndex(seal, false).catch(() => undefined);
@@ -392,7 +392,7 @@ export class LocalStore implements RecordingStore {
   /** One session against its file, its index lines (and the index chain up to them) and the checkpoints. */
   async verify(id: string): Promise<VerifyReport> {
     const r = await verifyLocalStore(this.verifyOptions(id));
-    return r.sessions[0]!;
+    return r.sessions[0];
   }
 
   /** Everything: every session file on disk, every index line, the chain, the checkpoints. */

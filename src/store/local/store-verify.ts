@@ -276,7 +276,7 @@ function judgeCheckpoints(
       );
     } else if (c.rec.keyId) foreign.add(c.rec.keyId);
   }
-  const last = cps[cps.length - 1]!;
+  const last = cps[cps.length - 1];
   if (!key) {
     const signedIds = [...new Set(cps.map((c) => c.rec.keyId).filter((k): k is string => !!k))];
     if (signedIds.length)
@@ -337,7 +337,7 @@ function verifySession(
     if (f.files.length) fail(`not in the index: no start line for it in index.ndjson (its index lines were removed, or the index was deleted)`);
     else if (f.ends.length || f.seals.length || f.heads.length)
       fail(
-        `its session file and index start line are missing (deleted); index.ndjson line ${[...f.ends, ...f.seals].map((x) => x.n)[0] ?? f.heads[0]!.n} still names it`,
+        `its session file and index start line are missing (deleted); index.ndjson line ${[...f.ends, ...f.seals].map((x) => x.n)[0] ?? f.heads[0].n} still names it`,
       );
     else return r;
   }

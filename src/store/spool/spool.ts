@@ -198,7 +198,7 @@ export class Spool {
       this.bytesPresent -= this.sizes.get(n) ?? 0;
       this.sizes.delete(n);
     }
-    while (this.marks.length > 1 && this.marks[1]!.segment < segment) this.marks.shift();
+    while (this.marks.length > 1 && this.marks[1].segment < segment) this.marks.shift();
   }
 
   /** When the line at `pos` was written, at the latest (to within MARK_EVERY_MS); undefined if unknown. */

@@ -1,0 +1,31 @@
+// Type-aware lint for src/, test/, bench/ and infra/: typescript-eslint's
+// recommended type-checked rules. The few changes below each say why.
+import js from '@eslint/js';
+import globals from 'globals';
+import tseslint from 'typescript-eslint';
+
+export default tseslint.config(
+  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', '.tap/**', 'infra/cdk.out/**', 'infra/node_modules/**', 'infra/dist/**'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommendedTypeChecked,
+  {
+    languageOptions: {
+      globals: globals.node,
+      parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
+    },
+    rules: {
+      // `_`-prefixed names are deliberately unused (interface-shaped callbacks).
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' }],
+    },
+  },
+  {
+    // tap's `t.test(...)` and top-level `test(...)` return promises that tap itself awaits,
+    // and its subtest callbacks are async by convention whether or not they await.
+    files: ['test/**/*.ts', 'infra/test/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'off',
+      '@typescript-eslint/require-await': 'off',
+    },
+  },
+  { files: ['**/*.js'], extends: [tseslint.configs.disableTypeChecked] },
+);
