@@ -16,7 +16,7 @@ export function readKubeconfigAccess(file: string): KubeconfigAccess {
   try {
     doc = parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
   } catch (err) {
-    throw new Error(`cannot read kubeconfig ${file}: ${(err as Error).message}`);
+    throw new Error(`cannot read kubeconfig ${file}: ${(err as Error).message}`, { cause: err });
   }
   const contexts = list(doc['contexts']);
   const current = contexts.find((c) => c.name === doc['current-context']) ?? contexts[0];

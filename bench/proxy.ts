@@ -196,7 +196,7 @@ async function expectOk(t: Target, path: string): Promise<void> {
     const res = await fetchOnce(t, agent, path, { headers: { accept: 'application/json' }, timeoutMs: REQUEST_TIMEOUT_MS });
     if (res.status !== 200) throw new Error(`${t.label}: GET ${path} answered ${res.status}: ${res.errorSnippet ?? ''}`);
   } catch (err) {
-    throw new Error(`${t.label} does not answer GET ${path}: ${(err as Error).message}`);
+    throw new Error(`${t.label} does not answer GET ${path}: ${(err as Error).message}`, { cause: err });
   } finally {
     agent.destroy();
   }

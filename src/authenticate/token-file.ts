@@ -49,7 +49,7 @@ export function parseTokenFile(text: string, path = 'token file'): TokenEntry[] 
     try {
       f = parseCsvLine(line);
     } catch (e) {
-      throw new Error(`${path}:${i + 1}: ${(e as Error).message}`);
+      throw new Error(`${path}:${i + 1}: ${(e as Error).message}`, { cause: e });
     }
     if (f.length < 2 || !f[0] || !f[1]) throw new Error(`${path}:${i + 1}: expected token,user[,uid[,"groups"]]`);
     const e: TokenEntry = {
@@ -95,7 +95,7 @@ export class TokenFileAuthenticator implements Authenticator {
     try {
       st = statSync(this.path);
     } catch (e) {
-      if (initial) throw new Error(`cannot read token file ${this.path}: ${(e as NodeJS.ErrnoException).code}`);
+      if (initial) throw new Error(`cannot read token file ${this.path}: ${(e as NodeJS.ErrnoException).code}`, { cause: e });
       return;
     }
     if (st.mtimeMs === this.mtimeMs) return;

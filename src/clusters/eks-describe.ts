@@ -30,8 +30,8 @@ export class EksDescriber {
     try {
       out = await this.client(region).send(new DescribeClusterCommand({ name }), { abortSignal: abort.signal });
     } catch (err) {
-      if (abort.signal.aborted) throw new Error(`EKS DescribeCluster ${name} in ${region} did not answer within ${this.o.timeoutMs} ms`);
-      throw new Error(`EKS DescribeCluster ${name} in ${region} failed: ${(err as Error).name}: ${(err as Error).message.split('\n')[0]}`);
+      if (abort.signal.aborted) throw new Error(`EKS DescribeCluster ${name} in ${region} did not answer within ${this.o.timeoutMs} ms`, { cause: err });
+      throw new Error(`EKS DescribeCluster ${name} in ${region} failed: ${(err as Error).name}: ${(err as Error).message.split('\n')[0]}`, { cause: err });
     } finally {
       clearTimeout(timer);
     }

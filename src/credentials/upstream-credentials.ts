@@ -105,7 +105,7 @@ export class UpstreamCredentials {
       const st = await stat(path);
       stamp = `${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
     } catch (err) {
-      throw new Error(`cannot read upstream tokenFile ${path} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+      throw new Error(`cannot read upstream tokenFile ${path} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, { cause: err });
     }
     const cached = this.cached;
     if (cached && cached.fileStamp === stamp) return cached.auth;
@@ -114,7 +114,7 @@ export class UpstreamCredentials {
       try {
         text = await readFile(path, 'utf8');
       } catch (err) {
-        throw new Error(`cannot read upstream tokenFile ${path} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+        throw new Error(`cannot read upstream tokenFile ${path} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, { cause: err });
       }
       const token = text.trim();
       if (!token) throw new Error(`upstream tokenFile ${path} is empty`);

@@ -7,6 +7,7 @@ import { deepEqual, isObject, type JsonObject } from './merge.js';
 import type { ResourceDef } from './resources.js';
 import type { KubeObject } from './types.js';
 import { validateDataKeys, validateName } from './validation.js';
+import { textOf } from '../model/text.js';
 
 export const NODE_NAME = 'fake-node';
 const HOST_IP = '10.0.0.10';
@@ -60,7 +61,7 @@ function defaultPodSpec(spec: Obj): void {
 }
 
 function containerStatus(c: Obj, startedAt: string): Obj {
-  const image = String(c.image ?? '');
+  const image = textOf(c.image ?? '');
   const digest = randomBytes(32).toString('hex');
   return {
     name: c.name,
@@ -162,7 +163,7 @@ function decodeStringData(secret: KubeObject): void {
   const sd = secret.stringData;
   if (isObject(sd)) {
     const data = obj(secret.data);
-    for (const [k, v] of Object.entries(sd)) data[k] = Buffer.from(String(v)).toString('base64');
+    for (const [k, v] of Object.entries(sd)) data[k] = Buffer.from(textOf(v)).toString('base64');
     secret.data = data;
   }
   delete secret.stringData;

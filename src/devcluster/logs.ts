@@ -13,6 +13,7 @@ import type { ServerResponse } from 'node:http';
 import { badRequest, invalid, type FieldError } from './errors.js';
 import { isObject } from './merge.js';
 import type { KubeObject } from './types.js';
+import { textOf } from '../model/text.js';
 
 export interface LogLine {
   time: number;
@@ -126,7 +127,7 @@ function checkStarted(pod: KubeObject, container: string): void {
   const cs = all.find((c) => isObject(c) && c.name === container) as Obj | undefined;
   const waiting = cs && isObject(cs.state) && isObject((cs.state as Obj).waiting) ? ((cs.state as Obj).waiting as Obj) : undefined;
   if (waiting) {
-    throw badRequest(`container "${container}" in pod "${String(pod.metadata.name)}" is waiting to start: ${String(waiting.reason ?? 'ContainerCreating')}`);
+    throw badRequest(`container "${container}" in pod "${String(pod.metadata.name)}" is waiting to start: ${textOf(waiting.reason ?? 'ContainerCreating')}`);
   }
 }
 

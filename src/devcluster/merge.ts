@@ -3,6 +3,7 @@
 // merge keys for the built-in lists and its $patch directives), and JSON patch
 // (RFC 6902). All functions return new values and never touch their inputs.
 import { ApiError, badRequest, status } from './errors.js';
+import { textOf } from '../model/text.js';
 
 export type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 export type JsonObject = { [k: string]: Json };
@@ -262,12 +263,12 @@ export function jsonPatch(target: Json, ops: Json): Json {
         doc = addAt(doc, path, op.value, true);
         break;
       case 'move': {
-        const v = removeAt(doc, String(op.from));
+        const v = removeAt(doc, textOf(op.from));
         doc = addAt(doc, path, v, false);
         break;
       }
       case 'copy':
-        doc = addAt(doc, path, clone(getAt(doc, String(op.from))), false);
+        doc = addAt(doc, path, clone(getAt(doc, textOf(op.from))), false);
         break;
       case 'test':
         if (!deepEqual(getAt(doc, path), op.value)) throw invalidPatch(`testing value ${path} failed: test failed`);

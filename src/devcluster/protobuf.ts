@@ -5,6 +5,7 @@
 // the object message. Only the messages and fields those commands use are
 // described here; unknown fields are skipped. Zero values of non-pointer
 // fields are dropped, as Go's JSON omitempty would.
+import { textOf } from '../model/text.js';
 
 type Scalar = 'string' | 'bytes' | 'bool' | 'int32' | 'int64';
 type Special = 'time' | 'intOrString' | 'quantity' | 'fieldsV1';
@@ -263,7 +264,7 @@ function isZero(v: unknown): boolean {
 function special(type: Special, buf: Buffer): unknown {
   if (type === 'fieldsV1') {
     const raw = decode({ 1: f('raw', 'bytes') }, buf).raw;
-    return raw ? JSON.parse(Buffer.from(String(raw), 'base64').toString('utf8')) : {};
+    return raw ? JSON.parse(Buffer.from(textOf(raw), 'base64').toString('utf8')) : {};
   }
   if (type === 'quantity') return decode({ 1: f('string', 'string') }, buf).string ?? '';
   if (type === 'time') {
@@ -272,7 +273,7 @@ function special(type: Special, buf: Buffer): unknown {
     return seconds === 0 ? null : new Date(seconds * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
   }
   const ios = decode({ 1: f('type', 'int64'), 2: f('intVal', 'int32'), 3: f('strVal', 'string') }, buf);
-  return Number(ios.type ?? 0) === 1 ? String(ios.strVal ?? '') : Number(ios.intVal ?? 0);
+  return Number(ios.type ?? 0) === 1 ? textOf(ios.strVal ?? '') : Number(ios.intVal ?? 0);
 }
 
 function value(type: FieldType, r: Reader): unknown {
@@ -282,7 +283,7 @@ function value(type: FieldType, r: Reader): unknown {
   }
   if ('map' in type) {
     const entry = decode({ 1: f('key', type.map[0]), 2: f('value', type.map[1], { keepZero: true }) }, r.bytes());
-    return [String(entry.key ?? ''), entry.value ?? (type.map[1] === 'string' ? '' : undefined)];
+    return [textOf(entry.key ?? ''), entry.value ?? (type.map[1] === 'string' ? '' : undefined)];
   }
   return decode(type, r.bytes());
 }
@@ -333,6 +334,6 @@ export function decodeProtobufObject(body: Buffer): Record<string, unknown> {
   const gvk = `${tm.apiVersion ?? ''}/${tm.kind ?? ''}`;
   const schema = KINDS[gvk];
   if (!schema) throw new ProtobufError(`no protobuf decoder for ${gvk} in this test API server`);
-  const raw = Buffer.from(String(envelope.raw ?? ''), 'base64');
+  const raw = Buffer.from(textOf(envelope.raw ?? ''), 'base64');
   return { apiVersion: tm.apiVersion, kind: tm.kind, ...decode(schema, raw) };
 }

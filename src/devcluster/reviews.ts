@@ -7,6 +7,7 @@ import { badRequest } from './errors.js';
 import { isObject } from './merge.js';
 import type { ResourceDef } from './resources.js';
 import type { Identity } from './rbac.js';
+import { textOf } from '../model/text.js';
 
 type Obj = Record<string, unknown>;
 
@@ -30,14 +31,14 @@ export function serveReview(ctx: RequestCtx, d: ResourceDef): void {
   const allowed = ra
     ? ctx.state.authz.allowed(subject, {
         resourceRequest: true,
-        verb: String(ra.verb ?? ''),
-        apiGroup: String(ra.group ?? ''),
-        resource: String(ra.resource ?? ''),
-        subresource: ra.subresource ? String(ra.subresource) : undefined,
-        namespace: ra.namespace ? String(ra.namespace) : undefined,
-        name: ra.name ? String(ra.name) : undefined,
+        verb: textOf(ra.verb ?? ''),
+        apiGroup: textOf(ra.group ?? ''),
+        resource: textOf(ra.resource ?? ''),
+        subresource: ra.subresource ? textOf(ra.subresource) : undefined,
+        namespace: ra.namespace ? textOf(ra.namespace) : undefined,
+        name: ra.name ? textOf(ra.name) : undefined,
       })
-    : ctx.state.authz.allowed(subject, { resourceRequest: false, verb: String(nra?.verb ?? ''), path: String(nra?.path ?? '') });
+    : ctx.state.authz.allowed(subject, { resourceRequest: false, verb: textOf(nra?.verb ?? ''), path: textOf(nra?.path ?? '') });
   sendJson(ctx, 201, { kind: d.kind, apiVersion, metadata: { creationTimestamp: null }, spec, status: { allowed } });
 }
 

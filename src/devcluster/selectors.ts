@@ -2,6 +2,7 @@
 // `a=b`, `a==b`, `a!=b`, `a in (x,y)`, `a notin (x)`, `a`, `!a`, `a>1`, `a<1`.
 import { badRequest } from './errors.js';
 import type { KubeObject } from './types.js';
+import { textOf } from '../model/text.js';
 
 type Op = 'exists' | '!exists' | '=' | '!=' | 'in' | 'notin' | 'gt' | 'lt';
 interface Requirement {
@@ -180,7 +181,7 @@ function fieldValue(obj: KubeObject, path: string): string {
   }
   if (cur === undefined || cur === null) return '';
   if (typeof cur === 'object') return '';
-  return String(cur);
+  return textOf(cur);
 }
 
 export function parseFieldSelector(text: string | null, kind: string): FieldSelector {

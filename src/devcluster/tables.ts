@@ -4,6 +4,7 @@
 import { isObject } from './merge.js';
 import type { ResourceDef } from './resources.js';
 import type { KubeObject } from './types.js';
+import { textOf } from '../model/text.js';
 
 export interface ColumnDefinition {
   name: string;
@@ -72,7 +73,7 @@ function selectorString(sel: unknown): string {
     .sort();
   for (const e of arr(m.matchExpressions)) {
     const vals = Array.isArray(e.values) ? e.values.join(',') : '';
-    const op = String(e.operator ?? '');
+    const op = textOf(e.operator ?? '');
     if (op === 'Exists') parts.push(String(e.key));
     else if (op === 'DoesNotExist') parts.push(`!${String(e.key)}`);
     else parts.push(`${String(e.key)} ${op.toLowerCase()} (${vals})`);
@@ -84,7 +85,7 @@ function podRow(p: KubeObject): Cell[] {
   const spec = o(p.spec);
   const st = o(p.status);
   const containers = arr(spec.containers);
-  let reason = String(st.reason ?? st.phase ?? '');
+  let reason = textOf(st.reason ?? st.phase ?? '');
   let ready = 0;
   let restarts = 0;
   let lastRestart = 0;
@@ -98,9 +99,9 @@ function podRow(p: KubeObject): Cell[] {
     const state = o(cs.state);
     const waiting = o(state.waiting);
     const terminated = o(state.terminated);
-    if (waiting.reason) reason = String(waiting.reason);
-    else if (terminated.reason) reason = String(terminated.reason);
-    else if (isObject(state.terminated)) reason = terminated.signal ? `Signal:${String(terminated.signal)}` : `ExitCode:${String(terminated.exitCode)}`;
+    if (waiting.reason) reason = textOf(waiting.reason);
+    else if (terminated.reason) reason = textOf(terminated.reason);
+    else if (isObject(state.terminated)) reason = terminated.signal ? `Signal:${textOf(terminated.signal)}` : `ExitCode:${String(terminated.exitCode)}`;
     else if (isObject(state.running) && cs.ready === true) {
       hasRunning = true;
       ready++;
@@ -116,9 +117,9 @@ function podRow(p: KubeObject): Cell[] {
     reason,
     restartCell,
     since(p.metadata.creationTimestamp),
-    String(st.podIP ?? '') || '<none>',
-    String(spec.nodeName ?? '') || '<none>',
-    String(st.nominatedNodeName ?? '') || '<none>',
+    textOf(st.podIP ?? '') || '<none>',
+    textOf(spec.nodeName ?? '') || '<none>',
+    textOf(st.nominatedNodeName ?? '') || '<none>',
     readinessGates.length ? `0/${readinessGates.length}` : '<none>',
   ];
 }
@@ -127,17 +128,17 @@ function servicePorts(spec: Obj): string {
   const ports = arr(spec.ports);
   if (!ports.length) return '<none>';
   return ports
-    .map((p) => (p.nodePort ? `${String(p.port)}:${String(p.nodePort)}/${String(p.protocol ?? 'TCP')}` : `${String(p.port)}/${String(p.protocol ?? 'TCP')}`))
+    .map((p) => (p.nodePort ? `${String(p.port)}:${textOf(p.nodePort)}/${textOf(p.protocol ?? 'TCP')}` : `${String(p.port)}/${textOf(p.protocol ?? 'TCP')}`))
     .join(',');
 }
 
 function externalIp(s: KubeObject): string {
   const spec = o(s.spec);
-  const type = String(spec.type ?? 'ClusterIP');
+  const type = textOf(spec.type ?? 'ClusterIP');
   const external = Array.isArray(spec.externalIPs) ? (spec.externalIPs as string[]) : [];
-  if (type === 'ExternalName') return String(spec.externalName ?? '<none>');
+  if (type === 'ExternalName') return textOf(spec.externalName ?? '<none>');
   if (type === 'LoadBalancer') {
-    const ingress = arr(o(o(s.status).loadBalancer).ingress).map((i) => String(i.ip ?? i.hostname ?? ''));
+    const ingress = arr(o(o(s.status).loadBalancer).ingress).map((i) => textOf(i.ip ?? i.hostname ?? ''));
     const all = [...ingress, ...external].filter(Boolean);
     return all.length ? all.join(',') : '<pending>';
   }
@@ -170,11 +171,11 @@ const TABLES: Record<string, KindTable> = {
   },
   Secret: {
     columns: [NAME, col('Type', 'string', 'Used to facilitate programmatic handling of secret data.'), col('Data', 'string', 'Number of keys in data.'), AGE],
-    row: (s) => [String(s.metadata.name), String(s.type ?? ''), Object.keys(o(s.data)).length, since(s.metadata.creationTimestamp)],
+    row: (s) => [String(s.metadata.name), textOf(s.type ?? ''), Object.keys(o(s.data)).length, since(s.metadata.creationTimestamp)],
   },
   Namespace: {
     columns: [NAME, col('Status', 'string', 'The status of the namespace'), AGE],
-    row: (n) => [String(n.metadata.name), String(o(n.status).phase ?? ''), since(n.metadata.creationTimestamp)],
+    row: (n) => [String(n.metadata.name), textOf(o(n.status).phase ?? ''), since(n.metadata.creationTimestamp)],
   },
   Service: {
     columns: [
@@ -190,8 +191,8 @@ const TABLES: Record<string, KindTable> = {
       const spec = o(s.spec);
       return [
         String(s.metadata.name),
-        String(spec.type ?? 'ClusterIP'),
-        String(spec.clusterIP ?? '') || '<none>',
+        textOf(spec.type ?? 'ClusterIP'),
+        textOf(spec.clusterIP ?? '') || '<none>',
         externalIp(s),
         servicePorts(spec),
         since(s.metadata.creationTimestamp),
@@ -249,14 +250,14 @@ const TABLES: Record<string, KindTable> = {
       const last = e.lastTimestamp ?? e.eventTime ?? e.metadata.creationTimestamp;
       return [
         since(last),
-        String(e.type ?? ''),
-        String(e.reason ?? ''),
-        `${String(io.kind ?? '').toLowerCase()}/${String(io.name ?? '')}`,
-        String(io.fieldPath ?? ''),
-        [src.component, src.host].filter(Boolean).join(', ') || String(e.reportingComponent ?? ''),
-        String(e.message ?? ''),
+        textOf(e.type ?? ''),
+        textOf(e.reason ?? ''),
+        `${textOf(io.kind ?? '').toLowerCase()}/${textOf(io.name ?? '')}`,
+        textOf(io.fieldPath ?? ''),
+        [src.component, src.host].filter(Boolean).join(', ') || textOf(e.reportingComponent ?? ''),
+        textOf(e.message ?? ''),
         since(e.firstTimestamp ?? e.eventTime),
-        String(e.count ?? 1),
+        textOf(e.count ?? 1),
         String(e.metadata.name),
       ];
     },

@@ -28,6 +28,7 @@ import { respondObject, targetFor } from './respond.js';
 import { parseFieldSelector, parseLabelSelector } from './selectors.js';
 import type { KubeObject, ManagedFieldsEntry } from './types.js';
 import { validateMetadata } from './validation.js';
+import { textOf } from '../model/text.js';
 
 const NAMESPACES = (): ResourceDef => findResource('namespaces') as ResourceDef;
 const GENERATE_ALPHABET = 'bcdfghjklmnpqrstvwxz2456789';
@@ -296,7 +297,7 @@ function scaleOf(dep: KubeObject): KubeObject {
     status: {
       replicas: st.replicas ?? 0,
       selector: Object.entries(sel)
-        .map(([k, v]) => `${k}=${String(v)}`)
+        .map(([k, v]) => `${k}=${textOf(v)}`)
         .join(','),
     },
   };

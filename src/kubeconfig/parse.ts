@@ -3,6 +3,7 @@
 // type-checked so a typo surfaces as one sentence naming the file and entry.
 import { parse, YAMLParseError } from 'yaml';
 import type { ClusterConfig, ContextConfig, KubeconfigFile, UserConfig } from './types.js';
+import { textOf } from '../model/text.js';
 
 export class KubeconfigError extends Error {
   override name = 'KubeconfigError';
@@ -137,7 +138,7 @@ class Checker {
     if (typeof e.apiVersion !== 'string' || e.apiVersion === '') this.fail(w, 'needs an "apiVersion" (client.authentication.k8s.io/v1 or v1beta1)');
     const mode = e.interactiveMode;
     if (mode !== undefined && mode !== 'Never' && mode !== 'IfAvailable' && mode !== 'Always') {
-      this.fail(w, `"interactiveMode" must be Never, IfAvailable or Always, not "${String(mode)}"`);
+      this.fail(w, `"interactiveMode" must be Never, IfAvailable or Always, not "${textOf(mode)}"`);
     }
     const env = e.env;
     if (env === undefined || env === null) {
@@ -148,7 +149,7 @@ class Checker {
         if (!isObj(item) || typeof item.name !== 'string') this.fail(w, `"env[${i}]" needs a string "name"`);
         const value = item.value ?? '';
         if (typeof value === 'object') this.fail(w, `"env[${i}].value" must be a string`);
-        return { name: item.name, value: String(value) };
+        return { name: item.name, value: textOf(value) };
       });
     }
   }
@@ -173,7 +174,7 @@ export function parseKubeconfigText(text: string, file: string): KubeconfigFile 
   const check = new Checker(file);
   check.str(doc, 'current-context', 'current-context');
   check.str(doc, 'kind', 'kind');
-  if (doc.kind !== undefined && doc.kind !== 'Config') check.fail('kind', `expected "Config", found "${String(doc.kind)}"`);
+  if (doc.kind !== undefined && doc.kind !== 'Config') check.fail('kind', `expected "Config", found "${textOf(doc.kind)}"`);
   return {
     ...(doc as KubeconfigFile),
     clusters: check.namedList<ClusterConfig>(doc, 'clusters', 'cluster', (c, w) => check.cluster(c, w)) as KubeconfigFile['clusters'],

@@ -35,7 +35,7 @@ export async function discover(o: OidcClientOptions): Promise<client.Configurati
   try {
     return await client.discovery(server, o.clientId, o.clientSecret, o.clientSecret ? client.ClientSecretPost(o.clientSecret) : client.None(), options);
   } catch (err) {
-    throw new Error(`cannot read the OIDC discovery document of ${o.issuer}: ${describe(err)}`);
+    throw new Error(`cannot read the OIDC discovery document of ${o.issuer}: ${describe(err)}`, { cause: err });
   }
 }
 
@@ -90,7 +90,7 @@ export async function browserLogin(config: client.Configuration, o: BrowserLogin
       return tokensFrom(r, 'login');
     } catch (err) {
       listener.answer(false, `kubetape login failed: ${describe(err)}`);
-      throw new Error(`login failed: ${describe(err)}`);
+      throw new Error(`login failed: ${describe(err)}`, { cause: err });
     }
   } finally {
     listener.close();
@@ -112,8 +112,8 @@ export async function deviceLogin(config: client.Configuration, o: DeviceLoginOp
   try {
     return tokensFrom(await client.pollDeviceAuthorizationGrant(config, d, undefined, { signal }), 'device login');
   } catch (err) {
-    if (signal.aborted) throw new Error(`the device login was not completed within ${Math.round(o.timeoutMs / 1000)}s`);
-    throw new Error(`device login failed: ${describe(err)}`);
+    if (signal.aborted) throw new Error(`the device login was not completed within ${Math.round(o.timeoutMs / 1000)}s`, { cause: err });
+    throw new Error(`device login failed: ${describe(err)}`, { cause: err });
   }
 }
 

@@ -51,7 +51,7 @@ export class TokenCache {
       text = readFileSync(this.fileFor(k), 'utf8');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw new Error(`cannot read the token cache ${this.fileFor(k)} (${(err as NodeJS.ErrnoException).code})`);
+      throw new Error(`cannot read the token cache ${this.fileFor(k)} (${(err as NodeJS.ErrnoException).code})`, { cause: err });
     }
     try {
       const c = JSON.parse(text) as CachedTokens;
@@ -140,7 +140,8 @@ export class TokenCache {
         closeSync(fd);
         break;
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new Error(`cannot lock the token cache ${lock} (${(err as NodeJS.ErrnoException).code})`);
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST')
+          throw new Error(`cannot lock the token cache ${lock} (${(err as NodeJS.ErrnoException).code})`, { cause: err });
       }
       if (isStale(lock, o.staleMs)) {
         try {

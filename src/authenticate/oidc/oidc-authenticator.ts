@@ -44,6 +44,7 @@ export class OidcAuthenticator implements Authenticator {
         } catch (err) {
           throw new Error(
             `cannot read the CA file ${config.ca} of OIDC issuer ${config.issuer} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
+            { cause: err },
           );
         }
       }
