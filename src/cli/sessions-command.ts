@@ -10,6 +10,9 @@ import { humanBytes, parseSince, shortTime, table } from './format.js';
 import { configForCli } from './cli-config.js';
 import { describeStream, warnUnlessVerified } from './stream-reading.js';
 import { KUBERNETES_VERBS, verbProblem } from '../authorize/policy/vocabulary.js';
+import { clientName } from '../model/client-name.js';
+
+export { clientName };
 
 interface ReadOptions {
   dataDir?: string;
@@ -132,22 +135,6 @@ export function guardrailsCell(g: GuardrailCounts | undefined): string {
     g.masked ? `${g.masked} masked` : '',
   ].filter(Boolean);
   return parts.length ? parts.join(', ') : g.allowed ? `${g.allowed} allowed` : '-';
-}
-
-/**
- * What a session without kubectl's Kubectl-Command is shown as: the client
- * its User-Agent names (the first product token: kubectl before 1.22,
- * k9s and other client-go tools, python-requests, node-fetch for
- * @kubernetes/client-node, Go-http-client, curl), "-" when it sent none.
- * The Python client's User-Agent names its generator
- * ("OpenAPI-Generator/29.0.0/python"): it is shown as kubernetes-python.
- */
-export function clientName(ua: string | undefined): string {
-  const u = ua?.trim();
-  if (!u) return '-';
-  const generated = /^OpenAPI-Generator\/[^/\s]+\/(\w+)/i.exec(u);
-  if (generated) return `kubernetes-${generated[1].toLowerCase()}`;
-  return u.split(/[\s/]/)[0];
 }
 
 function positiveInt(v: string, flag: string): number {

@@ -5,6 +5,7 @@
 // change the meaning of one.
 import type { UpstreamPrincipal } from './identity.js';
 import type { RequestAttributes } from './request-attributes.js';
+import type { TraceContext } from './trace-context.js';
 
 /** A body as recorded: text when it is UTF-8, base64 otherwise. */
 export interface RecordedBody {
@@ -41,6 +42,12 @@ export interface SessionStartEvent {
   command?: string;
   /** kubectl's `Kubectl-Session` header, when present. */
   clientSession?: string;
+  /** 'machine' for agents (absent: a person); see Identity. */
+  kind?: 'person' | 'machine';
+  /** An agent's name, who it acted for, and the delegation chain as its token stated it. */
+  agent?: string;
+  actingFor?: string;
+  delegation?: string[];
 }
 
 export interface RequestEvent {
@@ -66,6 +73,10 @@ export interface RequestEvent {
   impersonation?: RecordedImpersonation;
   /** Guardrails: the policy rule that decided this request (absent when no rule matched). deny and require-approval mean it was not forwarded. */
   policy?: PolicyRecord;
+  /** W3C trace context the client sent (headers, or carried by `kubetape credential` from its environment): the tool call this request belongs to. */
+  trace?: TraceContext;
+  /** The name the client gave itself (e.g. an MCP server's "mcp-server-kubernetes/4.1.7"). */
+  client?: string;
 }
 
 /** A guardrail decision as recorded: the action and the rule (its name, and its 1-based position in the policy file). */
@@ -212,7 +223,20 @@ export interface SessionSummaryCounts {
   errors: number;
   /** Guardrail decisions; absent when no policy rule decided anything (and in sessions recorded before it was kept). */
   guardrails?: GuardrailCounts;
+  /** MCP messages seen in the session's port-forwards and proxy requests; absent when none. */
+  mcp?: McpCounts;
+  /** Trace ids of the session's requests, first seen first, at most MAX_SESSION_TRACES (absent: none sent). */
+  traces?: string[];
+  /** Request paths (no query), first seen first, at most MAX_SUMMARY_TEXTS, discovery left out: what the console's free text searches. */
+  paths?: string[];
+  /** exec/attach commands (arguments joined by spaces), first seen first, at most MAX_SUMMARY_TEXTS. */
+  execCommands?: string[];
+  /** Reads of recordings through kubetape's sessions API (/kubetape/v1/sessions..., /accesses) in this session: accesses. */
+  reads?: number;
 }
+
+/** Trace ids kept in a session's summary (a session of one kubectl run has one; a long script may have many). */
+export const MAX_SESSION_TRACES = 100;
 
 /**
  * What the guardrails did in a session, kept with its summary so `sessions
@@ -246,7 +270,130 @@ export function refusedCount(g: GuardrailCounts | undefined): number {
   return g ? g.denied + g.approvalRefused + g.typedRefused : 0;
 }
 
-export type RecordEvent = SessionStartEvent | RequestEvent | ResponseChunkEvent | StreamEvent | ResponseEvent | SessionEndEvent;
+/** A header as decoded from a port-forward connection; credential values (Authorization, Cookie, ...) are never stored in clear. */
+export type DecodedHeader = [name: string, value: string];
+
+/** One side of an HTTP/1.x exchange decoded from a port-forward connection. */
+export interface DecodedHttpMessage {
+  headers: DecodedHeader[];
+  /** The body after chunked framing and gzip/deflate are undone (up to recording.maxBodyBytes, pattern-masked); absent when empty. */
+  body?: RecordedBody;
+  /** The body's content coding on the wire (gzip, deflate) when it was undone for the record. */
+  decodedFrom?: string;
+}
+
+/**
+ * An HTTP/1.x request and its response, decoded beside the raw bytes of a
+ * port-forward connection (which stay the evidence). Written once the
+ * response is complete, or when the connection ends without it.
+ */
+export interface HttpExchangeEvent {
+  type: 'http.exchange';
+  session: string;
+  seq: number;
+  /** Milliseconds since the port-forward started, when the request began. */
+  offsetMs: number;
+  connection: number;
+  port?: number;
+  /** The exchange's place on its connection (1, 2, ...; pipelined requests keep their order). */
+  index: number;
+  request: DecodedHttpMessage & { method: string; target: string; version: string };
+  response?: DecodedHttpMessage & { status: number; reason: string; version: string };
+  /** From the request's start to the response's end. */
+  durationMs?: number;
+  /** The connection switched protocols here (e.g. websocket; its frames follow as ws.frame events). */
+  upgrade?: string;
+  /** Server-Sent Events counted in the response. */
+  sseEvents?: number;
+  /** Which side was cut off: the connection ended before this part was complete. */
+  incomplete?: 'request' | 'response';
+}
+
+/** One WebSocket frame decoded from a port-forward connection after an HTTP upgrade. */
+export interface WebSocketFrameEvent {
+  type: 'ws.frame';
+  session: string;
+  seq: number;
+  offsetMs: number;
+  connection: number;
+  /** in: client to pod; out: pod to client. */
+  direction: 'in' | 'out';
+  opcode: number;
+  fin: boolean;
+  /** The unmasked payload (pattern-masked when text), up to recording.maxBodyBytes. */
+  payload: RecordedBody;
+  /** permessage-deflate: the payload is stored compressed, as sent. */
+  compressed?: boolean;
+}
+
+/**
+ * What the decoder made of a port-forward connection: its protocol, or why
+ * it gave up (the connection's raw bytes are the record either way).
+ */
+export interface DecodeNoteEvent {
+  type: 'decode.note';
+  session: string;
+  seq: number;
+  offsetMs: number;
+  connection: number;
+  /** http: decoded; tls: encrypted, opaque; binary / text: not HTTP, left raw; error: the decoder failed and left the rest raw. */
+  protocol: 'http' | 'tls' | 'binary' | 'text' | 'error';
+  note?: string;
+}
+
+/**
+ * One MCP (JSON-RPC 2.0) message recognised in decoded HTTP: POST bodies and
+ * JSON or Server-Sent Events responses (streamable HTTP, and the older SSE
+ * transport), in port-forward connections and proxy-subresource requests.
+ * A response is linked to its request by id (method and tool repeated).
+ */
+export interface McpMessageEvent {
+  type: 'mcp.message';
+  session: string;
+  seq: number;
+  offsetMs: number;
+  /** port-forward: the connection and the HTTP exchange on it that carried the message. */
+  connection?: number;
+  exchange?: number;
+  from: 'client' | 'server';
+  kind: 'request' | 'response' | 'notification';
+  id?: string | number;
+  /** The request's method (for a response, the method of the request it answers, when seen). */
+  method?: string;
+  /** tools/call: the tool's name (on the response too). */
+  tool?: string;
+  /** tools/call arguments, or other request params (pattern-masked; a string when cut at recording.maxBodyBytes). */
+  params?: unknown;
+  result?: unknown;
+  error?: { code: number; message: string; data?: unknown };
+  /** tools/call result with isError: the tool failed. */
+  isError?: boolean;
+  /** initialize: the client's and the server's names and versions. */
+  clientInfo?: { name: string; version?: string };
+  serverInfo?: { name: string; version?: string };
+  protocolVersion?: string;
+  /** The Mcp-Session-Id header, when the transport used one. */
+  mcpSession?: string;
+  truncated?: boolean;
+}
+
+/** MCP in a session: kept with its summary so `sessions list --mcp` and `--tool` never read events. */
+export interface McpCounts {
+  messages: number;
+  /** tools/call requests. */
+  calls: number;
+  /** Responses carrying a JSON-RPC error or a tool result with isError. */
+  errors: number;
+  /** Tools called, first seen first, with how often (at most MAX_MCP_TOOLS names). */
+  tools: Array<{ name: string; calls: number }>;
+}
+
+/** Distinct tool names kept in a session's summary; calls of others still count in `calls`. */
+export const MAX_MCP_TOOLS = 200;
+
+export type DecodedEvent = HttpExchangeEvent | WebSocketFrameEvent | DecodeNoteEvent | McpMessageEvent;
+
+export type RecordEvent = SessionStartEvent | RequestEvent | ResponseChunkEvent | StreamEvent | ResponseEvent | SessionEndEvent | DecodedEvent;
 
 /** One line of `sessions list`. */
 export interface SessionSummary extends SessionSummaryCounts {
@@ -259,6 +406,10 @@ export interface SessionSummary extends SessionSummaryCounts {
   userAgent?: string;
   startedAt: string;
   endedAt?: string;
+  /** 'machine' for agents; absent: a person. */
+  kind?: 'person' | 'machine';
+  agent?: string;
+  actingFor?: string;
   /** live: still open; ended: closed normally; interrupted: kubetape stopped without closing it. */
   state: 'live' | 'ended' | 'interrupted';
 }
@@ -275,6 +426,10 @@ export function countEvent(c: SessionSummaryCounts, ev: RecordEvent): void {
     if (ev.attrs.namespace) addUnique(c.namespaces, ev.attrs.namespace);
     if (ev.attrs.resource) addUnique(c.resources, ev.attrs.subresource ? `${ev.attrs.resource}/${ev.attrs.subresource}` : ev.attrs.resource);
     if (ev.policy) countDecision(c, ev.policy);
+    if (ev.trace && (c.traces?.length ?? 0) < MAX_SESSION_TRACES) addUnique((c.traces ??= []), ev.trace.traceId);
+    countTexts(c, ev);
+  } else if (ev.type === 'mcp.message') {
+    countMcp(c, ev);
   } else if (ev.type === 'response') {
     c.bytesIn += ev.bytesIn;
     c.bytesOut += ev.bytesOut;
@@ -311,6 +466,42 @@ function countDecision(c: SessionSummaryCounts, p: PolicyRecord): void {
   if (p.action === 'deny' || (p.action === 'require-approval' && !p.approval?.grant)) addUnique(g.refusedBy, p.rule);
 }
 
+function countMcp(c: SessionSummaryCounts, ev: McpMessageEvent): void {
+  const m = (c.mcp ??= { messages: 0, calls: 0, errors: 0, tools: [] });
+  m.messages++;
+  if (ev.kind === 'request' && ev.method === 'tools/call') {
+    m.calls++;
+    const name = typeof ev.tool === 'string' ? ev.tool : '';
+    const known = m.tools.find((t) => t.name === name);
+    if (known) known.calls++;
+    else if (m.tools.length < MAX_MCP_TOOLS) m.tools.push({ name, calls: 1 });
+  }
+  if (ev.kind === 'response' && (ev.error !== undefined || ev.isError === true)) m.errors++;
+}
+
 function addUnique(list: string[], v: string): void {
   if (!list.includes(v)) list.push(v);
+}
+
+/** How many paths and exec commands a summary keeps (the list reads every summary: keep it small). */
+export const MAX_SUMMARY_TEXTS = 20;
+const MAX_TEXT_CHARS = 200;
+/** Discovery and health paths every kubectl run makes: noise to a search. */
+const DISCOVERY_PATH = /^\/(?:api(?:\/v1)?|apis(?:\/[^/]+(?:\/[^/]+)?)?|openapi\/.*|version|healthz|readyz|livez)\/?$/;
+/** kubetape's sessions API paths that read recordings (a read is an access, counted in `reads`). */
+const RECORDING_READ_PATH = /^(?:\/clusters\/[^/]+)?\/kubetape\/v1\/(?:sessions|accesses)(?:\/|$)/;
+
+/** Whether a request path reads recordings through kubetape's sessions API. */
+export function isRecordingRead(path: string): boolean {
+  return RECORDING_READ_PATH.test(path);
+}
+
+/** The searchable text of a request (its path, its exec command) and whether it read recordings. */
+function countTexts(c: SessionSummaryCounts, ev: RequestEvent): void {
+  const q = ev.uri.indexOf('?');
+  const path = q === -1 ? ev.uri : ev.uri.slice(0, q);
+  if (isRecordingRead(path)) c.reads = (c.reads ?? 0) + 1;
+  if (!DISCOVERY_PATH.test(path) && (c.paths?.length ?? 0) < MAX_SUMMARY_TEXTS) addUnique((c.paths ??= []), path.slice(0, MAX_TEXT_CHARS));
+  const command = ev.exec?.command.join(' ');
+  if (command && (c.execCommands?.length ?? 0) < MAX_SUMMARY_TEXTS) addUnique((c.execCommands ??= []), command.slice(0, MAX_TEXT_CHARS));
 }

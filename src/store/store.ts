@@ -4,6 +4,7 @@
 // request only after its record is safe.
 import { refusedCount, type RecordEvent, type SessionStartEvent, type SessionSummary, type SessionSummaryCounts } from '../model/recording.js';
 import type { StoreVerifyReport, VerifyReport } from './verify.js';
+import { clientName } from '../model/client-name.js';
 
 export interface AppendOptions {
   /** Resolve only once the event would survive a crash (fsync or equivalent). */
@@ -31,7 +32,42 @@ export interface SessionFilter {
   rule?: string;
   /** Only sessions where a request went through on an approval grant. */
   approved?: boolean;
+  /** Only sessions in this state. */
+  state?: SessionSummary['state'];
+  /** exec, attach, port-forward: sessions holding such a request; rest: sessions holding none. */
+  kind?: SessionKind;
+  /** Only sessions of this client (`clientName` of the User-Agent: kubectl, k9s, python-requests...). */
+  client?: string;
+  /** Case-insensitive text in the command, User-Agent, request paths or exec commands. */
+  q?: string;
+  /** Only sessions that read recordings through the sessions API (accesses). */
+  reads?: boolean;
+  /** A page's cursor: only sessions listed after this one (newest first: by start time, then id). */
+  after?: { startedAt: string; id: string };
   limit?: number;
+}
+
+export const SESSION_KINDS = ['rest', 'exec', 'attach', 'port-forward'] as const;
+export type SessionKind = (typeof SESSION_KINDS)[number];
+
+const KIND_RESOURCES: Record<Exclude<SessionKind, 'rest'>, string> = { exec: 'pods/exec', attach: 'pods/attach', 'port-forward': 'pods/portforward' };
+
+/** The summary part of a filter (state, kind, client, text, accesses, cursor), judged on a session's summary alone. */
+export function matchesSummaryFilter(s: SessionSummary, f: SessionFilter): boolean {
+  if (f.state && s.state !== f.state) return false;
+  if (f.kind) {
+    const streams = Object.values(KIND_RESOURCES).filter((r) => s.resources.includes(r));
+    if (f.kind === 'rest' ? streams.length > 0 : !s.resources.includes(KIND_RESOURCES[f.kind])) return false;
+  }
+  if (f.client && clientName(s.userAgent) !== f.client && s.command?.split(' ')[0] !== f.client) return false;
+  if (f.reads && !s.reads) return false;
+  if (f.q) {
+    const q = f.q.toLowerCase();
+    const texts = [s.command ?? '', s.userAgent ?? '', ...(s.paths ?? []), ...(s.execCommands ?? [])];
+    if (!texts.some((t) => t.toLowerCase().includes(q))) return false;
+  }
+  if (f.after && !(s.startedAt < f.after.startedAt || (s.startedAt === f.after.startedAt && s.id < f.after.id))) return false;
+  return true;
 }
 
 /** The guardrail part of a filter, judged on a session's summary counts (never its events). */

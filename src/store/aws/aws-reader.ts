@@ -5,7 +5,7 @@
 import { DescribeTableCommand, GetItemCommand, QueryCommand, type DynamoDBClient, type QueryCommandInput } from '@aws-sdk/client-dynamodb';
 import { GetObjectCommand, HeadBucketCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import type { RecordEvent, SessionSummary } from '../../model/recording.js';
-import { matchesGuardrailFilter, type SessionFilter } from '../store.js';
+import { matchesGuardrailFilter, matchesSummaryFilter, type SessionFilter } from '../store.js';
 import { decodeChunk } from './chunk-format.js';
 import { fromItem, type Plain } from './item-codec.js';
 import { CHUNK_PREFIX, MONTHS_PK, REQUEST_PREFIX, SESSION_SK, clusterPk, idLowerBound, idPrefixTimeRange, monthOf, sessionPk, timePk, userPk } from './keys.js';
@@ -124,7 +124,8 @@ export class AwsReader {
       (!filter.since || Date.parse(s.startedAt) >= filter.since.getTime()) &&
       (!filter.verb || s.verbs.includes(filter.verb)) &&
       (!filter.namespace || s.namespaces.includes(filter.namespace)) &&
-      matchesGuardrailFilter(s, filter);
+      matchesGuardrailFilter(s, filter) &&
+      matchesSummaryFilter(s, filter);
     const collect = async (items: AsyncGenerator<PlainItem>): Promise<SessionSummary[]> => {
       const got: SessionSummary[] = [];
       for await (const it of items) {

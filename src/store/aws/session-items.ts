@@ -146,6 +146,9 @@ export function finishFields(o: {
     resources: c.resources.slice(0, 200),
     errors: c.errors,
     guardrails: c.guardrails ? guardrailsItem(c.guardrails) : undefined,
+    paths: c.paths?.map((p) => cut(p)!),
+    execCommands: c.execCommands?.map((p) => cut(p)!),
+    reads: c.reads,
     chunks: o.chunks,
     events: o.events,
     bytes: o.bytes,
@@ -216,5 +219,8 @@ export function summaryFromItem(it: { [k: string]: Plain }): SessionSummary {
   if (ended) s.endedAt = ended;
   const guardrails = guardrailsFromItem(it['guardrails']);
   if (guardrails) s.guardrails = guardrails;
+  if (Array.isArray(it['paths'])) s.paths = strs(it['paths']);
+  if (Array.isArray(it['execCommands'])) s.execCommands = strs(it['execCommands']);
+  if (typeof it['reads'] === 'number') s.reads = it['reads'];
   return s;
 }

@@ -36,7 +36,7 @@ import {
 } from './index-chain.js';
 import { currentProcess, isRunning, type ProcessIdentity } from '../process-identity.js';
 import { countEvent, emptyCounts, type RecordEvent, type SessionStartEvent, type SessionSummary } from '../../model/recording.js';
-import { matchesGuardrailFilter, type AppendOptions, type RecordingStore, type SessionFilter, type SessionWriter } from '../store.js';
+import { matchesGuardrailFilter, matchesSummaryFilter, type AppendOptions, type RecordingStore, type SessionFilter, type SessionWriter } from '../store.js';
 import type { StoreVerifyReport, VerifyReport } from '../verify.js';
 
 export interface LocalStoreOptions {
@@ -364,6 +364,7 @@ export class LocalStore implements RecordingStore {
       if (s.command) summary.command = s.command;
       if (s.userAgent) summary.userAgent = s.userAgent;
       if (end) summary.endedAt = end.time;
+      if (!matchesSummaryFilter(summary, filter)) continue;
       out.push(summary);
     }
     out.sort((a, b) => (a.startedAt < b.startedAt ? 1 : a.startedAt > b.startedAt ? -1 : a.id < b.id ? 1 : -1));
