@@ -8,6 +8,7 @@ import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { ConfigError } from '../model/config-error.js';
 import { RECORDING_STORE_KEYS, validateRecordingStore, type RecordingConfig } from '../store/settings.js';
 import { parseAuthentication, type AuthenticationConfig } from './authentication.js';
+import { parseConsoleConfig, type ConsoleConfig } from './console.js';
 import { parsePolicyObject } from '../authorize/policy/load.js';
 import type { Policy } from '../authorize/policy/types.js';
 import { parseClustersConfig, type AwsConfig, type ClusterSpec } from '../clusters/config.js';
@@ -43,6 +44,8 @@ export interface ServeConfig {
   policy?: Policy;
   /** Guardrails in their own YAML file, reloaded when it changes (same as --policy). */
   policyFile?: string;
+  /** The sessions API and web console: who sees every session, browser login. */
+  console?: ConsoleConfig;
 }
 
 export const DEFAULTS: ServeConfig = {
@@ -74,6 +77,7 @@ const TOP_KEYS = new Set([
   'aws',
   'policy',
   'policyFile',
+  'console',
 ]);
 const RECORDING_KEYS = new Set([
   'maxBodyBytes',
@@ -131,6 +135,7 @@ export function readConfigFile(path: string): Partial<ServeConfig> {
       else delete obj['aws'];
     } else if (obj['aws'] !== undefined) throw new ConfigError('"aws" configures the EKS clusters under "clusters", and there are none');
     if (obj['policy'] !== undefined) obj['policy'] = parsePolicyObject(obj['policy'], 'policy');
+    if (obj['console'] !== undefined) obj['console'] = parseConsoleConfig(obj['console'], atBase);
   } catch (e) {
     throw new ConfigError(`config ${path}: ${(e as Error).message}`);
   }
