@@ -17,6 +17,7 @@ const LAYERS = [
   'devcluster',
   'login',
   'listen',
+  'console',
   'config',
   'clusters',
   'admission',

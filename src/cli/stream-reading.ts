@@ -7,6 +7,7 @@ import type { RecordingStore } from '../store/store.js';
 import type { VerifyReport } from '../store/verify.js';
 import { humanBytes } from './format.js';
 import { CliError } from './errors.js';
+import { NoTerminalError, eventBytes, isTerminalRequest, terminalEvents as readTerminalEvents, type TimedStreamEvent } from '../console/terminal-events.js';
 
 /** A full session id from an id or unique prefix, or a one-line error. */
 export async function resolveSession(store: RecordingStore, idArg: string): Promise<string> {
@@ -40,47 +41,16 @@ export async function warnUnlessVerified(store: RecordingStore, id: string): Pro
   return r;
 }
 
-export function isTerminalRequest(rq: RequestEvent): boolean {
-  return rq.exec !== undefined && (rq.attrs.subresource === 'exec' || rq.attrs.subresource === 'attach');
-}
+export { isTerminalRequest, eventBytes, type TimedStreamEvent };
 
-/** A stream event placed on the session's clock: milliseconds since the first selected request started. */
-export interface TimedStreamEvent {
-  atMs: number;
-  request: RequestEvent;
-  event: StreamEvent;
-}
-
-/**
- * The stream events of the session's exec/attach requests (only `seq` when
- * given), in recording order, each with its time since the first of them.
- * Throws a CliError when there is nothing to play.
- */
+/** The session's exec/attach stream events on one clock (console/terminal-events.ts); nothing to play is a one-line CliError. */
 export async function* terminalEvents(store: RecordingStore, id: string, seq?: number): AsyncGenerator<TimedStreamEvent> {
-  const requests = new Map<number, RequestEvent>();
-  let origin: number | undefined;
-  let found = false;
-  let seqSeen: RequestEvent | undefined;
-  for await (const ev of store.readSession(id)) {
-    if (ev.type === 'request') {
-      if (seq !== undefined && ev.seq === seq) seqSeen = ev;
-      if (!isTerminalRequest(ev) || (seq !== undefined && ev.seq !== seq)) continue;
-      requests.set(ev.seq, ev);
-      found = true;
-      origin ??= Date.parse(ev.time);
-    } else if (ev.type === 'stream') {
-      const rq = requests.get(ev.seq);
-      if (!rq || origin === undefined) continue;
-      yield { atMs: Date.parse(rq.time) - origin + ev.offsetMs, request: rq, event: ev };
-    }
+  try {
+    yield* readTerminalEvents(store, id, seq);
+  } catch (e) {
+    if (e instanceof NoTerminalError) throw new CliError(e.message);
+    throw e;
   }
-  if (seq !== undefined && !seqSeen) throw new CliError(`session ${id} has no request ${seq}`);
-  if (seq !== undefined && !found) throw new CliError(`request ${seq} of session ${id} is not an exec or attach`);
-  if (!found) throw new CliError(`session ${id} has no exec or attach recorded`);
-}
-
-export function eventBytes(ev: StreamEvent): Buffer {
-  return ev.encoding === 'base64' ? Buffer.from(ev.data, 'base64') : Buffer.from(ev.data, 'utf8');
 }
 
 /** One line about an exec/attach/port-forward for the `sessions show` timeline. */

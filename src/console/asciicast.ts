@@ -1,0 +1,122 @@
+// A session's exec/attach as asciicast v2 (asciinema's format): a header
+// line, then one JSON array per event, [seconds, "o", output],
+// [seconds, "r", "WxH"], with input [seconds, "i", typed], and with markers
+// [seconds, "m", line] for each line typed into a TTY, rebuilt from stdin
+// the way the typed-line guardrail rebuilds it. Written by `kubetape export`
+// and by the sessions API's cast endpoint, line by line to a sink that may
+// make it wait (backpressure).
+import { StringDecoder } from 'node:string_decoder';
+import { LineEditor } from '../forward/streams/typed-line.js';
+import { eventBytes, type TimedStreamEvent } from './terminal-events.js';
+
+export type LineSink = (line: string) => Promise<void>;
+
+/** Events looked through for the first resize before the header must be written. */
+const HEADER_LOOKAHEAD_EVENTS = 256;
+const DEFAULT_SIZE = { width: 80, height: 24 };
+/** Longest marker label kept (a pasted script is not a command). */
+const MAX_MARKER_CHARS = 200;
+
+export interface AsciicastOptions {
+  /** Add what was typed as "i" events. */
+  stdin: boolean;
+  /** Add an "m" marker for each line typed into a TTY exec/attach. */
+  markers: boolean;
+}
+
+export class AsciicastWriter {
+  private header: Record<string, unknown> | undefined;
+  private readonly pending: TimedStreamEvent[] = [];
+  private readonly decoders = new Map<string, StringDecoder>();
+  private readonly editors = new Map<number, LineEditor>();
+  private lastT = 0;
+
+  constructor(
+    private readonly sessionId: string,
+    private readonly o: AsciicastOptions,
+    private readonly sink: LineSink,
+  ) {}
+
+  async add(ev: TimedStreamEvent): Promise<void> {
+    if (!this.header) {
+      this.pending.push(ev);
+      if (ev.event.channel !== 'resize' && this.pending.length < HEADER_LOOKAHEAD_EVENTS) return;
+      await this.writeHeader();
+      return;
+    }
+    await this.event(ev);
+  }
+
+  async end(): Promise<void> {
+    if (!this.header) await this.writeHeader();
+    for (const [key, d] of this.decoders) {
+      const rest = d.end();
+      if (rest) await this.line([this.lastT, key === 'stdin' ? 'i' : 'o', rest]);
+    }
+  }
+
+  private line(v: unknown): Promise<void> {
+    return this.sink(JSON.stringify(v) + '\n');
+  }
+
+  private async writeHeader(): Promise<void> {
+    const first = this.pending[0];
+    const resize = this.pending.find((e) => e.event.channel === 'resize');
+    const size = resize ? parseSize(eventBytes(resize.event).toString('utf8')) : undefined;
+    this.header = {
+      version: 2,
+      width: size?.width ?? DEFAULT_SIZE.width,
+      height: size?.height ?? DEFAULT_SIZE.height,
+      timestamp: first ? Math.floor(Date.parse(first.request.time) / 1000) : Math.floor(Date.now() / 1000),
+      title: first ? `kubetape ${this.sessionId}: ${titleOf(first)}` : `kubetape ${this.sessionId}`,
+      env: { TERM: 'xterm-256color' },
+    };
+    await this.line(this.header);
+    for (const ev of this.pending.splice(0)) await this.event(ev);
+  }
+
+  private async event(ev: TimedStreamEvent): Promise<void> {
+    const t = Math.max(this.lastT, Math.round(ev.atMs) / 1000);
+    this.lastT = t;
+    const channel = ev.event.channel;
+    if (channel === 'resize') {
+      const size = parseSize(eventBytes(ev.event).toString('utf8'));
+      if (size) await this.line([t, 'r', `${size.width}x${size.height}`]);
+      return;
+    }
+    if (channel !== 'stdout' && channel !== 'stderr' && channel !== 'stdin') return;
+    if (channel === 'stdin' && this.o.markers && ev.request.exec?.tty) await this.markers(t, ev);
+    if (channel === 'stdin' && !this.o.stdin) return;
+    // Output may be cut in the middle of a character; decode per channel so nothing is lost.
+    let d = this.decoders.get(channel);
+    if (!d) this.decoders.set(channel, (d = new StringDecoder('utf8')));
+    const text = d.write(eventBytes(ev.event));
+    if (text) await this.line([t, channel === 'stdin' ? 'i' : 'o', text]);
+  }
+
+  /** One marker per line submitted (Enter) in this event's keystrokes. */
+  private async markers(t: number, ev: TimedStreamEvent): Promise<void> {
+    let editor = this.editors.get(ev.request.seq);
+    if (!editor) this.editors.set(ev.request.seq, (editor = new LineEditor()));
+    for (const b of eventBytes(ev.event)) {
+      const submitted = editor.push(b)?.trim();
+      if (submitted) await this.line([t, 'm', submitted.slice(0, MAX_MARKER_CHARS)]);
+    }
+  }
+}
+
+function titleOf(ev: TimedStreamEvent): string {
+  const rq = ev.request;
+  const what = rq.attrs.subresource === 'attach' ? 'attach' : `exec ${rq.exec?.command.join(' ') ?? ''}`;
+  return `${what} (${rq.attrs.namespace}/${rq.attrs.name})`;
+}
+
+function parseSize(text: string): { width: number; height: number } | undefined {
+  try {
+    const v = JSON.parse(text) as { Width?: number; Height?: number };
+    if (Number.isInteger(v.Width) && Number.isInteger(v.Height) && v.Width! > 0 && v.Height! > 0) return { width: v.Width!, height: v.Height! };
+  } catch {
+    // not a size: ignore
+  }
+  return undefined;
+}
