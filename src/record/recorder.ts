@@ -35,7 +35,7 @@ import { looksLikeText } from './looks-like-text.js';
 import { isSecret } from '../model/request-attributes.js';
 import type { RecordingStore, SessionWriter } from '../store/store.js';
 import { newSessionId } from '../store/store.js';
-import { recordingFailed, RecordingStopped, type RecordingLimits } from './limits.js';
+import { recordingFailed, RecordingBudgetError, RecordingStopped, type RecordingLimits } from './limits.js';
 import { StreamPacer, ENVELOPE_BOUND, type Batch, type Where } from './stream-pacing.js';
 import { estimatedSize, streamEncoding, type MeasuredWriter } from './stored-size.js';
 
@@ -56,7 +56,10 @@ export interface RecorderOptions {
   maxBodyBytes: number;
   /** Stored bytes (envelope included) of each stream kept: watch, logs -f, exec, attach, port-forward. */
   maxStreamBytes: number;
-  /** Events of each stream kept (default 200,000); the event at the limit is marked truncated. */
+  /**
+   * Events of each stream kept (default 200,000). Past either limit failMode
+   * closed stops the stream (507); open keeps forwarding, the event at the limit marked truncated.
+   */
   maxStreamEvents?: number;
   /** Disk reserve and per-user budgets, and whether recording works (readiness). */
   limits?: RecordingLimits;
@@ -395,6 +398,7 @@ export class Exchange {
     }
     if (this.redact || this.streamTruncated) return true;
     const { room, cut } = this.limitFor(chunk.length);
+    if (cut && this.stopAtLimit()) return false;
     const part = room < chunk.length ? chunk.subarray(0, room) : chunk;
     let stored = part;
     if (this.patterns.length > 0 && !this.contentEncoding) {
@@ -416,8 +420,29 @@ export class Exchange {
     const o = this.recorder.opts;
     const left = o.maxStreamBytes - this.streamKept - ENVELOPE_BOUND;
     const room = left >= 4 * Math.ceil(size / 3) + 4 ? size : Math.max(0, Math.min(size - 1, Math.floor(((left - 4) * 3) / 4)));
-    const last = this.streamEvents + 1 >= (o.maxStreamEvents ?? DEFAULT_MAX_STREAM_EVENTS);
+    // failMode closed stops at the event past the cap (stopAtLimit); open keeps the one at the cap, marked as the cut.
+    const last = this.streamEvents + (o.failMode === 'closed' ? 0 : 1) >= (o.maxStreamEvents ?? DEFAULT_MAX_STREAM_EVENTS);
     return { room, cut: room < size || last };
+  }
+
+  /**
+   * A stream whose recording is full. failMode closed: it is stopped, not
+   * cut, because a cut stream would go on forwarding bytes the recording
+   * does not hold; the client hears why (507) and the response event records
+   * it. failMode open: false, the stream is cut (marked truncated) and goes on.
+   */
+  private stopAtLimit(): boolean {
+    const o = this.recorder.opts;
+    if (o.failMode !== 'closed') return false;
+    const max = o.maxStreamEvents ?? DEFAULT_MAX_STREAM_EVENTS;
+    this.stop(
+      new RecordingBudgetError(
+        this.streamEvents >= max
+          ? `its recording holds the ${max} events a stream may keep (recording.maxStreamEvents)`
+          : `its recording reached the ${o.maxStreamBytes} bytes a stream may keep (recording.maxStreamBytes)`,
+      ),
+    );
+    return true;
   }
 
   private appendChunk(stored: Buffer, cut: boolean, end: boolean): void {
@@ -518,6 +543,7 @@ export class Exchange {
   private recordStream(channel: StreamChannel, buf: Buffer, where: Where, frames: number, end: boolean): number {
     if (this.streamTruncated) return 0;
     const { room, cut } = this.limitFor(buf.length);
+    if (cut && this.stopAtLimit()) return -1;
     let part = room < buf.length ? buf.subarray(0, room) : buf;
     if (this.patterns.length > 0 && MASKED_CHANNELS.has(channel) && looksLikeText(part)) {
       const key = `${channel}\0${where.connection ?? ''}`;
