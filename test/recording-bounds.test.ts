@@ -2,8 +2,10 @@
 // 100,000 one-byte stdin frames and 20,000 empty ones: the recording stays
 // under the bound the README states (stored bytes <= 2 x frame bytes +
 // 256 KiB + 8 KiB per second), every frame is accounted for, and the
-// container received exactly what was recorded. maxStreamEvents cuts a
-// stream's recording. The per-user daily budget stops a running exec (507
+// container received exactly what was recorded. In failMode closed
+// maxStreamEvents and maxStreamBytes stop a stream (the client and the
+// container got exactly what was recorded); in open they cut its recording
+// and it goes on. The per-user daily budget stops a running exec (507
 // on its error channel, nothing unrecorded forwarded) and refuses the
 // user's next requests; the disk reserve refuses new work (507) and fails
 // /readyz; on a tmpfs filled below half the reserve, a running exec stops.
@@ -73,20 +75,57 @@ t.test('100,000 one-byte stdin frames and 20,000 empty frames stay under the sta
   );
 });
 
-t.test('maxStreamEvents cuts the recording of a stream and marks the cut', async (t) => {
+const TWENTY_LINES = 'for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do echo line-$i; sleep 0.02; done';
+
+t.test('failMode closed: maxStreamEvents stops the stream; the client got exactly what was recorded', async (t) => {
   const s = await startStreamHarness({ minor: '32', config: { recording: { ...BASE, maxStreamEvents: 10 } } });
   t.teardown(() => s.close());
-  const r = await kubectlBinary(s.h.kubeconfig, [
-    'exec',
-    'web-0',
-    '--',
-    'sh',
-    '-c',
-    'for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do echo line-$i; sleep 0.02; done',
-  ]);
+  const r = await kubectlBinary(s.h.kubeconfig, ['exec', 'web-0', '--', 'sh', '-c', TWENTY_LINES]);
+  t.not(r.code, 0, 'the exec failed');
+  t.match(r.stderr, /kubetape stopped the exec: its recording holds the 10 events a stream may keep \(recording.maxStreamEvents\)/);
+  t.notMatch(r.stdout.toString(), /line-20/, 'the client did not get the rest');
+  const [x] = await settledStreamExchanges(s.h.kt.store, (e) => e.request.exec?.command[2] === TWENTY_LINES);
+  t.ok(x.streams.length <= 10, `at most 10 events are kept (${x.streams.length})`);
+  t.equal(recorded(x, 'stdout').toString(), r.stdout.toString(), 'every byte the client got is in the recording, and nothing more');
+  t.notOk(
+    x.streams.some((e) => e.truncated),
+    'nothing was cut: the stream stopped instead',
+  );
+  t.match(x.response?.error, /kubetape stopped (it|the exec): its recording holds the 10 events/, 'the recording says why it ended');
+});
+
+t.test('failMode closed: maxStreamBytes stops the stream before a byte the recording would not hold is forwarded', async (t) => {
+  const s = await startStreamHarness({ minor: '32', config: { recording: { ...BASE, maxStreamBytes: 4000 } } });
+  t.teardown(() => s.close());
+  const received = join(outside, 'max-stream-bytes');
+  const exec = await openRawExec(s, ['sh', '-c', `cat > '${received}'`]);
+  let sent = 0;
+  for (; sent < 40 && exec.received(3).length === 0; sent++) {
+    exec.send(0, `chunk-${String(sent).padStart(2, '0')} `.padEnd(200, '.'));
+    const want = (sent + 1) * 200;
+    await until(() => readOr(received).length >= want || exec.received(3).length > 0, 'the chunk to arrive or the exec to stop');
+  }
+  t.ok(sent < 40, `stopped after ${sent} chunks`);
+  t.equal(await closedWithin(exec.closed), 1000, 'the stream closed');
+  const status = JSON.parse(exec.received(3).toString() || '{}') as { code?: number; message?: string };
+  t.match(status, { status: 'Failure', code: 507 });
+  t.match(status.message, /kubetape stopped the exec: its recording reached the 4000 bytes a stream may keep \(recording.maxStreamBytes\)/);
+  const [x] = await settledStreamExchanges(s.h.kt.store, (e) => e.request.exec?.command[2] === `cat > '${received}'`);
+  t.equal(recorded(x, 'stdin').toString(), readOr(received), 'the container received exactly the recorded stdin');
+  t.ok(readOr(received).length < sent * 200, 'the chunk past the limit was not forwarded');
+  t.notOk(
+    x.streams.some((e) => e.truncated),
+    'nothing was cut',
+  );
+});
+
+t.test('failMode open: maxStreamEvents cuts the recording of a stream, marks the cut, and the stream goes on', async (t) => {
+  const s = await startStreamHarness({ minor: '32', config: { recording: { ...BASE, failMode: 'open', maxStreamEvents: 10 } } });
+  t.teardown(() => s.close());
+  const r = await kubectlBinary(s.h.kubeconfig, ['exec', 'web-0', '--', 'sh', '-c', TWENTY_LINES]);
   t.equal(r.code, 0, r.stderr);
   t.match(r.stdout.toString(), /line-20\n$/, 'the client got everything');
-  const [x] = await settledStreamExchanges(s.h.kt.store, (e) => e.request.exec?.command[2]?.startsWith('for i in') === true);
+  const [x] = await settledStreamExchanges(s.h.kt.store, (e) => e.request.exec?.command[2] === TWENTY_LINES);
   t.ok(x.streams.length <= 10, `at most 10 events are kept (${x.streams.length})`);
   t.equal(x.streams.filter((e) => e.truncated).length, 1, 'the last one kept marks the cut');
   t.equal(x.response?.truncated, true);

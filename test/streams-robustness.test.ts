@@ -232,10 +232,10 @@ t.test('a cluster that completes the WebSocket upgrade without a subprotocol get
   t.equal(s.up.seen.at(-1)?.transport, 'spdy', 'the exec ran over SPDY');
 });
 
-t.test('the recording stops at maxStreamBytes, marks the cut, and still counts every byte', async (t) => {
+t.test('failMode open: the recording stops at maxStreamBytes, marks the cut, and still counts every byte', async (t) => {
   const s = await startStreamHarness({
     minor: '32',
-    config: { recording: { maxBodyBytes: 1024 * 1024, maxStreamBytes: 1000, sessionIdleSeconds: 30, failMode: 'closed' } },
+    config: { recording: { maxBodyBytes: 1024 * 1024, maxStreamBytes: 1000, sessionIdleSeconds: 30, failMode: 'open' } },
   });
   t.teardown(() => s.close());
   const input = Buffer.alloc(5000, 'a');
