@@ -1,7 +1,7 @@
 // The admin listener: health, readiness and metrics on their own port,
 // because /healthz, /readyz and /metrics on the API port belong to the
 // Kubernetes API behind kubetape.
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Metrics } from './metrics.js';
 
 export interface ReadinessCheck {
@@ -10,7 +10,7 @@ export interface ReadinessCheck {
 }
 
 export function createAdminServer(metrics: Metrics, checks: ReadinessCheck[], activeSessions: () => number): Server {
-  return createServer(async (req, res) => {
+  const serve = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const path = (req.url ?? '/').split('?')[0];
     try {
       if (path === '/healthz' || path === '/livez') {
@@ -35,5 +35,8 @@ export function createAdminServer(metrics: Metrics, checks: ReadinessCheck[], ac
     } catch (e) {
       res.writeHead(500, { 'content-type': 'text/plain' }).end(`error: ${(e as Error).message}\n`);
     }
+  };
+  return createServer((req, res) => {
+    void serve(req, res);
   });
 }

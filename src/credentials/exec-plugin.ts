@@ -133,13 +133,9 @@ export function parseExecCredential(stdout: string, exec: ExecConfig, label: str
 }
 
 /** Run the plugin once. Never hangs: the timeout kills it and stops waiting for its pipes. */
-export function runExecPlugin(exec: ExecConfig, opts: RunExecPluginOptions = {}): Promise<ExecCredentialResult> {
+export async function runExecPlugin(exec: ExecConfig, opts: RunExecPluginOptions = {}): Promise<ExecCredentialResult> {
   const label = `exec plugin "${exec.command}"`;
-  try {
-    checkStanza(exec, label);
-  } catch (err) {
-    return Promise.reject(err);
-  }
+  checkStanza(exec, label);
   const env: NodeJS.ProcessEnv = { ...(opts.baseEnv ?? process.env) };
   for (const { name, value } of exec.env ?? []) env[name] = value;
   env.KUBERNETES_EXEC_INFO = execInfo(exec, opts.cluster);

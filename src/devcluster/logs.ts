@@ -121,8 +121,8 @@ export function resolveContainer(pod: KubeObject, requested: string | null): str
 function checkStarted(pod: KubeObject, container: string): void {
   const st = isObject(pod.status) ? (pod.status as Obj) : {};
   const all = [
-    ...(Array.isArray(st.containerStatuses) ? st.containerStatuses : []),
-    ...(Array.isArray(st.initContainerStatuses) ? st.initContainerStatuses : []),
+    ...(Array.isArray(st.containerStatuses) ? (st.containerStatuses as unknown[]) : []),
+    ...(Array.isArray(st.initContainerStatuses) ? (st.initContainerStatuses as unknown[]) : []),
   ];
   const cs = all.find((c) => isObject(c) && c.name === container) as Obj | undefined;
   const waiting = cs && isObject(cs.state) && isObject((cs.state as Obj).waiting) ? ((cs.state as Obj).waiting as Obj) : undefined;

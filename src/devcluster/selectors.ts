@@ -55,12 +55,12 @@ export function parseLabelSelector(text: string | null): Selector {
   while (p < toks.length) {
     if (toks[p] === '!') {
       const key = toks[p + 1];
-      if (!isIdent(key)) fail(`found '${key ?? ''}', expected: identifier after '!'`);
+      if (!isIdent(key)) fail(`found '${toks[p + 1] ?? ''}', expected: identifier after '!'`);
       reqs.push({ key: key, op: '!exists', values: [] });
       p += 2;
     } else {
       const key = toks[p];
-      if (!isIdent(key)) fail(`found '${key}', expected: !, identifier, or 'end of string'`);
+      if (!isIdent(key)) fail(`found '${toks[p] ?? ''}', expected: !, identifier, or 'end of string'`);
       const op = toks[p + 1];
       if (op === undefined || op === ',') {
         reqs.push({ key, op: 'exists', values: [] });
@@ -91,7 +91,7 @@ export function parseLabelSelector(text: string | null): Selector {
             p++;
             continue;
           }
-          if (!isIdent(t)) fail(`found '${t}', expected: ',', ')' or identifier`);
+          if (!isIdent(t)) fail(`found '${toks[p] ?? ''}', expected: ',', ')' or identifier`);
           values.push(t);
           p++;
         }

@@ -228,7 +228,7 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
     });
   });
 
-  server.on('upgrade', async (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+  const onUpgrade = async (req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> => {
     const record = newRecord(req);
     if (recording) received.push(record);
     sockets.add(socket);
@@ -278,6 +278,9 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
       if (err instanceof ApiError) reject(err.status);
       else reject(internalError(err instanceof Error ? err.message : String(err)).status);
     }
+  };
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    void onUpgrade(req, socket, head);
   });
 
   await new Promise<void>((resolve, reject) => {

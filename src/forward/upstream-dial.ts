@@ -141,10 +141,13 @@ export function dialWebSocket(t: DialTarget, protocols: readonly string[]): Prom
       delete res.headers['sec-websocket-protocol'];
     });
     ws.on('unexpected-response', (req, res) => {
-      readRefusal(res, 'WebSocket').then((refusal) => {
-        req.destroy();
-        settle(() => reject(refusal));
-      });
+      readRefusal(res, 'WebSocket').then(
+        (refusal) => {
+          req.destroy();
+          settle(() => reject(refusal));
+        },
+        (err: Error) => settle(() => reject(err)),
+      );
     });
     ws.on('open', () => {
       ws.pause();
@@ -199,7 +202,10 @@ export function dialUpgrade(t: DialTarget, method: string, headers: http.Outgoin
       settle(() => resolve({ res, socket, head }));
     });
     req.on('response', (res) => {
-      readRefusal(res, what).then((refusal) => settle(() => reject(refusal)));
+      readRefusal(res, what).then(
+        (refusal) => settle(() => reject(refusal)),
+        (err: Error) => settle(() => reject(err)),
+      );
     });
     req.on('timeout', () => req.destroy(new Error(`no answer within ${Math.round(t.timeoutMs / 1000)}s`)));
     req.on('error', (err) => settle(() => reject(err)));

@@ -56,7 +56,7 @@ function eksExecFacts(user: UserConfig | undefined): ExecFacts | undefined {
 
 /** The region of an EKS endpoint host (ABCDEF.gr7.us-west-2.eks.amazonaws.com), '' for a non-EKS host. */
 function eksHostRegion(server: string | undefined): string | undefined {
-  let host = '';
+  let host: string;
   try {
     host = server ? new URL(server).hostname : '';
   } catch {

@@ -4,5 +4,5 @@
 // itself in an error or a comparison instead of "[object Object]".
 export function textOf(v: unknown): string {
   if (v !== null && (typeof v === 'object' || typeof v === 'function')) return JSON.stringify(v) ?? '';
-  return String(v as string | number | boolean | bigint | symbol | null | undefined);
+  return String(v);
 }

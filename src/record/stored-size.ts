@@ -34,6 +34,7 @@ export function estimatedSize(ev: RecordEvent): number {
  * Characters JSON writes as a six-byte `\u00XX`: the C0 controls other than
  * \b \t \n \f \r (which take two bytes), ESC included.
  */
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
 const SIX_BYTE_ESCAPES = /[\u0000-\u0007\u000b\u000e-\u001f]/;
 
 /**

@@ -40,7 +40,7 @@ export interface WebSocketChoice {
 /** Sec-WebSocket-Protocol values in the client's order (Node joins repeated headers with ', '). */
 export function offeredWebSocketProtocols(req: IncomingMessage): string[] {
   const raw = req.headers['sec-websocket-protocol'];
-  const values = Array.isArray(raw) ? raw : raw === undefined ? [] : [raw];
+  const values: string[] = Array.isArray(raw) ? raw : raw === undefined ? [] : [raw];
   return values
     .flatMap((v) => v.split(','))
     .map((v) => v.trim())

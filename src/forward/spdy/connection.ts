@@ -8,6 +8,7 @@
 // block waits for its (asynchronous) decompression, and everything behind it
 // waits too, so a DATA frame can never overtake the SYN_STREAM it belongs to.
 import { EventEmitter } from 'node:events';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { performance } from 'node:perf_hooks';
 import { GoAwayStatus, RstStatus, SpdyProtocolError, encodeFrame, type GoAwayFrame, type HeaderBearingFrame, type SpdyFrame } from './frames.js';
@@ -69,18 +70,15 @@ type Inbound = SpdyFrame | SpdyProtocolError;
 const SESSION_WINDOW_UPDATE_THRESHOLD = 32 * 1024;
 const PROTOCOL_ERROR_LINGER_MS = 1000;
 
-export interface SpdyConnection {
-  on(event: 'stream', listener: (stream: SpdyStream) => void): this;
-  on(event: 'goaway', listener: (info: GoAwayInfo) => void): this;
-  on(event: 'close', listener: (err?: Error) => void): this;
-  on(event: 'error', listener: (err: Error) => void): this;
-  once(event: 'stream', listener: (stream: SpdyStream) => void): this;
-  once(event: 'goaway', listener: (info: GoAwayInfo) => void): this;
-  once(event: 'close', listener: (err?: Error) => void): this;
-  once(event: 'error', listener: (err: Error) => void): this;
+/** The events a connection emits, typed for node's EventEmitter. */
+interface SpdyConnectionEvents {
+  stream: [stream: SpdyStream];
+  goaway: [info: GoAwayInfo];
+  close: [err?: Error];
+  error: [err: Error];
 }
 
-export class SpdyConnection extends EventEmitter {
+export class SpdyConnection extends EventEmitter<SpdyConnectionEvents> {
   readonly role: SpdyRole;
   readonly maxDataFrameSize: number;
 
@@ -121,7 +119,7 @@ export class SpdyConnection extends EventEmitter {
     this.writer = new OrderedFrameWriter(socket, (err) => this.destroy(err));
     this.host = this.makeStreamHost();
 
-    if ('setNoDelay' in socket && typeof socket.setNoDelay === 'function') socket.setNoDelay(true);
+    (socket as Partial<Pick<Socket, 'setNoDelay'>>).setNoDelay?.(true);
     socket.on('data', (chunk: Buffer) => this.onBytes(chunk));
     socket.on('end', () => {
       // Frames still waiting for header decompression came before the end:
@@ -143,7 +141,9 @@ export class SpdyConnection extends EventEmitter {
     if (socket.destroyed) queueMicrotask(() => this.finalize());
 
     if (opts.pingIntervalMs && opts.pingIntervalMs > 0) {
-      this.pingTimer = setInterval(() => this.ping().catch(() => undefined), opts.pingIntervalMs);
+      this.pingTimer = setInterval(() => {
+        this.ping().catch(() => undefined);
+      }, opts.pingIntervalMs);
       this.pingTimer.unref();
     }
   }
@@ -403,6 +403,8 @@ export class SpdyConnection extends EventEmitter {
   // ---- outbound, for streams ----
 
   private makeStreamHost(): StreamHost {
+    // The host's getter and methods run with the host as `this`; they act on the connection.
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
     const conn = this;
     return {
       get maxDataFrameSize() {

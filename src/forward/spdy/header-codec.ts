@@ -156,14 +156,9 @@ export class HeaderCompressor {
   );
 
   /** Encodes and compresses; results come back in call order. */
-  compress(headers: SpdyHeadersInit): Promise<Buffer> {
-    let block: Buffer;
-    try {
-      block = encodeHeaderBlock(headers);
-    } catch (err) {
-      return Promise.reject(err);
-    }
-    return this.zlib.run(block);
+  async compress(headers: SpdyHeadersInit): Promise<Buffer> {
+    // An async body runs synchronously up to its first await: the block joins the zlib queue in call order.
+    return this.zlib.run(encodeHeaderBlock(headers));
   }
 
   close(): void {

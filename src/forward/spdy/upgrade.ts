@@ -5,6 +5,7 @@
 // raw socket carries SPDY frames.
 import http from 'node:http';
 import https from 'node:https';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { SpdyConnection, type SpdyConnectionOptions } from './connection.js';
 
@@ -49,7 +50,7 @@ export function acceptSpdyUpgrade(_req: http.IncomingMessage, socket: Duplex, he
   if (protocol) lines.push(`${STREAM_PROTOCOL_HEADER}: ${protocol}`);
   socket.write(lines.join('\r\n') + '\r\n\r\n');
   if (head.length > 0) socket.unshift(head);
-  if ('setTimeout' in socket && typeof socket.setTimeout === 'function') socket.setTimeout(0);
+  (socket as Partial<Pick<Socket, 'setTimeout'>>).setTimeout?.(0);
   return new SpdyConnection(socket, { ...opts, role: 'server' });
 }
 
