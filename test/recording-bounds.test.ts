@@ -7,10 +7,10 @@
 // container got exactly what was recorded); in open they cut its recording
 // and it goes on. The per-user daily budget stops a running exec (507
 // on its error channel, nothing unrecorded forwarded) and refuses the
-// user's next requests; the disk reserve refuses new work (507) and fails
+// user's next requests, and a restart does not reset it; the disk reserve refuses new work (507) and fails
 // /readyz; on a tmpfs filled below half the reserve, a running exec stops.
 import t from 'tap';
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, statfsSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, statfsSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { kubectlBinary, recorded, settledStreamExchanges, startStreamHarness, streamExchanges } from './helpers/streams.js';
@@ -18,6 +18,7 @@ import { mountTmpfs, openRawExec, readyz, sessionLines, until } from './helpers/
 import type { RecordingConfig } from '../src/store/settings.js';
 import type { StreamEvent } from '../src/model/recording.js';
 import { PACING } from '../src/record/stream-pacing.js';
+import { RecordingLimits, USAGE_FILE } from '../src/record/limits.js';
 
 const BASE: RecordingConfig = { maxBodyBytes: 1024 * 1024, maxStreamBytes: 64 * 1024 * 1024, sessionIdleSeconds: 30, failMode: 'closed' };
 const outside = mkdtempSync(join(tmpdir(), 'kt-bounds-'));
@@ -219,4 +220,32 @@ t.test('a disk filling below half the reserve stops a running exec (507), and ne
   await until(async () => (await readyz(s)).status === 200, '/readyz once space is back', 5000);
   const ok = await kubectlBinary(s.h.kubeconfig, ['get', 'pods']);
   t.equal(ok.code, 0, ok.stderr);
+});
+
+t.test('the daily budget survives a restart: the day’s counts are kept in the data dir, other days’ are not', async (t) => {
+  const dataDir = mkdtempSync(join(outside, 'usage-'));
+  const limit = 96 * 1024;
+  const o = { dataDir, diskReserveBytes: 0, userDailyBytes: limit, failMode: 'closed' as const };
+  const first = new RecordingLimits(o);
+  first.charge('alice', limit + 1);
+  first.charge('bob', 1024);
+  t.throws(() => first.admitNew('alice'), /daily budget is 96 KiB/);
+  first.close(); // a restart: kubetape stops ...
+  const second = new RecordingLimits(o); // ... and starts again on the same data dir
+  t.teardown(() => second.close());
+  t.throws(
+    () => second.admitNew('alice'),
+    /kubetape refuses new requests of alice: 96 KiB recorded today \(UTC\), the daily budget is 96 KiB/,
+    'alice is still refused',
+  );
+  t.doesNotThrow(() => second.admitNew('bob'), 'bob still has room');
+  second.charge('bob', limit);
+  t.throws(() => second.admitNew('bob'), /daily budget/, "bob's earlier bytes counted toward his budget");
+
+  // Yesterday's counts do not carry over.
+  const file = join(dataDir, USAGE_FILE);
+  writeFileSync(file, JSON.stringify({ day: '2000-01-01', users: { alice: limit * 10 } }));
+  const third = new RecordingLimits(o);
+  t.teardown(() => third.close());
+  t.doesNotThrow(() => third.admitNew('alice'), 'a new day, a new budget');
 });

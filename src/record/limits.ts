@@ -10,10 +10,14 @@
 //                  are always written, so a full disk still closes every
 //                  recording properly. Free space is read with statfs every
 //                  second and lowered by what kubetape wrote meanwhile.
-//   per user       each person may record `userDailyBytes` a day (UTC;
-//                  counted by this process, from its start): past it, their
-//                  new requests are refused (507) and their running streams
-//                  stopped.
+//   per user       each person may record `userDailyBytes` a day (UTC):
+//                  past it, their new requests are refused (507) and their
+//                  running streams stopped. The day's counts are kept in
+//                  DATA/recording-usage.json (written each second while they
+//                  change, and at shutdown), so a restart does not hand
+//                  everyone a fresh budget; a kill -9 forgets at most the
+//                  last second. Each kubetape counts what it records itself
+//                  (several behind one load balancer: each has its budget).
 //   health         a write that fails marks recording as failing: /readyz
 //                  answers 503 until a durable append succeeds again (the
 //                  readiness check itself tries one, a small probe file, so
@@ -22,13 +26,22 @@
 // In failMode open the budgets are not enforced and nothing is stopped:
 // recording goes on until a write fails, which is counted
 // (kubetape_recording_failures_total) and logged.
-import { closeSync, fdatasyncSync, openSync, statfsSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fdatasyncSync, openSync, readFileSync, renameSync, statfsSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const DEFAULT_RESERVE_FRACTION = 0.05;
 export const DEFAULT_RESERVE_CAP = 512 * 1024 * 1024;
 export const DEFAULT_USER_DAILY_BYTES = 2 * 1024 * 1024 * 1024;
 const STATFS_EVERY_MS = 1000;
+/** The day's per-user counts, in the data dir (one kubetape per data dir: the lock). */
+export const USAGE_FILE = 'recording-usage.json';
+
+interface UsageFile {
+  day: string;
+  users: Record<string, number>;
+}
+
+const today = (): string => new Date().toISOString().slice(0, 10);
 
 /** Why a running stream was stopped (or new work refused): an HTTP status and Status reason go with it. */
 export class RecordingStopped extends Error {
@@ -74,17 +87,59 @@ export class RecordingLimits {
   private timer: NodeJS.Timeout | undefined;
   private readonly usage = new Map<string, { day: string; bytes: number }>();
   private failing: Error | undefined;
+  /** Charges not yet written to USAGE_FILE. */
+  private usageDirty = false;
 
   constructor(private readonly o: RecordingLimitsOptions) {
     this.stat();
-    if (this.o.diskReserveBytes !== 0) {
-      this.timer = setInterval(() => this.stat(), o.statfsEveryMs ?? STATFS_EVERY_MS);
+    this.loadUsage();
+    if (this.o.diskReserveBytes !== 0 || this.o.userDailyBytes !== 0) {
+      this.timer = setInterval(() => {
+        this.stat();
+        this.saveUsage();
+      }, o.statfsEveryMs ?? STATFS_EVERY_MS);
       this.timer.unref();
     }
   }
 
   close(): void {
     if (this.timer) clearInterval(this.timer);
+    this.saveUsage();
+  }
+
+  private get usagePath(): string {
+    return join(this.o.dataDir, USAGE_FILE);
+  }
+
+  /** Today's counts from an earlier run (another day's, or a file that does not parse, count nothing). */
+  private loadUsage(): void {
+    if (this.o.userDailyBytes === 0) return;
+    let f: UsageFile;
+    try {
+      f = JSON.parse(readFileSync(this.usagePath, 'utf8')) as UsageFile;
+    } catch {
+      return;
+    }
+    if (!f || f.day !== today() || typeof f.users !== 'object' || f.users === null) return;
+    for (const [user, bytes] of Object.entries(f.users)) {
+      if (typeof bytes === 'number' && Number.isFinite(bytes) && bytes > 0) this.usage.set(user, { day: f.day, bytes });
+    }
+  }
+
+  /** Writes today's counts (a temporary file renamed over the last one: never half written). Best effort: a full disk keeps the last. */
+  private saveUsage(): void {
+    if (!this.usageDirty) return;
+    this.usageDirty = false;
+    const day = today();
+    const users: Record<string, number> = {};
+    for (const [user, u] of this.usage) if (u.day === day) users[user] = u.bytes;
+    const tmp = `${this.usagePath}.tmp`;
+    try {
+      writeFileSync(tmp, JSON.stringify({ day, users } satisfies UsageFile) + '\n', { mode: 0o600 });
+      renameSync(tmp, this.usagePath);
+    } catch {
+      this.usageDirty = true; // tried again in a second
+    }
   }
 
   /** Free bytes on the data dir's filesystem as last read, less what was written since. */
@@ -121,10 +176,11 @@ export class RecordingLimits {
   charge(user: string, bytes: number): void {
     this.writtenSinceStat += bytes;
     if (this.o.userDailyBytes === 0) return;
-    const day = new Date().toISOString().slice(0, 10);
+    const day = today();
     let u = this.usage.get(user);
     if (!u || u.day !== day) this.usage.set(user, (u = { day, bytes: 0 }));
     u.bytes += bytes;
+    this.usageDirty = true;
   }
 
   /** Why a running stream of `user` must stop now; undefined when it may go on (failMode open: never stops). */
@@ -145,7 +201,7 @@ export class RecordingLimits {
     const limit = this.o.userDailyBytes;
     if (limit === 0) return undefined;
     const u = this.usage.get(user);
-    if (!u || u.bytes < limit || u.day !== new Date().toISOString().slice(0, 10)) return undefined;
+    if (!u || u.bytes < limit || u.day !== today()) return undefined;
     return `${mib(u.bytes)} recorded today (UTC), the daily budget is ${mib(limit)} (recording.userDailyBytes)`;
   }
 
