@@ -1,18 +1,27 @@
-// `kubetape credential`: the kubectl exec-credential plugin for OIDC login.
-// kubectl runs it (the stanza `kubeconfig rewrite --oidc-issuer` writes);
-// it prints an ExecCredential holding the person's ID token.
+// `kubetape credential`: the kubectl exec-credential plugin. kubectl runs it
+// (the stanza `kubeconfig rewrite --oidc-issuer` writes); it prints an
+// ExecCredential holding a person's ID token (OIDC login), a machine's access
+// token (--grant client-credentials), or the token a file holds now
+// (--token-file). TRACEPARENT, TRACESTATE, BAGGAGE and KUBETAPE_CLIENT in its
+// environment ride along in front of the token (credential-context.ts).
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { execCredential, parseExecInfo } from '../login/exec-credential.js';
-import { getIdToken, type Grant } from '../login/credential.js';
+import { getIdToken, type Grant, type IdToken } from '../login/credential.js';
+import { getClientCredentialsToken, readTokenFile } from '../login/machine-credential.js';
+import { withContext } from '../authenticate/credential-context.js';
 import { defaultCacheDir } from '../login/token-cache.js';
 import { expandHome } from '../config/config.js';
 import { CliError } from './errors.js';
 
 export interface CredentialFlags {
-  issuer: string;
-  clientId: string;
+  issuer?: string;
+  clientId?: string;
   clientSecret?: string;
+  clientSecretFile?: string;
+  tokenFile?: string;
+  resource?: string;
+  audience?: string;
   user?: string;
   scope?: string[];
   certificateAuthority?: string;
@@ -37,8 +46,14 @@ export async function runCredential(
   f: CredentialFlags,
   io: { env: NodeJS.ProcessEnv; stdout: { write(s: string): unknown }; stderr: { write(s: string): unknown } },
 ): Promise<void> {
-  const grant = (f.grant ?? 'auto') as Grant;
-  if (!['auto', 'authcode', 'device'].includes(grant)) throw new CliError(`--grant must be auto, authcode or device, got "${f.grant}"`);
+  const grant = (f.grant ?? 'auto') as Grant | 'client-credentials';
+  if (!['auto', 'authcode', 'device', 'client-credentials'].includes(grant))
+    throw new CliError(`--grant must be auto, authcode, device or client-credentials, got "${f.grant}"`);
+  if (f.tokenFile && (f.issuer || f.clientId || f.grant === 'client-credentials'))
+    throw new CliError('--token-file reads a token someone else renews; it takes no --issuer, --client-id or --grant');
+  if (!f.tokenFile && (!f.issuer || !f.clientId)) throw new CliError('kubetape credential needs --issuer and --client-id (or --token-file)');
+  if (grant === 'client-credentials' && f.clientSecret)
+    throw new CliError('--client-secret would put the secret in the process list and shell history; use --client-secret-file or KUBETAPE_CLIENT_SECRET');
   let info;
   try {
     info = parseExecInfo(io.env['KUBERNETES_EXEC_INFO']);
@@ -53,40 +68,87 @@ export async function runCredential(
       throw new CliError(`cannot read --certificate-authority ${f.certificateAuthority} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
     }
   }
+  const context = {
+    ...(io.env['TRACEPARENT'] ? { traceparent: io.env['TRACEPARENT'] } : {}),
+    ...(io.env['TRACESTATE'] ? { tracestate: io.env['TRACESTATE'] } : {}),
+    ...(io.env['BAGGAGE'] ? { baggage: io.env['BAGGAGE'] } : {}),
+    ...(io.env['KUBETAPE_CLIENT'] ? { client: io.env['KUBETAPE_CLIENT'] } : {}),
+  };
   try {
-    const t = await getIdToken({
-      issuer: f.issuer,
-      clientId: f.clientId,
-      user: f.user ?? '',
-      ...(f.clientSecret ? { clientSecret: f.clientSecret } : {}),
-      scopes: f.scope ?? [],
-      ...(ca ? { ca } : {}),
-      cacheDir: f.cacheDir ? expandHome(f.cacheDir) : defaultCacheDir(),
-      grant,
-      ports: f.listenPort && f.listenPort.length > 0 ? f.listenPort : [8000, 18000],
-      browser: f.browser !== false,
-      loginTimeoutMs: (f.loginTimeout ?? 300) * 1000,
-      say: (line) => io.stderr.write(line + '\n'),
-    });
-    io.stdout.write(execCredential(info.apiVersion, t.token, t.expiresAt));
+    const t = f.tokenFile
+      ? readTokenFile(expandHome(f.tokenFile))
+      : grant === 'client-credentials'
+        ? await getClientCredentialsToken({
+            issuer: f.issuer!,
+            clientId: f.clientId!,
+            clientSecret: clientSecret(f, io.env),
+            ...(f.resource ? { resource: f.resource } : {}),
+            ...(f.audience ? { audience: f.audience } : {}),
+            scopes: f.scope ?? [],
+            ...(ca ? { ca } : {}),
+            cacheDir: f.cacheDir ? expandHome(f.cacheDir) : defaultCacheDir(),
+          })
+        : await personToken(f, grant, ca, io);
+    io.stdout.write(execCredential(info.apiVersion, withContext(t.token, context), t.expiresAt));
   } catch (err) {
     if (err instanceof CliError) throw err;
     throw new CliError((err as Error).message);
   }
 }
 
+/** The client secret: from --client-secret-file, else KUBETAPE_CLIENT_SECRET; never from the command line. */
+function clientSecret(f: CredentialFlags, env: NodeJS.ProcessEnv): string {
+  if (f.clientSecretFile) {
+    let text: string;
+    try {
+      text = readFileSync(expandHome(f.clientSecretFile), 'utf8');
+    } catch (err) {
+      throw new CliError(`cannot read --client-secret-file ${f.clientSecretFile} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    }
+    const secret = text.replace(/\r?\n$/, '');
+    if (!secret) throw new CliError(`--client-secret-file ${f.clientSecretFile} is empty`);
+    return secret;
+  }
+  const fromEnv = env['KUBETAPE_CLIENT_SECRET'];
+  if (fromEnv) return fromEnv;
+  throw new CliError('--grant client-credentials needs the client secret in --client-secret-file or KUBETAPE_CLIENT_SECRET');
+}
+
+async function personToken(f: CredentialFlags, grant: Grant, ca: string | undefined, io: { stderr: { write(s: string): unknown } }): Promise<IdToken> {
+  return getIdToken({
+    issuer: f.issuer!,
+    clientId: f.clientId!,
+    user: f.user ?? '',
+    ...(f.clientSecret ? { clientSecret: f.clientSecret } : {}),
+    scopes: f.scope ?? [],
+    ...(ca ? { ca } : {}),
+    cacheDir: f.cacheDir ? expandHome(f.cacheDir) : defaultCacheDir(),
+    grant,
+    ports: f.listenPort && f.listenPort.length > 0 ? f.listenPort : [8000, 18000],
+    browser: f.browser !== false,
+    loginTimeoutMs: (f.loginTimeout ?? 300) * 1000,
+    say: (line) => io.stderr.write(line + '\n'),
+  });
+}
+
 export function registerCredentialCommand(program: Command): void {
   program
     .command('credential')
-    .description('kubectl exec-credential plugin: log in with OIDC (browser or device code) and print an ExecCredential')
-    .requiredOption('--issuer <url>', 'OIDC issuer URL')
-    .requiredOption('--client-id <id>', 'OAuth client id (the audience kubetape accepts)')
-    .option('--client-secret <secret>', 'client secret, for issuers that demand one of native clients')
+    .description(
+      'kubectl exec-credential plugin: log in with OIDC (browser, device code or client credentials) or read a token file, and print an ExecCredential',
+    )
+    .option('--issuer <url>', 'OIDC issuer URL')
+    .option('--client-id <id>', 'OAuth client id (the audience kubetape accepts)')
+    .option('--client-secret <secret>', 'client secret, for issuers that demand one of native clients (not with client-credentials)')
+    .option('--client-secret-file <file>', 'client-credentials: the file holding the client secret (or set KUBETAPE_CLIENT_SECRET)')
+    .option('--token-file <file>', 'print the token this file holds (a projected service-account token, a CI OIDC token), re-read every minute')
+    .option('--resource <uri>', 'client-credentials: the resource indicator (RFC 8707) to ask a token for')
+    .option('--audience <aud>', 'client-credentials: the audience parameter, for issuers that take one (Auth0, Okta)')
     .option('--user <name>', 'keep a separate login per name (several accounts at one issuer)')
     .option('--scope <scope>', 'extra scope to ask for (repeatable); openid is always asked; add offline_access for refresh tokens', collect(String), [])
     .option('--certificate-authority <file>', "PEM bundle for the issuer's TLS certificate")
     .option('--cache-dir <dir>', 'token cache (default ~/.kube/cache/kubetape)')
-    .option('--grant <grant>', 'auto (browser when one can open, else device code), authcode or device', 'auto')
+    .option('--grant <grant>', 'auto (browser when one can open, else device code), authcode, device, or client-credentials (machines)', 'auto')
     .option('--listen-port <port>', 'loopback port for the browser redirect, repeatable, tried in order (default 8000, then 18000; 0 = any)', collect(port), [])
     .option('--no-browser', 'do not start a browser; print the login URL')
     .option('--login-timeout <seconds>', 'give up on a login after this long (default 300)', (v) => {

@@ -20,6 +20,9 @@ export interface LoginKey {
 export interface CachedTokens extends LoginKey {
   idToken?: string;
   refreshToken?: string;
+  /** Client credentials: the access token and when it expires (ISO time). */
+  accessToken?: string;
+  expiresAt?: string;
   /** The issuer's CA bundle (PEM) the login used, so `logout` can revoke over the same trust. */
   ca?: string;
   updatedAt: string;

@@ -13,6 +13,19 @@ export interface Identity {
   issuer?: string;
   /** OIDC: the caller's subject (`sub`) at that issuer; with `issuer`, the stable key for a person. */
   subject?: string;
+  /**
+   * Who is calling: a person, or a machine (an agent, a CI job, an MCP server).
+   * machine: the token came from an issuer configured `kind: machine`, or it
+   * carries an `act` claim (an agent acting for its subject). Absent: person
+   * (identities made before agents were told apart).
+   */
+  kind?: 'person' | 'machine';
+  /** kind machine: the agent's name (its username, or the actor an `act` claim names). */
+  agent?: string;
+  /** An agent acting for someone: that person's username, as the token stated it (`act`'s subject, or the issuer's actingForClaim). */
+  actingFor?: string;
+  /** The delegation chain as the token stated it: the current actor first, then the actors before it (nested `act`). */
+  delegation?: string[];
 }
 
 /**

@@ -42,6 +42,14 @@ export interface SessionFilter {
   q?: string;
   /** Only sessions that read recordings through the sessions API (accesses). */
   reads?: boolean;
+  /** Only sessions of agents (machine callers): true for any, or this agent's name. */
+  agent?: true | string;
+  /** Only sessions of people (no agent). */
+  human?: boolean;
+  /** Only sessions of agents acting for this user. */
+  actingFor?: string;
+  /** Only sessions with a request of this W3C trace (32 hex digits): one tool call of an agent. */
+  trace?: string;
   /** A page's cursor: only sessions listed after this one (newest first: by start time, then id). */
   after?: { startedAt: string; id: string };
   limit?: number;
@@ -61,6 +69,10 @@ export function matchesSummaryFilter(s: SessionSummary, f: SessionFilter): boole
   }
   if (f.client && clientName(s.userAgent) !== f.client && s.command?.split(' ')[0] !== f.client) return false;
   if (f.reads && !s.reads) return false;
+  if (f.agent !== undefined && (s.kind !== 'machine' || (f.agent !== true && s.agent !== f.agent))) return false;
+  if (f.human && s.kind === 'machine') return false;
+  if (f.actingFor !== undefined && s.actingFor !== f.actingFor) return false;
+  if (f.trace !== undefined && !s.traces?.includes(f.trace.toLowerCase())) return false;
   if (f.q) {
     const q = f.q.toLowerCase();
     const texts = [s.command ?? '', s.userAgent ?? '', ...(s.paths ?? []), ...(s.execCommands ?? [])];

@@ -7,6 +7,18 @@ import { checkUrl, list, mapping, onlyKeys, optionalNumber, optionalString, requ
 export interface OidcIssuerConfig {
   /** The `iss` value, exactly; discovery is fetched from ISSUER/.well-known/openid-configuration. */
   issuer: string;
+  /**
+   * person (default): ID tokens of people. machine: tokens of agents, CI jobs
+   * and workloads (client credentials, service-account tokens): every identity
+   * from it is a machine, under its own usernamePrefix (default "machine:").
+   * One issuer may be listed twice, once per kind: a token shaped like a
+   * client-credentials token then goes to the machine entry.
+   */
+  kind: 'person' | 'machine';
+  /** A claim naming the person an agent acts for (besides RFC 8693's `act`), recorded and matched by policy as `actingFor`. */
+  actingForClaim?: string;
+  /** Groups every identity from this issuer is in (machine issuers: how agents get their IAM role or impersonation). */
+  groups: string[];
   /** Accepted `aud` values (audience and clientId together); a token must name one of them. */
   audiences: string[];
   /** Claim holding the username (default `sub`). */
@@ -42,7 +54,13 @@ const KEYS = [
   'algorithms',
   'clockSkewSeconds',
   'ca',
+  'kind',
+  'actingForClaim',
+  'groups',
 ] as const;
+
+/** What a machine's username begins with unless configured (so no machine reads as a person's name). */
+export const DEFAULT_MACHINE_PREFIX = 'machine:';
 
 export function parseOidcIssuer(raw: unknown, where: string): OidcIssuerConfig {
   const o = mapping(raw, where);
@@ -56,12 +74,19 @@ export function parseOidcIssuer(raw: unknown, where: string): OidcIssuerConfig {
     // "none" and HMAC would let anyone who knows the issuer's public key (everyone) forge tokens.
     if (!ASYMMETRIC.has(a)) throw new ConfigError(`${where}.algorithms: "${a}" is not allowed; use asymmetric algorithms (${DEFAULT_ALGORITHMS.join(', ')})`);
   }
+  const kind = optionalString(o, 'kind', where) ?? 'person';
+  if (kind !== 'person' && kind !== 'machine') throw new ConfigError(`${where}.kind must be person or machine, got ${JSON.stringify(kind)}`);
+  const groups = stringOrList(o, 'groups', where) ?? [];
+  for (const g of groups) if (g.startsWith('system:')) throw new ConfigError(`${where}.groups: "${g}" is reserved for the cluster`);
   const c: OidcIssuerConfig = {
     issuer,
+    kind,
+    groups,
     audiences: [...new Set(audiences)],
     usernameClaim: optionalString(o, 'usernameClaim', where) || 'sub',
-    usernamePrefix: optionalString(o, 'usernamePrefix', where) ?? '',
-    groupsClaim: optionalString(o, 'groupsClaim', where) ?? 'groups',
+    usernamePrefix: optionalString(o, 'usernamePrefix', where) ?? (kind === 'machine' ? DEFAULT_MACHINE_PREFIX : ''),
+    // Client-credentials tokens seldom carry groups: a machine issuer reads none unless told which claim.
+    groupsClaim: optionalString(o, 'groupsClaim', where) ?? (kind === 'machine' ? '' : 'groups'),
     groupsPrefix: optionalString(o, 'groupsPrefix', where) ?? '',
     requiredClaims: requiredClaims(o['requiredClaims'], `${where}.requiredClaims`),
     algorithms,
@@ -69,6 +94,8 @@ export function parseOidcIssuer(raw: unknown, where: string): OidcIssuerConfig {
   };
   const ca = optionalString(o, 'ca', where);
   if (ca) c.ca = ca;
+  const actingForClaim = optionalString(o, 'actingForClaim', where);
+  if (actingForClaim) c.actingForClaim = actingForClaim;
   return c;
 }
 
@@ -87,8 +114,16 @@ export function parseOidcIssuers(raw: unknown, where: string): OidcIssuerConfig[
   const items = list(raw, where).map((x, i) => parseOidcIssuer(x, `${where}[${i}]`));
   const seen = new Set<string>();
   for (const c of items) {
-    if (seen.has(c.issuer)) throw new ConfigError(`${where}: issuer ${c.issuer} is listed twice`);
-    seen.add(c.issuer);
+    const key = `${c.kind} ${c.issuer}`;
+    if (seen.has(key)) throw new ConfigError(`${where}: issuer ${c.issuer} is listed twice as ${c.kind}`);
+    seen.add(key);
+  }
+  // A machine must never read as a person: no person's username may begin with a machine prefix.
+  const machinePrefixes = items.filter((c) => c.kind === 'machine').map((c) => c.usernamePrefix);
+  for (const p of items.filter((c) => c.kind === 'person')) {
+    const clash = machinePrefixes.find((m) => m !== '' && (p.usernamePrefix.startsWith(m) || (p.usernamePrefix !== '' && m.startsWith(p.usernamePrefix))));
+    if (clash !== undefined)
+      throw new ConfigError(`${where}: the person issuer ${p.issuer} has usernamePrefix "${p.usernamePrefix}", which overlaps the machine prefix "${clash}"`);
   }
   return items;
 }

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { decodeJwt, errors, jwtVerify, type JWTPayload } from 'jose';
 import { bearerToken, type AuthResult, type Authenticator } from '../identity.js';
-import { identityFromClaims } from './claims.js';
+import { identityFromClaims, isClientCredentialsShaped } from './claims.js';
 import type { OidcIssuerConfig } from './config.js';
 import { IssuerKeys, IssuerUnavailableError, type IssuerKeysOptions } from './issuer-keys.js';
 import { attachWebIdentity } from '../../model/web-identity.js';
@@ -32,10 +32,13 @@ export interface OidcAuthenticatorOptions extends Omit<IssuerKeysOptions, 'ca'> 
 }
 
 export class OidcAuthenticator implements Authenticator {
-  private readonly issuers = new Map<string, Trusted>();
+  /** By `iss`: the entry for people, the entry for machines, or both (an IdP that serves both). */
+  private readonly issuers = new Map<string, { person?: Trusted; machine?: Trusted }>();
+  private readonly machinePrefixes: string[];
 
   constructor(configs: OidcIssuerConfig[], o: OidcAuthenticatorOptions = {}) {
     const readCa = o.readCa ?? ((p: string) => readFileSync(p, 'utf8'));
+    this.machinePrefixes = configs.filter((c) => c.kind === 'machine').map((c) => c.usernamePrefix);
     for (const config of configs) {
       let ca: string | undefined;
       if (config.ca) {
@@ -49,13 +52,18 @@ export class OidcAuthenticator implements Authenticator {
         }
       }
       const { readCa: _ignored, ...keyOptions } = o;
-      this.issuers.set(config.issuer, { config, keys: new IssuerKeys(config.issuer, { ...keyOptions, ...(ca ? { ca } : {}) }) });
+      const entry = this.issuers.get(config.issuer) ?? {};
+      // Both entries of one issuer share its keys: one discovery, one JWKS cache.
+      const keys = (entry.person ?? entry.machine)?.keys ?? new IssuerKeys(config.issuer, { ...keyOptions, ...(ca ? { ca } : {}) });
+      entry[config.kind] = { config, keys };
+      this.issuers.set(config.issuer, entry);
     }
   }
 
   /** The key cache of one issuer (tests look at its fetch count). */
   keysOf(issuer: string): IssuerKeys | undefined {
-    return this.issuers.get(issuer)?.keys;
+    const e = this.issuers.get(issuer);
+    return (e?.person ?? e?.machine)?.keys;
   }
 
   async authenticate(authorization: string | undefined): Promise<AuthResult> {
@@ -73,7 +81,9 @@ export class OidcAuthenticator implements Authenticator {
     } catch {
       return { ok: false, reason: 'the bearer token is not a well-formed JWT' };
     }
-    const trusted = typeof unverified.iss === 'string' ? this.issuers.get(unverified.iss) : undefined;
+    const entry = typeof unverified.iss === 'string' ? this.issuers.get(unverified.iss) : undefined;
+    // An issuer listed for both: a client-credentials token is a machine's; anything else goes to the person entry, which checks it as a person's.
+    const trusted = entry?.machine && (!entry.person || isClientCredentialsShaped(unverified)) ? entry.machine : entry?.person;
     if (!trusted) return { ok: false, reason: 'the token was not issued by an issuer kubetape trusts' };
     const c = trusted.config;
 
@@ -94,7 +104,7 @@ export class OidcAuthenticator implements Authenticator {
     if (typeof payload.iat === 'number' && payload.iat > Date.now() / 1000 + c.clockSkewSeconds) {
       return { ok: false, reason: 'the token was issued in the future (iat); check the clocks' };
     }
-    const mapped = identityFromClaims(payload, c);
+    const mapped = identityFromClaims(payload, c, { machinePrefixes: this.machinePrefixes });
     if (!mapped.ok) return mapped;
     attachWebIdentity(mapped.identity, { token, expiresAt: (payload.exp as number) * 1000 });
     return mapped;

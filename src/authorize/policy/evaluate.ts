@@ -85,6 +85,8 @@ function ruleMatches(m: RuleMatch, r: PolicyRequest): boolean {
   if (!anyOf(m.cluster, r.cluster)) return false;
   if (!anyOf(m.user, r.user)) return false;
   if (m.group && !r.groups.some((g) => m.group!.includes(g))) return false;
+  if (m.agent !== undefined && !agentMatches(m.agent, r.agent)) return false;
+  if (m.actingFor && (r.actingFor === undefined || !anyOf(m.actingFor, r.actingFor))) return false;
   if (!anyOf(m.verb, r.verb)) return false;
   if (!anyOf(m.apiGroup, r.apiGroup)) return false;
   if (!anyOf(m.resource, r.resource)) return false;
@@ -101,6 +103,13 @@ function ruleMatches(m: RuleMatch, r: PolicyRequest): boolean {
     if (m.stdin !== undefined && m.stdin !== x.stdin) return false;
   }
   return true;
+}
+
+/** agent: true any machine caller, false only people, a list those agents by name. */
+function agentMatches(want: boolean | string[], agent: string | undefined): boolean {
+  if (want === true) return agent !== undefined;
+  if (want === false) return agent === undefined;
+  return agent !== undefined && anyOf(want, agent);
 }
 
 /** "*" matches anything; an absent list matches everything. */

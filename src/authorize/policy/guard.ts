@@ -17,6 +17,7 @@ export function restPolicyRequest(cluster: string, identity: Identity, a: Reques
     cluster,
     user: identity.user,
     groups: identity.groups,
+    ...actor(identity),
     verb: a.verb,
     apiGroup: a.apiGroup,
     resource: a.resource,
@@ -24,6 +25,12 @@ export function restPolicyRequest(cluster: string, identity: Identity, a: Reques
     namespace: a.namespace,
     name: a.name,
   };
+}
+
+/** The caller as an actor: an agent (by name) and whom it acts for; nothing for a person. */
+export function actor(identity: Identity): Pick<PolicyRequest, 'agent' | 'actingFor'> {
+  if (identity.kind !== 'machine') return {};
+  return { agent: identity.agent ?? identity.user, ...(identity.actingFor ? { actingFor: identity.actingFor } : {}) };
 }
 
 /** What the recording keeps about a decision (and the approval it was refused under or the grant it used). */
@@ -76,6 +83,7 @@ export function policyStreamAuthorizer(holder: PolicyHolder, cluster: string, ap
       cluster,
       user: info.identity.user,
       groups: info.identity.groups,
+      ...actor(info.identity),
       // The API server authorizes these subresources as "create" on pods/<kind>.
       verb: 'create',
       apiGroup: '',

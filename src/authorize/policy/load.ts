@@ -6,15 +6,15 @@ import { BUILTIN_PATTERNS, INLINE_HOLD_DEFAULT_MS } from '../../mask/patterns.js
 import { parseDuration } from '../approvals/duration.js';
 import { LabelSelectorError, parseLabelSelector, selectorFromMap, type LabelSelector } from './label-selector.js';
 import type { CommandMatch, TypedLineRule, MaskPattern, Policy, PolicyAction, PolicyRule, RuleMatch } from './types.js';
-import { subresourceProblem, subresourcesAreKubernetes, verbProblem } from './vocabulary.js';
+import { closest, subresourceProblem, subresourcesAreKubernetes, verbProblem } from './vocabulary.js';
 
 export class PolicyError extends Error {}
 
 const ACTIONS = new Set<PolicyAction>(['deny', 'allow', 'mask', 'require-approval']);
 const TOP_KEYS = new Set(['rules', 'masking', 'approvals']);
 const RULE_KEYS = new Set(['name', 'priority', 'match', 'action', 'message', 'approvers', 'maxGrant', 'hold', 'typed']);
-const LIST_FIELDS = ['cluster', 'user', 'group', 'verb', 'apiGroup', 'resource', 'subresource', 'namespace', 'name', 'container'] as const;
-const MATCH_KEYS = new Set<string>([...LIST_FIELDS, 'command', 'tty', 'stdin', 'labels']);
+const LIST_FIELDS = ['cluster', 'user', 'group', 'verb', 'apiGroup', 'resource', 'subresource', 'namespace', 'name', 'container', 'actingFor'] as const;
+const MATCH_KEYS = new Set<string>([...LIST_FIELDS, 'command', 'tty', 'stdin', 'labels', 'agent']);
 const MASKING_KEYS = new Set(['onUnmaskable', 'patterns', 'inline']);
 
 /** Where a value sits in the document: a line number when known. */
@@ -264,10 +264,26 @@ function validateMatch(raw: unknown, here: Array<string | number>, fail: Fail): 
   const m = raw;
   const out: RuleMatch = {};
   for (const [k, v] of Object.entries(m)) {
-    if (!MATCH_KEYS.has(k)) fail([...here, k], `unknown match field "${k}" (expected ${[...MATCH_KEYS].join(', ')})`);
+    if (!MATCH_KEYS.has(k)) {
+      const near = closest(k, [...MATCH_KEYS]);
+      fail([...here, k], `unknown match field "${k}"${near ? ` (did you mean "${near}"?)` : ''} (expected ${[...MATCH_KEYS].join(', ')})`);
+    }
     if (k === 'tty' || k === 'stdin') {
       if (typeof v !== 'boolean') fail([...here, k], `${k} must be true or false`);
       out[k] = v;
+    } else if (k === 'agent') {
+      // true / false, or agents by name: a misspelt "yes" must not read as a name no agent has.
+      if (typeof v === 'boolean') out.agent = v;
+      else {
+        const items = Array.isArray(v) ? v : [v];
+        if (
+          items.length === 0 ||
+          !items.every((x) => typeof x === 'string' && x !== '') ||
+          items.some((x) => ['true', 'false', 'yes', 'no'].includes(x as string))
+        )
+          fail([...here, k], 'agent must be true (any agent), false (people only), or an agent name or a list of names');
+        out.agent = items as string[];
+      }
     } else if (k === 'labels') {
       out.labels = labelMatch(v, [...here, k], fail);
     } else if (k === 'command') {

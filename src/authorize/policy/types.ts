@@ -29,6 +29,10 @@ export interface RuleMatch {
   stdin?: boolean;
   /** Labels of the target object (see LabelFacts for what is known when). */
   labels?: LabelSelector;
+  /** true: only agents (machine callers); false: only people; names: only these agents ("*": any agent). */
+  agent?: boolean | string[];
+  /** Only agents acting for one of these users ("*": acting for anyone); a caller acting for nobody never matches. */
+  actingFor?: string[];
 }
 
 export interface PolicyRule {
@@ -104,6 +108,10 @@ export interface PolicyRequest {
   cluster: string;
   user: string;
   groups: string[];
+  /** The agent's name when the caller is a machine; absent for a person. */
+  agent?: string;
+  /** Whom the agent acts for, when its token said. */
+  actingFor?: string;
   verb: string;
   apiGroup: string;
   resource: string;

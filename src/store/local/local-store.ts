@@ -363,6 +363,9 @@ export class LocalStore implements RecordingStore {
       };
       if (s.command) summary.command = s.command;
       if (s.userAgent) summary.userAgent = s.userAgent;
+      if (s.kind === 'machine') summary.kind = 'machine';
+      if (s.agent) summary.agent = s.agent;
+      if (s.actingFor) summary.actingFor = s.actingFor;
       if (end) summary.endedAt = end.time;
       if (!matchesSummaryFilter(summary, filter)) continue;
       out.push(summary);
