@@ -20,6 +20,7 @@
 // identity the cluster agreed the caller may take on).
 import type { Agent } from 'node:https';
 import type { Authenticator } from '../authenticate/identity.js';
+import { requestContext } from '../authenticate/credential-context.js';
 import type { Metrics } from '../admin/metrics.js';
 import type { Identity } from '../model/identity.js';
 import type { RequestAttributes } from '../model/request-attributes.js';
@@ -88,6 +89,8 @@ export function createAdmission(d: AdmissionDeps): Admit {
 
     // 2. The caller's own credential and impersonation never go further: recorded as evidence, then removed.
     const headers = { ...recordedHeaders(r.req.headers), ...r.extraHeaders };
+    // Which tool call this belongs to (W3C trace context) and the client's own name: validated, recorded with the request.
+    const context = requestContext(r.req.headers, r.authorization);
     const impersonation = parseImpersonation(r.req.headersDistinct);
     const impersonationRecord = recordedImpersonation(d.upstream.credentials, identity, impersonation);
     const stripped = stripCallerHeaders(r.req.headers);
@@ -131,6 +134,7 @@ export function createAdmission(d: AdmissionDeps): Admit {
         ...(r.portForward ? { portForward: r.portForward } : {}),
         ...(impersonationRecord ? { impersonation: impersonationRecord } : {}),
         ...(verdict.policy ? { policy: verdict.policy } : {}),
+        ...context,
       });
     } catch (err) {
       d.metrics.failClosedRefusals.inc();

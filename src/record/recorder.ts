@@ -26,6 +26,7 @@ import {
 } from '../model/recording.js';
 import type { Identity, UpstreamPrincipal } from '../model/identity.js';
 import type { RequestAttributes } from '../model/request-attributes.js';
+import type { TraceContext } from '../model/trace-context.js';
 import { StringDecoder } from 'node:string_decoder';
 import { gunzipSync } from 'node:zlib';
 import { BodyCapture, encodeBytes } from './body-capture.js';
@@ -94,6 +95,10 @@ export interface ExchangeStart {
   impersonation?: RecordedImpersonation;
   /** The guardrail decision, recorded with the request. */
   policy?: PolicyRecord;
+  /** W3C trace context the client sent, validated (trace-context.ts). */
+  trace?: TraceContext;
+  /** The name the client gave itself (an MCP server's name/version). */
+  client?: string;
 }
 
 /** Headers worth keeping with a request; credentials never are. */
@@ -151,6 +156,8 @@ export class Recorder {
     if (x.portForward) ev.portForward = x.portForward;
     if (x.impersonation) ev.impersonation = x.impersonation;
     if (x.policy) ev.policy = x.policy;
+    if (x.trace) ev.trace = x.trace;
+    if (x.client) ev.client = x.client;
     const redact = isSecret(x.attrs);
     const patterns = this.opts.patterns?.() ?? [];
     if (x.body && x.body.length > 0) {
@@ -186,8 +193,10 @@ export class Recorder {
    * session at that address last used, when one is open.
    */
   private sessionKey(x: ExchangeStart): string {
-    if (x.clientSession) return `k\0${x.identity.user}\0${x.identity.issuer ?? ''}\0${x.clientSession}`;
-    const who = `${x.identity.user}\0${x.identity.issuer ?? ''}\0${x.source}`;
+    // An agent acting for a person is not that person: their requests never share a session.
+    const issuer = `${x.identity.issuer ?? ''}${x.identity.agent ? `|${x.identity.agent}` : ''}`;
+    if (x.clientSession) return `k\0${x.identity.user}\0${issuer}\0${x.clientSession}`;
+    const who = `${x.identity.user}\0${issuer}\0${x.source}`;
     if (!x.userAgent) {
       const open = this.lastClient.get(who);
       if (open && this.sessions.has(open)) return open;
@@ -213,6 +222,10 @@ export class Recorder {
       if (x.identity.uid) start.uid = x.identity.uid;
       if (x.identity.issuer) start.issuer = x.identity.issuer;
       if (x.identity.subject) start.subject = x.identity.subject;
+      if (x.identity.kind === 'machine') start.kind = 'machine';
+      if (x.identity.agent) start.agent = x.identity.agent;
+      if (x.identity.actingFor) start.actingFor = x.identity.actingFor;
+      if (x.identity.delegation?.length) start.delegation = x.identity.delegation;
       const principal = this.opts.principal?.(x.identity);
       if (principal) start.upstream = principal;
       if (x.userAgent) start.userAgent = x.userAgent;
