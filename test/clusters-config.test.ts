@@ -150,6 +150,6 @@ clusters:
     () => undefined,
   );
   t.teardown(() => built.close());
-  t.match(built.upstreams[0].server.hostname, /\.eks\.amazonaws\.com$/, `the endpoint EKS reports (${built.upstreams[0].server})`);
+  t.match(built.upstreams[0].server.hostname, /\.eks\.amazonaws\.com$/, `the endpoint EKS reports (${built.upstreams[0].server.href})`);
   t.ok(built.upstreams[0].credentials.perCaller);
 });

@@ -562,7 +562,7 @@ async function startFakeServer(t: Scope): Promise<FakeServer> {
     socket.on('error', () => undefined);
     const url = new URL(req.url ?? '/', 'https://x');
     const offered = req.headers['x-stream-protocol-version'] ?? req.headers['sec-websocket-protocol'] ?? '';
-    state.upgrades.push(`${req.method} ${url.pathname} ${req.headers.upgrade} [${offered}] ${req.headers['user-agent']}`);
+    state.upgrades.push(`${req.method} ${url.pathname} ${req.headers.upgrade} [${String(offered)}] ${req.headers['user-agent']}`);
     if (String(req.headers.upgrade).toLowerCase() !== 'spdy/3.1') return refuseSpdyUpgrade(socket, 400, 'websocket not supported here');
     if (req.headers.authorization !== `Bearer ${TOKEN}`) return refuseSpdyUpgrade(socket, 401, 'Unauthorized');
     if (url.pathname.endsWith('/exec')) {

@@ -46,7 +46,7 @@ async function clientNodeExec(kubeconfig: string, command: string[], input: stri
       })
       .catch((e: unknown) => {
         clearTimeout(timer);
-        reject(e);
+        reject(e instanceof Error ? e : new Error(String(e)));
       });
   });
   const ws = socket!;

@@ -17,6 +17,7 @@ import { rawRequest, type RawAnswer } from './helpers/raw-request.js';
 import { sessionEvents } from './helpers/recordings.js';
 import { CORPUS, UPGRADE_CORPUS, type CorpusEntry, type Must, type UpgradeEntry } from './helpers/target-corpus.js';
 import { apiServerReading, bytesOf, goParseRequestURI, type GoRequestInfo } from './helpers/apiserver-reading.js';
+import { textOf } from '../src/model/text.js';
 
 let h: Harness;
 
@@ -73,7 +74,7 @@ const describe = (o: Outcome): string => {
   let message = '';
   if (a?.body) {
     try {
-      message = String((JSON.parse(a.body) as { message?: unknown }).message ?? '').slice(0, 400);
+      message = textOf((JSON.parse(a.body) as { message?: unknown }).message ?? '').slice(0, 400);
     } catch {
       message = `(not JSON) ${a.body.slice(0, 80)}`;
     }
@@ -125,7 +126,7 @@ function judge(t: Test, o: Outcome, upgrade: boolean): 'refused' | 'forwarded' |
         oracleNote = (err as Error).message;
       }
       if (want) {
-        const diffs = ATTRS.filter((k) => (k === 'isResourceRequest' ? rec.attrs[k] !== want[k] : bytesOf(String(rec.attrs[k] ?? '')) !== want[k]));
+        const diffs = ATTRS.filter((k) => (k === 'isResourceRequest' ? rec.attrs[k] !== want[k] : bytesOf(textOf(rec.attrs[k] ?? '')) !== want[k]));
         if (diffs.length > 0) problems.push(`decided ${attrText(rec.attrs)} but the API server reads ${attrText(want)} (${diffs.join(', ')})`);
       } else t.comment(`${o.key}: attributes not compared: ${oracleNote}`);
     }

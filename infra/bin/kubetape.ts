@@ -16,10 +16,11 @@ export function findRepoRoot(from: string): string {
 }
 
 const app = new App();
-const account = app.node.tryGetContext('account') ?? process.env['CDK_DEFAULT_ACCOUNT'];
-const region = app.node.tryGetContext('region') ?? process.env['CDK_DEFAULT_REGION'];
+const context = (key: string): string | undefined => app.node.tryGetContext(key) as string | undefined;
+const account = context('account') ?? process.env['CDK_DEFAULT_ACCOUNT'];
+const region = context('region') ?? process.env['CDK_DEFAULT_REGION'];
 try {
-  new KubetapeStack(app, app.node.tryGetContext('stackName') ?? 'Kubetape', {
+  new KubetapeStack(app, context('stackName') ?? 'Kubetape', {
     imageDirectory: findRepoRoot(resolve(dirname(fileURLToPath(import.meta.url)))),
     ...(account || region ? { env: { account, region } } : {}),
     description: 'kubetape: recording proxy for the Kubernetes API (storage, identity, service)',

@@ -193,10 +193,10 @@ function parseGroups(raw: unknown): GroupMapping[] {
   const example = '-c groups=\'[{"group":"developers","access":"edit","namespaces":["apps"]}]\'';
   if (raw === undefined || raw === null || raw === '')
     throw new SettingsError(`context "groups" is required: which IdP group gets which access, e.g. ${example}`);
-  let value = raw;
+  let value: unknown = raw;
   if (typeof value === 'string') {
     try {
-      value = JSON.parse(value);
+      value = JSON.parse(value) as unknown;
     } catch {
       throw new SettingsError(`context "groups" must be a JSON list, e.g. ${example}`);
     }

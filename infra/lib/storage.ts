@@ -73,7 +73,8 @@ export class Storage extends Construct {
 
 /** The table exactly as table-schema.ts describes it (GSIs are added after, from the same description). */
 function tableProps(tableName: string, key: kms.IKey): dynamodb.TableProps {
-  if (TABLE_SCHEMA.billingMode !== 'PAY_PER_REQUEST') throw new Error(`table-schema.ts billing mode ${TABLE_SCHEMA.billingMode} is not handled here`);
+  if (TABLE_SCHEMA.billingMode !== 'PAY_PER_REQUEST')
+    throw new Error(`table-schema.ts billing mode ${JSON.stringify(TABLE_SCHEMA.billingMode)} is not handled here`);
   return {
     tableName,
     // On demand: recording traffic follows people's working hours and bursts with

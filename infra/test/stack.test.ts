@@ -68,7 +68,7 @@ t.test('synth works offline and only stages the Dockerfile context for the image
   const assetsFile = main.assembly.artifacts.find((a) => a.id === 'Kubetape.assets');
   t.ok(assetsFile, 'an assets manifest exists');
   const manifest = JSON.parse(readFileSync(join(main.outdir, 'Kubetape.assets.json'), 'utf8'));
-  const images = Object.values(manifest.dockerImages ?? {}) as { source: { directory: string; dockerFile?: string } }[];
+  const images = Object.values<{ source: { directory: string; dockerFile?: string } }>(manifest.dockerImages ?? {});
   t.equal(images.length, 1, 'one container image asset');
   const staged = join(main.outdir, images[0].source.directory);
   t.equal(
