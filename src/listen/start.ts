@@ -39,6 +39,7 @@ import { PolicyHolder } from '../authorize/policy/holder.js';
 import { notifyApprovers } from '../authorize/approvals/notify.js';
 import { openApprovalStore } from '../authorize/approvals/open.js';
 import { createApprovalRoutes } from '../authorize/approvals/routes.js';
+import { createConsole } from '../console/console.js';
 
 export interface RunningKubetape {
   /** https://host:port of the API listener. */
@@ -161,8 +162,13 @@ async function startHolding(
   const recorder = routes[0].recorder;
 
   // A plain handler chain, not express: express cost about a quarter of kubetape's CPU per small GET (request-chain.ts).
-  const handlers: RequestHandler[] = [parseTargets(), authenticate(authenticator, metrics)];
+  // The console (sessions API, browser login, UI files): its front runs before authentication (a login
+  // cookie authenticates only kubetape's own paths), its API after; nothing under /kubetape/ is forwarded.
+  const consoleApp = createConsole({ config: c, dataDir: paths.root, store, recorder, authenticator, ...(policy ? { policy } : {}), log });
+  const authenticated = authenticate(authenticator, metrics);
+  const handlers: RequestHandler[] = [parseTargets(), consoleApp.front, (req, res, next) => (res.locals['identity'] ? next() : authenticated(req, res, next))];
   if (approvals) handlers.push(approvalRoutesApp(createApprovalRoutes(approvals, recorder)));
+  handlers.push(consoleApp.routes, consoleApp.notFound);
   handlers.push(multiCluster ? routeRequests(routes) : routes[0].rest);
   const app = requestChain(handlers, log);
 

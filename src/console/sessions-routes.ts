@@ -1,0 +1,306 @@
+// The sessions API on kubetape's own listener (/kubetape/v1/whoami,
+// /sessions, /sessions/ID, /sessions/ID/events|cast|live, /accesses; also
+// under /clusters/NAME/). Callers are authenticated like every request (a
+// bearer token, or the console's cookie); what they may see is decided per
+// session (visibility.ts) on every endpoint, and a session they may not see
+// answers 404 like one that does not exist. Every call is itself recorded,
+// as a request in the caller's own session, like the approvals API: a read
+// of a recording is an access (`reads` in the summary, `GET /accesses`).
+// Recorded content is served as recorded: masked values stay masked.
+import type { Request, Response, NextFunction, RequestHandler } from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { sendStatus } from '../model/status.js';
+import type { RequestTarget } from '../model/request-target.js';
+import { requestAttributes } from '../model/request-attributes.js';
+import type { Identity } from '../model/identity.js';
+import type { RecordEvent, SessionSummary } from '../model/recording.js';
+import { clientOf, recordedHeaders } from '../forward/headers.js';
+import type { Recorder, Exchange } from '../record/recorder.js';
+import type { RecordingStore } from '../store/store.js';
+import type { ConsoleConfig } from '../config/console.js';
+import type { Policy } from '../authorize/policy/types.js';
+import { isApprover, isViewer, maySee, scopedFilter, visibilityOf, type Visibility } from './visibility.js';
+import { QueryError, encodeCursor, isSessionId, parseListQuery } from './list-query.js';
+import { AsciicastWriter } from './asciicast.js';
+import { NoTerminalError, terminalEvents } from './terminal-events.js';
+import { withoutBodies } from './event-bodies.js';
+import { followSession } from './live.js';
+import { listAccesses, parseAccessQuery } from './accesses.js';
+import type { BrowserSession } from './browser-sessions.js';
+
+export interface SessionsApiOptions {
+  store: RecordingStore;
+  /** Where each call is recorded (the caller's own session). */
+  recorder: Recorder;
+  console: () => ConsoleConfig | undefined;
+  policy: () => Policy | undefined;
+  /** How often a live view looks for new events (local store: 250 ms; AWS store: its flush interval). */
+  liveIntervalMs: number;
+}
+
+/** An error answered as a Status. */
+class ApiError extends Error {
+  constructor(
+    readonly code: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const notFound = (id: string) => new ApiError(404, `session ${JSON.stringify(id.slice(0, 40))} not found`);
+
+/** The path after /kubetape/v1/ (and an optional /clusters/NAME/ before it), or undefined when it is not this API's. */
+function routeOf(t: RequestTarget): string[] | undefined {
+  let s = t.segments;
+  if (s[0] === 'clusters' && s.length >= 2) s = s.slice(2);
+  if (s[0] !== 'kubetape' || s[1] !== 'v1') return undefined;
+  const rest = s.slice(2);
+  if (rest[0] === 'whoami' && rest.length === 1) return rest;
+  if (rest[0] === 'accesses' && rest.length === 1) return rest;
+  if (rest[0] === 'sessions' && rest.length <= 3) return rest;
+  return undefined;
+}
+
+export function createSessionsRoutes(o: SessionsApiOptions): RequestHandler {
+  return async (req: Request, res: Response, next: NextFunction) => {
+    const target = res.locals['target'] as RequestTarget;
+    const route = routeOf(target);
+    if (!route) return next();
+    const identity = res.locals['identity'] as Identity;
+    const browser = res.locals['browserSession'] as BrowserSession | undefined;
+    const streaming = route[0] === 'sessions' && route.length === 3;
+    let exchange: Exchange;
+    try {
+      exchange = await o.recorder.begin({
+        identity,
+        method: req.method,
+        uri: target.uri,
+        attrs: requestAttributes(req.method, target),
+        headers: recordedHeaders(req.headers),
+        streaming,
+        ...clientOf(req),
+      });
+    } catch (err) {
+      return sendStatus(res, 503, `kubetape refused the request because it could not be recorded: ${(err as Error).message}`, 'ServiceUnavailable');
+    }
+    const fail = (e: unknown) => {
+      const err =
+        e instanceof ApiError
+          ? e
+          : e instanceof QueryError
+            ? new ApiError(400, e.message)
+            : e instanceof NoTerminalError
+              ? new ApiError(404, e.message)
+              : new ApiError(500, `kubetape could not read the recordings: ${(e as Error).message}`);
+      if (res.headersSent) {
+        // A stream already under way cannot turn into a Status: cut it, the client sees it incomplete.
+        exchange.finish(err.message, res.statusCode);
+        res.destroy();
+        return;
+      }
+      exchange.responseHead(err.code, 'application/json', undefined);
+      exchange.finish(err.message, err.code);
+      sendStatus(res, err.code, err.message);
+    };
+    const reply = (value: unknown) => {
+      const out = Buffer.from(JSON.stringify(value));
+      exchange.responseHead(200, 'application/json', undefined);
+      exchange.responseData(out);
+      exchange.finish(undefined, 200);
+      res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff' });
+      res.end(out);
+    };
+    try {
+      if (req.method !== 'GET') throw new ApiError(405, `${req.method} is not supported here (the sessions API is read-only: use GET)`);
+      const vis = visibilityOf(identity, o.console(), o.policy());
+      const q = target.params;
+      if (route[0] === 'whoami') {
+        noParams(q);
+        return reply({
+          user: identity.user,
+          groups: identity.groups,
+          viewer: isViewer(vis),
+          approver: isApprover(vis),
+          ...(browser ? { csrfToken: browser.csrfToken } : {}),
+        });
+      }
+      if (route[0] === 'accesses') return reply({ items: await listAccesses(o.store, vis, parseAccessQuery(q)) });
+      if (route.length === 1) return reply(await listPage(o.store, vis, q));
+      const id = route[1];
+      const summary = await visibleSummary(o.store, vis, id);
+      if (!summary) throw notFound(id);
+      if (route.length === 2) {
+        noParams(q);
+        const verification = await verify(o.store, id);
+        return reply({ summary, verification });
+      }
+      const what = route[2];
+      const done = () => exchange.finish(undefined, 200);
+      if (what === 'events') return await streamEvents(o.store, id, q, req, res, exchange, done);
+      if (what === 'cast') return await streamCast(o.store, id, q, res, exchange, done);
+      if (what === 'live') return await streamLive(o, id, summary, q, req, res, exchange, done);
+      throw notFound(id);
+    } catch (e) {
+      fail(e);
+    }
+  };
+}
+
+function noParams(q: URLSearchParams): void {
+  for (const k of q.keys()) throw new QueryError(`unknown parameter ${JSON.stringify(k.slice(0, 40))}`);
+}
+
+function flagParam(q: URLSearchParams, name: string): boolean {
+  const all = q.getAll(name);
+  if (all.length === 0) return false;
+  if (all.length > 1 || (all[0] !== 'true' && all[0] !== 'false')) throw new QueryError(`${name} must be true or false, given once`);
+  return all[0] === 'true';
+}
+
+function seqParam(q: URLSearchParams, name: string): number | undefined {
+  const all = q.getAll(name);
+  if (all.length === 0) return undefined;
+  if (all.length > 1 || !/^\d{1,9}$/.test(all[0]) || Number(all[0]) < 1)
+    throw new QueryError(`${name} must be a request sequence number (1, 2, ...), given once`);
+  return Number(all[0]);
+}
+
+function onlyParams(q: URLSearchParams, known: string[]): void {
+  for (const k of q.keys()) if (!known.includes(k)) throw new QueryError(`unknown parameter ${JSON.stringify(k.slice(0, 40))} (known: ${known.join(', ')})`);
+}
+
+async function listPage(store: RecordingStore, vis: Visibility, q: URLSearchParams): Promise<{ items: SessionSummary[]; nextCursor?: string }> {
+  const f = parseListQuery(q);
+  const scoped = scopedFilter(vis, f);
+  if (!scoped) return { items: [] };
+  // One more than the page: whether there is a next page, without a second call.
+  const got = await store.listSessions(scoped.exact ? { ...scoped.filter, limit: f.limit + 1 } : scoped.filter);
+  const visible = scoped.exact ? got : got.filter((s) => maySee(vis, s));
+  const items = visible.slice(0, f.limit);
+  return visible.length > f.limit ? { items, nextCursor: encodeCursor(items[items.length - 1]) } : { items };
+}
+
+/** The session's summary when this reader may see it; undefined for an id that is malformed, unknown or someone else's. */
+export async function visibleSummary(store: RecordingStore, vis: Visibility, id: string): Promise<SessionSummary | undefined> {
+  if (!isSessionId(id)) return undefined;
+  const s = store.summary ? await store.summary(id) : (await store.listSessions({})).find((x) => x.id === id);
+  return s && maySee(vis, s) ? s : undefined;
+}
+
+async function verify(store: RecordingStore, id: string): Promise<{ ok: boolean; problems: string[] }> {
+  if (!store.verify) return { ok: false, problems: ['this store cannot verify recordings'] };
+  try {
+    const r = await store.verify(id);
+    return { ok: r.ok, problems: r.ok ? [] : (r.problems ?? (r.problem ? [r.problem] : ['does not verify'])) };
+  } catch (e) {
+    return { ok: false, problems: [`could not be verified: ${(e as Error).message}`] };
+  }
+}
+
+/** Writes and waits for the client to take it; false when the client is gone. */
+export function write(res: ServerResponse, text: string): Promise<boolean> {
+  if (res.destroyed || res.writableEnded) return Promise.resolve(false);
+  if (res.write(text)) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const done = (ok: boolean) => {
+      res.off('drain', onDrain);
+      res.off('close', onClose);
+      resolve(ok);
+    };
+    const onDrain = () => done(true);
+    const onClose = () => done(false);
+    res.once('drain', onDrain);
+    res.once('close', onClose);
+  });
+}
+
+const STREAM_HEADERS = { 'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff' };
+
+/** Whether an event falls in the [from, to] range of request sequence numbers (the session's start and end only on an open side). */
+function inRange(ev: RecordEvent, from: number | undefined, to: number | undefined): boolean {
+  if (ev.type === 'session.start') return from === undefined;
+  if (ev.type === 'session.end') return to === undefined;
+  return (from === undefined || ev.seq >= from) && (to === undefined || ev.seq <= to);
+}
+
+async function streamEvents(
+  store: RecordingStore,
+  id: string,
+  q: URLSearchParams,
+  req: IncomingMessage,
+  res: ServerResponse,
+  exchange: Exchange,
+  done: () => void,
+): Promise<void> {
+  onlyParams(q, ['from', 'to', 'bodies']);
+  const from = seqParam(q, 'from');
+  const to = seqParam(q, 'to');
+  if (from !== undefined && to !== undefined && to < from) throw new QueryError('to must not be before from');
+  const bodies = flagParam(q, 'bodies');
+  exchange.responseHead(200, 'application/x-ndjson', undefined);
+  res.writeHead(200, { 'Content-Type': 'application/x-ndjson', ...STREAM_HEADERS });
+  for await (const ev of store.readSession(id)) {
+    if (!inRange(ev, from, to)) {
+      // Events come in request order: past `to`, nothing more can match but the end.
+      if (to !== undefined && ev.type === 'request' && ev.seq > to + 64) break;
+      continue;
+    }
+    if (!(await write(res, JSON.stringify(bodies ? ev : withoutBodies(ev)) + '\n'))) break;
+    if (req.destroyed) break;
+  }
+  res.end();
+  done();
+}
+
+async function streamCast(store: RecordingStore, id: string, q: URLSearchParams, res: ServerResponse, exchange: Exchange, done: () => void): Promise<void> {
+  onlyParams(q, ['seq', 'stdin']);
+  const seq = seqParam(q, 'seq');
+  const stdin = flagParam(q, 'stdin');
+  let open = true;
+  const sink = async (line: string) => {
+    if (!res.headersSent) {
+      exchange.responseHead(200, 'application/x-asciicast', undefined);
+      res.writeHead(200, { 'Content-Type': 'application/x-asciicast', 'Content-Disposition': `attachment; filename="${id}.cast"`, ...STREAM_HEADERS });
+    }
+    if (open) open = await write(res, line);
+  };
+  const writer = new AsciicastWriter(id, { stdin, markers: true }, sink);
+  for await (const ev of terminalEvents(store, id, seq)) {
+    await writer.add(ev);
+    if (!open) break;
+  }
+  if (open) await writer.end();
+  res.end();
+  done();
+}
+
+async function streamLive(
+  o: SessionsApiOptions,
+  id: string,
+  summary: SessionSummary,
+  q: URLSearchParams,
+  req: IncomingMessage,
+  res: ServerResponse,
+  exchange: Exchange,
+  done: () => void,
+): Promise<void> {
+  noParams(q);
+  exchange.responseHead(200, 'text/event-stream', undefined);
+  res.writeHead(200, { 'Content-Type': 'text/event-stream', 'X-Accel-Buffering': 'no', ...STREAM_HEADERS });
+  const closed = new AbortController();
+  req.once('close', () => closed.abort());
+  res.once('close', () => closed.abort());
+  await followSession({
+    store: o.store,
+    id,
+    live: summary.state === 'live',
+    intervalMs: o.liveIntervalMs,
+    signal: closed.signal,
+    send: (ev) => write(res, `event: record\ndata: ${JSON.stringify(withoutBodies(ev))}\n\n`),
+    heartbeat: () => write(res, ': still recording\n\n'),
+  });
+  if (!closed.signal.aborted) await write(res, 'event: end\ndata: {}\n\n');
+  res.end();
+  done();
+}
