@@ -39,6 +39,10 @@ import { newSessionId } from '../store/store.js';
 import { recordingFailed, RecordingBudgetError, RecordingStopped, type RecordingLimits } from './limits.js';
 import { StreamPacer, ENVELOPE_BOUND, type Batch, type Where } from './stream-pacing.js';
 import { estimatedSize, streamEncoding, type MeasuredWriter } from './stored-size.js';
+import { PortForwardTap } from './decode/portforward-tap.js';
+import { DECODE_ALLOWANCE, decodeSpentNote, placeDecoded, proxyMcpEvents } from './decode/placed.js';
+import { isProxyRequest } from './decode/proxy-mcp.js';
+import type { UnplacedEvent } from './decode/types.js';
 
 /** Events kept of each stream (exec, attach, port-forward, watch, logs -f) unless configured. */
 export const DEFAULT_MAX_STREAM_EVENTS = 200_000;
@@ -72,6 +76,8 @@ export interface RecorderOptions {
   principal?: (identity: Identity) => UpstreamPrincipal | undefined;
   /** Credential patterns masked in everything stored (the policy's, read at each exchange's start so reloads apply). */
   patterns?: () => MaskPattern[];
+  /** Decode port-forward traffic (HTTP, WebSocket, MCP) into extra events beside the raw bytes. Default true. */
+  decodePortForwards?: boolean;
 }
 
 export interface ExchangeStart {
@@ -167,6 +173,7 @@ export class Recorder {
     }
     countEvent(session.counts, ev);
     const ex = new Exchange(this, session, seq, x.body?.length ?? 0, x.streaming, redact, patterns);
+    if (isProxyRequest(x.attrs) && !redact) ex.proxied = ev.body ? { method: x.method, body: ev.body } : { method: x.method };
     try {
       const durable = session.writer.append(ev, { durable: true });
       this.opts.limits?.charge(session.user, (session.writer as MeasuredWriter).lastAppendBytes ?? estimatedSize(ev));
@@ -324,6 +331,11 @@ export class Exchange {
   /** Made when a transport asks (most exchanges never are stopped, and REST requests never ask). */
   private stopController: AbortController | undefined;
   private stopListeners: Array<(reason: RecordingStopped) => void> | undefined;
+  /** Stored bytes of decoded events (record/decode/), bounded apart from the raw stream. */
+  private decodedKept = 0;
+  private decodeSpent = false;
+  /** Proxy-subresource requests: the recorded request body, for MCP derived when the exchange ends. */
+  proxied: { method: string; body?: RecordedBody } | undefined;
 
   constructor(
     private readonly recorder: Recorder,
@@ -608,6 +620,39 @@ export class Exchange {
     this.maskers.clear();
   }
 
+  /**
+   * Port-forward: a tap that decodes the forwarded bytes (HTTP, WebSocket,
+   * MCP) into extra events beside the raw ones (record/decode/), off the
+   * forwarding path. undefined when decoding is off.
+   */
+  decodeTap(): PortForwardTap | undefined {
+    if (this.recorder.opts.decodePortForwards === false) return undefined;
+    return new PortForwardTap({ maxBodyBytes: this.recorder.opts.maxBodyBytes, patterns: this.patterns, sink: (ev) => this.decoded(ev) });
+  }
+
+  /**
+   * One decoded event (never durable-awaited: the raw bytes are the
+   * evidence). Bounded apart from the raw stream: decoded events may take
+   * what the stream carried plus DECODE_ALLOWANCE, and maxStreamBytes; past
+   * either decoding stops, noted once. False: take no more.
+   */
+  decoded(u: UnplacedEvent): boolean {
+    if (this.finished || this.stopReason || this.decodeSpent) return false;
+    const ev = placeDecoded(u, this.sessionId, this.seq, this.started);
+    const size = estimatedSize(ev);
+    const bound = Math.min(this.recorder.opts.maxStreamBytes, DECODE_ALLOWANCE + this.streamBytesIn + this.bytesOut);
+    if (this.decodedKept + size > bound) {
+      this.decodeSpent = true;
+      this.append(placeDecoded(decodeSpentNote(u), this.sessionId, this.seq, this.started), false);
+      return false;
+    }
+    countEvent(this.session.counts, ev);
+    const written = this.append(ev, false);
+    if (written < 0) return false;
+    this.decodedKept += written;
+    return true;
+  }
+
   /** exec/attach: the command's exit code, recorded with the response. */
   setExitCode(code: number): void {
     this.exitCode = code;
@@ -667,6 +712,18 @@ export class Exchange {
     const why = error ?? (this.stopReason ? `kubetape stopped it: ${this.stopReason.message}` : undefined);
     if (why) ev.error = why;
     if (endedBy && !this.stopReason) ev.endedBy = endedBy;
+    if (this.proxied && !this.streaming) {
+      for (const m of proxyMcpEvents(this.proxied, ev.body, {
+        session: this.sessionId,
+        seq: this.seq,
+        offsetMs: ev.durationMs,
+        limit: this.recorder.opts.maxBodyBytes,
+        patterns: this.patterns,
+      })) {
+        countEvent(this.session.counts, m);
+        this.append(m, true);
+      }
+    }
     countEvent(this.session.counts, ev);
     this.append(ev, true);
     this.recorder.done(this.session);

@@ -6,6 +6,8 @@
 // recorded before they are forwarded (exchange.relay), a new connection is
 // recorded before it is started; when the recording cannot go on, every
 // connection is told why on its error stream and the session closes.
+// A tap (record/decode/) sees each chunk once it is forwarded and decodes it
+// later, off this path: HTTP exchanges, WebSocket frames, MCP messages.
 import type { Exchange } from '../../record/recorder.js';
 import { ENVELOPE_BOUND } from '../../record/stream-pacing.js';
 import { Valve, forward } from './flow.js';
@@ -24,6 +26,7 @@ export interface PortForwardResult {
 
 export function bridgePortForward(client: PortForwardClientEnd, upstream: PortForwardUpstream, exchange: Exchange): Promise<PortForwardResult> {
   exchange.setStreamProtocol(client.label, upstream.label);
+  const tap = exchange.decodeTap();
   const towardsClient = new Valve(
     () => upstream.pause(),
     () => upstream.resume(),
@@ -41,6 +44,7 @@ export function bridgePortForward(client: PortForwardClientEnd, upstream: PortFo
       if (over) return;
       over = true;
       for (const abort of [...live.keys()]) abort();
+      tap?.close();
       exchange.finish(error, 101);
       resolve(error === undefined ? { connections: count } : { connections: count, error });
     };
@@ -74,6 +78,7 @@ export function bridgePortForward(client: PortForwardClientEnd, upstream: PortFo
         if (closed) return;
         closed = true;
         live.delete(abort);
+        tap?.end(n);
         exchange.streamEvent('close', why, where, { prepaid: true });
       };
       const abort = (): void => {
@@ -83,6 +88,7 @@ export function bridgePortForward(client: PortForwardClientEnd, upstream: PortFo
         close('reset');
       };
       live.set(abort, c);
+      tap?.open(n, c.port);
       c.start({
         data(chunk) {
           exchange.relay(
@@ -92,6 +98,7 @@ export function bridgePortForward(client: PortForwardClientEnd, upstream: PortFo
               if (closed) return;
               if (pair) forward(pair.data, chunk, towardsUpstream);
               else early.push(chunk);
+              tap?.push(n, 'in', chunk);
             },
             where,
           );
@@ -128,7 +135,16 @@ export function bridgePortForward(client: PortForwardClientEnd, upstream: PortFo
       if (clientEnded) p.data.end();
 
       p.data.on('data', (chunk: Buffer) => {
-        exchange.relay('out', chunk, () => void (closed || forward(c.data, chunk, towardsClient)), where);
+        exchange.relay(
+          'out',
+          chunk,
+          () => {
+            if (closed) return;
+            forward(c.data, chunk, towardsClient);
+            tap?.push(n, 'out', chunk);
+          },
+          where,
+        );
       });
       p.error.on('data', (chunk: Buffer) => {
         exchange.relay('error', chunk, () => void (closed || forward(c.error, chunk, towardsClient)), where);
