@@ -10,6 +10,7 @@ import { humanBytes, parseSince, shortTime, table } from './format.js';
 import { configForCli } from './cli-config.js';
 import { describeStream, warnUnlessVerified } from './stream-reading.js';
 import { KUBERNETES_VERBS, verbProblem } from '../authorize/policy/vocabulary.js';
+import { agentCell, agentCounts, agentHeader, traceSections } from './agent-views.js';
 import { clientName } from '../model/client-name.js';
 
 export { clientName };
@@ -38,6 +39,10 @@ export function registerSessionsCommand(program: Command): void {
     .option('--refused', 'only sessions where a policy rule refused something (deny, require-approval without a grant, a typed line)')
     .option('--rule <name>', 'only sessions where this policy rule refused or decided something')
     .option('--approved', 'only sessions where a request went through on an approval grant')
+    .option('--agent [name]', 'only sessions of agents (machine callers), or of this agent')
+    .option('--human', 'only sessions of people')
+    .option('--acting-for <user>', 'only sessions of agents acting for this user')
+    .option('--trace <id>', 'only sessions with a request of this W3C trace id (one tool call of an agent)')
     .option('--limit <n>', 'at most this many sessions', (v) => positiveInt(v, '--limit'))
     .option('--json', 'print a JSON array')
     .option('--data-dir <dir>', 'kubetape data directory (default ~/.kubetape)')
@@ -53,6 +58,10 @@ export function registerSessionsCommand(program: Command): void {
           refused?: boolean;
           rule?: string;
           approved?: boolean;
+          agent?: true | string;
+          human?: boolean;
+          actingFor?: string;
+          trace?: string;
           limit?: number;
           json?: boolean;
         },
@@ -70,6 +79,14 @@ export function registerSessionsCommand(program: Command): void {
         if (o.refused) filter.refused = true;
         if (o.rule) filter.rule = o.rule;
         if (o.approved) filter.approved = true;
+        if (o.agent !== undefined && o.human) throw new CliError('--agent and --human exclude each other');
+        if (o.agent !== undefined) filter.agent = o.agent;
+        if (o.human) filter.human = true;
+        if (o.actingFor) filter.actingFor = o.actingFor;
+        if (o.trace !== undefined) {
+          if (!/^[0-9a-fA-F]{32}$/.test(o.trace)) throw new CliError(`--trace wants a W3C trace id (32 hex digits), got "${o.trace}"`);
+          filter.trace = o.trace.toLowerCase();
+        }
         if (o.limit) filter.limit = o.limit;
         if (o.since) {
           try {
@@ -88,7 +105,16 @@ export function registerSessionsCommand(program: Command): void {
           process.stdout.write('No sessions recorded' + (Object.keys(filter).length ? ' match those filters.\n' : ' yet.\n'));
           return;
         }
-        process.stdout.write(table(['ID', 'STARTED', 'USER', 'CLUSTER', 'COMMAND', 'REQUESTS', 'STATE', 'GUARDRAILS'], list.map(listRow)));
+        // The AGENT column appears when an agent's session is listed (people-only lists read as before).
+        const agents = list.some((s) => s.kind === 'machine');
+        const header = ['ID', 'STARTED', 'USER', ...(agents ? ['AGENT'] : []), 'CLUSTER', 'COMMAND', 'REQUESTS', 'STATE', 'GUARDRAILS'];
+        process.stdout.write(
+          table(
+            header,
+            list.map((s) => listRow(s, agents)),
+          ),
+        );
+        process.stdout.write(agentCounts(list));
       },
     );
 
@@ -118,11 +144,22 @@ export function registerSessionsCommand(program: Command): void {
         return;
       }
       process.stdout.write(renderTimeline(summary, events, !!o.bodies));
+      process.stdout.write(await traceSections(store, id, events, (rq) => describeRequest(rq.attrs, rq.method, rq.uri)));
     });
 }
 
-function listRow(s: SessionSummary): string[] {
-  return [s.id, shortTime(s.startedAt), s.user, s.cluster, s.command ?? clientName(s.userAgent), String(s.requests), s.state, guardrailsCell(s.guardrails)];
+function listRow(s: SessionSummary, agents: boolean): string[] {
+  return [
+    s.id,
+    shortTime(s.startedAt),
+    s.user,
+    ...(agents ? [agentCell(s)] : []),
+    s.cluster,
+    s.command ?? clientName(s.userAgent),
+    String(s.requests),
+    s.state,
+    guardrailsCell(s.guardrails),
+  ];
 }
 
 /** The guardrails column: refusals and grant uses (what a responder looks for), then masked reads; "-" when no rule decided anything. */
@@ -159,6 +196,7 @@ function renderTimeline(s: SessionSummary | undefined, events: RecordEvent[], bo
   if (!s || !start || start.type !== 'session.start') return 'This session has no readable start record.\n';
   out.push(`Session   ${s.id}  (${s.state})`);
   out.push(`User      ${s.user}${s.groups.length ? `  groups: ${s.groups.join(', ')}` : ''}  (${start.authMethod} from ${s.source})`);
+  out.push(...agentHeader(start));
   out.push(`Cluster   ${s.cluster}`);
   out.push(`Command   ${s.command ?? clientName(s.userAgent)}${s.userAgent ? `   client: ${s.userAgent}` : ''}`);
   out.push(`Started   ${s.startedAt}${s.endedAt ? `   ended ${s.endedAt}` : ''}`);
