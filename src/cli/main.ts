@@ -15,6 +15,7 @@ import { registerLogoutCommand } from './logout-command.js';
 import { registerVerifyCommand } from './verify-command.js';
 import { registerApprovalsCommand } from './approvals-command.js';
 import { registerPolicyCommand } from './policy-command.js';
+import { registerConsoleCommand } from './console-command.js';
 
 function version(): string {
   try {
@@ -42,6 +43,7 @@ export function buildProgram(): Command {
   registerVerifyCommand(program);
   registerApprovalsCommand(program);
   registerPolicyCommand(program);
+  registerConsoleCommand(program);
   program.commands.forEach(function apply(c) {
     c.exitOverride();
     c.commands.forEach(apply);
