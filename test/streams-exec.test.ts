@@ -5,7 +5,7 @@
 // translation, and the recording must hold exactly what was forwarded.
 import t from 'tap';
 import { createHash, randomBytes } from 'node:crypto';
-import { setStreamAuthorizer } from '../src/forward/streams/authorize-stream.js';
+import { parsePolicyObject } from '../src/authorize/policy/load.js';
 import { cliFromSource, kubectlBinary, settledStreamExchanges, recorded, startStreamHarness, type StreamHarness } from './helpers/streams.js';
 
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
@@ -110,27 +110,31 @@ t.test('exec without stdin; a failing command over WebSocket v5 to a SPDY cluste
 
 t.test('impersonation and the stream policy are refused before anything is dialed, and recorded', async (t) => {
   const s = await harness('32', true);
-  const before = s.up.seen.length;
   const as = await kubectlBinary(s.h.kubeconfig, ['exec', '--as', 'someone-else', 'web-0', '--', 'true']);
   t.not(as.code, 0);
   t.match(as.stderr, /does not forward impersonation/);
 
-  const previous = setStreamAuthorizer(async (info) =>
-    info.exec?.command.includes('rm') ? { allow: false, message: `exec of rm in ${info.namespace}/${info.pod} is not allowed` } : { allow: true },
-  );
-  t.teardown(() => void setStreamAuthorizer(previous));
-  const denied = await kubectlBinary(s.h.kubeconfig, ['exec', 'web-0', '--', 'rm', '-rf', '/tmp/nothing-here']);
+  const guarded = await startStreamHarness({
+    config: {
+      policy: parsePolicyObject({
+        rules: [{ name: 'no-rm', match: { subresource: 'exec', command: { prefix: 'rm ' } }, action: 'deny', message: 'no rm here' }],
+      }),
+    },
+  });
+  t.teardown(() => guarded.close());
+  const guardedBefore = guarded.up.seen.length;
+  const denied = await kubectlBinary(guarded.h.kubeconfig, ['exec', 'web-0', '--', 'rm', '-rf', '/tmp/nothing-here']);
   t.not(denied.code, 0);
-  t.match(denied.stderr, /exec of rm in default\/web-0 is not allowed/);
-  t.equal(s.up.seen.length, before, 'the cluster saw no upgrade');
-  const allowed = await kubectlBinary(s.h.kubeconfig, ['exec', 'web-0', '--', 'echo', 'fine']);
+  t.match(denied.stderr, /no rm here \(kubetape policy rule "no-rm"\)/);
+  t.equal(guarded.up.seen.length, guardedBefore, 'the cluster saw no upgrade');
+  const allowed = await kubectlBinary(guarded.h.kubeconfig, ['exec', 'web-0', '--', 'echo', 'fine']);
   t.equal(allowed.stdout.toString(), 'fine\n', 'other commands still run');
 
-  const refused = await settledStreamExchanges(s.h.kt.store, (x) => x.request.exec?.command[0] === 'rm', 1);
+  const refused = await settledStreamExchanges(guarded.h.kt.store, (x) => x.request.exec?.command[0] === 'rm', 1);
   t.ok(refused.length >= 1);
   for (const x of refused) {
     t.equal(x.response?.status, 403, 'recorded as refused');
-    t.match(x.response?.error, /not allowed/);
+    t.match(x.response?.error, /no rm here/);
     t.same(x.request.exec?.command, ['rm', '-rf', '/tmp/nothing-here'], 'the refused command is in the recording');
   }
 });

@@ -34,7 +34,7 @@ import { decideRequest } from '../authorize/policy/request-decision.js';
 import { credentialFailure } from '../credentials/credential-error.js';
 import type { Upstream, UpstreamAuth } from '../model/upstream.js';
 import { clientOf, recordedHeaders, stripCallerHeaders } from '../forward/headers.js';
-import { authorizeStream, type StreamAuthorizer } from '../forward/streams/authorize-stream.js';
+import { allowAllStreams, authorizeStream, type StreamAuthorizer } from '../forward/streams/authorize-stream.js';
 import type { InlineMasking } from '../forward/streams/inline-mask.js';
 import type { TypedLineRules } from '../forward/streams/typed-line.js';
 import type { Exchange, Recorder } from '../record/recorder.js';
@@ -65,7 +65,7 @@ interface Verdict {
 }
 
 export function createAdmission(d: AdmissionDeps): Admit {
-  const streamPolicy = d.authorizeStream ?? authorizeStream;
+  const streamPolicy = d.authorizeStream ?? allowAllStreams;
   const refuse = (verb: string, refusal: Refusal, exchange?: Exchange): Admission => {
     exchange?.finish(refusal.message, refusal.code);
     d.metrics.requests.inc({ verb, code: String(refusal.code) });
@@ -183,7 +183,7 @@ export function createAdmission(d: AdmissionDeps): Admit {
   async function decide(r: AdmissionRequest, identity: Identity, attrs: RequestAttributes, body: Buffer | undefined): Promise<Verdict> {
     try {
       if (r.kind === 'exec' || r.kind === 'attach' || r.kind === 'portforward') {
-        const s = await streamPolicy({
+        const s = await authorizeStream(streamPolicy, {
           identity,
           kind: r.kind,
           namespace: attrs.namespace,

@@ -10,7 +10,6 @@
 // cluster either checks the caller's right to impersonate (impersonation
 // clusters, see caller-impersonation.ts) or refuses the request; either way
 // the attempt is recorded.
-import type { IncomingHttpHeaders } from 'node:http';
 import type { ImpersonationCheck, ImpersonationRequest } from '../model/impersonation.js';
 
 export type ParsedImpersonation = { names: string[] } & ({ ok: true; request: ImpersonationRequest } | { ok: false; message: string });
@@ -19,10 +18,6 @@ const USER = 'impersonate-user';
 const GROUP = 'impersonate-group';
 const UID = 'impersonate-uid';
 const EXTRA = 'impersonate-extra-';
-
-export function impersonationHeaders(headers: IncomingHttpHeaders): string[] {
-  return Object.keys(headers).filter((n) => n.startsWith('impersonate-'));
-}
 
 /** `headers` as node's headersDistinct (each value a list, names lower-cased). Undefined when nothing is impersonated. */
 export function parseImpersonation(headers: Record<string, string[] | undefined>): ParsedImpersonation | undefined {

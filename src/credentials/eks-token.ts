@@ -9,7 +9,6 @@ import { SignatureV4 } from '@smithy/signature-v4';
 import { NodeSha256 } from './node-sha256.js';
 
 export const EKS_TOKEN_PREFIX = 'k8s-aws-v1.';
-export const EKS_TOKEN_VALID_MS = 15 * 60_000;
 export const EKS_TOKEN_REUSE_MS = 14 * 60_000;
 
 export interface AwsCredentials {

@@ -6,9 +6,8 @@
 // where the credential is, even when it is malformed.
 import { spawn } from 'node:child_process';
 import type { UpstreamCluster } from '../kubeconfig/resolve-upstream.js';
-import type { ExecConfig } from '../kubeconfig/types.js';
+import { EXEC_API_VERSIONS, type ExecConfig } from '../kubeconfig/types.js';
 
-export const EXEC_API_VERSIONS = ['client.authentication.k8s.io/v1', 'client.authentication.k8s.io/v1beta1'] as const;
 export const DEFAULT_EXEC_TIMEOUT_MS = 60_000;
 
 const MAX_STDOUT = 4 * 1024 * 1024;

@@ -24,7 +24,9 @@ export interface ExecEnvVar {
   value: string;
 }
 
-export type ExecApiVersion = 'client.authentication.k8s.io/v1' | 'client.authentication.k8s.io/v1beta1';
+/** The ExecCredential versions kubetape speaks, both as a plugin (kubetape credential) and when it runs one. */
+export const EXEC_API_VERSIONS = ['client.authentication.k8s.io/v1', 'client.authentication.k8s.io/v1beta1'] as const;
+export type ExecApiVersion = (typeof EXEC_API_VERSIONS)[number];
 export type ExecInteractiveMode = 'Never' | 'IfAvailable' | 'Always';
 
 /** The `user.exec` stanza of a credential plugin. */

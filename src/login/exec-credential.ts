@@ -1,8 +1,7 @@
 // The exec-credential protocol between kubectl and `kubetape credential`:
 // kubectl says what it wants in KUBERNETES_EXEC_INFO (API version, whether
 // the user is at a terminal), and reads an ExecCredential from stdout.
-export const EXEC_API_VERSIONS = ['client.authentication.k8s.io/v1', 'client.authentication.k8s.io/v1beta1'] as const;
-export type ExecApiVersion = (typeof EXEC_API_VERSIONS)[number];
+import { EXEC_API_VERSIONS, type ExecApiVersion } from '../kubeconfig/types.js';
 
 export interface ExecInfo {
   apiVersion: ExecApiVersion;

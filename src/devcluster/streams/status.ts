@@ -62,10 +62,3 @@ export function encodeStatus(s: StreamStatus, json: boolean): Buffer | undefined
   if (s.status === 'Success') return undefined;
   return Buffer.from(s.message ?? 'unknown error');
 }
-
-/** The exit code a Status reports, if any. */
-export function statusExitCode(s: StreamStatus): number | undefined {
-  if (s.status === 'Success') return 0;
-  const cause = s.reason === 'NonZeroExitCode' ? s.details?.causes.find((c) => c.reason === 'ExitCode') : undefined;
-  return cause?.message !== undefined ? Number(cause.message) : undefined;
-}

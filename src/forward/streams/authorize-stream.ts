@@ -1,6 +1,6 @@
 // The policy point for exec, attach and port-forward: called with what the
 // caller asked for (parsed from the query, already recorded) before anything
-// is dialed. Allow-all until guardrails plug in their own decision.
+// is dialed. Allow-all unless guardrails give admission their own decision.
 import type { ExecRequest, PolicyRecord, PortForwardRequest } from '../../model/recording.js';
 import type { Identity } from '../../model/identity.js';
 import type { InlineMasking } from './inline-mask.js';
@@ -35,20 +35,11 @@ export type StreamAuthorizer = (info: StreamRequestInfo) => Promise<StreamDecisi
 /** The default: everything authenticated callers ask for goes to the cluster, whose RBAC decides. */
 export const allowAllStreams: StreamAuthorizer = async () => ({ allow: true });
 
-let current: StreamAuthorizer = allowAllStreams;
-
-/** Asks the installed authorizer; a throwing authorizer denies (fail closed). */
-export async function authorizeStream(info: StreamRequestInfo): Promise<StreamDecision> {
+/** Asks `authorizer`; one that throws denies (fail closed). */
+export async function authorizeStream(authorizer: StreamAuthorizer, info: StreamRequestInfo): Promise<StreamDecision> {
   try {
-    return await current(info);
+    return await authorizer(info);
   } catch (err) {
     return { allow: false, message: `kubetape could not decide whether to allow this ${info.kind}: ${(err as Error).message}` };
   }
-}
-
-/** Installs the authorizer every later stream request is asked (guardrails call this); returns the previous one. */
-export function setStreamAuthorizer(authorizer: StreamAuthorizer): StreamAuthorizer {
-  const previous = current;
-  current = authorizer;
-  return previous;
 }

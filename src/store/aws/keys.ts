@@ -67,23 +67,3 @@ export function idLowerBound(ms: number): string {
   }
   return s;
 }
-
-/** Months ("YYYY-MM") from `fromMs` to `toMs`, newest first. */
-export function monthsBetween(fromMs: number, toMs: number): string[] {
-  const out: string[] = [];
-  const d = new Date(toMs);
-  let y = d.getUTCFullYear();
-  let m = d.getUTCMonth();
-  const from = new Date(fromMs);
-  const fy = from.getUTCFullYear();
-  const fm = from.getUTCMonth();
-  while (y > fy || (y === fy && m >= fm)) {
-    out.push(`${y}-${String(m + 1).padStart(2, '0')}`);
-    m--;
-    if (m < 0) {
-      m = 11;
-      y--;
-    }
-  }
-  return out;
-}
