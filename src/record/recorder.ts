@@ -770,8 +770,12 @@ export class Exchange {
   }
 }
 
-/** Output whose stored text is pattern-masked (stdin is kept as typed: it is the caller's own input). */
-const MASKED_CHANNELS = new Set<StreamChannel>(['stdout', 'stderr', 'out']);
+/**
+ * Streams whose stored text is pattern-masked. exec stdin is kept as typed
+ * (the caller's own input); a port-forward's `in` is not typed but sent by
+ * programs, HTTP clients with their Authorization headers among them.
+ */
+const MASKED_CHANNELS = new Set<StreamChannel>(['stdout', 'stderr', 'out', 'in']);
 
 /**
  * Pattern-masks a recorded body. A compressed body is decoded first (and
