@@ -23,7 +23,10 @@ export interface TestProvider {
   close(): Promise<void>;
 }
 
-export async function startTestProvider(accounts: Record<string, TestAccount>, o: { idTokenTtlSeconds?: number } = {}): Promise<TestProvider> {
+export async function startTestProvider(
+  accounts: Record<string, TestAccount>,
+  o: { idTokenTtlSeconds?: number; clients?: Array<Record<string, unknown>> } = {},
+): Promise<TestProvider> {
   const tls = await createLoopbackTls('test-oidc-provider');
   const { privateKey } = await generateKeyPair('ES256', { extractable: true });
   const jwk = { ...(await exportJWK(privateKey)), kid: 'test-es256', alg: 'ES256', use: 'sig' };
@@ -47,6 +50,8 @@ export async function startTestProvider(accounts: Record<string, TestAccount>, o
         response_types: ['code'],
         id_token_signed_response_alg: 'ES256',
       },
+      // More clients a test needs (the console's web client).
+      ...(o.clients ?? []),
     ],
     findAccount: (_ctx: unknown, sub: string) => {
       const a = accounts[sub];
