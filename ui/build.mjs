@@ -52,6 +52,7 @@ export async function buildUi(o = {}) {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="referrer" content="no-referrer">
+<link rel="icon" href="data:,">
 <title>kubetape console</title>
 <link rel="stylesheet" href="/kubetape/ui/assets/${names.css}">
 <script type="module" src="/kubetape/ui/assets/${names.js}"></script>

@@ -3,7 +3,7 @@
 // other controls made visible: the live pane is not a terminal; the player
 // plays the recording once the session has ended). Nothing is sent back.
 import type { RecordEvent } from '../../src/model/recording.js';
-import { sessionPath } from './api.js';
+import { sessionPath, streamNdjson } from './api.js';
 import { h, visibleControls } from './dom.js';
 import { bodyBytes } from './format.js';
 
@@ -28,6 +28,29 @@ export function renderLive(box: HTMLElement, id: string): () => void {
   );
   const decoder = new TextDecoder();
   let text = '';
+  const show = () => (out.textContent = visibleControls(stripEscapes(text).replace(/\r\n/g, '\n').replace(/\r/g, '')));
+  // The live stream carries bodies as sizes only: the output of an exec is
+  // read again, with bodies, while it grows (at most once a second).
+  let execSeq: number | undefined;
+  let polling = false;
+  let stopped = false;
+  const poll = async () => {
+    if (polling || stopped || execSeq === undefined) return;
+    polling = true;
+    let all = '';
+    const d = new TextDecoder();
+    try {
+      await streamNdjson(`${sessionPath(id)}/events?from=${execSeq}&to=${execSeq}&bodies=true`, (ev) => {
+        if (ev.type === 'stream' && (ev.channel === 'stdout' || ev.channel === 'stderr')) all += d.decode(bodyBytes(ev), { stream: true });
+      });
+      text = all.slice(-MAX_TEXT);
+      show();
+    } catch {
+      // the next event tries again
+    } finally {
+      window.setTimeout(() => (polling = false), 1000);
+    }
+  };
   const es = new EventSource(`${sessionPath(id)}/live`);
   es.addEventListener('open', () => (state.textContent = 'live'));
   es.addEventListener('record', (m: MessageEvent<string>) => {
@@ -37,15 +60,23 @@ export function renderLive(box: HTMLElement, id: string): () => void {
     } catch {
       return;
     }
-    if (ev.type === 'request') log.append(h('li', null, `#${ev.seq} ${ev.method} ${ev.uri}`));
-    else if (ev.type === 'response') log.append(h('li', null, `#${ev.seq} → ${ev.status}`));
+    if (ev.type === 'request') {
+      log.append(h('li', null, `#${ev.seq} ${ev.method} ${ev.uri}`));
+      if (ev.attrs.subresource === 'exec' || ev.attrs.subresource === 'attach') execSeq = ev.seq;
+    } else if (ev.type === 'response') log.append(h('li', null, `#${ev.seq} → ${ev.status}`));
     else if (ev.type === 'stream' && (ev.channel === 'stdout' || ev.channel === 'stderr')) {
+      if (ev.data === '' || (ev as { omitted?: boolean }).omitted) {
+        execSeq ??= ev.seq;
+        void poll();
+        return;
+      }
       text += decoder.decode(bodyBytes(ev), { stream: true });
       if (text.length > MAX_TEXT) text = text.slice(-MAX_TEXT);
-      out.textContent = visibleControls(stripEscapes(text).replace(/\r\n/g, '\n').replace(/\r/g, ''));
+      show();
     }
   });
   es.addEventListener('end', () => {
+    void poll();
     state.textContent = 'ended';
     state.className = 'badge';
     es.close();
@@ -53,5 +84,8 @@ export function renderLive(box: HTMLElement, id: string): () => void {
   es.addEventListener('error', () => {
     if (es.readyState === EventSource.CLOSED) state.textContent = 'disconnected';
   });
-  return () => es.close();
+  return () => {
+    stopped = true;
+    es.close();
+  };
 }

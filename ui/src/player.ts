@@ -86,9 +86,12 @@ export async function renderPlayer(box: HTMLElement, id: string, seq: number): P
 
   const seek = async (seconds: number) => {
     if (!player) return;
+    const s0 = performance.now();
     await player.pause();
     await player.seek(Math.max(0, seconds));
     time.textContent = `${player.getCurrentTime().toFixed(2)} s`;
+    // Read by bench/console.ts: how long the seek took until the terminal was redrawn.
+    box.dataset['seekMs'] = (performance.now() - s0).toFixed(1);
     box.dataset['seekedTo'] = String(seconds);
   };
 
@@ -107,7 +110,7 @@ export async function renderPlayer(box: HTMLElement, id: string, seq: number): P
     b.addEventListener('click', () => void player?.seek({ marker: i }).then(() => player?.play()));
     markerList.append(h('li', null, b));
   });
-  const go = h('button', { type: 'button' }, 'seek');
+  const go = h('button', { type: 'button', class: 'go' }, 'go');
   go.addEventListener('click', () => void seek(Number(seekInput.value) || 0));
   seekInput.addEventListener('keydown', (ev) => {
     if (ev.key === 'Enter') void seek(Number(seekInput.value) || 0);
