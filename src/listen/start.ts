@@ -40,6 +40,7 @@ import { notifyApprovers } from '../authorize/approvals/notify.js';
 import { openApprovalStore } from '../authorize/approvals/open.js';
 import { createApprovalRoutes } from '../authorize/approvals/routes.js';
 import { createConsole } from '../console/console.js';
+import { createUiStatic } from '../console/ui-static.js';
 
 export interface RunningKubetape {
   /** https://host:port of the API listener. */
@@ -164,7 +165,16 @@ async function startHolding(
   // A plain handler chain, not express: express cost about a quarter of kubetape's CPU per small GET (request-chain.ts).
   // The console (sessions API, browser login, UI files): its front runs before authentication (a login
   // cookie authenticates only kubetape's own paths), its API after; nothing under /kubetape/ is forwarded.
-  const consoleApp = createConsole({ config: c, dataDir: paths.root, store, recorder, authenticator, ...(policy ? { policy } : {}), log });
+  const consoleApp = createConsole({
+    config: c,
+    dataDir: paths.root,
+    store,
+    recorder,
+    authenticator,
+    ui: createUiStatic(),
+    ...(policy ? { policy } : {}),
+    log,
+  });
   const authenticated = authenticate(authenticator, metrics);
   const handlers: RequestHandler[] = [parseTargets(), consoleApp.front, (req, res, next) => (res.locals['identity'] ? next() : authenticated(req, res, next))];
   if (approvals) handlers.push(approvalRoutesApp(createApprovalRoutes(approvals, recorder)));
