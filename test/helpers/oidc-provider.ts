@@ -13,6 +13,16 @@ export interface TestAccount {
   groups: string[];
 }
 
+/** An OAuth client for machines (client-credentials grant); `actFor` makes its tokens say it acts for that person (as an RFC 8693 exchange would). */
+export interface TestMachineClient {
+  clientId: string;
+  secret: string;
+  actFor?: string;
+}
+
+/** The resource (audience) machine tokens are issued for, unless a test names another. */
+export const MACHINE_RESOURCE = 'https://kubetape.test';
+
 export interface TestProvider {
   issuer: string;
   /** PEM CA of its TLS certificate. */
@@ -25,7 +35,7 @@ export interface TestProvider {
 
 export async function startTestProvider(
   accounts: Record<string, TestAccount>,
-  o: { idTokenTtlSeconds?: number; clients?: Array<Record<string, unknown>> } = {},
+  o: { idTokenTtlSeconds?: number; machines?: TestMachineClient[]; accessTokenTtlSeconds?: number; clients?: Array<Record<string, unknown>> } = {},
 ): Promise<TestProvider> {
   const tls = await createLoopbackTls('test-oidc-provider');
   const { privateKey } = await generateKeyPair('ES256', { extractable: true });
@@ -52,6 +62,15 @@ export async function startTestProvider(
       },
       // More clients a test needs (the console's web client).
       ...(o.clients ?? []),
+      ...(o.machines ?? []).map((m) => ({
+        client_id: m.clientId,
+        client_secret: m.secret,
+        grant_types: ['client_credentials'],
+        redirect_uris: [],
+        response_types: [],
+        token_endpoint_auth_method: 'client_secret_post',
+        id_token_signed_response_alg: 'ES256',
+      })),
     ],
     findAccount: (_ctx: unknown, sub: string) => {
       const a = accounts[sub];
@@ -59,7 +78,41 @@ export async function startTestProvider(
     },
     claims: { openid: ['sub'], email: ['email', 'email_verified'], groups: ['groups'] },
     scopes: ['openid', 'offline_access', 'email', 'groups'],
-    features: { devInteractions: { enabled: true }, deviceFlow: { enabled: true }, revocation: { enabled: true } },
+    features: {
+      devInteractions: { enabled: true },
+      deviceFlow: { enabled: true },
+      revocation: { enabled: true },
+      // Machines: client credentials, with JWT access tokens for one resource (RFC 8707, RFC 9068).
+      ...(o.machines
+        ? {
+            clientCredentials: { enabled: true },
+            resourceIndicators: {
+              enabled: true,
+              defaultResource: () => MACHINE_RESOURCE,
+              useGrantedResource: () => true,
+              getResourceServerInfo: (_ctx: unknown, resource: string) => ({
+                scope: 'kube',
+                audience: resource,
+                accessTokenFormat: 'jwt',
+                accessTokenTTL: o.accessTokenTtlSeconds ?? 600,
+                jwt: { sign: { alg: 'ES256' } },
+              }),
+            },
+          }
+        : {}),
+    },
+    formats: {
+      customizers: {
+        // A machine that acts for a person gets what a token exchange would give it: sub the person, act the machine.
+        jwt: (_ctx: unknown, token: { clientId?: string }, jwt: { payload: Record<string, unknown> }) => {
+          const m = (o.machines ?? []).find((c) => c.clientId === token.clientId);
+          if (m?.actFor) {
+            jwt.payload['sub'] = m.actFor;
+            jwt.payload['act'] = { sub: m.clientId };
+          }
+        },
+      },
+    },
     // Put the scopes' claims in the ID token: that is what kubetape reads.
     conformIdTokenClaims: false,
     issueRefreshToken: () => true,
