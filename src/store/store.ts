@@ -53,6 +53,10 @@ export interface SessionFilter {
   /** A page's cursor: only sessions listed after this one (newest first: by start time, then id). */
   after?: { startedAt: string; id: string };
   limit?: number;
+  /** Only sessions in which this MCP tool was called (port-forward or proxy traffic). */
+  tool?: string;
+  /** Only sessions with MCP messages in them. */
+  mcp?: boolean;
 }
 
 export const SESSION_KINDS = ['rest', 'exec', 'attach', 'port-forward'] as const;
@@ -88,6 +92,9 @@ export function matchesGuardrailFilter(c: SessionSummaryCounts, f: SessionFilter
   if (f.refused && refusedCount(g) === 0) return false;
   if (f.rule && !g?.rules.includes(f.rule)) return false;
   if (f.approved && !(g && g.granted > 0)) return false;
+  // MCP, like the guardrails, is judged on the summary's counts.
+  if (f.mcp && !c.mcp) return false;
+  if (f.tool !== undefined && !c.mcp?.tools.some((t) => t.name === f.tool)) return false;
   return true;
 }
 
