@@ -9,7 +9,7 @@ import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writeKubeconfig } from './helpers/kubectl.js';
-import { kubectlBinary, startStreamHarness, type StreamHarness } from './helpers/streams.js';
+import { cliFromSource, kubectlBinary, startStreamHarness, type StreamHarness } from './helpers/streams.js';
 import { httpsCall } from './helpers/https-call.js';
 import { findSession } from './helpers/recordings.js';
 import type { RecordEvent, SessionSummary } from '../src/model/recording.js';
@@ -277,4 +277,29 @@ t.test('every read is recorded as an access', async (t) => {
   );
   const readers = await json<Page>('vera', '/kubetape/v1/sessions?accesses=true');
   t.ok(readers.items.length > 0 && readers.items.every((x) => (x.reads ?? 0) > 0), 'sessions that read recordings are marked');
+});
+
+t.test('the CLI reads through the API with --server, as the kubeconfig user', async (t) => {
+  const server = s.h.kt.url;
+  const [list, showOther, replay, localAccesses, kinds] = await cliFromSource([
+    ['sessions', 'list', '--server', server, '--kubeconfig', kc.dana, '--json'],
+    ['sessions', 'show', samGet.id, '--server', server, '--kubeconfig', kc.dana],
+    ['replay', danaExec.id, '--server', server, '--kubeconfig', kc.dana, '--no-wait'],
+    ['sessions', 'list', '--accesses', '--data-dir', s.h.dataDir],
+    ['sessions', 'list', '--kind', 'exec', '--text', 'hello-from', '--data-dir', s.h.dataDir, '--json'],
+  ]);
+  t.equal(list.code, 0, list.stderr);
+  const items = JSON.parse(list.stdout.toString()) as SessionSummary[];
+  t.ok(items.length > 0 && items.every((x) => x.user === 'dana'), 'dana lists only her sessions');
+  t.not(showOther.code, 0, "sam's session does not exist for dana");
+  t.match(showOther.stderr, /no session/);
+  t.equal(replay.code, 0, replay.stderr);
+  t.match(replay.stdout.toString(), /hello-from-exec/, 'replay plays the exec fetched from the API');
+  t.equal(localAccesses.code, 0, localAccesses.stderr);
+  t.match(localAccesses.stdout.toString(), /ACCESS/, 'sessions list marks the sessions that read recordings');
+  t.same(
+    (JSON.parse(kinds.stdout.toString()) as SessionSummary[]).map((x) => x.id),
+    [danaExec.id],
+    '--kind and --text',
+  );
 });

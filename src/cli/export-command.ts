@@ -17,6 +17,9 @@ interface ExportOptions {
   markers?: boolean;
   dataDir?: string;
   config?: string;
+  server?: string;
+  kubeconfig?: string;
+  context?: string;
 }
 
 export function registerExportCommand(program: Command): void {
@@ -29,6 +32,9 @@ export function registerExportCommand(program: Command): void {
     .option('--markers', 'add an "m" marker for each line typed into a terminal (rebuilt from stdin)')
     .option('--data-dir <dir>', 'kubetape data directory (default ~/.kubetape)')
     .option('--config <file>', 'kubetape config file (for its dataDir)')
+    .option('--server <url>', "read through this kubetape's sessions API as the kubeconfig context's user (no store access needed)")
+    .option('--kubeconfig <file>', 'with --server: kubeconfig whose current context holds the CA and token')
+    .option('--context <name>', 'with --server: kubeconfig context (default the current one)')
     .action(async (idArg: string, o: ExportOptions) => {
       if (o.format !== 'asciicast') throw new CliError(`--format ${JSON.stringify(o.format)} is not supported; use --format asciicast`);
       const store = openStoreForReading(o);

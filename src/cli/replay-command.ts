@@ -17,6 +17,9 @@ interface ReplayOptions {
   channel?: ReplayChannel;
   dataDir?: string;
   config?: string;
+  server?: string;
+  kubeconfig?: string;
+  context?: string;
 }
 
 export function registerReplayCommand(program: Command): void {
@@ -30,6 +33,9 @@ export function registerReplayCommand(program: Command): void {
     .option('--channel <name>', 'print only this channel, unlabelled: stdout, stderr or stdin', replayChannel)
     .option('--data-dir <dir>', 'kubetape data directory (default ~/.kubetape)')
     .option('--config <file>', 'kubetape config file (for its dataDir)')
+    .option('--server <url>', "read through this kubetape's sessions API as the kubeconfig context's user (no store access needed)")
+    .option('--kubeconfig <file>', 'with --server: kubeconfig whose current context holds the CA and token')
+    .option('--context <name>', 'with --server: kubeconfig context (default the current one)')
     .action(async (idArg: string, o: ReplayOptions) => {
       const store = openStoreForReading(o);
       const id = await resolveSession(store, idArg);

@@ -12,15 +12,23 @@ import { describeStream, warnUnlessVerified } from './stream-reading.js';
 import { KUBERNETES_VERBS, verbProblem } from '../authorize/policy/vocabulary.js';
 import { agentCell, agentCounts, agentHeader, traceSections } from './agent-views.js';
 import { clientName } from '../model/client-name.js';
+import { SESSION_KINDS, type SessionKind } from '../store/store.js';
+import { openRemoteStore } from './remote-store.js';
 
 export { clientName };
 
 interface ReadOptions {
   dataDir?: string;
   config?: string;
+  /** Read through a running kubetape's sessions API (remote-store.ts), as the kubeconfig context's user. */
+  server?: string;
+  kubeconfig?: string;
+  context?: string;
 }
 
 export function openStoreForReading(o: ReadOptions): RecordingStore {
+  if (o.server)
+    return openRemoteStore({ server: o.server, ...(o.kubeconfig ? { kubeconfig: o.kubeconfig } : {}), ...(o.context ? { context: o.context } : {}) });
   const c = configForCli(o);
   return openReadableStore({ dataDir: c.dataDir, recording: c.recording });
 }
@@ -43,10 +51,18 @@ export function registerSessionsCommand(program: Command): void {
     .option('--human', 'only sessions of people')
     .option('--acting-for <user>', 'only sessions of agents acting for this user')
     .option('--trace <id>', 'only sessions with a request of this W3C trace id (one tool call of an agent)')
+    .option('--state <state>', 'only sessions in this state: live, ended, interrupted')
+    .option('--kind <kind>', `only sessions holding this kind of request: ${SESSION_KINDS.join(', ')} (rest: no exec, attach or port-forward)`)
+    .option('--client <name>', 'only sessions of this client (kubectl, k9s, python-requests, kubernetes-python, node-fetch, ...)')
+    .option('--text <text>', 'only sessions whose command, client, request paths or exec commands contain this text')
+    .option('--accesses', 'only sessions that read recordings through the sessions API (marked ACCESS; `sessions show ID` says what they read)')
     .option('--limit <n>', 'at most this many sessions', (v) => positiveInt(v, '--limit'))
     .option('--json', 'print a JSON array')
     .option('--data-dir <dir>', 'kubetape data directory (default ~/.kubetape)')
     .option('--config <file>', 'kubetape config file (for its dataDir)')
+    .option('--server <url>', "read through this kubetape's sessions API as the kubeconfig context's user (no store access needed)")
+    .option('--kubeconfig <file>', 'with --server: kubeconfig whose current context holds the CA and token (default $KUBECONFIG or ~/.kube/config)')
+    .option('--context <name>', 'with --server: kubeconfig context (default the current one)')
     .action(
       async (
         o: ReadOptions & {
@@ -62,6 +78,11 @@ export function registerSessionsCommand(program: Command): void {
           human?: boolean;
           actingFor?: string;
           trace?: string;
+          state?: string;
+          kind?: string;
+          client?: string;
+          text?: string;
+          accesses?: boolean;
           limit?: number;
           json?: boolean;
         },
@@ -87,6 +108,18 @@ export function registerSessionsCommand(program: Command): void {
           if (!/^[0-9a-fA-F]{32}$/.test(o.trace)) throw new CliError(`--trace wants a W3C trace id (32 hex digits), got "${o.trace}"`);
           filter.trace = o.trace.toLowerCase();
         }
+        if (o.state !== undefined) {
+          if (o.state !== 'live' && o.state !== 'ended' && o.state !== 'interrupted')
+            throw new CliError(`--state wants live, ended or interrupted, got "${o.state}"`);
+          filter.state = o.state;
+        }
+        if (o.kind !== undefined) {
+          if (!(SESSION_KINDS as readonly string[]).includes(o.kind)) throw new CliError(`--kind wants one of ${SESSION_KINDS.join(', ')}, got "${o.kind}"`);
+          filter.kind = o.kind as SessionKind;
+        }
+        if (o.client) filter.client = o.client;
+        if (o.text) filter.q = o.text;
+        if (o.accesses) filter.reads = true;
         if (o.limit) filter.limit = o.limit;
         if (o.since) {
           try {
@@ -125,6 +158,9 @@ export function registerSessionsCommand(program: Command): void {
     .option('--bodies', 'include request and response bodies in the timeline')
     .option('--data-dir <dir>', 'kubetape data directory (default ~/.kubetape)')
     .option('--config <file>', 'kubetape config file (for its dataDir)')
+    .option('--server <url>', "read through this kubetape's sessions API as the kubeconfig context's user (no store access needed)")
+    .option('--kubeconfig <file>', 'with --server: kubeconfig whose current context holds the CA and token')
+    .option('--context <name>', 'with --server: kubeconfig context (default the current one)')
     .action(async (idArg: string, o: ReadOptions & { json?: boolean; bodies?: boolean }) => {
       const store = openStoreForReading(o);
       let id: string | undefined;
@@ -157,7 +193,7 @@ function listRow(s: SessionSummary, agents: boolean): string[] {
     s.cluster,
     s.command ?? clientName(s.userAgent),
     String(s.requests),
-    s.state,
+    s.reads ? `${s.state} ACCESS` : s.state,
     guardrailsCell(s.guardrails),
   ];
 }
