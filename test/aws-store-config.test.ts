@@ -34,6 +34,7 @@ t.test('store keys: defaults, and every mistake named', async (t) => {
     spoolMaxBytes: 1024 ** 3,
     chunkBytes: 1024 * 1024,
     flushMs: 2000,
+    checkpointMs: 60_000,
   });
   t.equal(load('recording:\n  maxBodyBytes: 10\n').recording.store, undefined, 'local by default');
 
@@ -41,6 +42,8 @@ t.test('store keys: defaults, and every mistake named', async (t) => {
     ['recording:\n  store: dynamo\n', /recording.store must be "local" or "aws"/],
     ['recording:\n  store: aws\n', /recording.bucket is required with recording.store: aws/],
     ['recording:\n  bucket: b-b-b\n', /recording.bucket is only used with recording.store: aws/],
+    ['recording:\n  checkpointKmsKeyId: alias/k\n', /recording.checkpointKmsKeyId is only used with recording.store: aws/],
+    ['recording:\n  store: aws\n  bucket: okay-bucket\n  checkpointKeyFile: k\n', /recording.checkpointKeyFile is only used with the local store/],
     ['recording:\n  store: aws\n  bucket: Bad_Bucket\n', /recording.bucket must be an S3 bucket name/],
     ['recording:\n  store: aws\n  bucket: okay-bucket\n  table: "a b"\n', /recording.table must be a DynamoDB table name/],
     ['recording:\n  store: aws\n  bucket: okay-bucket\n  prefix: /abs/\n', /recording.prefix must be a relative S3 key prefix/],

@@ -54,7 +54,7 @@ export function registerVerifyCommand(program: Command): void {
         if (o.json) process.stdout.write(JSON.stringify(o.all ? report : sessions, null, 2) + '\n');
         else {
           for (const r of sessions) process.stdout.write(line(r));
-          for (const p of problems) process.stdout.write(`index  BROKEN  ${p}\n`);
+          for (const p of problems) process.stdout.write(`${report.label ?? 'index'}  BROKEN  ${p}\n`);
           for (const n of report.notes) process.stdout.write(`note: ${n}\n`);
           if (o.all && report.anchor) process.stdout.write(`anchor: ${report.anchor}\n`);
         }
@@ -63,7 +63,7 @@ export function registerVerifyCommand(program: Command): void {
           const first = broken[0] ? `${broken[0].id}: ${broken[0].problem}` : problems[0];
           const what = [
             broken.length ? `${broken.length} of ${sessions.length} recording${sessions.length === 1 ? '' : 's'} failed verification` : '',
-            problems.length ? `${problems.length} problem${problems.length === 1 ? '' : 's'} with the index` : '',
+            problems.length ? `${problems.length} problem${problems.length === 1 ? '' : 's'} with the ${report.label ?? 'index'}` : '',
           ].filter(Boolean);
           const e = new CliError(`${what.join('; ')}; first: ${first}`);
           e.exitCode = 2;

@@ -230,7 +230,7 @@ export class RecordingLimits {
         this.stat();
         if (this.failing === failing) this.failing = undefined;
       } catch (err) {
-        throw new Error(`recording fails: ${failing.message} (a test write now: ${(err as Error).message})`);
+        throw new Error(`recording fails: ${failing.message} (a test write now: ${(err as Error).message})`, { cause: err });
       }
     }
     if (this.o.failMode === 'closed') {

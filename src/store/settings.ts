@@ -36,8 +36,15 @@ export interface RecordingStoreKeys {
    * unsigned and verify says the evidence is only as strong as the data dir's protection.
    */
   checkpointKeyFile?: string;
-  /** Local store: seconds between checkpoints of the open sessions while something changes (default 60). */
+  /** Seconds between checkpoints of the open sessions' heads while they grow (default 60). */
   checkpointSeconds?: number;
+  /**
+   * AWS store: a KMS key (key spec HMAC_256, usage GENERATE_VERIFY_MAC; id,
+   * ARN or alias) the checkpoints in the bucket are MAC'd with (GenerateMac;
+   * `verify` calls VerifyMac). Without it they are written unsigned and are
+   * only as strong as the bucket's Object Lock.
+   */
+  checkpointKmsKeyId?: string;
 }
 
 /** `recording:` in the config (config/config.ts fills in the defaults). */
@@ -71,6 +78,7 @@ export const RECORDING_STORE_KEYS: readonly (keyof RecordingStoreKeys)[] = [
   'flushSeconds',
   'checkpointKeyFile',
   'checkpointSeconds',
+  'checkpointKmsKeyId',
 ];
 
 const AWS_ONLY: readonly (keyof RecordingStoreKeys)[] = [
@@ -83,8 +91,9 @@ const AWS_ONLY: readonly (keyof RecordingStoreKeys)[] = [
   'spoolMaxBytes',
   'chunkBytes',
   'flushSeconds',
+  'checkpointKmsKeyId',
 ];
-const LOCAL_ONLY: readonly (keyof RecordingStoreKeys)[] = ['checkpointKeyFile', 'checkpointSeconds'];
+const LOCAL_ONLY: readonly (keyof RecordingStoreKeys)[] = ['checkpointKeyFile'];
 
 export interface AwsStoreSettings {
   table: string;
@@ -96,6 +105,10 @@ export interface AwsStoreSettings {
   spoolMaxBytes: number;
   chunkBytes: number;
   flushMs: number;
+  /** KMS HMAC key of the checkpoints (checkpoints.ts); absent: unsigned. */
+  checkpointKmsKeyId?: string;
+  /** Between checkpoints of the live sessions' heads. */
+  checkpointMs: number;
 }
 
 export const STORE_DEFAULTS = {
@@ -117,14 +130,15 @@ export function validateRecordingStore(r: RecordingStoreKeys): void {
     if (r.checkpointKeyFile !== undefined && (typeof r.checkpointKeyFile !== 'string' || r.checkpointKeyFile === '')) {
       throw new ConfigError('recording.checkpointKeyFile must be the path of a key file kept outside the data dir');
     }
-    if (r.checkpointSeconds !== undefined && (typeof r.checkpointSeconds !== 'number' || !(r.checkpointSeconds >= 1 && r.checkpointSeconds <= 86400))) {
-      throw new ConfigError(`recording.checkpointSeconds must be a number from 1 to 86400, got ${JSON.stringify(r.checkpointSeconds)}`);
-    }
+    checkpointSeconds(r);
     return;
   }
+  checkpointSeconds(r);
+  if (r.checkpointKmsKeyId !== undefined && (typeof r.checkpointKmsKeyId !== 'string' || r.checkpointKmsKeyId === ''))
+    throw new ConfigError('recording.checkpointKmsKeyId must be a KMS key id, ARN or alias (an HMAC_256 key)');
   const localOnly = LOCAL_ONLY.find((k) => r[k] !== undefined);
   if (localOnly)
-    throw new ConfigError(`recording.${localOnly} is only used with the local store (the AWS store anchors its chains in DynamoDB and the Object Lock bucket)`);
+    throw new ConfigError(`recording.${localOnly} is only used with the local store (the AWS store signs its checkpoints with recording.checkpointKmsKeyId)`);
   if (r.bucket === undefined) throw new ConfigError('recording.bucket is required with recording.store: aws');
   if (typeof r.bucket !== 'string' || !/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(r.bucket)) {
     throw new ConfigError(`recording.bucket must be an S3 bucket name (3-63 lower-case letters, digits, dots, hyphens), got ${JSON.stringify(r.bucket)}`);
@@ -150,6 +164,12 @@ export function validateRecordingStore(r: RecordingStoreKeys): void {
   }
 }
 
+function checkpointSeconds(r: RecordingStoreKeys): void {
+  if (r.checkpointSeconds !== undefined && (typeof r.checkpointSeconds !== 'number' || !(r.checkpointSeconds >= 1 && r.checkpointSeconds <= 86400))) {
+    throw new ConfigError(`recording.checkpointSeconds must be a number from 1 to 86400, got ${JSON.stringify(r.checkpointSeconds)}`);
+  }
+}
+
 function integer(v: unknown, key: string, min: number, max: number): void {
   if (v === undefined) return;
   if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max)
@@ -168,7 +188,9 @@ export function awsStoreSettings(r: RecordingStoreKeys): AwsStoreSettings {
     spoolMaxBytes: r.spoolMaxBytes ?? STORE_DEFAULTS.spoolMaxBytes,
     chunkBytes: r.chunkBytes ?? STORE_DEFAULTS.chunkBytes,
     flushMs: Math.round((r.flushSeconds ?? STORE_DEFAULTS.flushSeconds) * 1000),
+    checkpointMs: Math.round((r.checkpointSeconds ?? 60) * 1000),
   };
   if (r.kmsKeyId) s.kmsKeyId = r.kmsKeyId;
+  if (r.checkpointKmsKeyId) s.checkpointKmsKeyId = r.checkpointKmsKeyId;
   return s;
 }

@@ -31,4 +31,6 @@ export interface StoreVerifyReport {
   notes: string[];
   /** How far back the evidence is anchored, in words (what a forger would need). */
   anchor?: string;
+  /** What `problems` are about, as `verify` labels them (default "index"; the AWS store: "checkpoints"). */
+  label?: string;
 }

@@ -19,6 +19,9 @@ import { DynamoWrites } from './dynamo-writes.js';
 import { S3Writes } from './s3-writes.js';
 import { Uploader, type UploaderStats } from './uploader.js';
 import { UploadStateFile } from './upload-state.js';
+import { GetObjectCommand } from '@aws-sdk/client-s3';
+import { verifyCheckpoints } from './checkpoint-verify.js';
+import { kmsMac, type KmsMac } from './kms-mac.js';
 
 export interface AwsStoreOptions {
   settings: AwsStoreSettings;
@@ -45,13 +48,17 @@ export class AwsStore implements RecordingStore {
   /** @internal bytes the last write put in the spool (0: dropped). */
   lastWriteBytes = 0;
   private readonly openSessions = new Set<string>();
+  /** The checkpoints' KMS key (recording.checkpointKmsKeyId), through the read clients' credentials. */
+  private readonly kms: KmsMac | undefined;
 
   private constructor(
     private readonly reader: AwsReader,
     private readonly readClients: AwsClients,
     private readonly writing: Writing | undefined,
     private readonly o: AwsStoreOptions,
-  ) {}
+  ) {
+    this.kms = o.settings.checkpointKmsKeyId ? kmsMac(o.settings.checkpointKmsKeyId, readClients.dynamo) : undefined;
+  }
 
   static async open(o: AwsStoreOptions): Promise<AwsStore> {
     const log = o.log ?? ((l: string) => process.stderr.write(l + '\n'));
@@ -88,6 +95,8 @@ export class AwsStore implements RecordingStore {
         settings: s,
         metrics: o.metrics,
         log,
+        ...(s.checkpointKmsKeyId ? { kms: kmsMac(s.checkpointKmsKeyId, clients.dynamo) } : {}),
+        checkpointMs: s.checkpointMs,
       });
     } catch (e) {
       await spool.close();
@@ -179,23 +188,49 @@ export class AwsStore implements RecordingStore {
    * chunks (which an Object Lock bucket keeps until their retention ends).
    */
   async verifyAll(): Promise<StoreVerifyReport> {
-    const inBucket = await this.reader.sessionsInBucket(this.o.settings.prefix);
+    const { bucket, prefix } = this.o.settings;
+    // The checkpoints first: a session that ends meanwhile is then found in the table, not reported missing.
+    const cps = await verifyCheckpoints({ s3: this.readClients.s3, bucket, prefix, kms: this.kms, getObject: (k, v) => this.getObjectVersion(k, v) });
+    const inBucket = await this.reader.sessionsInBucket(prefix);
     const listed = await this.reader.listSessions();
-    const ids = [...new Set([...listed.map((s) => s.id), ...inBucket.keys()])].sort();
+    const ids = [...new Set([...listed.map((s) => s.id), ...inBucket.keys(), ...cps.anchors.keys()])].sort();
     const sessions: VerifyReport[] = [];
     for (const id of ids) {
       const b = inBucket.get(id);
-      sessions.push(await verifyAwsSession(this.reader, id, b ? { inBucket: b } : {}));
+      const anchors = cps.anchors.get(id);
+      const r = await verifyAwsSession(this.reader, id, { ...(b ? { inBucket: b } : {}), ...(anchors ? { anchors } : {}) });
+      if (!r.ok && !b && anchors && r.problem === 'no session item in DynamoDB') {
+        // Named by a checkpoint, found nowhere: deleted whole.
+        const a = anchors[anchors.length - 1];
+        const problem = `session ${id} is missing: checkpoint ${a.where} names it (${a.state}, ${a.chunks} chunks, head ${a.head.slice(0, 12)}…), and neither its DynamoDB items nor its S3 objects remain (deleted)`;
+        r.state = 'missing';
+        r.problem = problem;
+        r.problems = [problem];
+      }
+      sessions.push(r);
     }
     return {
-      ok: sessions.every((r) => r.ok),
+      ok: cps.problems.length === 0 && sessions.every((r) => r.ok),
       sessions,
-      problems: [],
-      notes: [],
-      anchor:
-        `the chunks and manifests in s3://${this.o.settings.bucket}/${this.o.settings.prefix} are the evidence, and every DynamoDB item readers use is checked against them: ` +
-        'with Object Lock on the bucket (infra/), not even its owner can change or delete them before their retention ends; without it, whoever can write both the bucket and the table can rewrite a recording consistently',
+      problems: cps.problems,
+      notes: cps.notes,
+      anchor: cps.anchor,
+      label: 'checkpoints',
     };
+  }
+
+  /** One version of an object (the first written, for a checkpoint that was overwritten), or the current one. */
+  private async getObjectVersion(key: string, versionId?: string): Promise<Buffer | undefined> {
+    try {
+      const r = await this.readClients.s3.send(
+        new GetObjectCommand({ Bucket: this.o.settings.bucket, Key: key, ...(versionId && versionId !== 'null' ? { VersionId: versionId } : {}) }),
+      );
+      return Buffer.from(await r.Body!.transformToByteArray());
+    } catch (e) {
+      const name = (e as { name?: string }).name;
+      if (name === 'NoSuchKey' || name === 'NotFound' || name === 'NoSuchVersion') return undefined;
+      throw e;
+    }
   }
 
   async ready(): Promise<void> {

@@ -20,10 +20,13 @@ import type { Plain } from './item-codec.js';
 import { chunkKey, manifestKey } from './keys.js';
 import type { AwsReader, PlainItem } from './aws-reader.js';
 import { eventItems, finishFields, sessionStartItem } from './session-items.js';
+import type { Anchor } from './checkpoint-verify.js';
 
 export interface AwsVerifyOptions {
   /** What the bucket holds of this session, found by listing it (verify --all): names a session whose items were deleted. */
   inBucket?: { prefix: string; objects: number };
+  /** What the checkpoints recorded of it (verify --all): its chunks must still lead to those heads. */
+  anchors?: Anchor[];
 }
 
 export async function verifyAwsSession(reader: AwsReader, id: string, o: AwsVerifyOptions = {}): Promise<VerifyReport> {
@@ -53,6 +56,8 @@ export async function verifyAwsSession(reader: AwsReader, id: string, o: AwsVeri
   const counts = emptyCounts();
   /** The request and response items the events call for, by sort key, with the chunk they came in. */
   const expected = new Map<string, { fields: Record<string, Plain | undefined>; chunk: number }>();
+  /** Each chunk's SHA-256, for the checkpoints' heads. */
+  const hashes: string[] = [];
   for (let i = 0; i < index.length; i++) {
     const c = index[i];
     const where = `chunk ${i} (${c.key})`;
@@ -93,11 +98,25 @@ export async function verifyAwsSession(reader: AwsReader, id: string, o: AwsVeri
       last = ev;
     }
     prev = d.sha256;
+    hashes.push(d.sha256);
     events += d.lines.length;
     bytes += d.bytes;
   }
   report.chunks = index.length;
   report.events = events;
+
+  // What the checkpoints recorded: the chunks must still reach each head, and a finished session end there.
+  for (const a of o.anchors ?? []) {
+    if (a.chunks > index.length)
+      return fail(
+        `checkpoint ${a.where} recorded ${a.chunks} chunks of it, the index holds ${index.length}: chunk ${index.length} on were removed (the chunks and items a checkpoint anchors cannot be removed without its key)`,
+      );
+    if (a.chunks > 0 && hashes[a.chunks - 1] !== a.head)
+      return fail(`chunk ${a.chunks - 1} is not the one checkpoint ${a.where} recorded (its hash differs): the recording was rewritten, its chain recomputed`);
+    if (a.state !== 'live' && index.length > a.chunks)
+      return fail(`checkpoint ${a.where} recorded it ${a.state} with ${a.chunks} chunks; the index holds ${index.length}: chunks were added`);
+    if (a.state !== 'live' && state !== a.state) return fail(`checkpoint ${a.where} recorded it ${a.state}; its session item says ${state}`);
+  }
   const live = state === 'live';
   const pending: string[] = [];
 

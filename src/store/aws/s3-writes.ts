@@ -1,7 +1,7 @@
 // The uploader's S3 writes: every object carries Content-MD5 (S3 rejects a
 // body that does not match, and Object Lock buckets require it) and, when a
 // key is configured, SSE-KMS.
-import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { md5Base64 } from './chunk-format.js';
 import { withRetries, type RetryContext } from './retry.js';
 
@@ -27,5 +27,19 @@ export class S3Writes {
         { abortSignal },
       ),
     );
+  }
+
+  /** An object's bytes, or undefined when there is none (the uploader's own checkpoints, after a crash). */
+  async get(key: string): Promise<Buffer | undefined> {
+    return withRetries(this.ctx, 's3', `get ${key}`, async (abortSignal) => {
+      try {
+        const r = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }), { abortSignal });
+        return Buffer.from(await r.Body!.transformToByteArray());
+      } catch (e) {
+        const name = (e as { name?: string }).name;
+        if (name === 'NoSuchKey' || name === 'NotFound') return undefined;
+        throw e;
+      }
+    });
   }
 }

@@ -9,6 +9,7 @@ import { open, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { SessionEndEvent, SessionSummaryCounts } from '../../model/recording.js';
 import type { SpoolPosition } from '../spool/spool.js';
+import type { CheckpointState } from './checkpoints.js';
 
 export interface PendingChunk {
   seq: number;
@@ -42,6 +43,8 @@ export interface UploadState {
   sessions: Record<string, SessionProgress>;
   /** Sessions finished (manifest written): id -> last segment holding their events, so a re-read skips them. */
   finished: Record<string, number>;
+  /** Where this data dir's chain of checkpoints stands (checkpoints.ts). */
+  checkpoint?: CheckpointState;
 }
 
 export class UploadStateFile {

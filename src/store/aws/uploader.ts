@@ -11,10 +11,15 @@
 //   5. sessions whose last event is uploaded: manifest to S3, session item
 //      finished (conditional: only a live item is finished)
 //   6. spool segments nobody needs any more are deleted.
+//   7. a checkpoint of the chain heads (checkpoints.ts): the sessions
+//      finished since the last one, soon after they finish, and the live
+//      ones' heads every `checkpointMs` while they grow; MAC'd with the KMS
+//      key when one is configured, put into the (Object Lock) bucket.
 //
 // Every remote call is retried until it succeeds (retry.ts); the spool holds
 // the events meanwhile. A crash at any point repeats at most the current
 // cycle, producing identical objects and items.
+import { randomBytes } from 'node:crypto';
 import type { Metrics } from '../../admin/metrics.js';
 import type { AwsStoreSettings } from '../settings.js';
 import { countEvent, emptyCounts, type RecordEvent, type SessionStartEvent } from '../../model/recording.js';
@@ -28,12 +33,25 @@ import { chunkKey, expiresAt, manifestKey, monthOf, sessionPrefix } from './keys
 import { backoffMs, mapLimit, sleep, UploadStopped } from './retry.js';
 import type { S3Writes } from './s3-writes.js';
 import { chunkItem, eventItems, finishFields, monthItem, sessionStartItem } from './session-items.js';
+import {
+  checkpointKey,
+  encodeCheckpoint,
+  newCheckpointState,
+  objectSha,
+  signedBytes,
+  type Checkpoint,
+  type CheckpointHead,
+  type CheckpointState,
+} from './checkpoints.js';
+import type { KmsMac } from './kms-mac.js';
 import type { SessionProgress, UploadState, UploadStateFile } from './upload-state.js';
 
 const TICK_MS = 100;
 /** Spool bytes read per cycle: bounds the memory a backlog can take. */
 const READ_BUDGET = 4 * 1024 * 1024;
 const PARALLEL = 8;
+/** Sessions that finished wait at most this long to be named by a checkpoint (they share one when many end together). */
+const CHECKPOINT_GAP_MS = 1000;
 
 interface BufferedLine {
   pos: SpoolPosition;
@@ -74,6 +92,10 @@ export interface UploaderOptions {
   settings: AwsStoreSettings;
   metrics: Metrics | undefined;
   log: (line: string) => void;
+  /** The KMS key checkpoints are MAC'd with; without one they are written unsigned. */
+  kms?: KmsMac;
+  /** Between checkpoints of the live sessions' heads while they grow (default 60 s). */
+  checkpointMs?: number;
 }
 
 export interface UploaderStats {
@@ -95,9 +117,13 @@ export class Uploader {
   private stopped = false;
   private loopDone: Promise<void> | undefined;
   private wakeUp: (() => void) | undefined;
+  /** Checkpoints a crash may have written after the state was last saved have been looked for. */
+  private checkpointsRecovered = false;
+  private checkpointFailedAt = 0;
 
   constructor(private readonly o: UploaderOptions) {
     this.state = o.stateFile.load();
+    this.state.checkpoint ??= newCheckpointState(randomBytes(8).toString('hex'));
     this.cursor = new SpoolCursor(o.spool);
     for (const p of Object.values(this.state.sessions)) {
       this.buffers.set(p.id, { progress: p, lines: [], bytes: 0, endRead: p.end !== undefined, fromEarlierRun: true, interrupted: false });
@@ -143,7 +169,7 @@ export class Uploader {
   isIdle(): boolean {
     if (this.cursor.behind() > 0) return false;
     for (const b of this.buffers.values()) if (b.lines.length > 0 || b.progress.end || b.interrupted) return false;
-    return true;
+    return !this.state.checkpoint?.finished.length;
   }
 
   /** Wait until idle; false when `timeoutMs` passed first. */
@@ -203,7 +229,79 @@ export class Uploader {
     await mapLimit(finishing, PARALLEL, (b) => this.finish(b));
     if (planned.length > 0 || finishing.length > 0) await this.o.stateFile.save(this.state);
     this.release();
-    return lines.length > 0 || planned.length > 0 || finishing.length > 0;
+    const checkpointed = await this.checkpoint(now);
+    return lines.length > 0 || planned.length > 0 || finishing.length > 0 || checkpointed;
+  }
+
+  /**
+   * Writes a checkpoint when one is due: sessions finished since the last
+   * (CHECKPOINT_GAP_MS after it), or live heads that moved (checkpointMs).
+   * A KMS or S3 failure is logged and tried again later; uploads go on.
+   */
+  private async checkpoint(now: number): Promise<boolean> {
+    const c = this.state.checkpoint!;
+    const live: CheckpointHead[] = [...this.buffers.values()]
+      .filter((b) => b.progress.nextChunk > 0)
+      .map((b) => ({ id: b.progress.id, state: 'live' as const, chunks: b.progress.nextChunk, events: b.progress.events, head: b.progress.prevHash }))
+      .sort((a, b) => (a.id < b.id ? -1 : 1));
+    const liveJson = JSON.stringify(live);
+    const since = now - Math.max(c.lastAt ?? 0, this.checkpointFailedAt);
+    const due =
+      c.finished.length > 0
+        ? since >= Math.min(CHECKPOINT_GAP_MS, this.o.checkpointMs ?? 60_000)
+        : live.length > 0 && liveJson !== c.lastLive && since >= (this.o.checkpointMs ?? 60_000);
+    if (!due) return false;
+    try {
+      await this.recoverCheckpoints(c);
+      const cp: Checkpoint = {
+        kubetape: 'checkpoint',
+        version: 1,
+        writer: c.writer,
+        seq: c.seq,
+        prev: c.prev,
+        time: new Date(now).toISOString(),
+        reason: c.finished.length > 0 ? 'session-end' : 'periodic',
+        sessions: [...c.finished, ...live.filter((l) => !c.finished.some((f) => f.id === l.id))],
+      };
+      if (this.o.kms) {
+        cp.keyId = this.o.kms.keyId;
+        cp.mac = await this.o.kms.generate(signedBytes(cp));
+      }
+      const body = encodeCheckpoint(cp);
+      await this.o.s3.put(checkpointKey(this.o.settings.prefix, c.writer, c.seq), body, 'application/json');
+      c.seq++;
+      c.prev = objectSha(body);
+      c.finished = [];
+      c.lastLive = liveJson;
+      c.lastAt = now;
+      await this.o.stateFile.save(this.state);
+      return true;
+    } catch (e) {
+      if (e instanceof UploadStopped) throw e;
+      this.checkpointFailedAt = now;
+      this.o.metrics?.uploadFailures.inc({ target: this.o.kms ? 'kms' : 's3' });
+      this.o.log(`kubetape: writing a recording checkpoint failed: ${(e as Error).message}; retrying`);
+      return false;
+    }
+  }
+
+  /** A checkpoint put before a crash, whose state was not saved, is taken as written: the chain carries on after it. */
+  private async recoverCheckpoints(c: CheckpointState): Promise<void> {
+    if (this.checkpointsRecovered) return;
+    for (;;) {
+      const body = await this.o.s3.get(checkpointKey(this.o.settings.prefix, c.writer, c.seq));
+      if (!body) break;
+      let named = new Set<string>();
+      try {
+        named = new Set((JSON.parse(body.toString('utf8')) as Checkpoint).sessions.filter((s) => s.state !== 'live').map((s) => s.id));
+      } catch {
+        // not ours to read: the seq is taken all the same
+      }
+      c.finished = c.finished.filter((f) => !named.has(f.id));
+      c.seq++;
+      c.prev = objectSha(body);
+    }
+    this.checkpointsRecovered = true;
   }
 
   private take(l: SpoolLine, now: number): void {
@@ -390,6 +488,7 @@ export class Uploader {
       this.o.log(`kubetape: CONFLICT: session ${pr.id} was already finished with another head hash; the item was kept, \`kubetape verify\` will report it`);
     }
     delete this.state.sessions[pr.id];
+    this.state.checkpoint!.finished.push({ id: pr.id, state, chunks: pr.nextChunk, events: pr.events, head: pr.prevHash });
     this.state.finished[pr.id] = pr.through?.segment ?? this.o.spool.end().segment;
     this.buffers.delete(pr.id);
   }
