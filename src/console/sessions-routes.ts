@@ -285,7 +285,8 @@ async function streamLive(
   exchange: Exchange,
   done: () => void,
 ): Promise<void> {
-  noParams(q);
+  onlyParams(q, ['bodies']);
+  const bodies = flagParam(q, 'bodies');
   exchange.responseHead(200, 'text/event-stream', undefined);
   res.writeHead(200, { 'Content-Type': 'text/event-stream', 'X-Accel-Buffering': 'no', ...STREAM_HEADERS });
   const closed = new AbortController();
@@ -297,7 +298,7 @@ async function streamLive(
     live: summary.state === 'live',
     intervalMs: o.liveIntervalMs,
     signal: closed.signal,
-    send: (ev) => write(res, `event: record\ndata: ${JSON.stringify(withoutBodies(ev))}\n\n`),
+    send: (ev) => write(res, `event: record\ndata: ${JSON.stringify(bodies ? ev : withoutBodies(ev))}\n\n`),
     heartbeat: () => write(res, ': still recording\n\n'),
   });
   if (!closed.signal.aborted) await write(res, 'event: end\ndata: {}\n\n');
