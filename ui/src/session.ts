@@ -138,6 +138,7 @@ export function renderSession(root: HTMLElement, id: string): () => void {
       player = await renderPlayer(box, id, seq);
     } catch (err) {
       box.textContent = `Could not load the terminal recording: ${(err as Error).message}`;
+      box.classList.add('player-error');
     }
     terminal.scrollIntoView({ block: 'nearest' });
   };
@@ -183,13 +184,11 @@ export function renderSession(root: HTMLElement, id: string): () => void {
       ),
     );
     if (s.state === 'live') cleanups.push(renderLive(live, id));
-    let firstTerminal: number | undefined;
     try {
       await streamNdjson(`${sessionPath(id)}/events?bodies=false`, (ev: RecordEvent) => {
         if (ev.type === 'request') {
           exchanges.set(ev.seq, { request: ev });
           order.push(ev.seq);
-          if (firstTerminal === undefined && isTerminal(ev)) firstTerminal = ev.seq;
           if (shown < TIMELINE_PAGE && order.length <= TIMELINE_PAGE) {
             tbody.append(rowFor(exchanges.get(ev.seq)!));
             shown++;
@@ -208,7 +207,12 @@ export function renderSession(root: HTMLElement, id: string): () => void {
     moreBtn.hidden = shown >= order.length;
     timelineNote.textContent = `${order.length} requests${shown < order.length ? `, ${shown} shown` : ''}; open one for its bodies.`;
     root.dataset['timeline'] = 'loaded';
-    if (firstTerminal !== undefined && s.state !== 'live') await openPlayer(firstTerminal);
+    // The first exec/attach that has ended plays at once (a live session may hold finished ones; a running one is in the live view).
+    const playable = order.find((seq) => {
+      const x = exchanges.get(seq)!;
+      return isTerminal(x.request) && (x.response !== undefined || s.state !== 'live');
+    });
+    if (playable !== undefined) await openPlayer(playable);
     void renderAccesses(accesses, id);
   })();
   return () => cleanups.forEach((c) => c());

@@ -1,0 +1,235 @@
+// The web console in a real browser (Debian's chromium through
+// playwright-core) against kubetape in front of the test API server, with
+// sessions made by the real kubectl: log in with a one-time link from
+// `kubetape console`, filter the list, open a session and read its requests
+// (an apply shown as a diff), play its exec and read the terminal at a seek
+// point, approve a pending delete and see kubectl's retry pass, and a person
+// outside the viewer groups sees only their own sessions. The main pages are
+// saved as docs/screenshots/*.png for the README.
+import t from 'tap';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Browser } from 'playwright-core';
+import { startHarness, type Harness } from './helpers/harness.js';
+import { kubectl, writeKubeconfig } from './helpers/kubectl.js';
+import { kubectlOnPty } from './helpers/streams.js';
+import { runningPod } from './helpers/stream-upstream.js';
+import { findSession } from './helpers/recordings.js';
+import { ensureUiBuilt, launchChromium, watchedPage, type WatchedPage } from './helpers/console-browser.js';
+import { consoleLogin } from './helpers/console-login.js';
+
+const SCREENSHOTS = resolve(dirname(fileURLToPath(import.meta.url)), '../docs/screenshots');
+
+const POLICY = `rules:
+  - name: prod-delete-needs-approval
+    match:
+      namespace: prod
+      verb: delete
+    action: require-approval
+    message: delete in prod
+    approvers: [sre]
+    maxGrant: 1h
+`;
+
+const PEOPLE = {
+  dana: { user: 'dana@example.com', groups: ['dev'] },
+  sam: { user: 'sam@example.com', groups: ['sre'] },
+  vic: { user: 'vic@example.com', groups: ['auditors'] },
+};
+
+let h: Harness;
+let browser: Browser;
+const kc: Record<'dana' | 'sam' | 'vic', string> = { dana: '', sam: '', vic: '' };
+const dir = mkdtempSync(join(tmpdir(), 'console-ui-'));
+const pages: WatchedPage[] = [];
+let execSession = '';
+let samSession = '';
+let approvalId = '';
+
+t.before(async () => {
+  writeFileSync(join(dir, 'tokens.csv'), 'dana-token,dana@example.com,,"dev"\nsam-token,sam@example.com,,"sre"\nvic-token,vic@example.com,,"auditors"\n');
+  writeFileSync(join(dir, 'policy.yaml'), POLICY);
+  const [hh, b] = await Promise.all([
+    startHarness({
+      config: {
+        tokenFile: join(dir, 'tokens.csv'),
+        policyFile: join(dir, 'policy.yaml'),
+        console: { viewers: [{ group: 'auditors' }], linkTtlSeconds: 300, sessionTtlSeconds: 3600 },
+      },
+    }),
+    launchChromium(),
+    ensureUiBuilt(),
+  ]);
+  h = hh;
+  browser = b;
+  for (const u of ['dana', 'sam', 'vic'] as const) kc[u] = writeKubeconfig(h.dir, { server: h.kt.url, ca: h.kt.ca, token: `${u}-token`, name: u });
+  h.api.objects.put({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'prod' } });
+  h.api.objects.put(runningPod('web-0', 'prod') as never);
+  h.api.objects.put(runningPod('web-1', 'prod') as never);
+
+  // dana: an apply (shown as a diff), an exec typed on a real terminal, a delete that needs approval.
+  const cm = 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app-config\n  namespace: prod\ndata:\n  mode: blue\n';
+  const applied = await kubectl(['apply', '-f', '-'], { kubeconfig: kc.dana, input: cm });
+  if (applied.code !== 0) throw new Error(`apply failed: ${applied.stderr}`);
+  const term = kubectlOnPty(kc.dana, ['exec', '-it', 'web-0', '-n', 'prod', '--', 'sh'], { width: 80, height: 20 });
+  await term.waitFor(/[#$] $/);
+  term.send('echo first-$((20+22))\r');
+  await term.waitFor(/\r\nfirst-42\r\n[\s\S]*[#$] $/);
+  await new Promise((r) => setTimeout(r, 1500)); // a pause to seek into
+  term.send('echo second-$((50+50))\r');
+  await term.waitFor(/\r\nsecond-100\r\n/);
+  term.send('\x04');
+  await term.done;
+  execSession = (await findSession(h.kt.store, (s) => s.user === 'dana@example.com' && !!s.command?.includes('exec'))).id;
+  const refused = await kubectl(['delete', 'pod', 'web-1', '-n', 'prod', '--wait=false'], { kubeconfig: kc.dana });
+  approvalId = /approval id (ap-[0-9a-f]+)/.exec(refused.stderr)?.[1] ?? '';
+  if (!approvalId) throw new Error(`no approval id: ${refused.stderr}`);
+  // sam: a session of someone else.
+  await kubectl(['get', 'pods', '-n', 'default'], { kubeconfig: kc.sam });
+  samSession = (await findSession(h.kt.store, (s) => s.user === 'sam@example.com')).id;
+  mkdirSync(SCREENSHOTS, { recursive: true });
+});
+
+t.teardown(async () => {
+  await browser?.close();
+  await h?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function loggedIn(user: 'dana' | 'sam' | 'vic'): Promise<WatchedPage> {
+  const w = await watchedPage(browser, h.kt.url);
+  pages.push(w);
+  await consoleLogin(w.page, h.kt.url, h.dataDir, PEOPLE[user]);
+  await w.page.waitForSelector('[data-testid="me"]');
+  return w;
+}
+
+t.test('without a login the console says so and shows no session', async (t) => {
+  const w = await watchedPage(browser, h.kt.url);
+  pages.push(w);
+  const r = await w.page.goto(`${h.kt.url}/kubetape/ui/`);
+  t.equal(r?.status(), 200);
+  const headers = r?.headers() ?? {};
+  t.match(headers['content-security-policy'], /default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'/);
+  t.match(headers['content-security-policy'], /frame-ancestors 'none'; base-uri 'none'; form-action 'self'/);
+  t.equal(headers['x-content-type-options'], 'nosniff');
+  t.equal(headers['referrer-policy'], 'no-referrer');
+  await w.page.waitForSelector('.login');
+  t.match(await w.page.textContent('.login'), /not logged in/);
+  t.equal(await w.page.locator('table.sessions').count(), 0);
+  await w.context.close();
+});
+
+t.test('a viewer logs in with the one-time link, filters by person and namespace, and opens the exec', async (t) => {
+  const w = await loggedIn('vic');
+  const { page } = w;
+  t.match(await page.textContent('[data-testid="me"]'), /vic@example\.com/);
+  await page.waitForSelector(`tr[data-session="${samSession}"]`);
+  t.ok(await page.locator(`tr[data-session="${execSession}"]`).count(), "a viewer sees dana's sessions too");
+  await page.fill('input.search', 'user:dana@example.com namespace:prod');
+  await page.press('input.search', 'Enter');
+  await page.waitForSelector('.chip[data-key="namespace"]');
+  t.same(await page.locator('.chip').evaluateAll((els) => els.map((e) => e.getAttribute('data-key'))), ['user', 'namespace'], 'filters became chips');
+  await page.locator(`tr[data-session="${samSession}"]`).waitFor({ state: 'detached' });
+  const users = await page.locator('table.sessions tbody td.user').allTextContents();
+  t.ok(users.length >= 2, 'the apply, exec and delete sessions are listed');
+  t.ok(
+    users.every((u) => u === 'dana@example.com'),
+    'only dana',
+  );
+  t.match(page.url(), /\?q=user%3Adana%40example\.com\+namespace%3Aprod$|q=user/, 'the search is in the address, to share');
+  await page.screenshot({ path: join(SCREENSHOTS, 'session-list.png') });
+
+  await page.click(`tr[data-session="${execSession}"] a`);
+  await page.waitForSelector('.verification');
+  t.equal(await page.getAttribute('.verification', 'data-verified'), 'true', 'the hash chain verifies');
+  await page.waitForSelector('.player[data-ready="true"], .player-error');
+  t.equal(await page.locator('.player-error').count(), 0, await page.textContent('.terminal-box'));
+  t.match(await page.textContent('.typed'), /echo first-\$\(\(20\+22\)\)[\s\S]*echo second-\$\(\(50\+50\)\)/, 'a marker per typed command');
+  // Seek into the pause between the two commands: the first has run, the second is not typed yet.
+  const markers = await page.locator('.markers button').evaluateAll((els) => els.map((e) => Number(e.getAttribute('title')?.split(' ')[0])));
+  const between = (markers[0] + markers[1]) / 2;
+  await page.fill('input.seek', String(between));
+  await page.press('input.seek', 'Enter');
+  await page.locator(`.player[data-seeked-to="${between}"]`).waitFor();
+  await page.waitForFunction(`/first-42/.test(document.querySelector('.ap-term')?.textContent ?? '')`);
+  const screen = (await page.textContent('.ap-term')) ?? '';
+  t.match(screen, /echo first-\$\(\(20\+22\)\)\s*first-42/, 'the terminal at the seek point shows the first command and its output');
+  t.notMatch(screen, /second-100/, 'and not yet the second');
+  t.equal(await page.locator('.speeds button').count(), 6, 'speeds 0.25x to 8x');
+  t.match(await page.getAttribute('a.download', 'href'), new RegExp(`/kubetape/v1/sessions/${execSession}/cast\\?seq=\\d+&stdin=true$`));
+  await page.screenshot({ path: join(SCREENSHOTS, 'player.png') });
+  t.same(w.dialogs, []);
+  t.same(w.errors, []);
+  t.same(await w.cspViolations(), [], 'the app itself needs nothing the CSP forbids');
+});
+
+t.test("a session's requests: the apply as a diff against what the cluster returned", async (t) => {
+  const w = await loggedIn('vic');
+  const { page } = w;
+  const applySession = (await findSession(h.kt.store, (s) => s.user === 'dana@example.com' && !!s.command?.includes('apply'))).id;
+  await page.goto(`${h.kt.url}/kubetape/ui/sessions/${applySession}`);
+  await page.waitForSelector('[data-timeline="loaded"]');
+  const rows = page.locator('tr.req');
+  t.ok((await rows.count()) >= 2, 'the GET and the create/patch are in the timeline');
+  const writeRow = page.locator('tr.req', { hasText: /POST|PATCH/ }).first();
+  await writeRow.click();
+  await page.waitForSelector('.diff-box');
+  const diff = (await page.textContent('.diff-box pre')) ?? '';
+  t.match(diff, /\+ {6}"resourceVersion"|\+ +"uid"|\+ +"creationTimestamp"/, 'what the cluster added shows as added');
+  t.match(await page.textContent('.body[data-body="request body"] pre'), /"mode": "blue"/, 'the request body, pretty-printed');
+  await page.screenshot({ path: join(SCREENSHOTS, 'session-view.png'), fullPage: true });
+  t.same(w.errors, []);
+});
+
+t.test('an approver approves the pending delete in the browser; kubectl retried passes', async (t) => {
+  const w = await loggedIn('sam');
+  const { page } = w;
+  await page.click('nav >> text=Approvals');
+  const card = page.locator(`.approval[data-approval="${approvalId}"]`);
+  await card.waitFor();
+  t.match(await card.textContent(), /delete pods "web-1" in namespace prod/);
+  t.match(await card.textContent(), /dana@example\.com/);
+  await page.screenshot({ path: join(SCREENSHOTS, 'approvals.png') });
+  await card.locator('select').selectOption('10m');
+  await card.locator('button.approve-for').click();
+  await page.waitForSelector(`.history tr[data-approval="${approvalId}"] .status-approved`);
+  const retried = await kubectl(['delete', 'pod', 'web-1', '-n', 'prod', '--wait=false'], { kubeconfig: kc.dana });
+  t.equal(retried.code, 0, retried.stderr);
+  t.match(retried.stdout, /pod "web-1" deleted/);
+  t.same(w.errors, []);
+});
+
+t.test('nobody approves their own request from the browser either', async (t) => {
+  const refused = await kubectl(['delete', 'pod', 'web-0', '-n', 'prod', '--wait=false'], { kubeconfig: kc.sam });
+  const own = /approval id (ap-[0-9a-f]+)/.exec(refused.stderr)?.[1];
+  t.ok(own, refused.stderr);
+  const w = await loggedIn('sam');
+  const { page } = w;
+  await page.goto(`${h.kt.url}/kubetape/ui/approvals`);
+  const card = page.locator(`.approval[data-approval="${own}"]`);
+  await card.waitFor();
+  await card.locator('button.approve-once').click();
+  await card.locator('.msg.bad').waitFor();
+  t.match(await card.locator('.msg').textContent(), /refused: .*(own|yourself)/i);
+  t.equal((await kubectl(['get', 'pod', 'web-0', '-n', 'prod', '-o', 'name'], { kubeconfig: kc.vic })).stdout.trim(), 'pod/web-0', 'still there');
+});
+
+t.test('someone outside the viewer groups sees only their own sessions', async (t) => {
+  const w = await loggedIn('dana');
+  const { page } = w;
+  await page.waitForSelector(`tr[data-session="${execSession}"]`);
+  const users = await page.locator('table.sessions tbody td.user').allTextContents();
+  t.ok(users.length > 0);
+  t.ok(
+    users.every((u) => u === 'dana@example.com'),
+    `only dana's: ${users.join(', ')}`,
+  );
+  t.equal(await page.locator(`tr[data-session="${samSession}"]`).count(), 0);
+  await page.goto(`${h.kt.url}/kubetape/ui/sessions/${samSession}`);
+  await page.waitForSelector('.session-head');
+  await page.locator('.session-head', { hasText: 'Could not open the session' }).waitFor();
+  t.notMatch(await page.textContent('main'), /sam@example\.com/, "nothing of sam's session shows");
+});
