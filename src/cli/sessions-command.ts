@@ -1,4 +1,5 @@
 // `kubetape sessions list|show`: reading recordings back.
+import { decodedSections, mcpCell, mcpHeader } from './decoded-show.js';
 import { gunzipSync, constants as zc } from 'node:zlib';
 import type { Command } from 'commander';
 import { openReadableStore } from '../store/open-store.js';
@@ -51,6 +52,8 @@ export function registerSessionsCommand(program: Command): void {
     .option('--human', 'only sessions of people')
     .option('--acting-for <user>', 'only sessions of agents acting for this user')
     .option('--trace <id>', 'only sessions with a request of this W3C trace id (one tool call of an agent)')
+    .option('--tool <name>', 'only sessions in which this MCP tool was called (inside a port-forward or a proxy request)')
+    .option('--mcp', 'only sessions with MCP traffic (adds an MCP column: tool calls and tools)')
     .option('--state <state>', 'only sessions in this state: live, ended, interrupted')
     .option('--kind <kind>', `only sessions holding this kind of request: ${SESSION_KINDS.join(', ')} (rest: no exec, attach or port-forward)`)
     .option('--client <name>', 'only sessions of this client (kubectl, k9s, python-requests, kubernetes-python, node-fetch, ...)')
@@ -78,6 +81,8 @@ export function registerSessionsCommand(program: Command): void {
           human?: boolean;
           actingFor?: string;
           trace?: string;
+          tool?: string;
+          mcp?: boolean;
           state?: string;
           kind?: string;
           client?: string;
@@ -108,6 +113,8 @@ export function registerSessionsCommand(program: Command): void {
           if (!/^[0-9a-fA-F]{32}$/.test(o.trace)) throw new CliError(`--trace wants a W3C trace id (32 hex digits), got "${o.trace}"`);
           filter.trace = o.trace.toLowerCase();
         }
+        if (o.tool !== undefined) filter.tool = o.tool;
+        if (o.mcp) filter.mcp = true;
         if (o.state !== undefined) {
           if (o.state !== 'live' && o.state !== 'ended' && o.state !== 'interrupted')
             throw new CliError(`--state wants live, ended or interrupted, got "${o.state}"`);
@@ -141,10 +148,12 @@ export function registerSessionsCommand(program: Command): void {
         // The AGENT column appears when an agent's session is listed (people-only lists read as before).
         const agents = list.some((s) => s.kind === 'machine');
         const header = ['ID', 'STARTED', 'USER', ...(agents ? ['AGENT'] : []), 'CLUSTER', 'COMMAND', 'REQUESTS', 'STATE', 'GUARDRAILS'];
+        // The MCP column appears with --mcp or --tool, or when a listed session has MCP traffic.
+        const mcp = o.mcp === true || o.tool !== undefined || list.some((s) => s.mcp);
         process.stdout.write(
           table(
-            header,
-            list.map((s) => listRow(s, agents)),
+            mcp ? [...header, 'MCP'] : header,
+            list.map((s) => (mcp ? [...listRow(s, agents), mcpCell(s.mcp)] : listRow(s, agents))),
           ),
         );
         process.stdout.write(agentCounts(list));
@@ -180,6 +189,7 @@ export function registerSessionsCommand(program: Command): void {
         return;
       }
       process.stdout.write(renderTimeline(summary, events, !!o.bodies));
+      process.stdout.write(decodedSections(events));
       process.stdout.write(await traceSections(store, id, events, (rq) => describeRequest(rq.attrs, rq.method, rq.uri)));
     });
 }
@@ -238,6 +248,7 @@ function renderTimeline(s: SessionSummary | undefined, events: RecordEvent[], bo
   out.push(`Started   ${s.startedAt}${s.endedAt ? `   ended ${s.endedAt}` : ''}`);
   out.push(`Requests  ${s.requests}   bytes in ${humanBytes(s.bytesIn)}, out ${humanBytes(s.bytesOut)}${s.errors ? `   errors ${s.errors}` : ''}`);
   if (s.guardrails) out.push(`Policy    ${guardrailsCell(s.guardrails)}${s.guardrails.rules.length ? `   rules: ${s.guardrails.rules.join(', ')}` : ''}`);
+  out.push(...mcpHeader(s.mcp));
   out.push('');
   const t0 = Date.parse(start.time);
   const requests = new Map<number, Extract<RecordEvent, { type: 'request' }>>();
