@@ -61,6 +61,7 @@ export class Configuration extends Construct {
         prefix: storage.prefix,
         retentionDays: s.retentionDays,
         kmsKeyId: storage.key.keyArn,
+        checkpointKmsKeyId: storage.checkpointKey.keyArn,
         failMode: 'closed',
       },
     };

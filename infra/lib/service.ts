@@ -213,17 +213,25 @@ export class Service extends Construct {
     this.taskRole.addToPolicy(
       new iam.PolicyStatement({
         sid: 'RecordingChunks',
-        actions: ['s3:PutObject', 's3:GetObject'],
+        // GetObjectVersion: `kubetape verify --all` reads a checkpoint that was overwritten or hidden by a delete marker.
+        actions: ['s3:PutObject', 's3:GetObject', 's3:GetObjectVersion'],
         resources: [storage.bucket.arnForObjects(`${storage.prefix}*`)],
       }),
     );
-    this.taskRole.addToPolicy(new iam.PolicyStatement({ sid: 'RecordingBucket', actions: ['s3:ListBucket'], resources: [storage.bucket.bucketArn] }));
+    // ListBucketVersions: verify finds deleted and overwritten checkpoints among the bucket's versions.
+    this.taskRole.addToPolicy(
+      new iam.PolicyStatement({ sid: 'RecordingBucket', actions: ['s3:ListBucket', 's3:ListBucketVersions'], resources: [storage.bucket.bucketArn] }),
+    );
     this.taskRole.addToPolicy(
       new iam.PolicyStatement({
         sid: 'RecordingKey',
         actions: ['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey', 'kms:DescribeKey'],
         resources: [storage.key.keyArn],
       }),
+    );
+    // The checkpoints' MACs: made by the uploader, checked by `kubetape verify`. Nothing else on that key.
+    this.taskRole.addToPolicy(
+      new iam.PolicyStatement({ sid: 'CheckpointKey', actions: ['kms:GenerateMac', 'kms:VerifyMac'], resources: [storage.checkpointKey.keyArn] }),
     );
   }
 

@@ -21,6 +21,12 @@ export const GLACIER_IR_AFTER_DAYS = 90;
 
 export class Storage extends Construct {
   readonly key: kms.Key;
+  /**
+   * The key kubetape MACs its checkpoints with (recording.checkpointKmsKeyId):
+   * an HMAC key that never leaves KMS, so whoever can write the table and the
+   * bucket still cannot forge a checkpoint without kms:GenerateMac on it.
+   */
+  readonly checkpointKey: kms.Key;
   readonly table: dynamodb.Table;
   readonly bucket: s3.Bucket;
   /** Key prefix of the chunks in the bucket (kubetape's recording.prefix). */
@@ -34,6 +40,15 @@ export class Storage extends Construct {
       alias: 'alias/kubetape-recordings',
       enableKeyRotation: true,
       // Losing the key loses every recording: keep it, and wait the longest window before any deletion.
+      pendingWindow: Duration.days(30),
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    this.checkpointKey = new kms.Key(this, 'CheckpointKey', {
+      description: 'kubetape recordings: MACs of the checkpoints of the chain heads (kubetape verify checks them)',
+      alias: 'alias/kubetape-checkpoints',
+      keySpec: kms.KeySpec.HMAC_256,
+      keyUsage: kms.KeyUsage.GENERATE_VERIFY_MAC,
+      // HMAC keys cannot rotate automatically; losing the key leaves the checkpoints unverifiable: keep it.
       pendingWindow: Duration.days(30),
       removalPolicy: RemovalPolicy.RETAIN,
     });

@@ -208,8 +208,8 @@ t.test("the task role can reach exactly the table, the bucket's prefix, the key 
     (p.Properties.PolicyDocument.Statement as any[]).some((s) => s.Sid === 'RecordingIndex'),
   ) as [[string, Resource]];
   const bySid = Object.fromEntries((taskPolicy.Properties.PolicyDocument.Statement as any[]).map((s) => [s.Sid, s]));
-  t.same(Object.keys(bySid).sort(), ['DescribeMappedClusters', 'RecordingBucket', 'RecordingChunks', 'RecordingIndex', 'RecordingKey']);
-  t.same([...asList(bySid['RecordingChunks'].Action)].sort(), ['s3:GetObject', 's3:PutObject'], 'chunks: write and read, never delete');
+  t.same(Object.keys(bySid).sort(), ['CheckpointKey', 'DescribeMappedClusters', 'RecordingBucket', 'RecordingChunks', 'RecordingIndex', 'RecordingKey']);
+  t.same([...asList(bySid['RecordingChunks'].Action)].sort(), ['s3:GetObject', 's3:GetObjectVersion', 's3:PutObject'], 'chunks: write and read, never delete');
   t.match(JSON.stringify(bySid['RecordingChunks'].Resource), /\/recordings\/\*/, 'objects under the recordings prefix only');
   t.notOk(JSON.stringify(taskPolicy).includes('sts:'), 'no STS permission: AssumeRoleWithWebIdentity is unsigned');
   t.match(JSON.stringify(bySid['DescribeMappedClusters'].Resource), /cluster\/prod.*cluster\/staging/);
@@ -493,4 +493,32 @@ t.test('approvalsWebhookSecretArn: an ECS secret the execution role may read, an
     new RegExp(`policy\\.approvals\\.webhookFromEnv: .*${APPROVALS_WEBHOOK_ENV} is not set`),
     'and refuses to start without it',
   );
+});
+
+t.test('the checkpoint key: an HMAC key kept in KMS; the task role may make and check MACs with it, nothing more; the config names it', async (t) => {
+  const keys = ofType(json, 'AWS::KMS::Key');
+  const hmac = keys.filter(([, k]) => k.Properties.KeySpec === 'HMAC_256');
+  t.equal(hmac.length, 1, 'one HMAC key');
+  const [[hmacId, key]] = hmac as [[string, Resource]];
+  t.equal(key.Properties.KeyUsage, 'GENERATE_VERIFY_MAC');
+  template.hasResource('AWS::KMS::Key', { DeletionPolicy: 'Retain', Properties: { KeySpec: 'HMAC_256' } });
+  t.equal(key.Properties.PendingWindowInDays, 30);
+  const [[, taskPolicy]] = ofType(json, 'AWS::IAM::Policy').filter(([, p]) =>
+    (p.Properties.PolicyDocument.Statement as any[]).some((s) => s.Sid === 'RecordingIndex'),
+  ) as [[string, Resource]];
+  const statements = taskPolicy.Properties.PolicyDocument.Statement as any[];
+  const onKey = statements.filter((s) => JSON.stringify(s.Resource).includes(`"${hmacId}"`));
+  t.same(
+    onKey.map((s) => [s.Sid, [...asList(s.Action)].sort()]),
+    [['CheckpointKey', ['kms:GenerateMac', 'kms:VerifyMac']]],
+    'GenerateMac and VerifyMac on the checkpoint key, in one statement',
+  );
+  t.same(onKey[0].Resource, { 'Fn::GetAtt': [hmacId, 'Arn'] });
+  const bucketStatement = statements.find((s) => s.Sid === 'RecordingBucket');
+  t.same([...asList(bucketStatement.Action)].sort(), ['s3:ListBucket', 's3:ListBucketVersions'], 'verify lists the versions of the checkpoints');
+  const dir = mkdtempSync(join(tmpdir(), 'kubetape-cfg-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'kubetape.yaml'), renderedConfig(json));
+  const config = resolveConfig(readConfigFile(join(dir, 'kubetape.yaml')), {});
+  t.match(config.recording.checkpointKmsKeyId, /^arn:aws:kms:/, 'kubetape is configured to sign its checkpoints with it');
 });
