@@ -14,6 +14,7 @@ import { BrowserSessions } from './browser-sessions.js';
 import { createConsoleFront, ownApiNotFound } from './console-front.js';
 import { ConsoleOidcLogin } from './oidc-login.js';
 import { createSessionsRoutes } from './sessions-routes.js';
+import { createUiStatic } from './ui-static.js';
 
 /** How often a live view reads a local session again. */
 const LOCAL_LIVE_MS = 250;
@@ -25,6 +26,7 @@ export interface ConsoleOptions {
   recorder: Recorder;
   authenticator: Authenticator;
   policy?: PolicyHolder;
+  /** The web UI's files (default: the built console UI, console/ui-static.ts). */
   ui?: (req: IncomingMessage, res: ServerResponse, next: () => void) => void;
   log: (line: string) => void;
 }
@@ -55,7 +57,8 @@ export function createConsole(o: ConsoleOptions): Console {
       dataDir: o.dataDir,
       sessions,
       console: consoleConfig,
-      ...(o.ui ? { ui: o.ui } : {}),
+      // The web UI (ui-static.ts, built from ui/ by `npm ci`): static files, served before authentication.
+      ui: o.ui ?? createUiStatic(),
       ...(oidc ? { oidc } : {}),
       authenticate: (authorization) => o.authenticator.authenticate(authorization),
       log: o.log,
