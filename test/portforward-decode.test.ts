@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import type { DecodeNoteEvent, HttpExchangeEvent, RecordEvent } from '../src/model/recording.js';
 import { startHarness } from './helpers/harness.js';
 import { runningPod } from './helpers/stream-upstream.js';
-import { recorded, settledStreamExchanges } from './helpers/streams.js';
+import { cliFromSource, recorded, settledStreamExchanges } from './helpers/streams.js';
 import { GZIP_TEXT, rawConnection, startEchoTarget, startHttpTarget, startPortForward } from './helpers/decode-targets.js';
 
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
@@ -122,6 +122,34 @@ for (const run of [
     t.ok(
       notes.filter((n) => n.connection <= 4).every((n) => n.protocol === 'http'),
       'no decoder errors on the HTTP connections',
+    );
+
+    const [all, one, binary, har, missing] = await cliFromSource([
+      ['replay', x.session, '--data-dir', h.dataDir],
+      ['replay', x.session, '--connection', '1', '--data-dir', h.dataDir],
+      ['replay', x.session, '--connection', '5', '--data-dir', h.dataDir],
+      ['export', x.session, '--format', 'har', '--data-dir', h.dataDir],
+      ['replay', x.session, '--connection', '9', '--data-dir', h.dataDir],
+    ]);
+    t.equal(all.code, 0, all.stderr);
+    t.equal(all.stdout.toString().match(/^== port-forward/gm)?.length, 5, 'replay: a transcript per connection');
+    const t1 = one.stdout.toString();
+    t.equal(t1.match(/^== /gm)?.length, 1, '--connection picks one');
+    t.match(t1, /--> GET \/hello HTTP\/1\.1[\s\S]*<-- HTTP\/1\.1 200 OK[\s\S]*hello from the pod/, 'the exchange as a transcript');
+    t.match(t1, /--> POST \/echo HTTP\/1\.1[\s\S]*pipelined-body/);
+    t.match(t1, /gzip line 100\n/, 'the gzip body readable');
+    t.match(binary.stdout.toString(), /connection 5, port 7000: binary[\s\S]*00000000 {2}00 1f 3e 5d/, 'a binary connection as a hex dump');
+    t.match(missing.stdout.toString(), /no connection 9/);
+    const log = (JSON.parse(har.stdout.toString()) as { log: { version: string; entries: Array<Record<string, any>> } }).log;
+    t.equal(log.version, '1.2', 'HAR 1.2');
+    t.equal(log.entries.length, 7, 'every decoded exchange is a HAR entry');
+    t.match(log.entries[0], {
+      request: { method: 'GET', url: 'http://pod/hello', httpVersion: 'HTTP/1.1' },
+      response: { status: 200, content: { text: 'hello from the pod', mimeType: 'text/plain' } },
+    });
+    t.ok(
+      log.entries.every((e) => !Number.isNaN(Date.parse(e.startedDateTime as string)) && typeof e.time === 'number' && e.cache && e.timings),
+      'entries carry the required fields',
     );
   });
 }

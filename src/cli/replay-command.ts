@@ -2,9 +2,11 @@
 // session's exec/attach requests written with its recorded timing. TTY
 // output goes out as the terminal showed it; non-TTY stdout and stderr are
 // labelled per line (replay-output.ts); --stdin adds what was typed and
-// --channel prints one channel's bytes alone.
+// --channel prints one channel's bytes alone. A port-forward replays as each
+// connection's transcript (portforward-transcript.ts), --connection picks one.
 import type { Command } from 'commander';
 import { CliError } from './errors.js';
+import { portForwardTranscript, streamKind } from './portforward-transcript.js';
 import { openStoreForReading } from './sessions-command.js';
 import { REPLAY_CHANNELS, ReplayPrinter, type ReplayChannel } from './replay-output.js';
 import { resolveSession, terminalEvents, warnUnlessVerified } from './stream-reading.js';
@@ -15,6 +17,7 @@ interface ReplayOptions {
   seq?: number;
   stdin?: boolean;
   channel?: ReplayChannel;
+  connection?: number;
   dataDir?: string;
   config?: string;
   server?: string;
@@ -31,6 +34,7 @@ export function registerReplayCommand(program: Command): void {
     .option('--seq <n>', 'only the request with this sequence number (see `sessions show`)', (v) => wholeNumber(v, '--seq'))
     .option('--stdin', 'also show what was typed (dimmed on a terminal, marked [stdin] otherwise)')
     .option('--channel <name>', 'print only this channel, unlabelled: stdout, stderr or stdin', replayChannel)
+    .option('--connection <n>', "port-forward: only this connection's transcript (see `sessions show`)", (v) => wholeNumber(v, '--connection'))
     .option('--data-dir <dir>', 'kubetape data directory (default ~/.kubetape)')
     .option('--config <file>', 'kubetape config file (for its dataDir)')
     .option('--server <url>', "read through this kubetape's sessions API as the kubeconfig context's user (no store access needed)")
@@ -40,6 +44,15 @@ export function registerReplayCommand(program: Command): void {
       const store = openStoreForReading(o);
       const id = await resolveSession(store, idArg);
       await warnUnlessVerified(store, id);
+      if (o.connection !== undefined || (await streamKind(store, id, o.seq)) === 'portforward') {
+        const text = await portForwardTranscript(store, id, {
+          ...(o.seq !== undefined ? { seq: o.seq } : {}),
+          ...(o.connection !== undefined ? { connection: o.connection } : {}),
+        });
+        if (!text) throw new CliError(`session ${id} has no port-forward${o.seq !== undefined ? ` with seq ${o.seq}` : ''}`);
+        await write(Buffer.from(text));
+        return;
+      }
       const printer = new ReplayPrinter({
         stdin: o.stdin === true,
         colour: process.stdout.isTTY === true && !process.env.NO_COLOR,
