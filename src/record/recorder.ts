@@ -208,7 +208,8 @@ export class Recorder {
       const open = this.lastClient.get(who);
       if (open && this.sessions.has(open)) return open;
     }
-    const key = `a\0${who}\0${x.userAgent ?? ''}`;
+    // Requests of another trace (another tool call of an agent) start another session.
+    const key = `a\0${who}\0${x.userAgent ?? ''}${x.trace ? `\0${x.trace.traceId}` : ''}`;
     this.lastClient.set(who, key);
     return key;
   }
