@@ -1,8 +1,10 @@
 // The DynamoDB items of a recording, built from its events. Items stay far
 // below DynamoDB's 400 KB limit: bodies and stream data live only in the S3
 // chunks, and the few free-form strings copied here are cut to a bound.
+import { MAX_MCP_TOOLS } from '../../model/recording.js';
 import type {
   GuardrailCounts,
+  McpCounts,
   RecordEvent,
   RequestEvent,
   ResponseEvent,
@@ -146,6 +148,7 @@ export function finishFields(o: {
     resources: c.resources.slice(0, 200),
     errors: c.errors,
     guardrails: c.guardrails ? guardrailsItem(c.guardrails) : undefined,
+    mcp: c.mcp ? mcpItem(c.mcp) : undefined,
     paths: c.paths?.map((p) => cut(p)!),
     execCommands: c.execCommands?.map((p) => cut(p)!),
     reads: c.reads,
@@ -171,6 +174,29 @@ function guardrailsItem(g: GuardrailCounts): Fields {
     typedRefused: g.typedRefused,
     refusedBy: g.refusedBy.slice(0, MAX_RULES).map((r) => cut(r)!),
     rules: g.rules.slice(0, MAX_RULES).map((r) => cut(r)!),
+  };
+}
+
+/** MCP counts as a map attribute (sessions list --mcp, --tool): tool names bounded like the other lists. */
+function mcpItem(m: McpCounts): Fields {
+  return {
+    messages: m.messages,
+    calls: m.calls,
+    errors: m.errors,
+    tools: m.tools.slice(0, MAX_MCP_TOOLS).map((t) => ({ name: cut(t.name)!, calls: t.calls })),
+  };
+}
+
+function mcpFromItem(v: Plain | undefined): McpCounts | undefined {
+  if (!v || typeof v !== 'object' || Array.isArray(v)) return undefined;
+  const tools = Array.isArray(v['tools']) ? v['tools'] : [];
+  return {
+    messages: num(v['messages']),
+    calls: num(v['calls']),
+    errors: num(v['errors']),
+    tools: tools.flatMap((t) =>
+      t && typeof t === 'object' && !Array.isArray(t) && typeof t['name'] === 'string' ? [{ name: t['name'], calls: num(t['calls']) }] : [],
+    ),
   };
 }
 
@@ -219,6 +245,8 @@ export function summaryFromItem(it: { [k: string]: Plain }): SessionSummary {
   if (ended) s.endedAt = ended;
   const guardrails = guardrailsFromItem(it['guardrails']);
   if (guardrails) s.guardrails = guardrails;
+  const mcp = mcpFromItem(it['mcp']);
+  if (mcp) s.mcp = mcp;
   if (Array.isArray(it['paths'])) s.paths = strs(it['paths']);
   if (Array.isArray(it['execCommands'])) s.execCommands = strs(it['execCommands']);
   if (typeof it['reads'] === 'number') s.reads = it['reads'];
