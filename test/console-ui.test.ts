@@ -5,7 +5,7 @@
 // (an apply shown as a diff), play its exec and read the terminal at a seek
 // point, approve a pending delete and see kubectl's retry pass, and a person
 // outside the viewer groups sees only their own sessions. The main pages are
-// saved as docs/screenshots/*.png for the README.
+// saved as docs/screenshots/*.png for the README (with KUBETAPE_SCREENSHOTS=1).
 import t from 'tap';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -20,7 +20,9 @@ import { findSession } from './helpers/recordings.js';
 import { ensureUiBuilt, launchChromium, watchedPage, type WatchedPage } from './helpers/console-browser.js';
 import { consoleLogin } from './helpers/console-login.js';
 
-const SCREENSHOTS = resolve(dirname(fileURLToPath(import.meta.url)), '../docs/screenshots');
+const dir = mkdtempSync(join(tmpdir(), 'console-ui-'));
+// The README's pictures are refreshed on request (KUBETAPE_SCREENSHOTS=1), so a test run leaves the tree as it was.
+const SCREENSHOTS = process.env.KUBETAPE_SCREENSHOTS ? resolve(dirname(fileURLToPath(import.meta.url)), '../docs/screenshots') : join(dir, 'screenshots');
 
 const POLICY = `rules:
   - name: prod-delete-needs-approval
@@ -42,7 +44,6 @@ const PEOPLE = {
 let h: Harness;
 let browser: Browser;
 const kc: Record<'dana' | 'sam' | 'vic', string> = { dana: '', sam: '', vic: '' };
-const dir = mkdtempSync(join(tmpdir(), 'console-ui-'));
 const pages: WatchedPage[] = [];
 let execSession = '';
 let samSession = '';
@@ -146,7 +147,7 @@ t.test('a viewer logs in with the one-time link, filters by person and namespace
   await page.waitForSelector('.verification');
   t.equal(await page.getAttribute('.verification', 'data-verified'), 'true', 'the hash chain verifies');
   await page.waitForSelector('.player[data-ready="true"], .player-error');
-  t.equal(await page.locator('.player-error').count(), 0, await page.textContent('.terminal-box'));
+  t.equal(await page.locator('.player-error').count(), 0, (await page.textContent('.terminal-box')) ?? '');
   t.match(await page.textContent('.typed'), /echo first-\$\(\(20\+22\)\)[\s\S]*echo second-\$\(\(50\+50\)\)/, 'a marker per typed command');
   // Seek into the pause between the two commands: the first has run, the second is not typed yet.
   const markers = await page.locator('.markers button').evaluateAll((els) => els.map((e) => Number(e.getAttribute('title')?.split(' ')[0])));
@@ -154,7 +155,7 @@ t.test('a viewer logs in with the one-time link, filters by person and namespace
   await page.fill('input.seek', String(between));
   await page.press('input.seek', 'Enter');
   await page.locator(`.player[data-seeked-to="${between}"]`).waitFor();
-  await page.waitForFunction(`/first-42/.test(document.querySelector('.ap-term')?.textContent ?? '')`);
+  await page.locator('.ap-term', { hasText: 'first-42' }).waitFor();
   const screen = (await page.textContent('.ap-term')) ?? '';
   t.match(screen, /echo first-\$\(\(20\+22\)\)\s*first-42/, 'the terminal at the seek point shows the first command and its output');
   t.notMatch(screen, /second-100/, 'and not yet the second');
