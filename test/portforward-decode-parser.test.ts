@@ -309,3 +309,73 @@ t.test('the tap decodes off the forwarding path and gives up on a connection tha
   tap.close();
   t.equal(of(got, 'http.exchange').find((x) => x.connection === 1)?.response?.body?.data, 'fine', 'the other connection is still decoded; close flushes');
 });
+
+t.test('proxy-subresource requests: MCP derived from the recorded bodies, counted in the summary', async (t) => {
+  const { mkdtempSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { LocalStore } = await import('../src/store/local/local-store.js');
+  const { Recorder } = await import('../src/record/recorder.js');
+  const dir = mkdtempSync(join(tmpdir(), 'kt-proxy-mcp-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const store = new LocalStore(dir, { writable: true });
+  const rec = new Recorder(store, {
+    cluster: 'c',
+    maxBodyBytes: 1 << 20,
+    maxStreamBytes: 1 << 26,
+    idleMs: 60_000,
+    failMode: 'closed',
+    patterns: () => [{ name: 'bearer-token', regex: BUILTIN_PATTERNS['bearer-token'] }],
+  });
+  const attrs = {
+    isResourceRequest: true,
+    verb: 'create',
+    apiGroup: '',
+    apiVersion: 'v1',
+    resource: 'services',
+    subresource: 'proxy',
+    namespace: 'ai',
+    name: 'mcp:80',
+  };
+  const call = {
+    jsonrpc: '2.0',
+    id: 7,
+    method: 'tools/call',
+    params: { name: 'pods_exec', arguments: { pod: 'web-0', command: ['id'], auth: 'Bearer abcdefghijklmnopqrstuvwxyz' } },
+  };
+  const ex = await rec.begin({
+    identity: { user: 'alice', groups: [], method: 'token-file' },
+    method: 'POST',
+    uri: '/api/v1/namespaces/ai/services/mcp:80/proxy/mcp',
+    attrs,
+    headers: { 'content-type': 'application/json' },
+    body: Buffer.from(JSON.stringify(call)),
+    streaming: false,
+    source: '127.0.0.1',
+    socket: undefined as never,
+  });
+  ex.responseHead(200, 'text/event-stream', undefined);
+  ex.responseData(
+    Buffer.from(`event: message\ndata: ${JSON.stringify({ jsonrpc: '2.0', id: 7, result: { content: [{ type: 'text', text: 'uid=0(root)' }] } })}\n\n`),
+  );
+  ex.finish();
+  await rec.close(1000);
+  const [s] = await store.listSessions({ tool: 'pods_exec' });
+  t.ok(s, 'sessions list --tool finds the proxy session');
+  t.same(s?.mcp, { messages: 2, calls: 1, errors: 0, tools: [{ name: 'pods_exec', calls: 1 }] });
+  const events: Ev[] = [];
+  for await (const ev of store.readSession(s.id)) if (ev.type === 'mcp.message') events.push(ev as never);
+  t.same(
+    events.map((m) => m.type === 'mcp.message' && [m.from, m.kind, m.tool, m.id]),
+    [
+      ['client', 'request', 'pods_exec', 7],
+      ['server', 'response', 'pods_exec', 7],
+    ],
+  );
+  t.match(events[0], { params: { pod: 'web-0', auth: 'Bearer [masked]' } }, 'arguments masked');
+  t.match(events[1], { result: { content: [{ text: 'uid=0(root)' }] } });
+  t.same(await store.listSessions({ tool: 'other' }), []);
+  const report = await store.verify(s.id);
+  t.ok(report.ok, `the session verifies, its MCP counts recounted from its events: ${report.problem ?? ''}`);
+  await store.close();
+});
