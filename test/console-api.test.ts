@@ -139,6 +139,8 @@ t.test('filters: kind, client, free text, state', async (t) => {
   t.ok((await ids('client=kubectl')).includes(danaGet.id), 'client=kubectl');
   t.same(await ids('client=python-requests'), [], 'no such client');
   t.ok((await json<Page>('vera', '/kubetape/v1/sessions?state=live')).items.every((x) => x.state === 'live'));
+  t.ok((await ids('human=true&user=dana')).includes(danaGet.id), 'the agent filters pass through: human=true');
+  t.same(await ids('agent=true&user=dana'), [], 'agent=true: dana is a person');
 });
 
 t.test('the cursor pages stably while new sessions start', async (t) => {
@@ -239,6 +241,8 @@ t.test('hostile parameters get a Status', async (t) => {
     '/kubetape/v1/sessions?state=dead',
     '/kubetape/v1/sessions?user=a&user=b',
     '/kubetape/v1/sessions?bogus=1',
+    '/kubetape/v1/sessions?agent=true&human=true',
+    '/kubetape/v1/sessions?trace=xyz',
     `/kubetape/v1/sessions/${danaGet.id}/events?from=0`,
     `/kubetape/v1/sessions/${danaGet.id}/events?bodies=yes`,
     `/kubetape/v1/sessions/${danaGet.id}/nope`,

@@ -93,6 +93,12 @@ class RemoteStore implements RecordingStore {
     if (f.refused) q.set('refused', 'true');
     if (f.approved) q.set('approved', 'true');
     if (f.reads) q.set('accesses', 'true');
+    if (f.agent !== undefined) q.set('agent', f.agent === true ? 'true' : f.agent);
+    if (f.human) q.set('human', 'true');
+    if (f.actingFor) q.set('actingFor', f.actingFor);
+    if (f.trace) q.set('trace', f.trace);
+    if (f.tool) q.set('tool', f.tool);
+    if (f.mcp) q.set('mcp', 'true');
     const out: SessionSummary[] = [];
     let cursor: string | undefined;
     do {

@@ -27,6 +27,13 @@ const LIST_PARAMS = [
   'limit',
   'cursor',
   'accesses',
+  // agents (issue 15) and MCP (issue 16), as `sessions list` has them
+  'agent',
+  'human',
+  'actingFor',
+  'trace',
+  'tool',
+  'mcp',
 ];
 const STATES = ['live', 'ended', 'interrupted'] as const;
 
@@ -102,6 +109,20 @@ export function parseListQuery(q: URLSearchParams, now = Date.now()): SessionFil
     if (!(SESSION_KINDS as readonly string[]).includes(kind)) throw new QueryError(`kind must be one of ${SESSION_KINDS.join(', ')}`);
     f.kind = kind as SessionKind;
   }
+  const agent = single(q, 'agent');
+  if (agent !== undefined) f.agent = agent === 'true' ? true : agent;
+  if (flag(q, 'human')) f.human = true;
+  if (f.agent !== undefined && f.human) throw new QueryError('agent and human exclude each other');
+  const actingFor = single(q, 'actingFor');
+  if (actingFor) f.actingFor = actingFor;
+  const trace = single(q, 'trace');
+  if (trace !== undefined) {
+    if (!/^[0-9a-fA-F]{32}$/.test(trace)) throw new QueryError('trace must be a W3C trace id (32 hex digits)');
+    f.trace = trace.toLowerCase();
+  }
+  const tool = single(q, 'tool');
+  if (tool) f.tool = tool;
+  if (flag(q, 'mcp')) f.mcp = true;
   const cursor = single(q, 'cursor');
   if (cursor) f.after = decodeCursor(cursor);
   return f;
