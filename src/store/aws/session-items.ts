@@ -40,6 +40,10 @@ export function sessionStartItem(s: SessionStartEvent, o: { s3Prefix: string; bu
     userAgent: cut(s.userAgent),
     command: cut(s.command),
     clientSession: cut(s.clientSession),
+    // Agents (issue 15); `kind` is the item's own kind, so the caller's is `callerKind`.
+    callerKind: s.kind === 'machine' ? 'machine' : undefined,
+    agent: cut(s.agent),
+    actingFor: cut(s.actingFor),
     bucket: o.bucket,
     s3Prefix: o.s3Prefix,
     userPk: userPk(s.user),
@@ -148,6 +152,7 @@ export function finishFields(o: {
     resources: c.resources.slice(0, 200),
     errors: c.errors,
     guardrails: c.guardrails ? guardrailsItem(c.guardrails) : undefined,
+    traces: c.traces?.slice(0, 100),
     mcp: c.mcp ? mcpItem(c.mcp) : undefined,
     paths: c.paths?.map((p) => cut(p)!),
     execCommands: c.execCommands?.map((p) => cut(p)!),
@@ -250,5 +255,11 @@ export function summaryFromItem(it: { [k: string]: Plain }): SessionSummary {
   if (Array.isArray(it['paths'])) s.paths = strs(it['paths']);
   if (Array.isArray(it['execCommands'])) s.execCommands = strs(it['execCommands']);
   if (typeof it['reads'] === 'number') s.reads = it['reads'];
+  if (it['callerKind'] === 'machine') s.kind = 'machine';
+  const agent = str(it['agent']);
+  if (agent) s.agent = agent;
+  const actingFor = str(it['actingFor']);
+  if (actingFor) s.actingFor = actingFor;
+  if (Array.isArray(it['traces'])) s.traces = strs(it['traces']);
   return s;
 }
