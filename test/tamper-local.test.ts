@@ -173,6 +173,7 @@ writeFileSync(
     'recording:',
     '  sessionIdleSeconds: 1',
     '  checkpointKeyFile: checkpoint.key',
+    '  checkpointAnchorFile: anchors.ndjson',
     '  checkpointSeconds: 1',
     'policy:',
     '  rules:',
@@ -497,6 +498,37 @@ t.test('the user rewrite fools sessions list, and show, replay and export warn a
   t.equal(clean.code, 0);
   t.match(clean.stdout, /hello from web-0/);
   t.equal(clean.stderr, '', 'no warning for an intact session');
+});
+
+t.test('an older copy of the data dir put back in place is named from the anchor file kept outside it', async (t) => {
+  const anchors = join(dir, 'anchors.ndjson');
+  t.ok(fileLines(anchors).length >= 2, 'both serves appended their checkpoints to the anchor file');
+  const now = await verify(data, '--anchor-file', anchors);
+  t.equal(now.code, 0, now.stdout + now.stderr);
+  t.match(now.stdout, /anchor: .*; the anchor file \S+ confirms the index reached line \d+ at \S+/);
+  // The copy taken after the kill -9 is consistent in itself (it verifies clean without the anchor file): a rollback.
+  const back = copy(crashed);
+  t.equal((await verify(back)).code, 0, 'on its own the older copy verifies');
+  const v = await verify(back, '--anchor-file', anchors);
+  t.equal(v.code, 2, v.stdout + v.stderr);
+  t.match(
+    v.stdout,
+    /index {2}BROKEN {2}index.ndjson has \d+ lines; the anchor file \S+ recorded a checkpoint at line \d+ \(\S+\): the data dir was put back to an older copy, or the index was cut/,
+  );
+  // The same length, other lines (an older index padded out, or rewritten): named too.
+  const d = copy();
+  const last = fileLines(anchors)
+    .map((l) => JSON.parse(l) as { line: number })
+    .pop()!;
+  const lines = indexText(d);
+  lines[last.line - 1] = lines[last.line - 1].replace(/"time":"[^"]+"/, '"time":"2000-01-01T00:00:00.000Z"');
+  writeIndex(d, lines);
+  const w = await verify(d, '--anchor-file', anchors);
+  t.equal(w.code, 2);
+  t.match(w.stdout, new RegExp(`index.ndjson line ${last.line} is not the checkpoint the anchor file \\S+ recorded there`));
+  const inside = await verify(back, '--anchor-file', join(back, 'anchors.ndjson'));
+  t.equal(inside.code, 1);
+  t.match(inside.stderr, /the checkpoint anchor file .* is inside the data dir/);
 });
 
 t.test('a checkpoint key inside the data dir is refused', async (t) => {

@@ -17,6 +17,7 @@ interface VerifyOptions {
   all?: boolean;
   json?: boolean;
   checkpointKey?: string;
+  anchorFile?: string;
   dataDir?: string;
   config?: string;
 }
@@ -28,13 +29,19 @@ export function registerVerifyCommand(program: Command): void {
     .option('--all', 'verify every recorded session')
     .option('--json', 'print the reports as JSON (with --all: sessions, problems, notes, anchor)')
     .option('--checkpoint-key <file>', "the key the local store's checkpoints are signed with (default: recording.checkpointKeyFile of --config)")
+    .option('--anchor-file <file>', "the local store's checkpoint anchor file (default: recording.checkpointAnchorFile of --config)")
     .option('--data-dir <dir>', 'kubetape data directory (default ~/.kubetape)')
     .option('--config <file>', 'kubetape config file (its dataDir and recording store)')
     .action(async (idArg: string | undefined, o: VerifyOptions) => {
       if (!idArg === !o.all) throw new CliError('give a session id or --all (not both)');
       const c = configForCli(o);
-      if (o.checkpointKey && (c.recording.store ?? 'local') !== 'local') throw new CliError('--checkpoint-key is for the local store');
-      const recording = o.checkpointKey ? { ...c.recording, checkpointKeyFile: resolve(o.checkpointKey) } : c.recording;
+      if ((o.checkpointKey || o.anchorFile) && (c.recording.store ?? 'local') !== 'local')
+        throw new CliError(`${o.checkpointKey ? '--checkpoint-key' : '--anchor-file'} is for the local store`);
+      const recording = {
+        ...c.recording,
+        ...(o.checkpointKey ? { checkpointKeyFile: resolve(o.checkpointKey) } : {}),
+        ...(o.anchorFile ? { checkpointAnchorFile: resolve(o.anchorFile) } : {}),
+      };
       const store = openReadableStore({ dataDir: c.dataDir, recording });
       try {
         if (!store.verify) throw new CliError('the configured store cannot verify recordings');

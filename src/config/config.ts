@@ -123,8 +123,8 @@ export function readConfigFile(path: string): Partial<ServeConfig> {
     if (typeof v === 'string') obj[k] = resolve(base, expandHome(v));
   }
   const atBase = (p: string) => resolve(base, expandHome(p));
-  if (typeof (rec as Record<string, unknown> | undefined)?.['checkpointKeyFile'] === 'string') {
-    (rec as Record<string, unknown>)['checkpointKeyFile'] = atBase((rec as Record<string, string>)['checkpointKeyFile']);
+  for (const k of ['checkpointKeyFile', 'checkpointAnchorFile']) {
+    if (typeof (rec as Record<string, unknown> | undefined)?.[k] === 'string') (rec as Record<string, unknown>)[k] = atBase((rec as Record<string, string>)[k]);
   }
   try {
     if (obj['authentication'] !== undefined) obj['authentication'] = parseAuthentication(obj['authentication'], atBase);

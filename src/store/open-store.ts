@@ -25,6 +25,7 @@ export async function openWritableStore(o: OpenStoreOptions): Promise<RecordingS
       // Read now: a serve whose checkpoints cannot be signed must not start quietly unsigned.
       ...(o.recording.checkpointKeyFile ? { checkpointKey: loadCheckpointKey(o.recording.checkpointKeyFile, o.dataDir) } : {}),
       ...(o.recording.checkpointSeconds ? { checkpointSeconds: o.recording.checkpointSeconds } : {}),
+      ...(o.recording.checkpointAnchorFile ? { checkpointAnchorFile: o.recording.checkpointAnchorFile } : {}),
     });
   }
   const { AwsStore } = await import('./aws/aws-store.js');
@@ -39,7 +40,11 @@ export async function openWritableStore(o: OpenStoreOptions): Promise<RecordingS
 /** The store the CLI reads from (never writes, never claims live sessions). */
 export function openReadableStore(o: { dataDir: string; recording: RecordingConfig }): RecordingStore {
   if ((o.recording.store ?? 'local') === 'local')
-    return new LocalStore(o.dataDir, { writable: false, ...(o.recording.checkpointKeyFile ? { checkpointKeyFile: o.recording.checkpointKeyFile } : {}) });
+    return new LocalStore(o.dataDir, {
+      writable: false,
+      ...(o.recording.checkpointKeyFile ? { checkpointKeyFile: o.recording.checkpointKeyFile } : {}),
+      ...(o.recording.checkpointAnchorFile ? { checkpointAnchorFile: o.recording.checkpointAnchorFile } : {}),
+    });
   return new LazyStore(async () => {
     const { AwsStore } = await import('./aws/aws-store.js');
     return AwsStore.open({ settings: awsStoreSettings(o.recording) });

@@ -36,6 +36,13 @@ export interface RecordingStoreKeys {
    * unsigned and verify says the evidence is only as strong as the data dir's protection.
    */
   checkpointKeyFile?: string;
+  /**
+   * Local store: a file outside the data dir that each checkpoint is also
+   * appended to (its index line and hash), so that putting an older copy of
+   * the data dir back in place is named by `verify`. Keep it where whoever can
+   * write the data dir cannot truncate it (another volume or host, chattr +a).
+   */
+  checkpointAnchorFile?: string;
   /** Seconds between checkpoints of the open sessions' heads while they grow (default 60). */
   checkpointSeconds?: number;
   /**
@@ -77,6 +84,7 @@ export const RECORDING_STORE_KEYS: readonly (keyof RecordingStoreKeys)[] = [
   'chunkBytes',
   'flushSeconds',
   'checkpointKeyFile',
+  'checkpointAnchorFile',
   'checkpointSeconds',
   'checkpointKmsKeyId',
 ];
@@ -93,7 +101,7 @@ const AWS_ONLY: readonly (keyof RecordingStoreKeys)[] = [
   'flushSeconds',
   'checkpointKmsKeyId',
 ];
-const LOCAL_ONLY: readonly (keyof RecordingStoreKeys)[] = ['checkpointKeyFile'];
+const LOCAL_ONLY: readonly (keyof RecordingStoreKeys)[] = ['checkpointKeyFile', 'checkpointAnchorFile'];
 
 export interface AwsStoreSettings {
   table: string;
@@ -129,6 +137,9 @@ export function validateRecordingStore(r: RecordingStoreKeys): void {
     if (stray) throw new ConfigError(`recording.${stray} is only used with recording.store: aws`);
     if (r.checkpointKeyFile !== undefined && (typeof r.checkpointKeyFile !== 'string' || r.checkpointKeyFile === '')) {
       throw new ConfigError('recording.checkpointKeyFile must be the path of a key file kept outside the data dir');
+    }
+    if (r.checkpointAnchorFile !== undefined && (typeof r.checkpointAnchorFile !== 'string' || r.checkpointAnchorFile === '')) {
+      throw new ConfigError('recording.checkpointAnchorFile must be the path of a file kept outside the data dir');
     }
     checkpointSeconds(r);
     return;

@@ -22,7 +22,7 @@
 // data dir; a checkpoint signed with a key kept outside the data dir cannot
 // be, so what lies before the last signed checkpoint is anchored.
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { closeSync, openSync, readFileSync, readSync, realpathSync } from 'node:fs';
+import { appendFileSync, closeSync, fstatSync, openSync, readFileSync, readSync, realpathSync } from 'node:fs';
 import { isAbsolute, relative, resolve } from 'node:path';
 import { countEvent, emptyCounts, type RecordEvent, type SessionEndEvent, type SessionStartEvent, type SessionSummaryCounts } from '../../model/recording.js';
 import { CHAIN_FIELD, GENESIS_LINE, LINK_FIELD, lineBytesHash } from './line-chain.js';
@@ -130,7 +130,7 @@ export function loadCheckpointKey(path: string, dataDir?: string): Buffer {
   try {
     raw = readFileSync(path);
   } catch (e) {
-    throw new Error(`cannot read the checkpoint key ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    throw new Error(`cannot read the checkpoint key ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { cause: e });
   }
   let end = raw.length;
   while (end > 0 && (raw[end - 1] === 0x0a || raw[end - 1] === 0x0d || raw[end - 1] === 0x20 || raw[end - 1] === 0x09)) end--;
@@ -141,6 +141,57 @@ export function loadCheckpointKey(path: string, dataDir?: string): Buffer {
     throw new Error(`the checkpoint key ${path} is inside the data dir ${dataDir}: whoever can rewrite the recordings could read it; keep it elsewhere`);
   }
   return Buffer.from(key);
+}
+
+/**
+ * One line of the anchor file (recording.checkpointAnchorFile): a checkpoint
+ * as it landed in the index, appended once the index holds it durably. The
+ * file lives outside the data dir (another volume, an append-only file, a
+ * log shipped elsewhere): an older but consistent copy of the data dir put
+ * back in place (a rollback, which every chain and signature inside it
+ * accepts) has an index that ends before the last line recorded here.
+ */
+export interface AnchorEntry {
+  time: string;
+  /** The checkpoint's line in index.ndjson (1-based) and the SHA-256 of that line. */
+  line: number;
+  sha256: string;
+  keyId?: string;
+}
+
+/** Refuses an anchor file inside the data dir: whoever could roll the data dir back could roll it back too. */
+export function checkAnchorFile(path: string, dataDir: string): void {
+  if (inside(real(path), real(dataDir)))
+    throw new Error(
+      `the checkpoint anchor file ${path} is inside the data dir ${dataDir}: a rollback of the data dir would take it back too; keep it elsewhere`,
+    );
+}
+
+export function appendAnchor(path: string, e: AnchorEntry): void {
+  appendFileSync(path, JSON.stringify(e) + '\n', { mode: 0o600 });
+}
+
+/** The last whole entry of the anchor file (its last 64 KiB are read); undefined when it holds none. Throws when it cannot be read. */
+export function lastAnchor(path: string): AnchorEntry | undefined {
+  const fd = openSync(path, 'r');
+  try {
+    const size = fstatSync(fd).size;
+    const n = Math.min(size, 64 * 1024);
+    const buf = Buffer.alloc(n);
+    readSync(fd, buf, 0, n, size - n);
+    const lines = buf.toString('utf8').split('\n');
+    for (let i = lines.length - 1; i >= 0; i--) {
+      try {
+        const e = JSON.parse(lines[i]) as AnchorEntry;
+        if (typeof e.line === 'number' && typeof e.sha256 === 'string') return e;
+      } catch {
+        // torn or cut by the 64 KiB window: the one before
+      }
+    }
+    return undefined;
+  } finally {
+    closeSync(fd);
+  }
 }
 
 function real(p: string): string {

@@ -15,17 +15,21 @@
 import { appendFileSync, closeSync, mkdirSync, openSync, readSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
+import { open } from 'node:fs/promises';
 import { AppendLog } from './append-log.js';
 import { readNdjson } from './ndjson-reader.js';
 import { GENESIS_LINE, chainLine, lineBytesHash, lineHash, unchain } from './line-chain.js';
 import { verifyLocalStore } from './store-verify.js';
 import {
   LINK_FIELD,
+  appendAnchor,
+  checkAnchorFile,
   checkpointMac,
   forEachLine,
   keyId,
   loadCheckpointKey,
   scanSessionFile,
+  type AnchorEntry,
   type IndexCheckpoint,
   type IndexEnd,
   type IndexLine,
@@ -39,6 +43,9 @@ import { countEvent, emptyCounts, type RecordEvent, type SessionStartEvent, type
 import { matchesGuardrailFilter, matchesSummaryFilter, type AppendOptions, type RecordingStore, type SessionFilter, type SessionWriter } from '../store.js';
 import type { StoreVerifyReport, VerifyReport } from '../verify.js';
 
+/** Bytes a live view reads of a session file at a time (a line holds at most a body of maxBodyBytes, base64). */
+const TAIL_READ_BYTES = 8 * 1024 * 1024;
+
 export interface LocalStoreOptions {
   writable: boolean;
   claim?: boolean;
@@ -51,6 +58,8 @@ export interface LocalStoreOptions {
   checkpointKeyFile?: string;
   /** Seconds between checkpoints of the open sessions' heads while something changes (default 60). */
   checkpointSeconds?: number;
+  /** recording.checkpointAnchorFile: every checkpoint is also appended there (index-chain.ts AnchorEntry); verify checks the last. */
+  checkpointAnchorFile?: string;
 }
 
 /** What a writable store knows of a session the index has no end or seal for. */
@@ -71,6 +80,7 @@ export class LocalStore implements RecordingStore {
   private readonly key: Buffer | undefined;
   private readonly keyId: string | undefined;
   private readonly keyFile: string | undefined;
+  private readonly anchorFile: string | undefined;
   private readonly dataDir: string;
   private readonly checkpointMs: number;
   /** The index chain's head: lines in index.ndjson and the SHA-256 of the last whole one. */
@@ -99,6 +109,8 @@ export class LocalStore implements RecordingStore {
     this.dataDir = dataDir;
     this.key = opts.checkpointKey;
     this.keyFile = opts.checkpointKeyFile;
+    this.anchorFile = opts.checkpointAnchorFile;
+    if (this.anchorFile) checkAnchorFile(this.anchorFile, dataDir);
     this.keyId = opts.checkpointKey ? keyId(opts.checkpointKey) : undefined;
     this.checkpointMs = Math.max(1, opts.checkpointSeconds ?? 60) * 1000;
     mkdirSync(join(this.root, 'sessions'), { recursive: true, mode: 0o700 });
@@ -175,7 +187,7 @@ export class LocalStore implements RecordingStore {
     } catch (err) {
       // Not written (AppendLog cuts a failed line off again, or leaves a fragment on a line of its own).
       this.indexDirty = true;
-      return Promise.reject(err);
+      return Promise.reject(err as Error);
     }
     this.indexHead = lineHash(line);
     this.indexLines++;
@@ -266,7 +278,13 @@ export class LocalStore implements RecordingStore {
       cp.keyId = this.keyId!;
       cp.mac = checkpointMac(this.key, this.indexHead, cp);
     }
-    const p = this.appendIndex(cp, true);
+    let p = this.appendIndex(cp, true);
+    const anchorFile = this.anchorFile;
+    if (anchorFile) {
+      // Recorded outside the data dir only once the index holds it on disk: a crash must not leave the anchor ahead of the index.
+      const entry: AnchorEntry = { time: cp.time, line: this.indexLines, sha256: this.indexHead, ...(cp.keyId ? { keyId: cp.keyId } : {}) };
+      p = p.then(() => appendAnchor(anchorFile, entry));
+    }
     if (reason === 'periodic' || reason === 'shutdown') this.lastHeads = open;
     this.lastCheckpoint = JSON.stringify([this.indexLines, this.lastHeads]);
     return p;
@@ -393,6 +411,38 @@ export class LocalStore implements RecordingStore {
     for await (const ev of readNdjson<RecordEvent>(join(this.root, file))) yield unchain(ev);
   }
 
+  /**
+   * The events written to a session's file after its first `offset` bytes
+   * (whole lines only), and the offset to go on from: the console's live
+   * view tails a session this way instead of reading it again from the start.
+   * At most 8 MiB per call; undefined when there is no such session.
+   */
+  async readSessionTail(id: string, offset: number): Promise<{ events: RecordEvent[]; offset: number } | undefined> {
+    const file = this.fileOf(id);
+    if (!file) return undefined;
+    const fd = await open(join(this.root, file), 'r');
+    try {
+      const { size } = await fd.stat();
+      if (size <= offset) return { events: [], offset };
+      const buf = Buffer.alloc(Math.min(size - offset, TAIL_READ_BYTES));
+      const { bytesRead } = await fd.read(buf, 0, buf.length, offset);
+      const end = buf.subarray(0, bytesRead).lastIndexOf(0x0a);
+      if (end < 0) return { events: [], offset }; // a line still being written
+      const events: RecordEvent[] = [];
+      for (const line of buf.subarray(0, end).toString('utf8').split('\n')) {
+        if (!line) continue;
+        try {
+          events.push(unchain(JSON.parse(line) as RecordEvent));
+        } catch {
+          // a torn line (kubetape died writing it): verify reports it; the view goes on
+        }
+      }
+      return { events, offset: offset + end + 1 };
+    } finally {
+      await fd.close();
+    }
+  }
+
   /** One session against its file, its index lines (and the index chain up to them) and the checkpoints. */
   async verify(id: string): Promise<VerifyReport> {
     const r = await verifyLocalStore(this.verifyOptions(id));
@@ -407,7 +457,13 @@ export class LocalStore implements RecordingStore {
   private verifyOptions(only?: string): Parameters<typeof verifyLocalStore>[0] {
     const live = this.liveInstance();
     const key = this.key ?? (this.keyFile ? loadCheckpointKey(this.keyFile, this.dataDir) : undefined);
-    return { root: this.root, ...(key ? { key } : {}), ...(live ? { liveInstance: live } : {}), ...(only ? { only } : {}) };
+    return {
+      root: this.root,
+      ...(key ? { key } : {}),
+      ...(live ? { liveInstance: live } : {}),
+      ...(only ? { only } : {}),
+      ...(this.anchorFile ? { anchorFile: this.anchorFile } : {}),
+    };
   }
 
   /** Session files are found by id without the index: the id is in the name. */

@@ -20,6 +20,8 @@ import { CHAIN_FIELD, GENESIS_LINE, lineBytesHash } from './line-chain.js';
 import {
   LINK_FIELD,
   forEachLine,
+  lastAnchor,
+  type AnchorEntry,
   keyId,
   macMatches,
   sameJson,
@@ -41,6 +43,8 @@ export interface LocalVerifyOptions {
   liveInstance?: string;
   /** Check only this session's file (the index is always read whole). */
   only?: string;
+  /** recording.checkpointAnchorFile: the index must still hold the last checkpoint recorded there. */
+  anchorFile?: string;
 }
 
 interface At<T> {
@@ -185,7 +189,27 @@ export async function verifyLocalStore(o: LocalVerifyOptions): Promise<StoreVeri
   if (legacy) notes.push(`index.ndjson lines 1 to ${legacy} predate the index chain: they are checked against the session files, not chained`);
 
   // Checkpoints: their place in the index and, with the key, their signatures.
-  const anchor = judgeCheckpoints(checkpoints, indexLines, chained, o.key, problems, notes);
+  let anchor = judgeCheckpoints(checkpoints, indexLines, chained, o.key, problems, notes);
+  // The anchor file, outside the data dir: the index must not have gone back before its last entry.
+  if (o.anchorFile) {
+    let last: AnchorEntry | undefined;
+    try {
+      last = lastAnchor(o.anchorFile);
+    } catch (e) {
+      problems.push(`the anchor file ${o.anchorFile} cannot be read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+    if (last && indexLines < last.line)
+      problems.push(
+        `index.ndjson has ${indexLines} lines; the anchor file ${o.anchorFile} recorded a checkpoint at line ${last.line} (${last.time}): the data dir was put back to an older copy, or the index was cut`,
+      );
+    else if (last && hashAt.get(last.line) !== last.sha256)
+      problems.push(
+        `index.ndjson line ${last.line} is not the checkpoint the anchor file ${o.anchorFile} recorded there (${last.time}): the index was rewritten or put back to an older copy`,
+      );
+    else if (last)
+      anchor += `; the anchor file ${o.anchorFile} confirms the index reached line ${last.line} at ${last.time} (putting an older copy of the data dir back would be named)`;
+    else if (!problems.length) notes.push(`the anchor file ${o.anchorFile} holds no checkpoint yet`);
+  }
 
   // 3. Sessions.
   for (const [id, f] of facts)
