@@ -187,7 +187,7 @@ export class LocalStore implements RecordingStore {
     } catch (err) {
       // Not written (AppendLog cuts a failed line off again, or leaves a fragment on a line of its own).
       this.indexDirty = true;
-      return Promise.reject(err as Error);
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
     }
     this.indexHead = lineHash(line);
     this.indexLines++;
