@@ -1,8 +1,9 @@
 // A session's events as they are recorded, for the live view: everything
-// recorded so far, then what is added, until the session ends. The store is
-// read again every `intervalMs` from where the last read stopped (counted in
-// events): the local store's file grows as kubetape writes it (within
-// 250 ms here); the AWS store shows events once their chunk is uploaded, so
+// recorded so far, then what is added, until the session ends. Every
+// `intervalMs` the store is read for what was added: the local store's file
+// is tailed from the byte it was read to (readSessionTail; within 250 ms
+// here); other stores are read again, skipping the events already sent.
+// The AWS store shows events once their chunk is uploaded, so
 // a live view there lags by the store's flush interval (recording.aws
 // flushSeconds) plus this interval.
 import type { RecordEvent } from '../model/recording.js';
@@ -24,6 +25,7 @@ export interface FollowOptions {
 const HEARTBEAT_MS = 15_000;
 
 export async function followSession(o: FollowOptions): Promise<void> {
+  if (o.store.readSessionTail) return followTail(o, o.store.readSessionTail.bind(o.store));
   let sent = 0;
   let lastBeat = Date.now();
   let last = !o.live;
@@ -40,9 +42,8 @@ export async function followSession(o: FollowOptions): Promise<void> {
     }
     if (ended || last || o.signal.aborted) return;
     // Not ended in the record: still live, or kubetape stopped without ending it (interrupted).
-    const s = o.store.summary ? await o.store.summary(o.id) : (await o.store.listSessions({})).find((x) => x.id === o.id);
     // No longer live: one more read for what was written before it ended.
-    if (!s || s.state !== 'live') last = true;
+    if (!(await stillLive(o))) last = true;
     if (Date.now() - lastBeat >= HEARTBEAT_MS) {
       if (!(await o.heartbeat())) return;
       lastBeat = Date.now();
@@ -62,4 +63,36 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
     }
     signal.addEventListener('abort', done, { once: true });
   });
+}
+
+async function stillLive(o: FollowOptions): Promise<boolean> {
+  const s = o.store.summary ? await o.store.summary(o.id) : (await o.store.listSessions({})).find((x) => x.id === o.id);
+  return s?.state === 'live';
+}
+
+/** A store that can read from a position (local files): each poll reads only what was appended since the last. */
+async function followTail(o: FollowOptions, tail: NonNullable<RecordingStore['readSessionTail']>): Promise<void> {
+  let offset = 0;
+  let lastBeat = Date.now();
+  let last = !o.live;
+  for (;;) {
+    for (;;) {
+      const r = await tail(o.id, offset);
+      if (!r) return;
+      for (const ev of r.events) {
+        if (o.signal.aborted || !(await o.send(ev))) return;
+        lastBeat = Date.now();
+        if (ev.type === 'session.end') return;
+      }
+      offset = r.offset;
+      if (r.events.length === 0) break; // caught up
+    }
+    if (last || o.signal.aborted) return;
+    if (!(await stillLive(o))) last = true;
+    if (Date.now() - lastBeat >= HEARTBEAT_MS) {
+      if (!(await o.heartbeat())) return;
+      lastBeat = Date.now();
+    }
+    if (!last) await sleep(o.intervalMs, o.signal);
+  }
 }

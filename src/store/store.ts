@@ -107,6 +107,11 @@ export interface RecordingStore {
   resolveId(idOrPrefix: string): Promise<string | undefined>;
   /** Every event of one session, in the order written. */
   readSession(id: string): AsyncIterable<RecordEvent>;
+  /**
+   * Events appended after `offset` (an opaque position from the previous call; 0: the start), and the position
+   * to go on from: how the console's live view follows a session without reading it again (local store).
+   */
+  readSessionTail?(id: string, offset: number): Promise<{ events: RecordEvent[]; offset: number } | undefined>;
   /** One session's summary without listing them all (stores that can look one up directly). */
   summary?(id: string): Promise<SessionSummary | undefined>;
   /** Recompute the recording's hash chain and check it against the store's own records. */
