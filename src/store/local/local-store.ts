@@ -16,7 +16,6 @@ import { appendFileSync, closeSync, mkdirSync, openSync, readSync, readdirSync, 
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { open } from 'node:fs/promises';
-import { open } from 'node:fs/promises';
 import { AppendLog } from './append-log.js';
 import { readNdjson } from './ndjson-reader.js';
 import { GENESIS_LINE, chainLine, lineBytesHash, lineHash, unchain } from './line-chain.js';
@@ -43,9 +42,6 @@ import { currentProcess, isRunning, type ProcessIdentity } from '../process-iden
 import { countEvent, emptyCounts, type RecordEvent, type SessionStartEvent, type SessionSummary } from '../../model/recording.js';
 import { matchesGuardrailFilter, matchesSummaryFilter, type AppendOptions, type RecordingStore, type SessionFilter, type SessionWriter } from '../store.js';
 import type { StoreVerifyReport, VerifyReport } from '../verify.js';
-
-/** Bytes a live view reads of a session file at a time (a line holds at most a body of maxBodyBytes, base64). */
-const TAIL_READ_BYTES = 8 * 1024 * 1024;
 
 /** Bytes a live view reads of a session file at a time (a line holds at most a body of maxBodyBytes, base64). */
 const TAIL_READ_BYTES = 8 * 1024 * 1024;
@@ -413,38 +409,6 @@ export class LocalStore implements RecordingStore {
     const file = this.fileOf(id);
     if (!file) return;
     for await (const ev of readNdjson<RecordEvent>(join(this.root, file))) yield unchain(ev);
-  }
-
-  /**
-   * The events written to a session's file after its first `offset` bytes
-   * (whole lines only), and the offset to go on from: the console's live
-   * view tails a session this way instead of reading it again from the start.
-   * At most 8 MiB per call; undefined when there is no such session.
-   */
-  async readSessionTail(id: string, offset: number): Promise<{ events: RecordEvent[]; offset: number } | undefined> {
-    const file = this.fileOf(id);
-    if (!file) return undefined;
-    const fd = await open(join(this.root, file), 'r');
-    try {
-      const { size } = await fd.stat();
-      if (size <= offset) return { events: [], offset };
-      const buf = Buffer.alloc(Math.min(size - offset, TAIL_READ_BYTES));
-      const { bytesRead } = await fd.read(buf, 0, buf.length, offset);
-      const end = buf.subarray(0, bytesRead).lastIndexOf(0x0a);
-      if (end < 0) return { events: [], offset }; // a line still being written
-      const events: RecordEvent[] = [];
-      for (const line of buf.subarray(0, end).toString('utf8').split('\n')) {
-        if (!line) continue;
-        try {
-          events.push(unchain(JSON.parse(line) as RecordEvent));
-        } catch {
-          // a torn line (kubetape died writing it): verify reports it; the view goes on
-        }
-      }
-      return { events, offset: offset + end + 1 };
-    } finally {
-      await fd.close();
-    }
   }
 
   /**
