@@ -6,9 +6,11 @@
 // DynamoDB hashes and its manifest recomputed (which passes the per-session
 // check) fails against the head a checkpoint recorded; a checkpoint deleted,
 // overwritten, or forged with another KMS key is reported. Each tampering is
-// undone before the next.
+// undone before the next. And crash recovery with a zombie owner: the next
+// kubetape takes the spool over and the checkpoint chain carries on.
 import t from 'tap';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
@@ -31,6 +33,7 @@ import { md5Base64, sha256Hex } from '../src/store/aws/chunk-format.js';
 import { awsStoreSettings } from '../src/store/settings.js';
 import { newSessionId } from '../src/store/store.js';
 import { countEvent, emptyCounts, type RecordEvent } from '../src/model/recording.js';
+import { bootId, processStartTime, processState } from '../src/store/process-identity.js';
 
 const TABLE = 'kubetape-anchored';
 const BUCKET = 'kubetape-anchored-test';
@@ -283,3 +286,59 @@ t.test('a checkpoint deleted, overwritten, or forged with another KMS key is rep
   );
   t.ok((await store.verifyAll()).ok, 'restored: intact again');
 });
+
+t.test(
+  'after a kill -9 whose pid is left a zombie, the next kubetape takes the spool over, finishes the session and carries the checkpoint chain on',
+  async (t) => {
+    const data = mkdtempSync(join(tmpdir(), 'kubetape-anchored-crash-'));
+    t.teardown(() => rmSync(data, { recursive: true, force: true }));
+    const settings = awsStoreSettings(awsRecording(TABLE, BUCKET, { chunkBytes: 2048, checkpointKmsKeyId: keyId, checkpointSeconds: 1 }));
+    // A session left live: its events spooled and uploaded, never ended (the first kubetape died).
+    const first = await AwsStore.open({ settings, writable: { dataDir: data, failMode: 'closed' }, log: () => undefined });
+    const id = newSessionId();
+    const w = await first.openSession({
+      type: 'session.start',
+      session: id,
+      time: new Date().toISOString(),
+      user: 'erin',
+      groups: [],
+      authMethod: 'token-file',
+      cluster: 'prod',
+      source: '10.0.0.2',
+    });
+    for (let i = 0; i < 6; i++)
+      await w.append({ type: 'stream', session: id, seq: 1, offsetMs: i, channel: 'stdout', encoding: 'utf8', data: `crash ${i} `.padEnd(600, '.') });
+    await first.close();
+
+    // The spool's owner was a process now a zombie: killed, its parent not reaping it (its pid and start time still match).
+    const holder = spawn('sh', ['-c', 'sleep 0 & echo $!; exec sleep 600'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    t.teardown(() => void holder.kill('SIGKILL'));
+    const zombie = await new Promise<number>((res) => holder.stdout.once('data', (c: Buffer) => res(Number(c.toString().trim()))));
+    for (let i = 0; i < 200 && processState(zombie) !== 'Z'; i++) await new Promise((r) => setTimeout(r, 10));
+    t.equal(processState(zombie), 'Z', `pid ${zombie} is a zombie`);
+    const owner = join(data, 'spool', 'owner.json');
+    const identity = (pid: number) => ({ pid, startTime: processStartTime(pid), bootId: bootId() });
+    // A live owner is respected (the check is real) ...
+    writeFileSync(owner, JSON.stringify(identity(holder.pid!)));
+    await t.rejects(AwsStore.open({ settings, writable: { dataDir: data, failMode: 'closed' }, log: () => undefined }), /in use by another kubetape/);
+    // ... a zombie is not.
+    writeFileSync(owner, JSON.stringify(identity(zombie)));
+    const second = await AwsStore.open({ settings, writable: { dataDir: data, failMode: 'closed' }, log: () => undefined });
+    t.ok(await second.uploaded(20_000), 'the restart finishes what the dead one left');
+    await second.close();
+    const r = await store.verifyAll();
+    t.ok(r.ok, `intact: ${[...r.problems, ...r.sessions.map((s) => s.problem ?? 'ok')].join('; ')}`);
+    t.match(
+      r.sessions.find((s) => s.id === id),
+      { ok: true, state: 'interrupted' },
+    );
+    const { versions: cps } = await versions('recordings/checkpoints/');
+    const named = await Promise.all(cps.map(async (v) => JSON.parse((await get(v.Key!)).toString()) as Checkpoint));
+    t.ok(
+      named.some((cp) => cp.sessions.some((s) => s.id === id && s.state === 'interrupted')),
+      'a checkpoint names it, interrupted',
+    );
+    const writers = new Set(named.filter((cp) => cp.sessions.some((s) => s.id === id)).map((cp) => cp.writer));
+    t.equal(writers.size, 1, 'one writer chain across the restart (the data dir keeps its place in it)');
+  },
+);
