@@ -379,3 +379,20 @@ t.test('proxy-subresource requests: MCP derived from the recorded bodies, counte
   t.ok(report.ok, `the session verifies, its MCP counts recounted from its events: ${report.problem ?? ''}`);
   await store.close();
 });
+
+t.test('memory stays bounded: pipelined bodies share a budget, requests never answered, a pod that talks first', async (t) => {
+  const post = (b: string): string => `POST /p HTTP/1.1\r\nContent-Length: ${b.length}\r\n\r\n${b}`;
+  const body = 'y'.repeat(1000);
+  const evs = decode([['in', post(body) + post(body) + post(body)]], { limit: 1000 });
+  const kept = of(evs, 'http.exchange').map((x) => x.request.body?.data.length);
+  t.same(kept, [1000, 1000, 0], 'two bodies kept whole, the third finds the connection budget spent');
+  t.ok(of(evs, 'http.exchange')[2].request.body?.truncated, 'and is marked cut');
+  const flood = decode([['in', GET('/x').repeat(70)]]);
+  t.match(of(flood, 'decode.note').at(-1)?.note, /more than 64 requests waiting/, 'unanswered pipelined requests are bounded');
+  const chatty = decode([
+    ['in', 'GET'],
+    ['out', 'z'.repeat(40_000)],
+    ['out', 'z'.repeat(40_000)],
+  ]);
+  t.match(of(chatty, 'decode.note')[0]?.note, /kept talking/, 'what the pod says while the client is undecided is bounded');
+});

@@ -6,22 +6,38 @@ import type { RecordedBody } from '../../model/recording.js';
 import { maskPatterns, type MaskPattern } from '../../mask/patterns.js';
 import { encodeBytes } from '../body-capture.js';
 
-/** Keeps the first `limit` bytes of a body and counts the rest. */
+/** Bytes one connection may hold in bodies being captured at once (pipelined requests share it). */
+export class CaptureBudget {
+  constructor(public left: number) {}
+}
+
+/** Keeps the first `limit` bytes of a body (within the connection's budget) and counts the rest. */
 export class BoundedBody {
   private parts: Buffer[] = [];
   private kept = 0;
   size = 0;
 
-  constructor(private readonly limit: number) {}
+  constructor(
+    private readonly limit: number,
+    private readonly budget?: CaptureBudget,
+  ) {}
+
+  /** Gives the bytes held back to the budget (the body has been recorded or dropped). */
+  release(): void {
+    if (this.budget) this.budget.left += this.kept;
+    this.parts = [];
+    this.kept = 0;
+  }
 
   add(chunk: Buffer): void {
     this.size += chunk.length;
-    const room = this.limit - this.kept;
+    const room = Math.min(this.limit - this.kept, this.budget ? this.budget.left : Infinity);
     if (room <= 0) return;
     // Copied: the chunk belongs to the forwarding path.
     const part = Buffer.from(chunk.length <= room ? chunk : chunk.subarray(0, room));
     this.parts.push(part);
     this.kept += part.length;
+    if (this.budget) this.budget.left -= part.length;
   }
 
   get truncated(): boolean {

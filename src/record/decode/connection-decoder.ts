@@ -9,7 +9,7 @@ import { StringDecoder } from 'node:string_decoder';
 import { maskPatterns, type MaskPattern } from '../../mask/patterns.js';
 import { looksLikeText } from '../looks-like-text.js';
 import { encodeBytes } from '../body-capture.js';
-import { BoundedBody, recordBody } from './body-decode.js';
+import { BoundedBody, CaptureBudget, recordBody } from './body-decode.js';
 import { headerValue, headerValues, storedHeaders } from './header-values.js';
 import { Http1Reader, type BodyFraming, type MessageHead } from './http1-reader.js';
 import { mcpMessages, type McpLinker } from './mcp.js';
@@ -19,6 +19,8 @@ import { WebSocketReader } from './websocket-reader.js';
 
 /** Requests waiting for their responses on one connection (pipelining) before decoding gives up. */
 export const MAX_PIPELINE = 64;
+/** Bytes of the pod's answer held while the client's first bytes do not yet say what it speaks. */
+const MAX_HELD = 64 * 1024;
 
 export interface ConnectionContext {
   connection: number;
@@ -60,8 +62,13 @@ export class ConnectionDecoder {
   private resReader: Http1Reader | undefined;
   private ws: { in: WebSocketReader; out: WebSocketReader } | undefined;
   private mcpSession: string | undefined;
+  private heldBytes = 0;
+  /** Bodies being captured on this connection hold at most two bodies' worth (pipelined requests share it). */
+  private readonly budget: CaptureBudget;
 
-  constructor(private readonly cx: ConnectionContext) {}
+  constructor(private readonly cx: ConnectionContext) {
+    this.budget = new CaptureBudget(2 * cx.limit);
+  }
 
   get decoding(): boolean {
     return this.mode !== 'raw';
@@ -115,6 +122,8 @@ export class ConnectionDecoder {
     if (dir === 'out') {
       // The pod spoke first: not HTTP (a client always speaks first there).
       if (this.sniffed.length === 0) return this.leaveRaw(chunk, 'the pod spoke first');
+      this.heldBytes += chunk.length;
+      if (this.heldBytes > MAX_HELD) return this.leaveRaw(Buffer.concat(this.sniffed), 'the pod kept talking before the client said anything HTTP');
       this.held.push({ dir, chunk });
       return;
     }
@@ -288,7 +297,7 @@ export class ConnectionDecoder {
   }
 
   private side(h: MessageHead): Side {
-    return { head: h, at: this.cx.now(), body: new BoundedBody(this.cx.limit), done: false };
+    return { head: h, at: this.cx.now(), body: new BoundedBody(this.cx.limit, this.budget), done: false };
   }
 
   /** A body as text for MCP: decoded, complete (a cut JSON body is not parsed), masked later per field. */
@@ -335,6 +344,8 @@ export class ConnectionDecoder {
       if (status === '101' && p.upgrade) ev.upgrade = p.upgrade;
     }
     if (incomplete) ev.incomplete = !rq.done ? 'request' : 'response';
+    rq.body.release();
+    rs?.body.release();
     this.emit(ev);
   }
 

@@ -13,6 +13,8 @@ import type { DecodedSink } from './types.js';
 
 /** Queued bytes of one connection before its decoding gives up. */
 export const MAX_QUEUED_PER_CONNECTION = 8 * 1024 * 1024;
+/** Queued bytes of all connections of a port-forward: past it, the connection that adds more is left raw. */
+export const MAX_QUEUED = 32 * 1024 * 1024;
 /** Bytes decoded per turn of the event loop before yielding to forwarding. */
 const SLICE_BYTES = 1024 * 1024;
 /** Connections decoded at once; later ones are left raw until one ends. */
@@ -36,6 +38,7 @@ export class PortForwardTap {
   private readonly linker = new McpLinker();
   private scheduled: NodeJS.Immediate | undefined;
   private closed = false;
+  private queued = 0;
 
   constructor(private readonly o: TapOptions) {}
 
@@ -61,11 +64,12 @@ export class PortForwardTap {
   push(n: number, dir: 'in' | 'out', chunk: Buffer): void {
     const c = this.conns.get(n);
     if (!c || !c.decoder.decoding || chunk.length === 0) return;
-    if (c.queued + chunk.length > MAX_QUEUED_PER_CONNECTION) {
+    if (c.queued + chunk.length > MAX_QUEUED_PER_CONNECTION || this.queued + chunk.length > MAX_QUEUED) {
       this.drop(n);
       return;
     }
     c.queued += chunk.length;
+    this.queued += chunk.length;
     this.queue.push({ n, dir, chunk });
     this.scheduled ??= setImmediate(() => this.run(SLICE_BYTES));
   }
@@ -93,6 +97,7 @@ export class PortForwardTap {
     let done = 0;
     while (this.queue.length > 0 && done < budget) {
       const q = this.queue.shift()!;
+      this.queued -= q.chunk.length;
       const c = this.conns.get(q.n);
       if (!c) continue;
       c.queued -= q.chunk.length;
@@ -104,7 +109,11 @@ export class PortForwardTap {
 
   private drop(n: number): void {
     this.conns.delete(n);
-    for (let i = this.queue.length - 1; i >= 0; i--) if (this.queue[i].n === n) this.queue.splice(i, 1);
+    for (let i = this.queue.length - 1; i >= 0; i--) {
+      if (this.queue[i].n !== n) continue;
+      this.queued -= this.queue[i].chunk.length;
+      this.queue.splice(i, 1);
+    }
     this.o.sink({
       type: 'decode.note',
       at: this.now(),
