@@ -62,6 +62,12 @@ t.before(async () => {
       policy: parsePolicyObject({
         rules: [
           {
+            name: 'agents-deletes-need-a-human',
+            match: { agent: true, verb: 'delete', resource: 'configmaps' },
+            action: 'require-approval',
+            approvers: ['agents'],
+          },
+          {
             name: 'agents-for-alice-read-only',
             match: { actingFor: 'alice', verb: ['create', 'update', 'patch', 'delete'] },
             action: 'deny',
@@ -384,4 +390,28 @@ t.test('an MCP tool call is followed across its kubectl runs and its exec by tra
   t.match(agents.stdout.toString(), /Agents: \d+ \(\d+ sessions; people 0\)\nAGENT\s+SESSIONS\s+REQUESTS\s+REFUSED\s+ACTING FOR\n/);
   t.match(agents.stdout.toString(), /^mcp-act\s+\d+\s+\d+\s+1\s+alice \(\d+\)$/m, 'per agent: sessions, requests, refusals, for whom');
   t.match(humans.stdout.toString(), /No sessions recorded match those filters/);
+});
+
+t.test('an agent cannot approve: approvals are decided by people', async (t) => {
+  const asked = await kubectl(['delete', 'configmap', 'agent-made'], { kubeconfig: machineKubeconfig('mcp-k8s') });
+  t.not(asked.code, 0);
+  const id = /approval id (ap-[0-9a-f]+)/.exec(asked.stderr)?.[1];
+  t.ok(id, `the delete waits for approval: ${asked.stderr}`);
+  // Another machine in the approvers group, not the requester: still not a person.
+  const token = await tokenFor('mcp-k8s-2');
+  const answer = await new Promise<{ status: number; body: string }>((done, fail) => {
+    const req = request(
+      new URL(`/kubetape/v1/approvals/${id}/approve`, s.h.kt.url),
+      { method: 'POST', ca: s.h.kt.ca, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' } },
+      (res) => {
+        let body = '';
+        res.on('data', (c: Buffer) => (body += c.toString()));
+        res.on('end', () => done({ status: res.statusCode ?? 0, body }));
+      },
+    );
+    req.on('error', fail);
+    req.end('{}');
+  });
+  t.equal(answer.status, 403, answer.body);
+  t.match(answer.body, /approvals are decided by people; machine:mcp-k8s-2 is an agent/);
 });

@@ -122,6 +122,9 @@ async function handle(
     const { type: _t, at: _a, ...rest } = s.request;
     return approvalView(await store.request({ ...rest, reason }));
   }
+  // An approval is a person's decision: an agent (a machine identity, or one acting for someone) can never give or refuse one.
+  if ((action === 'approve' || action === 'deny') && who.kind === 'machine')
+    throw new ApprovalError(403, `approvals are decided by people; ${who.agent ?? who.user} is an agent (a machine identity)`, 'Forbidden');
   if (action === 'approve') {
     const once = input['once'] === true;
     let durationMs: number | undefined;
