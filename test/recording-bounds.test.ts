@@ -16,7 +16,9 @@ import { join } from 'node:path';
 import { kubectlBinary, recorded, settledStreamExchanges, startStreamHarness, streamExchanges } from './helpers/streams.js';
 import { mountTmpfs, openRawExec, readyz, sessionLines, until } from './helpers/raw-exec.js';
 import type { RecordingConfig } from '../src/store/settings.js';
-import type { StreamEvent } from '../src/model/recording.js';
+import type { RecordEvent, RequestEvent, ResponseChunkEvent, ResponseEvent, StreamEvent } from '../src/model/recording.js';
+import { request } from 'node:https';
+import type { IncomingMessage } from 'node:http';
 import { PACING } from '../src/record/stream-pacing.js';
 import { RecordingLimits, USAGE_FILE } from '../src/record/limits.js';
 
@@ -248,4 +250,44 @@ t.test('the daily budget survives a restart: the day’s counts are kept in the 
   const third = new RecordingLimits(o);
   t.teardown(() => third.close());
   t.doesNotThrow(() => third.admitNew('alice'), 'a new day, a new budget');
+});
+
+t.test('failMode closed: a watch whose recording reaches maxStreamBytes is ended; the event past it never reaches the client', async (t) => {
+  const s = await startStreamHarness({ minor: '32', config: { recording: { ...BASE, maxStreamBytes: 6000 } } });
+  t.teardown(() => s.close());
+  s.h.api.objects.put({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'small', namespace: 'default' }, data: { k: 'v' } });
+  const url = new URL(`${s.h.kt.url}/api/v1/namespaces/default/configmaps?watch=1`);
+  let body = '';
+  const res = await new Promise<IncomingMessage>((resolve, reject) => {
+    const req = request(url, { ca: s.h.kt.ca, headers: { Authorization: `Bearer ${s.h.kt.localToken}` } }, resolve);
+    req.on('error', reject);
+    req.end();
+  });
+  t.equal(res.statusCode, 200);
+  res.on('data', (c: Buffer) => (body += c.toString()));
+  res.on('error', () => undefined);
+  const ended = new Promise<boolean>((r) => res.on('close', () => r(true)));
+  await until(() => body.includes('"small"'), 'the watch to show the first configmap');
+  s.h.api.objects.put({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'too-big', namespace: 'default' }, data: { k: 'v'.repeat(8000) } });
+  t.ok(await Promise.race([ended, new Promise<boolean>((r) => setTimeout(() => r(false), 10_000))]), 'the watch was ended');
+  t.notMatch(body, /too-big/, 'the event the recording could not hold was not sent');
+  // The watch's recording: its response chunks and its response event.
+  const watchRecord = async (): Promise<{ response?: ResponseEvent; chunks: ResponseChunkEvent[] }> => {
+    for (const sum of await s.h.kt.store.listSessions()) {
+      const evs: RecordEvent[] = [];
+      for await (const ev of s.h.kt.store.readSession(sum.id)) evs.push(ev);
+      const req = evs.find((e): e is RequestEvent => e.type === 'request' && e.uri.includes('configmaps?watch=1'));
+      if (!req) continue;
+      return {
+        response: evs.find((e): e is ResponseEvent => e.type === 'response' && e.seq === req.seq),
+        chunks: evs.filter((e): e is ResponseChunkEvent => e.type === 'response.chunk' && e.seq === req.seq),
+      };
+    }
+    return { chunks: [] };
+  };
+  await until(async () => (await watchRecord()).response !== undefined, 'the watch to be recorded as ended');
+  const x = await watchRecord();
+  t.match(x.response?.error, /its recording reached the 6000 bytes a stream may keep \(recording.maxStreamBytes\)/, 'the recording says why it ended');
+  const kept = x.chunks.map((c) => Buffer.from(c.data, c.encoding === 'base64' ? 'base64' : 'utf8').toString()).join('');
+  t.equal(kept, body, 'the client got exactly what was recorded');
 });
