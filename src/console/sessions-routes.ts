@@ -8,7 +8,7 @@
 // of a recording is an access (`reads` in the summary, `GET /accesses`).
 // Recorded content is served as recorded: masked values stay masked.
 import type { Request, Response, NextFunction, RequestHandler } from 'express';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ServerResponse } from 'node:http';
 import { sendStatus } from '../model/status.js';
 import type { RequestTarget } from '../model/request-target.js';
 import { requestAttributes } from '../model/request-attributes.js';
@@ -137,9 +137,9 @@ export function createSessionsRoutes(o: SessionsApiOptions): RequestHandler {
       }
       const what = route[2];
       const done = () => exchange.finish(undefined, 200);
-      if (what === 'events') return await streamEvents(o.store, id, q, req, res, exchange, done);
+      if (what === 'events') return await streamEvents(o.store, id, q, res, exchange, done);
       if (what === 'cast') return await streamCast(o.store, id, q, res, exchange, done);
-      if (what === 'live') return await streamLive(o, id, summary, q, req, res, exchange, done);
+      if (what === 'live') return await streamLive(o, id, summary, q, res, exchange, done);
       throw notFound(id);
     } catch (e) {
       fail(e);
@@ -224,15 +224,7 @@ function inRange(ev: RecordEvent, from: number | undefined, to: number | undefin
   return (from === undefined || ev.seq >= from) && (to === undefined || ev.seq <= to);
 }
 
-async function streamEvents(
-  store: RecordingStore,
-  id: string,
-  q: URLSearchParams,
-  req: IncomingMessage,
-  res: ServerResponse,
-  exchange: Exchange,
-  done: () => void,
-): Promise<void> {
+async function streamEvents(store: RecordingStore, id: string, q: URLSearchParams, res: ServerResponse, exchange: Exchange, done: () => void): Promise<void> {
   onlyParams(q, ['from', 'to', 'bodies']);
   const from = seqParam(q, 'from');
   const to = seqParam(q, 'to');
@@ -241,13 +233,9 @@ async function streamEvents(
   exchange.responseHead(200, 'application/x-ndjson', undefined);
   res.writeHead(200, { 'Content-Type': 'application/x-ndjson', ...STREAM_HEADERS });
   for await (const ev of store.readSession(id)) {
-    if (!inRange(ev, from, to)) {
-      // Events come in request order: past `to`, nothing more can match but the end.
-      if (to !== undefined && ev.type === 'request' && ev.seq > to + 64) break;
-      continue;
-    }
+    // Read to the end even past `to`: a long request's response (a watch) comes after later requests.
+    if (!inRange(ev, from, to)) continue;
     if (!(await write(res, JSON.stringify(bodies ? ev : withoutBodies(ev)) + '\n'))) break;
-    if (req.destroyed) break;
   }
   res.end();
   done();
@@ -280,7 +268,6 @@ async function streamLive(
   id: string,
   summary: SessionSummary,
   q: URLSearchParams,
-  req: IncomingMessage,
   res: ServerResponse,
   exchange: Exchange,
   done: () => void,
@@ -289,8 +276,9 @@ async function streamLive(
   const bodies = flagParam(q, 'bodies');
   exchange.responseHead(200, 'text/event-stream', undefined);
   res.writeHead(200, { 'Content-Type': 'text/event-stream', 'X-Accel-Buffering': 'no', ...STREAM_HEADERS });
+  // The response's close: the client went away (or the response ended). Not the request's: that closes
+  // once its (empty) body is read.
   const closed = new AbortController();
-  req.once('close', () => closed.abort());
   res.once('close', () => closed.abort());
   await followSession({
     store: o.store,
