@@ -219,6 +219,11 @@ async function main(): Promise<void> {
     });
     console.log(`  all ${seen} sessions, ${pages} pages of 1000 via the cursor: ${ms(walk)}`);
 
+    console.log(`\nthe ${BIG_EVENTS}-event exec through the API, median of 3:`);
+    console.log(`  summary + hash chain verified     ${ms(await runs(`/kubetape/v1/sessions/${big}`, 3))}`);
+    console.log(`  events, no bodies (timeline)      ${ms(await runs(`/kubetape/v1/sessions/${big}/events?bodies=false`, 3))}`);
+    console.log(`  cast (asciicast v2, markers)      ${ms(await runs(`/kubetape/v1/sessions/${big}/cast?seq=1&stdin=true`, 3))}`);
+
     const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1280, height: 860 } });
     const page = await context.newPage();
     const link = mintLoginLink(join(dir, 'data'), { user: 'viewer@example.com', groups: ['auditors'] }, 300);
@@ -228,7 +233,10 @@ async function main(): Promise<void> {
     for (let i = 0; i < 5; i++) {
       const [d] = await timed(async () => {
         await page.goto(`${kt.url}/kubetape/ui/`);
-        await page.locator('table.sessions tbody tr').nth(99).waitFor();
+        await page
+          .locator('table.sessions tbody tr')
+          .nth(Math.min(100, SESSIONS) - 1)
+          .waitFor();
       });
       listRuns.push(d);
       const before = await page.getAttribute('main', 'data-loaded');

@@ -47,9 +47,9 @@ export interface PlayerHandle {
   dispose(): void;
 }
 
-/** The player for request `seq` of session `id`, with its controls. */
-export async function renderPlayer(box: HTMLElement, id: string, seq: number): Promise<PlayerHandle> {
-  const url = `${sessionPath(id)}/cast?seq=${seq}&stdin=true`;
+/** The player for request `seq` of session `id` (without: all its exec/attach, one after the other), with its controls. */
+export async function renderPlayer(box: HTMLElement, id: string, seq?: number): Promise<PlayerHandle> {
+  const url = `${sessionPath(id)}/cast?${seq !== undefined ? `seq=${seq}&` : ''}stdin=true`;
   const t0 = performance.now();
   const cast = parseCast(await getText(url));
   const screen = h('div', { class: 'player-screen', data: { testid: 'player' } });
@@ -59,7 +59,7 @@ export async function renderPlayer(box: HTMLElement, id: string, seq: number): P
   const time = h('span', { class: 'time' });
   const download = h('a', { class: 'download' }, 'download .cast');
   download.href = url;
-  download.download = `kubetape-${id}-${seq}.cast`;
+  download.download = `kubetape-${id}${seq !== undefined ? `-${seq}` : ''}.cast`;
   let speed = 1;
   let player: AsciinemaPlayer.Player | undefined;
 

@@ -128,11 +128,15 @@ export function renderSession(root: HTMLElement, id: string): () => void {
     void renderDetail(cell, id, seq, (s) => void openPlayer(s));
   };
 
-  const openPlayer = async (seq: number) => {
+  const openPlayer = async (seq?: number) => {
     player?.dispose();
-    const x = exchanges.get(seq);
-    terminal.replaceChildren(h('h2', null, `Terminal · request ${seq}${x?.request.exec ? ` · ${x.request.exec.command.join(' ')}` : ''}`));
-    const box = h('div', { class: 'player', data: { seq: String(seq) } }, 'loading the recording…');
+    const x = seq !== undefined ? exchanges.get(seq) : undefined;
+    const title =
+      seq === undefined
+        ? 'Terminal · every exec and attach of the session'
+        : `Terminal · request ${seq}${x?.request.exec ? ` · ${x.request.exec.command.join(' ')}` : ''}`;
+    terminal.replaceChildren(h('h2', null, title));
+    const box = h('div', { class: 'player', data: { seq: seq === undefined ? 'all' : String(seq) } }, 'loading the recording…');
     terminal.append(box);
     try {
       player = await renderPlayer(box, id, seq);
@@ -143,12 +147,52 @@ export function renderSession(root: HTMLElement, id: string): () => void {
     terminal.scrollIntoView({ block: 'nearest' });
   };
 
+  // An ended session with an exec or attach opens on the player: its
+  // recording (the cast) is fetched first, the timeline after it, since both
+  // come from the same server and a long exec's timeline is long too. A live
+  // session opens on the timeline and the live view; an exec of it that has
+  // finished plays once its response is seen.
+  let playing = false;
+  const play = (seq?: number) => {
+    if (playing) return Promise.resolve();
+    playing = true;
+    return openPlayer(seq);
+  };
+  const detailP = getJson<SessionDetail>(sessionPath(id));
+  const loadTimeline = async (live: boolean) => {
+    try {
+      await streamNdjson(`${sessionPath(id)}/events?bodies=false`, (ev: RecordEvent) => {
+        if (ev.type === 'request') {
+          exchanges.set(ev.seq, { request: ev });
+          order.push(ev.seq);
+          if (shown < TIMELINE_PAGE && order.length <= TIMELINE_PAGE) {
+            tbody.append(rowFor(exchanges.get(ev.seq)!));
+            shown++;
+          }
+        } else if (ev.type === 'response') {
+          const x = exchanges.get(ev.seq);
+          if (!x) return;
+          x.response = ev;
+          const tr = tbody.querySelector(`tr[data-seq="${ev.seq}"]`);
+          if (tr) tr.replaceWith(rowFor(x));
+          if (live && isTerminal(x.request)) void play(ev.seq);
+        }
+      });
+    } catch (err) {
+      timelineNote.textContent = `Could not read the events: ${(err as Error).message}`;
+    }
+    moreBtn.hidden = shown >= order.length;
+    timelineNote.textContent = `${order.length} requests${shown < order.length ? `, ${shown} shown` : ''}; open one for its bodies.`;
+    root.dataset['timeline'] = 'loaded';
+  };
+
   void (async () => {
     let detail: SessionDetail;
     try {
-      detail = await getJson<SessionDetail>(sessionPath(id));
+      detail = await detailP;
     } catch (err) {
       head.textContent = `Could not open the session: ${(err as Error).message}`;
+      root.dataset['timeline'] = 'loaded';
       return;
     }
     const s = detail.summary;
@@ -184,35 +228,8 @@ export function renderSession(root: HTMLElement, id: string): () => void {
       ),
     );
     if (s.state === 'live') cleanups.push(renderLive(live, id));
-    try {
-      await streamNdjson(`${sessionPath(id)}/events?bodies=false`, (ev: RecordEvent) => {
-        if (ev.type === 'request') {
-          exchanges.set(ev.seq, { request: ev });
-          order.push(ev.seq);
-          if (shown < TIMELINE_PAGE && order.length <= TIMELINE_PAGE) {
-            tbody.append(rowFor(exchanges.get(ev.seq)!));
-            shown++;
-          }
-        } else if (ev.type === 'response') {
-          const x = exchanges.get(ev.seq);
-          if (!x) return;
-          x.response = ev;
-          const tr = tbody.querySelector(`tr[data-seq="${ev.seq}"]`);
-          if (tr) tr.replaceWith(rowFor(x));
-        }
-      });
-    } catch (err) {
-      timelineNote.textContent = `Could not read the events: ${(err as Error).message}`;
-    }
-    moreBtn.hidden = shown >= order.length;
-    timelineNote.textContent = `${order.length} requests${shown < order.length ? `, ${shown} shown` : ''}; open one for its bodies.`;
-    root.dataset['timeline'] = 'loaded';
-    // The first exec/attach that has ended plays at once (a live session may hold finished ones; a running one is in the live view).
-    const playable = order.find((seq) => {
-      const x = exchanges.get(seq)!;
-      return isTerminal(x.request) && (x.response !== undefined || s.state !== 'live');
-    });
-    if (playable !== undefined) await openPlayer(playable);
+    else if (s.resources.some((r) => r === 'pods/exec' || r === 'pods/attach')) await play();
+    await loadTimeline(s.state === 'live');
     void renderAccesses(accesses, id);
   })();
   return () => cleanups.forEach((c) => c());
