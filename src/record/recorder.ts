@@ -40,7 +40,7 @@ import { recordingFailed, RecordingBudgetError, RecordingStopped, type Recording
 import { StreamPacer, ENVELOPE_BOUND, type Batch, type Where } from './stream-pacing.js';
 import { estimatedSize, streamEncoding, type MeasuredWriter } from './stored-size.js';
 import { PortForwardTap } from './decode/portforward-tap.js';
-import { DECODE_ALLOWANCE, decodeSpentNote, placeDecoded, proxyMcpEvents } from './decode/placed.js';
+import { DECODE_ALLOWANCE, decodedSize, decodeSpentNote, placeDecoded, proxyMcpEvents } from './decode/placed.js';
 import { isProxyRequest } from './decode/proxy-mcp.js';
 import type { UnplacedEvent } from './decode/types.js';
 
@@ -640,7 +640,7 @@ export class Exchange {
   decoded(u: UnplacedEvent): boolean {
     if (this.finished || this.stopReason || this.decodeSpent) return false;
     const ev = placeDecoded(u, this.sessionId, this.seq, this.started);
-    const size = estimatedSize(ev);
+    const size = decodedSize(ev);
     const bound = Math.min(this.recorder.opts.maxStreamBytes, DECODE_ALLOWANCE + this.streamBytesIn + this.bytesOut);
     if (this.decodedKept + size > bound) {
       this.decodeSpent = true;

@@ -17,6 +17,32 @@ export function placeDecoded(u: UnplacedEvent, session: string, seq: number, sta
   return { ...rest, session, seq, offsetMs: Math.max(0, at - started) };
 }
 
+/**
+ * A decoded event's stored size, estimated without encoding its bodies
+ * twice (the store encodes it once when it writes): the envelope as JSON,
+ * body and payload data counted by length (text data may take up to twice
+ * that as JSON; base64 is exact).
+ */
+export function decodedSize(ev: DecodedEvent): number {
+  const bodies: Array<RecordedBody | undefined> =
+    ev.type === 'http.exchange' ? [ev.request.body, ev.response?.body] : ev.type === 'ws.frame' ? [ev.payload] : [];
+  let big = 0;
+  for (const b of bodies) if (b) big += b.encoding === 'base64' ? b.data.length : 2 * b.data.length;
+  if (big < 4096) return Buffer.byteLength(JSON.stringify(ev)) + 81;
+  const blank = (b: RecordedBody | undefined): RecordedBody | undefined => (b ? { ...b, data: '' } : undefined);
+  const envelope =
+    ev.type === 'http.exchange'
+      ? {
+          ...ev,
+          request: { ...ev.request, body: blank(ev.request.body) },
+          response: ev.response ? { ...ev.response, body: blank(ev.response.body) } : undefined,
+        }
+      : ev.type === 'ws.frame'
+        ? { ...ev, payload: blank(ev.payload) }
+        : ev;
+  return Buffer.byteLength(JSON.stringify(envelope)) + big + 81;
+}
+
 export function decodeSpentNote(u: UnplacedEvent): UnplacedEvent {
   return {
     type: 'decode.note',
