@@ -178,8 +178,11 @@ export class AwsStore implements RecordingStore {
     return this.reader.summary(id);
   }
 
-  verify(id: string): Promise<VerifyReport> {
-    return verifyAwsSession(this.reader, id);
+  /** One session against its own chain and items; the checkpoints (what anchors it) are read by verifyAll. */
+  async verify(id: string): Promise<VerifyReport> {
+    const r = await verifyAwsSession(this.reader, id);
+    if (r.ok) r.notes.push('checked against its own chain and items; `verify --all` also checks it against the signed checkpoints');
+    return r;
   }
 
   /**
