@@ -286,6 +286,11 @@ t.test('kubetape credential never takes a client secret from the command line', 
   t.equal(env.code, 0, env.err);
   const token = (JSON.parse(env.out) as { status: { token: string } }).status.token;
   t.match(token, /^ktx1~[A-Za-z0-9_-]+~ey/);
+  const plain = await run([...base, '--certificate-authority', idpCa, '--cache-dir', join(dir, 'cache-env'), '--no-trace-context'], {
+    KUBETAPE_CLIENT_SECRET: SECRETS['mcp-k8s'],
+    TRACEPARENT: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
+  });
+  t.match((JSON.parse(plain.out) as { status: { token: string } }).status.token, /^ey[^~]+$/, '--no-trace-context: the token alone');
 });
 
 t.test('W3C trace headers are recorded when valid and bounded', async (t) => {

@@ -20,6 +20,8 @@ export interface CredentialFlags {
   clientSecret?: string;
   clientSecretFile?: string;
   tokenFile?: string;
+  /** false (--no-trace-context): print the token alone, whatever TRACEPARENT says. */
+  traceContext?: boolean;
   resource?: string;
   audience?: string;
   user?: string;
@@ -68,12 +70,15 @@ export async function runCredential(
       throw new CliError(`cannot read --certificate-authority ${f.certificateAuthority} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
     }
   }
-  const context = {
-    ...(io.env['TRACEPARENT'] ? { traceparent: io.env['TRACEPARENT'] } : {}),
-    ...(io.env['TRACESTATE'] ? { tracestate: io.env['TRACESTATE'] } : {}),
-    ...(io.env['BAGGAGE'] ? { baggage: io.env['BAGGAGE'] } : {}),
-    ...(io.env['KUBETAPE_CLIENT'] ? { client: io.env['KUBETAPE_CLIENT'] } : {}),
-  };
+  const context =
+    f.traceContext === false
+      ? {}
+      : {
+          ...(io.env['TRACEPARENT'] ? { traceparent: io.env['TRACEPARENT'] } : {}),
+          ...(io.env['TRACESTATE'] ? { tracestate: io.env['TRACESTATE'] } : {}),
+          ...(io.env['BAGGAGE'] ? { baggage: io.env['BAGGAGE'] } : {}),
+          ...(io.env['KUBETAPE_CLIENT'] ? { client: io.env['KUBETAPE_CLIENT'] } : {}),
+        };
   try {
     const t = f.tokenFile
       ? readTokenFile(expandHome(f.tokenFile))
@@ -142,6 +147,7 @@ export function registerCredentialCommand(program: Command): void {
     .option('--client-secret <secret>', 'client secret, for issuers that demand one of native clients (not with client-credentials)')
     .option('--client-secret-file <file>', 'client-credentials: the file holding the client secret (or set KUBETAPE_CLIENT_SECRET)')
     .option('--token-file <file>', 'print the token this file holds (a projected service-account token, a CI OIDC token), re-read every minute')
+    .option('--no-trace-context', 'do not carry TRACEPARENT, TRACESTATE, BAGGAGE and KUBETAPE_CLIENT in front of the token')
     .option('--resource <uri>', 'client-credentials: the resource indicator (RFC 8707) to ask a token for')
     .option('--audience <aud>', 'client-credentials: the audience parameter, for issuers that take one (Auth0, Okta)')
     .option('--user <name>', 'keep a separate login per name (several accounts at one issuer)')
