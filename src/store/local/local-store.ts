@@ -330,10 +330,11 @@ export class LocalStore implements RecordingStore {
     await Promise.all([written, this.checkpoint('session-end', head)]);
   }
 
-  private async readIndex(): Promise<Map<string, { start?: IndexStart; end?: IndexEnd; seal?: IndexSeal }>> {
+  /** The index's lines by session (`only`: that session's lines alone, the others not even parsed). */
+  private async readIndex(only?: string): Promise<Map<string, { start?: IndexStart; end?: IndexEnd; seal?: IndexSeal }>> {
     const byId = new Map<string, { start?: IndexStart; end?: IndexEnd; seal?: IndexSeal }>();
-    for await (const l of readNdjson<IndexLine>(this.indexPath)) {
-      if (l.kind === 'checkpoint') continue;
+    for await (const l of readNdjson<IndexLine>(this.indexPath, only ? (line) => line.includes(only) : undefined)) {
+      if (l.kind === 'checkpoint' || (only && l.id !== only)) continue;
       const e = byId.get(l.id) ?? {};
       if (l.kind === 'start') e.start = l;
       else if (l.kind === 'end') e.end = l;
@@ -354,7 +355,16 @@ export class LocalStore implements RecordingStore {
   }
 
   async listSessions(filter: SessionFilter = {}): Promise<SessionSummary[]> {
-    const index = await this.readIndex();
+    return this.summaries(await this.readIndex(), filter);
+  }
+
+  /** One session's summary, from its own index lines (the sessions API asks for one per call). */
+  async summary(id: string): Promise<SessionSummary | undefined> {
+    if (!id) return undefined;
+    return (await this.summaries(await this.readIndex(id), {}))[0];
+  }
+
+  private async summaries(index: Map<string, { start?: IndexStart; end?: IndexEnd; seal?: IndexSeal }>, filter: SessionFilter): Promise<SessionSummary[]> {
     const live = this.liveInstance();
     const out: SessionSummary[] = [];
     for (const [id, { start, end: ended, seal }] of index) {

@@ -4,7 +4,8 @@
 // does not parse.
 import { createReadStream } from 'node:fs';
 
-export async function* readNdjson<T>(path: string): AsyncGenerator<T> {
+/** `keep`: lines to parse (a cheap text test first, so a reader after one id parses only its lines). */
+export async function* readNdjson<T>(path: string, keep?: (line: string) => boolean): AsyncGenerator<T> {
   let rest = '';
   const stream = createReadStream(path, { encoding: 'utf8', highWaterMark: 256 * 1024 });
   try {
@@ -14,7 +15,7 @@ export async function* readNdjson<T>(path: string): AsyncGenerator<T> {
       while ((nl = rest.indexOf('\n')) >= 0) {
         const line = rest.slice(0, nl);
         rest = rest.slice(nl + 1);
-        if (line.length === 0) continue;
+        if (line.length === 0 || (keep && !keep(line))) continue;
         try {
           yield JSON.parse(line) as T;
         } catch {
