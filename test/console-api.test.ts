@@ -81,6 +81,7 @@ t.test('whoami says who the caller is and what they may see', async (t) => {
   t.match(await json('vera', '/kubetape/v1/whoami'), { user: 'vera', viewer: true, approver: false });
   t.match(await json('sam', '/kubetape/v1/whoami'), { user: 'sam', viewer: false, approver: true });
   t.notOk((await json<{ csrfToken?: string }>('dana', '/kubetape/v1/whoami')).csrfToken, 'no CSRF token for a bearer token');
+  t.match(await json('dana', '/clusters/fake/kubetape/v1/whoami'), { user: 'dana' }, 'also under /clusters/NAME/');
   const anon = await httpsCall(`${s.h.kt.url}/kubetape/v1/whoami`, { ca: s.h.kt.ca });
   t.equal(anon.status, 401, 'no login, no answer');
   t.match(JSON.parse(anon.body), { kind: 'Status', code: 401 });
