@@ -151,7 +151,7 @@ t.test('a viewer logs in with the one-time link, filters by person and namespace
   t.match(await page.textContent('.typed'), /echo first-\$\(\(20\+22\)\)[\s\S]*echo second-\$\(\(50\+50\)\)/, 'a marker per typed command');
   // Seek into the pause between the two commands: the first has run, the second is not typed yet.
   const markers = await page.locator('.markers button').evaluateAll((els) => els.map((e) => Number(e.getAttribute('title')?.split(' ')[0])));
-  const between = (markers[0] + markers[1]) / 2;
+  const between = Math.round(((markers[0] + markers[1]) / 2) * 100) / 100;
   await page.fill('input.seek', String(between));
   await page.press('input.seek', 'Enter');
   await page.locator(`.player[data-seeked-to="${between}"]`).waitFor();
@@ -216,6 +216,28 @@ t.test('nobody approves their own request from the browser either', async (t) =>
   await card.locator('.msg.bad').waitFor();
   t.match(await card.locator('.msg').textContent(), /refused: .*(own|yourself)/i);
   t.equal((await kubectl(['get', 'pod', 'web-0', '-n', 'prod', '-o', 'name'], { kubeconfig: kc.vic })).stdout.trim(), 'pod/web-0', 'still there');
+});
+
+t.test('a running exec, watched live in the browser, read-only', async (t) => {
+  const term = kubectlOnPty(kc.dana, ['exec', '-it', 'web-0', '-n', 'prod', '--', 'sh'], { width: 80, height: 20 });
+  t.teardown(() => term.send('\x04'));
+  await term.waitFor(/[#$] $/);
+  term.send('echo live-$((3*7))\r');
+  await term.waitFor(/\r\nlive-21\r\n/);
+  const running = await findSession(h.kt.store, (s) => s.user === 'dana@example.com' && s.id !== execSession && s.resources.includes('pods/exec'));
+  const w = await loggedIn('vic');
+  const { page } = w;
+  await page.goto(`${h.kt.url}/kubetape/ui/sessions/${running.id}`);
+  const out = page.locator('[data-testid="live-output"]');
+  await page.locator('[data-testid="live-output"]', { hasText: 'live-21' }).waitFor();
+  term.send('echo then-$((4*5))\r');
+  await page.locator('[data-testid="live-output"]', { hasText: 'then-20' }).waitFor();
+  t.match(await out.textContent(), /live-21[\s\S]*then-20/, 'the output appears as it is recorded');
+  t.equal(await page.locator('.live-box input, .live-box textarea, .live-box button').count(), 0, 'nothing to type into');
+  term.send('\x04');
+  await term.done;
+  t.same(w.errors, []);
+  t.same(await w.cspViolations(), []);
 });
 
 t.test('someone outside the viewer groups sees only their own sessions', async (t) => {

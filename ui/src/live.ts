@@ -1,4 +1,4 @@
-// A running session, read-only, from the API's Server-Sent Events: requests
+// A running session, read-only, from the API's Server-Sent Events (with bodies): requests
 // as they are recorded, and exec output as text (escape sequences removed,
 // other controls made visible: the live pane is not a terminal; the player
 // plays the recording once the session has ended). Nothing is sent back.
@@ -29,8 +29,10 @@ export function renderLive(box: HTMLElement, id: string): () => void {
   const decoder = new TextDecoder();
   let text = '';
   const show = () => (out.textContent = visibleControls(stripEscapes(text).replace(/\r\n/g, '\n').replace(/\r/g, '')));
-  // The live stream carries bodies as sizes only: the output of an exec is
-  // read again, with bodies, while it grows (at most once a second).
+  // Should the live stream carry bodies as sizes only (a server that ignores
+  // bodies=true), the output of the exec is read again, with bodies, while it
+  // grows (at most once a second).
+
   let execSeq: number | undefined;
   let polling = false;
   let stopped = false;
@@ -51,7 +53,7 @@ export function renderLive(box: HTMLElement, id: string): () => void {
       window.setTimeout(() => (polling = false), 1000);
     }
   };
-  const es = new EventSource(`${sessionPath(id)}/live`);
+  const es = new EventSource(`${sessionPath(id)}/live?bodies=true`);
   es.addEventListener('open', () => (state.textContent = 'live'));
   es.addEventListener('record', (m: MessageEvent<string>) => {
     let ev: RecordEvent;
