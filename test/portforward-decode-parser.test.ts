@@ -395,4 +395,7 @@ t.test('memory stays bounded: pipelined bodies share a budget, requests never an
     ['out', 'z'.repeat(40_000)],
   ]);
   t.match(of(chatty, 'decode.note')[0]?.note, /kept talking/, 'what the pod says while the client is undecided is bounded');
+  for (const first of ['GE', 'GET ', 'GET /x HTTP/9.9\r\n\r\n']) {
+    t.doesNotThrow(() => decode([['in', first]]), `a connection that ends after ${JSON.stringify(first)} ends quietly`);
+  }
 });

@@ -87,7 +87,11 @@ export class ConnectionDecoder {
 
   /** The connection is over: whatever is partway is written as incomplete. */
   end(): void {
-    if (this.mode === 'sniff' && this.sniffed.length > 0) this.decide(Buffer.concat(this.sniffed), true);
+    try {
+      if (this.mode === 'sniff' && this.sniffed.length > 0) this.decide(Buffer.concat(this.sniffed), true);
+    } catch (e) {
+      this.fail(e);
+    }
     if (this.mode !== 'http') return;
     try {
       this.resReader!.finish();
