@@ -137,3 +137,18 @@ t.test('logout with the CSRF header ends the login', async (t) => {
   t.match(String(r.headers['set-cookie']), /kubetape_session=;.*Max-Age=0/);
   t.equal((await call('/kubetape/v1/whoami', { headers: { cookie } })).status, 401, 'the cookie no longer works');
 });
+
+t.test('kubetape console without a running kubetape, and with OIDC', async (t) => {
+  const empty = join(dir, 'empty');
+  const cfg = join(dir, 'oidc.yaml');
+  writeFileSync(cfg, `dataDir: ${empty}\nconsole:\n  oidc:\n    issuer: https://login.example.com\n    clientId: kubetape-console\n`);
+  const [none, oidc] = await cliFromSource([
+    ['console', '--no-open', '--data-dir', empty],
+    ['console', '--no-open', '--config', cfg, '--url', 'https://kubetape.example.com'],
+  ]);
+  t.equal(none.code, 1);
+  t.match(none.stderr, /no kubetape is running on .*: start `kubetape serve`/);
+  t.equal(oidc.code, 0, oidc.stderr);
+  t.match(oidc.stdout.toString(), /log in with https:\/\/login\.example\.com:\n {2}https:\/\/kubetape\.example\.com\/kubetape\/ui\/\n/);
+  t.notMatch(oidc.stdout.toString(), /token=/, 'no link is minted when people log in with OIDC');
+});
