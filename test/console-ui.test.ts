@@ -19,6 +19,9 @@ import { runningPod } from './helpers/stream-upstream.js';
 import { findSession } from './helpers/recordings.js';
 import { ensureUiBuilt, launchChromium, watchedPage, type WatchedPage } from './helpers/console-browser.js';
 import { consoleLogin } from './helpers/console-login.js';
+import { startTestProvider, type TestProvider } from './helpers/oidc-provider.js';
+import { parseOidcIssuer } from '../src/authenticate/oidc/config.js';
+import { createServer, type AddressInfo } from 'node:net';
 
 const dir = mkdtempSync(join(tmpdir(), 'console-ui-'));
 // The README's pictures are refreshed on request (KUBETAPE_SCREENSHOTS=1), so a test run leaves the tree as it was.
@@ -43,6 +46,18 @@ const PEOPLE = {
 
 let h: Harness;
 let browser: Browser;
+let idp: TestProvider;
+
+/** A port free now, for kubetape: the IdP must know the console's callback URL before kubetape starts. */
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as AddressInfo).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
 const kc: Record<'dana' | 'sam' | 'vic', string> = { dana: '', sam: '', vic: '' };
 const pages: WatchedPage[] = [];
 let execSession = '';
@@ -52,12 +67,46 @@ let approvalId = '';
 t.before(async () => {
   writeFileSync(join(dir, 'tokens.csv'), 'dana-token,dana@example.com,,"dev"\nsam-token,sam@example.com,,"sre"\nvic-token,vic@example.com,,"auditors"\n');
   writeFileSync(join(dir, 'policy.yaml'), POLICY);
+  // Besides the token file (kubectl, one-time links), an OpenID provider for the console's browser login.
+  const port = await freePort();
+  idp = await startTestProvider(
+    { olga: { email: 'olga@example.com', groups: ['auditors'] } },
+    {
+      clients: [
+        {
+          client_id: 'kubetape-console',
+          client_secret: 'console-secret',
+          redirect_uris: [`https://127.0.0.1:${port}/kubetape/v1/login/callback`],
+          grant_types: ['authorization_code'],
+          response_types: ['code'],
+          token_endpoint_auth_method: 'client_secret_post',
+          id_token_signed_response_alg: 'ES256',
+        },
+      ],
+    },
+  );
+  writeFileSync(join(dir, 'idp-ca.pem'), idp.ca);
+  writeFileSync(join(dir, 'console-secret'), 'console-secret\n');
   const [hh, b] = await Promise.all([
     startHarness({
       config: {
-        tokenFile: join(dir, 'tokens.csv'),
+        listen: `127.0.0.1:${port}`,
         policyFile: join(dir, 'policy.yaml'),
-        console: { viewers: [{ group: 'auditors' }], linkTtlSeconds: 300, sessionTtlSeconds: 3600 },
+        authentication: {
+          tokenFile: join(dir, 'tokens.csv'),
+          oidc: [
+            parseOidcIssuer(
+              { issuer: idp.issuer, clientId: 'kubetape', audience: 'kubetape-console', usernameClaim: 'email', ca: join(dir, 'idp-ca.pem') },
+              'test',
+            ),
+          ],
+        },
+        console: {
+          viewers: [{ group: 'auditors' }],
+          oidc: { issuer: idp.issuer, clientId: 'kubetape-console', clientSecretFile: join(dir, 'console-secret') },
+          linkTtlSeconds: 300,
+          sessionTtlSeconds: 3600,
+        },
       },
     }),
     launchChromium(),
@@ -96,6 +145,7 @@ t.before(async () => {
 t.teardown(async () => {
   await browser?.close();
   await h?.close();
+  await idp?.close();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -120,6 +170,35 @@ t.test('without a login the console says so and shows no session', async (t) => 
   await w.page.waitForSelector('.login');
   t.match(await w.page.textContent('.login'), /not logged in/);
   t.equal(await w.page.locator('table.sessions').count(), 0);
+  await w.context.close();
+});
+
+t.test('the console login with OIDC: code + PKCE at the issuer, back on the page asked for', async (t) => {
+  const w = await watchedPage(browser, h.kt.url);
+  pages.push(w);
+  const { page } = w;
+  await page.goto(`${h.kt.url}/kubetape/ui/approvals`);
+  await page.click('.login a.button');
+  // node-oidc-provider's development login, then its consent page.
+  await page.waitForURL((u) => u.href.startsWith(idp.issuer));
+  await page.fill('input[name="login"]', 'olga');
+  await page.fill('input[name="password"]', 'any');
+  await page.click('button[type="submit"]');
+  for (let i = 0; i < 3 && page.url().startsWith(idp.issuer); i++) {
+    const consent = page.locator('button[type="submit"]');
+    if (await consent.count()) await consent.first().click();
+    await page.waitForLoadState();
+  }
+  await page.waitForURL(`${h.kt.url}/kubetape/ui/approvals`);
+  await page.locator('[data-testid="me"]', { hasText: 'olga@example.com' }).waitFor();
+  t.match(await page.textContent('[data-testid="me"]'), /viewer/, "the issuer's groups make her a viewer");
+  t.ok(
+    w.requests.some((u) => u.startsWith(`${idp.issuer}/auth?`) && /code_challenge_method=S256/.test(u)),
+    'authorization code with PKCE',
+  );
+  await page.click('button.logout');
+  await page.locator('.login').waitFor();
+  t.same(w.errors, []);
   await w.context.close();
 });
 
