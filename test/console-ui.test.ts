@@ -21,7 +21,9 @@ import { ensureUiBuilt, launchChromium, watchedPage, type WatchedPage } from './
 import { consoleLogin } from './helpers/console-login.js';
 import { startTestProvider, type TestProvider } from './helpers/oidc-provider.js';
 import { parseOidcIssuer } from '../src/authenticate/oidc/config.js';
-import { createServer, type AddressInfo } from 'node:net';
+import { connect, createServer, type AddressInfo } from 'node:net';
+import { spawn } from 'node:child_process';
+import { settledExchanges } from './helpers/recordings.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'console-ui-'));
 // The README's pictures are refreshed on request (KUBETAPE_SCREENSHOTS=1), so a test run leaves the tree as it was.
@@ -260,6 +262,9 @@ t.test("a session's requests: the apply as a diff against what the cluster retur
   const diff = (await page.textContent('.diff-box pre')) ?? '';
   t.match(diff, /\+ {6}"resourceVersion"|\+ +"uid"|\+ +"creationTimestamp"/, 'what the cluster added shows as added');
   t.match(await page.textContent('.body[data-body="request body"] pre'), /"mode": "blue"/, 'the request body, pretty-printed');
+  // Reading a recording is itself recorded, and shown with it.
+  await page.locator('.accesses li', { hasText: 'vic@example.com' }).first().waitFor();
+  t.match(await page.textContent('.accesses'), /vic@example\.com · (show|events)/, "the viewer's read is listed as an access");
   await page.screenshot({ path: join(SCREENSHOTS, 'session-view.png'), fullPage: true });
   t.same(w.errors, []);
 });
@@ -317,6 +322,61 @@ t.test('a running exec, watched live in the browser, read-only', async (t) => {
   await term.done;
   t.same(w.errors, []);
   t.same(await w.cspViolations(), []);
+});
+
+function echoThrough(port: number, payload: Buffer): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const sock = connect(port, '127.0.0.1');
+    const chunks: Buffer[] = [];
+    sock.on('data', (c: Buffer) => chunks.push(c));
+    sock.on('end', () => resolve(Buffer.concat(chunks)));
+    sock.on('error', reject);
+    sock.end(payload);
+  });
+}
+
+t.test('a port-forward: each connection with its bytes both ways, text as text, binary as hex', async (t) => {
+  const home = mkdtempSync(join(tmpdir(), 'console-pf-'));
+  t.teardown(() => rmSync(home, { recursive: true, force: true }));
+  const child = spawn(
+    'kubectl',
+    ['--kubeconfig', kc.dana, '--cache-dir', join(home, 'cache'), 'port-forward', '--address', '127.0.0.1', '-n', 'prod', 'web-0', ':80'],
+    {
+      env: { ...process.env, HOME: home },
+    },
+  );
+  const exited = new Promise((r) => child.on('close', r));
+  const local = await new Promise<number>((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error('port-forward did not start')), 20_000);
+    child.stdout.on('data', (c: Buffer) => {
+      out += c.toString();
+      const m = /Forwarding from 127\.0\.0\.1:(\d+) ->/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve(Number(m[1]));
+      }
+    });
+  });
+  t.equal((await echoThrough(local, Buffer.from('GET /health HTTP/1.1\r\nHost: web\r\n\r\n'))).toString(), 'GET /health HTTP/1.1\r\nHost: web\r\n\r\n');
+  const binary = Buffer.from([0x00, 0x01, 0x02, 0xff, 0xfe, 0x80, 0x1b, 0x5b]);
+  t.same(await echoThrough(local, binary), binary);
+  child.kill('SIGINT');
+  await exited;
+  const pf = await findSession(h.kt.store, (s) => s.user === 'dana@example.com' && s.resources.includes('pods/portforward'));
+  await settledExchanges(h.kt.store, pf.id);
+  const w = await loggedIn('vic');
+  const { page } = w;
+  await page.goto(`${h.kt.url}/kubetape/ui/sessions/${pf.id}`);
+  await page.waitForSelector('[data-timeline="loaded"]');
+  await page.locator('tr.req', { hasText: 'portforward' }).first().click();
+  await page.locator('.connection').nth(1).waitFor();
+  const first = page.locator('.connection[data-connection="1"]');
+  t.match(await first.locator('.lane[data-lane="in"] pre').textContent(), /GET \/health HTTP\/1\.1␍\nHost: web/, 'client to pod, as text');
+  t.match(await first.locator('.lane[data-lane="out"] pre').textContent(), /GET \/health HTTP\/1\.1/, 'pod to client, as text');
+  const second = page.locator('.connection[data-connection="2"]');
+  t.match(await second.locator('.lane[data-lane="in"]').textContent(), /hex[\s\S]*00 01 02 ff fe 80 1b 5b/, 'binary as hex');
+  t.same(w.errors, []);
 });
 
 t.test('someone outside the viewer groups sees only their own sessions', async (t) => {
