@@ -18,6 +18,7 @@ import { startFakeApiServer } from './fake-apiserver/index.js';
 import { kubectl, spawnKubectl, writeKubeconfig } from './helpers/kubectl.js';
 import { processStartTime, processState } from '../src/store/process-identity.js';
 import { LocalStore } from '../src/store/local/local-store.js';
+import { loadCheckpointKey } from '../src/store/local/index-chain.js';
 import { newSessionId } from '../src/store/store.js';
 import type { RecordEvent, SessionStartEvent } from '../src/model/recording.js';
 
@@ -515,6 +516,15 @@ t.test('an older copy of the data dir put back in place is named from the anchor
     v.stdout,
     /index {2}BROKEN {2}index.ndjson has \d+ lines; the anchor file \S+ recorded a checkpoint at line \d+ \(\S+\): the data dir was put back to an older copy, or the index was cut/,
   );
+  // kubetape started again on the older copy and anchored its own new checkpoints: the earlier entries still name the rollback.
+  const anchorsAfter = join(dir, 'anchors-after-rollback.ndjson');
+  cpSync(anchors, anchorsAfter);
+  const again = new LocalStore(back, { writable: true, checkpointKey: loadCheckpointKey(keyFile), checkpointAnchorFile: anchorsAfter });
+  await again.close();
+  t.ok(fileLines(anchorsAfter).length > fileLines(anchors).length, 'the restart on the older copy appended to the anchor file');
+  const later = await verify(back, '--anchor-file', anchorsAfter);
+  t.equal(later.code, 2, later.stdout + later.stderr);
+  t.match(later.stdout, /index {2}BROKEN {2}index.ndjson line \d+ is not the checkpoint the anchor file \S+ recorded there/);
   // The same length, other lines (an older index padded out, or rewritten): named too.
   const d = copy();
   const last = fileLines(anchors)

@@ -22,7 +22,7 @@
 // data dir; a checkpoint signed with a key kept outside the data dir cannot
 // be, so what lies before the last signed checkpoint is anchored.
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { appendFileSync, closeSync, fstatSync, openSync, readFileSync, readSync, realpathSync } from 'node:fs';
+import { appendFileSync, closeSync, openSync, readFileSync, readSync, realpathSync } from 'node:fs';
 import { isAbsolute, relative, resolve } from 'node:path';
 import { countEvent, emptyCounts, type RecordEvent, type SessionEndEvent, type SessionStartEvent, type SessionSummaryCounts } from '../../model/recording.js';
 import { CHAIN_FIELD, GENESIS_LINE, LINK_FIELD, lineBytesHash } from './line-chain.js';
@@ -169,29 +169,6 @@ export function checkAnchorFile(path: string, dataDir: string): void {
 
 export function appendAnchor(path: string, e: AnchorEntry): void {
   appendFileSync(path, JSON.stringify(e) + '\n', { mode: 0o600 });
-}
-
-/** The last whole entry of the anchor file (its last 64 KiB are read); undefined when it holds none. Throws when it cannot be read. */
-export function lastAnchor(path: string): AnchorEntry | undefined {
-  const fd = openSync(path, 'r');
-  try {
-    const size = fstatSync(fd).size;
-    const n = Math.min(size, 64 * 1024);
-    const buf = Buffer.alloc(n);
-    readSync(fd, buf, 0, n, size - n);
-    const lines = buf.toString('utf8').split('\n');
-    for (let i = lines.length - 1; i >= 0; i--) {
-      try {
-        const e = JSON.parse(lines[i]) as AnchorEntry;
-        if (typeof e.line === 'number' && typeof e.sha256 === 'string') return e;
-      } catch {
-        // torn or cut by the 64 KiB window: the one before
-      }
-    }
-    return undefined;
-  } finally {
-    closeSync(fd);
-  }
 }
 
 function real(p: string): string {

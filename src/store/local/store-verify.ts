@@ -20,7 +20,6 @@ import { CHAIN_FIELD, GENESIS_LINE, lineBytesHash } from './line-chain.js';
 import {
   LINK_FIELD,
   forEachLine,
-  lastAnchor,
   type AnchorEntry,
   keyId,
   macMatches,
@@ -191,24 +190,33 @@ export async function verifyLocalStore(o: LocalVerifyOptions): Promise<StoreVeri
   // Checkpoints: their place in the index and, with the key, their signatures.
   let anchor = judgeCheckpoints(checkpoints, indexLines, chained, o.key, problems, notes);
   // The anchor file, outside the data dir: the index must not have gone back before its last entry.
+  // Every entry, not only the last: after a rollback kubetape may have run again and anchored the older copy's new lines.
   if (o.anchorFile) {
     let last: AnchorEntry | undefined;
+    let wrong: string | undefined;
     try {
-      last = lastAnchor(o.anchorFile);
+      forEachLine(o.anchorFile, (bytes) => {
+        let e: AnchorEntry;
+        try {
+          e = JSON.parse(bytes.toString('utf8')) as AnchorEntry;
+        } catch {
+          return; // torn
+        }
+        if (typeof e?.line !== 'number' || typeof e.sha256 !== 'string') return;
+        last = e;
+        if (indexLines < e.line)
+          wrong = `index.ndjson has ${indexLines} lines; the anchor file ${o.anchorFile} recorded a checkpoint at line ${e.line} (${e.time}): the data dir was put back to an older copy, or the index was cut`;
+        else if (hashAt.get(e.line) !== e.sha256)
+          wrong = `index.ndjson line ${e.line} is not the checkpoint the anchor file ${o.anchorFile} recorded there (${e.time}): the index was rewritten or put back to an older copy`;
+        return wrong === undefined;
+      });
     } catch (e) {
-      problems.push(`the anchor file ${o.anchorFile} cannot be read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      wrong = `the anchor file ${o.anchorFile} cannot be read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`;
     }
-    if (last && indexLines < last.line)
-      problems.push(
-        `index.ndjson has ${indexLines} lines; the anchor file ${o.anchorFile} recorded a checkpoint at line ${last.line} (${last.time}): the data dir was put back to an older copy, or the index was cut`,
-      );
-    else if (last && hashAt.get(last.line) !== last.sha256)
-      problems.push(
-        `index.ndjson line ${last.line} is not the checkpoint the anchor file ${o.anchorFile} recorded there (${last.time}): the index was rewritten or put back to an older copy`,
-      );
+    if (wrong) problems.push(wrong);
     else if (last)
       anchor += `; the anchor file ${o.anchorFile} confirms the index reached line ${last.line} at ${last.time} (putting an older copy of the data dir back would be named)`;
-    else if (!problems.length) notes.push(`the anchor file ${o.anchorFile} holds no checkpoint yet`);
+    else notes.push(`the anchor file ${o.anchorFile} holds no checkpoint yet`);
   }
 
   // 3. Sessions.
