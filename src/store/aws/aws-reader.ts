@@ -11,6 +11,7 @@ import { fromItem, type Plain } from './item-codec.js';
 import { CHUNK_PREFIX, MONTHS_PK, REQUEST_PREFIX, SESSION_SK, clusterPk, idLowerBound, idPrefixTimeRange, monthOf, sessionPk, timePk, userPk } from './keys.js';
 import { summaryFromItem } from './session-items.js';
 import { TABLE_SCHEMA } from './table-schema.js';
+import { textOf } from '../../model/text.js';
 
 export type PlainItem = { [k: string]: Plain };
 
@@ -172,7 +173,7 @@ export class AwsReader {
       await Promise.all(
         Array.from({ length: TABLE_SCHEMA.timeShards }, async (_, shard) => {
           for await (const it of this.sessionsIn('byTime', 'timePk', 'timeSk', timePk(month, shard), { prefix: want })) {
-            found.add(String(it['id']));
+            found.add(textOf(it['id']));
             if (found.size > 1) break;
           }
         }),
@@ -193,9 +194,9 @@ export class AwsReader {
     })) {
       out.push({
         seq: Number(it['seq']),
-        key: String(it['key']),
-        sha256: String(it['sha256']),
-        prev: String(it['prev']),
+        key: textOf(it['key']),
+        sha256: textOf(it['sha256']),
+        prev: textOf(it['prev']),
         first: Number(it['first']),
         events: Number(it['events']),
       });

@@ -21,6 +21,7 @@ import { chunkKey, manifestKey } from './keys.js';
 import type { AwsReader, PlainItem } from './aws-reader.js';
 import { eventItems, finishFields, sessionStartItem } from './session-items.js';
 import type { Anchor } from './checkpoint-verify.js';
+import { textOf } from '../../model/text.js';
 
 export interface AwsVerifyOptions {
   /** What the bucket holds of this session, found by listing it (verify --all): names a session whose items were deleted. */
@@ -40,9 +41,9 @@ export async function verifyAwsSession(reader: AwsReader, id: string, o: AwsVeri
       );
     return fail('no session item in DynamoDB');
   }
-  const state = String(item['state'] ?? 'live');
+  const state = textOf(item['state'] ?? 'live');
   report.state = state;
-  const prefix = String(item['s3Prefix'] ?? '');
+  const prefix = textOf(item['s3Prefix'] ?? '');
   if (!prefix) return fail('the session item names no S3 prefix');
   const index = await reader.chunkItems(id);
   const keys = new Set(await reader.listKeys(prefix));
@@ -94,7 +95,7 @@ export async function verifyAwsSession(reader: AwsReader, id: string, o: AwsVeri
         start = ev;
       }
       countEvent(counts, ev);
-      for (const f of eventItems(ev, i, expiresAt)) expected.set(String(f['sk']), { fields: f, chunk: i });
+      for (const f of eventItems(ev, i, expiresAt)) expected.set(textOf(f['sk']), { fields: f, chunk: i });
       last = ev;
     }
     prev = d.sha256;
@@ -122,7 +123,7 @@ export async function verifyAwsSession(reader: AwsReader, id: string, o: AwsVeri
 
   // The session item: who and when, as the session start has them.
   if (start) {
-    const want = sessionStartItem(start, { s3Prefix: prefix, bucket: String(item['bucket'] ?? ''), ...(expiresAt !== undefined ? { expiresAt } : {}) });
+    const want = sessionStartItem(start, { s3Prefix: prefix, bucket: textOf(item['bucket'] ?? ''), ...(expiresAt !== undefined ? { expiresAt } : {}) });
     const d = itemDifference(want, item, ['state', 'expiresAt']);
     if (d) return fail(`the session item differs from the recording's session start: ${d}`);
   } else if (!live || index.length > 0) {
@@ -149,7 +150,7 @@ export async function verifyAwsSession(reader: AwsReader, id: string, o: AwsVeri
     if (m.events !== events) return fail(`the manifest counts ${m.events} events, the chunks hold ${events}`);
     if (m.head !== prev) return fail(`the manifest's head hash is not the last chunk's (${mKey} was changed or chunks are missing)`);
     if (item['headHash'] !== prev) return fail("the session item's head hash is not the last chunk's (chunks are missing or were changed)");
-    if (item['chunks'] !== index.length) return fail(`the session item counts ${String(item['chunks'])} chunks, the index ${index.length}`);
+    if (item['chunks'] !== index.length) return fail(`the session item counts ${textOf(item['chunks'])} chunks, the index ${index.length}`);
     // The summary `sessions list` and its filters read: what the end event says (or, interrupted, the events' counts).
     const end = last?.type === 'session.end' ? last : undefined;
     if (state === 'ended' && !end) return fail('the session item says it ended, but the recording does not end with its session end (cut)');
@@ -176,7 +177,7 @@ export async function verifyAwsSession(reader: AwsReader, id: string, o: AwsVeri
   const actual = await reader.eventIndexItems(id);
   const seen = new Set<string>();
   for (const it of actual) {
-    const sk = String(it['sk']);
+    const sk = textOf(it['sk']);
     seen.add(sk);
     const e = expected.get(sk);
     if (!e) {

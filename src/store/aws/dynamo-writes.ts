@@ -8,6 +8,7 @@ import { BatchWriteItemCommand, GetItemCommand, PutItemCommand, UpdateItemComman
 import { toAttr, toItem, type Item, type Plain } from './item-codec.js';
 import { SESSION_SK, sessionPk } from './keys.js';
 import { backoffMs, errorName, sleep, withRetries, type RetryContext } from './retry.js';
+import { textOf } from '../../model/text.js';
 
 export const BATCH_LIMIT = 25;
 
@@ -79,7 +80,7 @@ export class DynamoWrites {
           new GetItemCommand({ TableName: this.table, Key: { pk: { S: sessionPk(id) }, sk: { S: SESSION_SK } }, ConsistentRead: true }),
           { abortSignal },
         );
-        if (!got.Item) throw new Error(`session item ${id} does not exist`);
+        if (!got.Item) throw new Error(`session item ${id} does not exist`, { cause: e });
         return got.Item;
       }
     });
@@ -90,7 +91,7 @@ export class DynamoWrites {
     const seen = new Set<string>();
     const requests: WriteRequest[] = [];
     for (const it of items) {
-      const key = `${String(it['pk'])}\0${String(it['sk'])}`;
+      const key = `${textOf(it['pk'])}\0${textOf(it['sk'])}`;
       if (seen.has(key)) continue; // one batch may not name a key twice
       seen.add(key);
       requests.push({ PutRequest: { Item: toItem(it) } });

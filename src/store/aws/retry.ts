@@ -3,6 +3,7 @@
 // one line per kind of failure every few seconds). Nothing is dropped: while
 // calls fail, events wait in the spool.
 import type { Metrics } from '../../admin/metrics.js';
+import { textOf } from '../../model/text.js';
 
 export type UploadTarget = 'dynamodb' | 's3';
 
@@ -74,16 +75,16 @@ export async function withRetries<T>(ctx: RetryContext, target: UploadTarget, wh
 
 /** Run `fn` over `items` with at most `limit` at a time; rejects with the first failure after all settle. */
 export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
+  const out = new Array<R>(items.length);
   let next = 0;
-  let failure: unknown;
+  let failure: Error | undefined;
   const worker = async (): Promise<void> => {
     while (next < items.length) {
       const i = next++;
       try {
         out[i] = await fn(items[i]);
       } catch (e) {
-        failure ??= e;
+        failure ??= e instanceof Error ? e : new Error(textOf(e));
       }
     }
   };

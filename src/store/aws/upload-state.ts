@@ -60,7 +60,9 @@ export class UploadStateFile {
       if (s.version === 1 && s.sessions && s.finished) return s;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT')
-        throw new Error(`the upload state ${this.path} is unreadable (${(e as Error).message}); move it aside to re-upload the spool from the start`);
+        throw new Error(`the upload state ${this.path} is unreadable (${(e as Error).message}); move it aside to re-upload the spool from the start`, {
+          cause: e,
+        });
     }
     return { version: 1, sessions: {}, finished: {} };
   }
