@@ -24,6 +24,9 @@ interface ApprovalView {
 
 const DURATIONS = ['10m', '30m', '1h', '4h'];
 
+/** The rule's approvers are groups; the server checks again (and refuses anyone approving their own request). */
+const approverOf = (a: ApprovalView, me: WhoAmI): boolean => a.approvers.some((g) => me.groups.includes(g));
+
 function card(a: ApprovalView, me: WhoAmI, reload: () => void): HTMLElement {
   const msg = h('p', { class: 'msg', role: 'status' });
   const reason = h('input', { type: 'text', placeholder: 'reason for denying', ariaLabel: 'deny reason', class: 'reason' });
@@ -75,7 +78,9 @@ function card(a: ApprovalView, me: WhoAmI, reload: () => void): HTMLElement {
       h('dd', null, h('code', null, a.id)),
     ),
     mine ? h('p', { class: 'hint' }, 'This is your own request: someone else must approve it.') : '',
-    h('div', { class: 'actions' }, once, forDur, dur, reason, deny),
+    mine || approverOf(a, me)
+      ? h('div', { class: 'actions' }, once, forDur, dur, reason, deny)
+      : h('p', { class: 'hint' }, `Only members of ${a.approvers.join(', ') || 'no group'} decide this.`),
     msg,
   );
 }
@@ -84,11 +89,19 @@ export function renderApprovals(root: HTMLElement, me: WhoAmI): () => void {
   const pending = h('div', { class: 'pending' }, 'loading…');
   const history = h('tbody');
   let stopped = false;
+  let shownKey: string | undefined;
   const load = async () => {
     try {
       const p = await getJson<{ items: ApprovalView[] }>(`${API}/approvals`);
       if (stopped) return;
-      pending.replaceChildren(...(p.items.length ? p.items.map((a) => card(a, me, () => void load())) : [h('p', null, 'Nothing is waiting for an approval.')]));
+      // What this person may decide first.
+      const items = [...p.items].sort((x, y) => Number(approverOf(y, me) && y.user !== me.user) - Number(approverOf(x, me) && x.user !== me.user));
+      // Redrawn only when what is pending changed: the refresh must not wipe a reason being typed.
+      const key = items.map((a) => `${a.id}:${a.status}:${a.requestedAt}`).join(',');
+      if (key !== shownKey) {
+        shownKey = key;
+        pending.replaceChildren(...(items.length ? items.map((a) => card(a, me, () => void load())) : [h('p', null, 'Nothing is waiting for an approval.')]));
+      }
       const all = await getJson<{ items: ApprovalView[] }>(`${API}/approvals?all=true`);
       if (stopped) return;
       history.replaceChildren(
