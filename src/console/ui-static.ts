@@ -76,7 +76,7 @@ export function createUiStatic(o: UiStaticOptions = {}): Handler {
     const url = (req as { originalUrl?: string }).originalUrl ?? req.url ?? '/';
     const path = url.split('?')[0];
     if (path !== UI_PREFIX && !path.startsWith(`${UI_PREFIX}/`)) return next();
-    void serve(root, path, req, res);
+    serve(root, path, req, res).catch(() => res.destroy());
   };
 }
 
