@@ -222,6 +222,11 @@ t.test('a viewer logs in with the one-time link, filters by person and namespace
     'only dana',
   );
   t.match(page.url(), /\?q=user%3Adana%40example\.com\+namespace%3Aprod$|q=user/, 'the search is in the address, to share');
+  t.match(
+    await page.locator('table.sessions tbody tr td a').first().textContent(),
+    /\d{2}:\d{2}:\d{2} (CET|CEST|GMT\+[12])/,
+    "times in the viewer's zone (the browser's: Europe/Berlin)",
+  );
   await page.screenshot({ path: join(SCREENSHOTS, 'session-list.png') });
 
   await page.click(`tr[data-session="${execSession}"] a`);
