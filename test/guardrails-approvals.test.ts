@@ -28,16 +28,18 @@ let h: Harness;
 let dev: string; // dana, group dev
 let sre: string; // sam, group sre
 let sre2: string; // sue, group sre
+let dev2: string; // olly, group dev: neither the requester nor an approver
 const dir = mkdtempSync(join(tmpdir(), 'approvals-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 
 t.before(async () => {
-  writeFileSync(join(dir, 'tokens.csv'), 'dev-token,dana,,"dev"\nsre-token,sam,,"sre"\nsre2-token,sue,,"sre"\n');
+  writeFileSync(join(dir, 'tokens.csv'), 'dev-token,dana,,"dev"\nsre-token,sam,,"sre"\nsre2-token,sue,,"sre"\ndev2-token,olly,,"dev"\n');
   writeFileSync(join(dir, 'policy.yaml'), POLICY);
   h = await startHarness({ config: { tokenFile: join(dir, 'tokens.csv'), policyFile: join(dir, 'policy.yaml') } });
   dev = writeKubeconfig(h.dir, { server: h.kt.url, ca: h.kt.ca, token: 'dev-token', name: 'dev' });
   sre = writeKubeconfig(h.dir, { server: h.kt.url, ca: h.kt.ca, token: 'sre-token', name: 'sre' });
   sre2 = writeKubeconfig(h.dir, { server: h.kt.url, ca: h.kt.ca, token: 'sre2-token', name: 'sre2' });
+  dev2 = writeKubeconfig(h.dir, { server: h.kt.url, ca: h.kt.ca, token: 'dev2-token', name: 'dev2' });
   h.api.objects.put({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'prod' } });
   for (const p of ['web-0', 'web-1', 'web-2', 'web-3']) putPod(p);
 });
@@ -100,6 +102,17 @@ t.test('the requester asks with a reason; an approver lists it', async (t) => {
     items.find((i) => i.id === danaId),
     { id: danaId, status: 'pending', user: 'dana' },
     'listed as pending',
+  );
+  // What someone asked to do in prod, and why, is theirs and their approvers' to see.
+  const own = JSON.parse((await cli('list', '--json', '--kubeconfig', dev)).out) as Array<{ id: string }>;
+  t.ok(
+    own.some((i) => i.id === danaId),
+    'the requester sees their own pending request',
+  );
+  const other = JSON.parse((await cli('list', '--json', '--kubeconfig', dev2)).out) as Array<{ id: string }>;
+  t.notOk(
+    other.some((i) => i.id === danaId),
+    'a colleague who is neither the requester nor an approver does not',
   );
 });
 

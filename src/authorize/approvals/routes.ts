@@ -109,7 +109,7 @@ async function handle(
   if (!id) {
     if (method !== 'GET') throw new ApprovalError(405, `${method} is not supported on /kubetape/v1/approvals (GET lists pending requests)`, 'MethodNotAllowed');
     if (query.get('all') === 'true') return { items: await history(store, who, parseHistoryQuery(query)) };
-    return { items: (await store.pending()).map((s) => approvalView(s)) };
+    return { items: (await store.pending()).filter((s) => mayView(who, s)).map((s) => approvalView(s)) };
   }
   if (method !== 'POST') throw new ApprovalError(405, `use POST for ${action}`, 'MethodNotAllowed');
   const input = parseBody(body);
@@ -172,8 +172,8 @@ function parseHistoryQuery(q: URLSearchParams): HistoryFilter {
  * member of one of a request's approvers groups (someone who could decide on
  * it) sees it too; nobody else does. Decided per request, from the approvers
  * recorded with it, so a policy reload never widens what an old entry shows.
- * The pending list (GET without all=true) is unchanged: every authenticated
- * caller sees what is waiting, so any approver can find it.
+ * The pending list (GET without all=true) follows the same rule: what someone
+ * asked to do, and why, is shown to them and to whoever may decide on it.
  */
 export function mayView(who: { user: string; groups: string[] }, s: ApprovalState): boolean {
   return s.request.user === who.user || who.groups.some((g) => s.request.approvers.includes(g));
