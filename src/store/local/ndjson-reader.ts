@@ -10,11 +10,13 @@ export async function* readNdjson<T>(path: string, keep?: (line: string) => bool
   const stream = createReadStream(path, { encoding: 'utf8', highWaterMark: 256 * 1024 });
   try {
     for await (const chunk of stream as AsyncIterable<string>) {
-      rest += chunk;
+      rest = rest ? rest + chunk : chunk;
+      // Lines are cut from a moving position, and the rest is cut once per chunk, not once per line.
+      let from = 0;
       let nl: number;
-      while ((nl = rest.indexOf('\n')) >= 0) {
-        const line = rest.slice(0, nl);
-        rest = rest.slice(nl + 1);
+      while ((nl = rest.indexOf('\n', from)) >= 0) {
+        const line = rest.slice(from, nl);
+        from = nl + 1;
         if (line.length === 0 || (keep && !keep(line))) continue;
         try {
           yield JSON.parse(line) as T;
@@ -22,6 +24,7 @@ export async function* readNdjson<T>(path: string, keep?: (line: string) => bool
           // a torn or foreign line: skip it, keep the rest readable
         }
       }
+      rest = rest.slice(from);
     }
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;

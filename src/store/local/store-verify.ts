@@ -14,9 +14,10 @@
 // Each problem names the index line, session file line or session concerned.
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { countEvent, emptyCounts, type RecordEvent, type SessionSummaryCounts } from '../../model/recording.js';
+import type { SessionSummaryCounts } from '../../model/recording.js';
 import type { StoreVerifyReport, VerifyReport } from '../verify.js';
 import { CHAIN_FIELD, GENESIS_LINE, lineBytesHash } from './line-chain.js';
+import { walkSessionFile, type SessionWalk } from './session-walk.js';
 import {
   LINK_FIELD,
   forEachLine,
@@ -386,52 +387,15 @@ function verifySession(
   const wanted = new Set<number>();
   for (const h of f.heads) wanted.add(h.head.lines);
   if (seal) wanted.add(seal.rec.lines);
-  const hashes = new Map<number, string>();
-  const counts = emptyCounts();
-  let sealCounts: SessionSummaryCounts | undefined = seal && seal.rec.lines === 0 ? emptyCounts() : undefined;
-  let sealEvent: Record<string, unknown> | undefined;
-  let first: Record<string, unknown> | undefined;
-  let last: Record<string, unknown> | undefined;
-  let lastLine = 0;
-  let prev = GENESIS_LINE;
-  let broken: string | undefined;
-  let walked: { lines: number; torn: number };
+  // The file's own chain and counts (session-walk.ts; cached while the file is unchanged).
+  let w: SessionWalk;
   try {
-    walked = forEachLine(path, (bytes, n) => {
-      const where = `${file} line ${n}`;
-      let ev: Record<string, unknown>;
-      try {
-        ev = JSON.parse(bytes.toString('utf8')) as Record<string, unknown>;
-      } catch {
-        broken = `${where} is not JSON (changed)`;
-        return false;
-      }
-      if (ev[CHAIN_FIELD] === undefined) broken = `${where} carries no ${CHAIN_FIELD} (recorded before hash chains, or changed)`;
-      else if (ev[CHAIN_FIELD] !== prev)
-        broken =
-          n === 1
-            ? `${where} is not the session's first line (lines removed or reordered)`
-            : `${where} does not follow line ${n - 1}: line ${n - 1} was changed, removed or moved`;
-      else if (ev['session'] !== id) broken = `${where} belongs to another session`;
-      else if (n === 1 && ev['type'] !== 'session.start') broken = `${where} is not a session start`;
-      if (broken) return false;
-      prev = lineBytesHash(bytes);
-      if (wanted.has(n)) hashes.set(n, prev);
-      const event = withoutChainFields(ev);
-      if (n === 1) first = ev;
-      countEvent(counts, event as unknown as RecordEvent);
-      if (seal && n === seal.rec.lines) {
-        sealCounts = structuredClone(counts);
-        sealEvent = event;
-      }
-      last = event;
-      lastLine = n;
-      return true;
-    });
+    w = walkSessionFile(path, file, id, wanted, seal?.rec.lines);
   } catch (e) {
     return fail(`its session file ${file} cannot be read: ${(e as Error).message}`);
   }
-  if (walked.torn) r.notes.push('the last line is torn (kubetape stopped while writing it); it is not part of the recording');
+  const { hashes, counts, sealCounts, sealEvent, first, last, lastLine, broken, head: prev } = w;
+  if (w.walked.torn) r.notes.push('the last line is torn (kubetape stopped while writing it); it is not part of the recording');
   r.chunks = r.events = lastLine;
 
   // Its place in the index, as its first line recorded it.
