@@ -1,0 +1,112 @@
+// The console verifies a session on every open; the local store keeps the
+// walk of an unchanged session file (store/local/session-walk.ts) so a long
+// exec is not hashed again each time. A security property: any change to the
+// file must miss that cache, even one that keeps its size and puts its
+// modification time back, and the problem must be reported on the next open.
+import t from 'tap';
+import { mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { LocalStore } from '../src/store/local/local-store.js';
+import { newSessionId } from '../src/store/store.js';
+import { sessionWalkCache } from '../src/store/local/session-walk.js';
+
+async function writeExec(store: LocalStore): Promise<string> {
+  const at = Date.now() - 60_000;
+  const id = newSessionId(at);
+  const time = new Date(at).toISOString();
+  const w = await store.openSession({
+    type: 'session.start',
+    session: id,
+    time,
+    user: 'dana@example.com',
+    groups: ['dev'],
+    authMethod: 'token',
+    cluster: 'c',
+    source: '127.0.0.1',
+    command: 'kubectl exec',
+  });
+  await w.append({
+    type: 'request',
+    session: id,
+    seq: 1,
+    time,
+    method: 'POST',
+    uri: '/api/v1/namespaces/prod/pods/web-0/exec?command=sh',
+    attrs: { verb: 'create', apiGroup: '', apiVersion: 'v1', resource: 'pods', subresource: 'exec', namespace: 'prod', name: 'web-0', isResourceRequest: true },
+    headers: {},
+    streaming: true,
+    exec: { command: ['sh'], tty: true, stdin: true, stdout: true, stderr: false },
+  });
+  for (let i = 0; i < 50; i++)
+    await w.append({ type: 'stream', session: id, seq: 1, offsetMs: i * 10, channel: 'stdout', encoding: 'utf8', data: `line ${i} total 0\r\n` });
+  await w.append({ type: 'response', session: id, seq: 1, time, status: 101, durationMs: 500, bytesIn: 0, bytesOut: 0, exitCode: 0 });
+  await w.close({
+    type: 'session.end',
+    session: id,
+    time,
+    reason: 'connection-closed',
+    summary: { requests: 1, bytesIn: 0, bytesOut: 0, verbs: ['create'], namespaces: ['prod'], resources: ['pods/exec'], errors: 0 },
+  });
+  return id;
+}
+
+function fileOf(dir: string, id: string): string {
+  const days = join(dir, 'recordings', 'sessions');
+  for (const day of readdirSync(days)) if (readdirSync(join(days, day)).includes(`${id}.ndjson`)) return join(days, day, `${id}.ndjson`);
+  throw new Error('no file');
+}
+
+t.test('an unchanged session is verified from the cache; a byte changed (same size, mtime put back) is reported', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'kubetape-verify-cache-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const store = new LocalStore(dir, { writable: true });
+  const id = await writeExec(store);
+  await store.close();
+  const reader = new LocalStore(dir, { writable: false });
+  // A whole-second mtime, so the tamper below can put it back exactly.
+  const path = fileOf(dir, id);
+  const mtime = new Date(1_700_000_000_000);
+  utimesSync(path, mtime, mtime);
+
+  const first = await reader.verify(id);
+  t.equal(first.ok, true, 'verifies when first opened');
+  const hits = sessionWalkCache.hits;
+  const second = await reader.verify(id);
+  t.equal(second.ok, true, 'verifies when opened again');
+  t.equal(sessionWalkCache.hits, hits + 1, 'the second open used the cached walk');
+
+  // Rewrite one output byte in the middle (`total 0` -> `total 9`), keep the size, put the mtime back.
+  const before = statSync(path);
+  const text = readFileSync(path, 'utf8');
+  const at = text.indexOf('line 25 total 0') + 'line 25 total '.length;
+  writeFileSync(path, text.slice(0, at) + '9' + text.slice(at + 1));
+  utimesSync(path, mtime, mtime);
+  t.equal(statSync(path).size, before.size, 'same size');
+  t.equal(statSync(path).mtimeMs, before.mtimeMs, 'same mtime');
+
+  const tampered = await reader.verify(id);
+  t.equal(tampered.ok, false, 'the change is reported on the next open');
+  t.match(tampered.problems?.join('\n') ?? '', /line \d+ does not follow line \d+/, 'it names the changed line');
+  t.equal(sessionWalkCache.hits, hits + 1, 'the tampered file was walked again, not taken from the cache');
+
+  // Put the byte back: the chain holds again (the cache never makes a verdict stick).
+  writeFileSync(path, text);
+  t.equal((await reader.verify(id)).ok, true, 'restored: verifies again');
+});
+
+t.test('an index line changed after an open is reported though the file is unchanged', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'kubetape-verify-cache-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const store = new LocalStore(dir, { writable: true });
+  const id = await writeExec(store);
+  await store.close();
+  const reader = new LocalStore(dir, { writable: false });
+  t.equal((await reader.verify(id)).ok, true, 'verifies');
+  const index = join(dir, 'recordings', 'index.ndjson');
+  const text = readFileSync(index, 'utf8');
+  // The end line's user is a claim the index makes about the session: change it.
+  writeFileSync(index, text.replace('"user":"dana@example.com"', '"user":"mallory@example.com"'));
+  const r = await reader.verify(id);
+  t.equal(r.ok, false, 'the index change is reported on the next open');
+});
