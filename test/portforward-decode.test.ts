@@ -11,6 +11,7 @@ import type { DecodeNoteEvent, HttpExchangeEvent, RecordEvent } from '../src/mod
 import { startHarness } from './helpers/harness.js';
 import { runningPod } from './helpers/stream-upstream.js';
 import { cliFromSource, recorded, settledStreamExchanges } from './helpers/streams.js';
+import { resolveBodyRefs } from '../src/record/decode/body-refs.js';
 import { GZIP_TEXT, rawConnection, startEchoTarget, startHttpTarget, startPortForward } from './helpers/decode-targets.js';
 
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
@@ -73,7 +74,8 @@ for (const run of [
     const [x] = await settledStreamExchanges(h.kt.store, (e) => e.request.portForward !== undefined);
     t.match(x.response?.streamProtocol?.client, run.client);
     const events: RecordEvent[] = [];
-    for await (const ev of h.kt.store.readSession(x.session)) if ('seq' in ev && ev.seq === x.request.seq) events.push(ev);
+    // Bodies whose wire bytes are the body are stored as references into the raw events; read back, they are filled in.
+    for await (const ev of resolveBodyRefs(() => h.kt.store.readSession(x.session))) if ('seq' in ev && ev.seq === x.request.seq) events.push(ev);
     const exchanges = events.filter((e): e is HttpExchangeEvent => e.type === 'http.exchange');
     const notes = events.filter((e): e is DecodeNoteEvent => e.type === 'decode.note');
     const on = (n: number): HttpExchangeEvent[] => exchanges.filter((e) => e.connection === n).sort((a, b) => a.index - b.index);
@@ -99,6 +101,8 @@ for (const run of [
     t.equal(c1x[0].response?.body?.data, 'hello from the pod');
     t.equal(c1x[1].response?.body?.data, GZIP_TEXT, 'the chunked gzip response is decoded');
     t.equal(c1x[1].response?.decodedFrom, 'gzip');
+    t.ok(c1x[0].response?.body?.ref, 'a Content-Length body is stored as a reference into the raw bytes');
+    t.notOk(c1x[1].response?.body?.ref, 'a chunked gzip body is stored as a decoded copy');
     t.equal(c1x[3].request.body?.data, 'pipelined-body');
     t.equal(c1x[3].response?.body?.data, 'pipelined-body');
 
@@ -106,6 +110,7 @@ for (const run of [
     t.equal(big.response?.body?.size, BIG, 'the 10 MB body: its size counted');
     t.equal(big.response?.body?.truncated, true, 'and cut in the decoded record');
     t.equal(big.response?.body?.data.length, MAX_BODY, 'at maxBodyBytes');
+    t.equal(big.response?.body?.ref?.length, MAX_BODY, 'its reference covers maxBodyBytes of the raw bytes');
 
     const [sse] = on(3);
     t.equal(sse.sseEvents, 3, 'the SSE stream: three events');

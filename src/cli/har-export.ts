@@ -5,6 +5,7 @@
 // credential headers read as recorded ([masked]).
 import type { HttpExchangeEvent, RecordedBody } from '../model/recording.js';
 import type { RecordingStore } from '../store/store.js';
+import { resolveBodyRefs } from '../record/decode/body-refs.js';
 
 interface HarHeader {
   name: string;
@@ -14,7 +15,7 @@ interface HarHeader {
 export async function harOf(store: RecordingStore, id: string, o: { seq?: number; connection?: number; version: string }): Promise<object> {
   const starts = new Map<number, number>();
   const entries: object[] = [];
-  for await (const ev of store.readSession(id)) {
+  for await (const ev of resolveBodyRefs(() => store.readSession(id))) {
     if (ev.type === 'request') starts.set(ev.seq, Date.parse(ev.time));
     if (ev.type !== 'http.exchange') continue;
     if (o.seq !== undefined && ev.seq !== o.seq) continue;

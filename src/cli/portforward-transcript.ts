@@ -6,6 +6,7 @@
 // bounded (SHOWN_BYTES of raw data per direction).
 import type { DecodeNoteEvent, HttpExchangeEvent, RecordEvent, RecordedBody, StreamEvent, WebSocketFrameEvent } from '../model/recording.js';
 import type { RecordingStore } from '../store/store.js';
+import { resolveBodyRefs } from '../record/decode/body-refs.js';
 import { humanBytes } from './format.js';
 import { decodedBytes, hexDump, safeLine, safeText } from './decoded-text.js';
 import { looksLikeText } from '../record/looks-like-text.js';
@@ -49,7 +50,7 @@ export async function portForwardTranscript(store: RecordingStore, id: string, o
     if (!c) conns.set(k, (c = { seq, n, openedMs: at, exchanges: [], frames: [], raw: [], kept: { in: 0, out: 0 }, total: { in: 0, out: 0 }, error: '' }));
     return c;
   };
-  for await (const ev of store.readSession(id)) {
+  for await (const ev of resolveBodyRefs(() => store.readSession(id))) {
     if (ev.type === 'request' && ev.portForward && (o.seq === undefined || ev.seq === o.seq)) forwards.set(ev.seq, ev.portForward.ports);
     if (!('seq' in ev) || !forwards.has(ev.seq) || !('connection' in ev) || typeof ev.connection !== 'number') continue;
     if (o.connection !== undefined && ev.connection !== o.connection) continue;

@@ -15,6 +15,7 @@ import { agentCell, agentCounts, agentHeader, traceSections } from './agent-view
 import { clientName } from '../model/client-name.js';
 import { SESSION_KINDS, type SessionKind } from '../store/store.js';
 import { openRemoteStore } from './remote-store.js';
+import { resolveBodyRefs } from '../record/decode/body-refs.js';
 
 export { clientName };
 
@@ -182,7 +183,8 @@ export function registerSessionsCommand(program: Command): void {
       const summary = store.summary ? await store.summary(id) : (await store.listSessions()).find((s) => s.id === id);
       const verified = await warnUnlessVerified(store, id);
       const events: RecordEvent[] = [];
-      for await (const ev of store.readSession(id)) events.push(ev);
+      // Decoded port-forward bodies recorded as references to the raw bytes are filled in from them.
+      for await (const ev of resolveBodyRefs(() => store.readSession(id))) events.push(ev);
       if (o.json) {
         const verify = verified ? { verify: { ok: verified.ok, ...(verified.problem ? { problem: verified.problem } : {}) } } : {};
         process.stdout.write(JSON.stringify({ session: summary, ...verify, events: events.map(decodeEventBodies) }, null, 2) + '\n');

@@ -20,6 +20,22 @@ export interface RecordedBody {
   contentEncoding?: string;
   /** Set when the body was not stored in clear; `data` is then empty. secret: a Secret's body; unmaskable: guardrail patterns could not be applied (e.g. a body that would not decompress). */
   redacted?: 'secret' | 'unmaskable';
+  /**
+   * Port-forward decoded bodies whose wire bytes are the body (no chunked
+   * framing, no content coding, no masking): not copied, but `length` bytes
+   * from `offset` of this exchange's raw stream events of that connection and
+   * channel (`data` is empty until resolved when read: record/decode/body-refs.ts).
+   * The raw events stay the evidence, covered by the chain.
+   */
+  ref?: BodyRef;
+}
+
+/** Where a decoded body lies in a port-forward's raw bytes: offset counted from the connection's first byte in that direction. */
+export interface BodyRef {
+  connection: number;
+  channel: 'in' | 'out';
+  offset: number;
+  length: number;
 }
 
 export interface SessionStartEvent {

@@ -335,6 +335,8 @@ export class Exchange {
   /** Stored bytes of decoded events (record/decode/), bounded apart from the raw stream. */
   private decodedKept = 0;
   private decodeSpent = false;
+  /** A stream event could not be written (failMode open goes on): the raw bytes no longer stand for decoded bodies. */
+  private rawLost = false;
   /** Proxy-subresource requests: the recorded request body, for MCP derived when the exchange ends. */
   proxied: { method: string; body?: RecordedBody } | undefined;
 
@@ -599,6 +601,7 @@ export class Exchange {
     }
     this.streamEvents++;
     const size = this.append(ev, end);
+    if (size < 0) this.rawLost = true;
     this.streamKept += Math.max(0, size);
     return size;
   }
@@ -628,7 +631,13 @@ export class Exchange {
    */
   decodeTap(): PortForwardTap | undefined {
     if (this.recorder.opts.decodePortForwards === false) return undefined;
-    return new PortForwardTap({ maxBodyBytes: this.recorder.opts.maxBodyBytes, patterns: this.patterns, sink: (ev) => this.decoded(ev) });
+    return new PortForwardTap({
+      maxBodyBytes: this.recorder.opts.maxBodyBytes,
+      patterns: this.patterns,
+      sink: (ev) => this.decoded(ev),
+      // Raw bytes stored as forwarded (nothing masked, cut or lost so far): decoded bodies may refer to them (RecordedBody.ref).
+      refs: () => this.patterns.length === 0 && !this.streamTruncated && !this.rawLost,
+    });
   }
 
   /**

@@ -11,16 +11,39 @@ export class CaptureBudget {
   constructor(public left: number) {}
 }
 
-/** Keeps the first `limit` bytes of a body (within the connection's budget) and counts the rest. */
+/**
+ * Keeps the first `limit` bytes of a body (within the connection's budget)
+ * and counts the rest. It also notes where the body lies on the wire: `start`
+ * is its first byte's offset, and `contiguous` says the wire bytes from there
+ * are the body (no chunk framing between its parts), so a recording can refer
+ * to the raw bytes instead of a copy. `keep: false`: nothing is copied (the
+ * body will be such a reference and nothing reads it here).
+ */
 export class BoundedBody {
   private parts: Buffer[] = [];
   private kept = 0;
   size = 0;
+  start: number | undefined;
+  contiguous = true;
+  private readonly keep: boolean;
 
   constructor(
     private readonly limit: number,
     private readonly budget?: CaptureBudget,
-  ) {}
+    o: { keep?: boolean } = {},
+  ) {
+    this.keep = o.keep ?? true;
+  }
+
+  /** Whether the body's bytes were held (false: only counted and placed). */
+  get held(): boolean {
+    return this.keep;
+  }
+
+  /** The bytes a reference would cover: what a copy would have kept. */
+  get refLength(): number {
+    return Math.min(this.size, this.limit);
+  }
 
   /** Gives the bytes held back to the budget (the body has been recorded or dropped). */
   release(): void {
@@ -29,8 +52,12 @@ export class BoundedBody {
     this.kept = 0;
   }
 
-  add(chunk: Buffer): void {
+  add(chunk: Buffer, at?: number): void {
+    if (at === undefined) this.contiguous = false;
+    else if (this.start === undefined) this.start = at;
+    else if (at !== this.start + this.size) this.contiguous = false;
     this.size += chunk.length;
+    if (!this.keep) return;
     const room = Math.min(this.limit - this.kept, this.budget ? this.budget.left : Infinity);
     if (room <= 0) return;
     // Copied: the chunk belongs to the forwarding path.
@@ -93,9 +120,28 @@ function inflateAuto(input: Buffer, opts: ZlibOptions): Buffer {
  */
 export function recordBody(
   body: BoundedBody,
-  o: { contentType?: string | undefined; coding?: string | undefined; limit: number; patterns: MaskPattern[] },
+  o: { contentType?: string | undefined; coding?: string | undefined; limit: number; patterns: MaskPattern[]; ref?: RefPlace | undefined },
 ): { body: RecordedBody; decodedFrom?: string } | undefined {
   if (body.size === 0) return undefined;
+  const coding0 = o.coding?.trim().toLowerCase();
+  if (o.ref && canRefer(body, coding0, o.patterns)) {
+    const length = body.refLength;
+    const rec: RecordedBody = {
+      encoding: 'base64',
+      data: '',
+      size: body.size,
+      truncated: body.size > length,
+      ref: { connection: o.ref.connection, channel: o.ref.channel, offset: body.start!, length },
+    };
+    if (o.contentType) rec.contentType = o.contentType;
+    return { body: rec };
+  }
+  if (!body.held) {
+    // Meant to be a reference, but the raw bytes can no longer stand for it (their record was cut): only its size is known.
+    const rec: RecordedBody = { encoding: 'base64', data: '', size: body.size, truncated: true };
+    if (o.contentType) rec.contentType = o.contentType;
+    return { body: rec };
+  }
   let data: Buffer = body.bytes();
   let truncated = body.truncated;
   let decodedFrom: string | undefined;
@@ -116,4 +162,15 @@ export function recordBody(
   if (rec.encoding === 'utf8' && o.patterns.length > 0) rec.data = maskPatterns(rec.data, o.patterns);
   if (o.contentType) rec.contentType = o.contentType;
   return decodedFrom ? { body: rec, decodedFrom } : { body: rec };
+}
+
+/** A connection and direction whose raw bytes are recorded as forwarded, unmasked and uncut: a body there may be a reference. */
+export interface RefPlace {
+  connection: number;
+  channel: 'in' | 'out';
+}
+
+/** The wire bytes are the body: one contiguous run, no content coding, nothing to mask. */
+export function canRefer(body: BoundedBody, coding: string | undefined, patterns: MaskPattern[]): boolean {
+  return body.contiguous && body.start !== undefined && (!coding || coding === 'identity') && patterns.length === 0;
 }

@@ -9,7 +9,7 @@ import { StringDecoder } from 'node:string_decoder';
 import { maskPatterns, type MaskPattern } from '../../mask/patterns.js';
 import { looksLikeText } from '../looks-like-text.js';
 import { encodeBytes } from '../body-capture.js';
-import { BoundedBody, CaptureBudget, recordBody } from './body-decode.js';
+import { BoundedBody, CaptureBudget, recordBody, type RefPlace } from './body-decode.js';
 import { headerValue, headerValues, storedHeaders } from './header-values.js';
 import { Http1Reader, type BodyFraming, type MessageHead } from './http1-reader.js';
 import { mcpMessages, type McpLinker } from './mcp.js';
@@ -30,6 +30,12 @@ export interface ConnectionContext {
   linker: McpLinker;
   sink: DecodedSink;
   now: () => number;
+  /**
+   * Whether this connection's raw bytes are recorded exactly as forwarded
+   * (unmasked, uncut) so far: then a body whose wire bytes are the body is
+   * recorded as a reference to them (RecordedBody.ref), not a copy.
+   */
+  refs?: () => boolean;
 }
 
 interface Side {
@@ -156,13 +162,13 @@ export class ConnectionDecoder {
     this.mode = 'http';
     this.reqReader = new Http1Reader('request', {
       head: (h) => this.requestHead(h),
-      body: (b) => this.requestBody(b),
+      body: (b, at) => this.requestBody(b, at),
       end: () => this.requestEnd(),
       switched: (b) => this.afterSwitch('in', b),
     });
     this.resReader = new Http1Reader('response', {
       head: (h) => this.responseHead(h),
-      body: (b) => this.responseBody(b),
+      body: (b, at) => this.responseBody(b, at),
       end: () => this.responseEnd(),
       switched: (b) => this.afterSwitch('out', b),
     });
@@ -188,7 +194,7 @@ export class ConnectionDecoder {
 
   private requestHead(h: MessageHead): BodyFraming {
     if (this.queue.length >= MAX_PIPELINE) throw new DecodeError(`more than ${MAX_PIPELINE} requests waiting for responses`);
-    const p: Pending = { index: ++this.count, method: h.line[0], request: this.side(h) };
+    const p: Pending = { index: ++this.count, method: h.line[0], request: this.side(h, h.line[0] === 'POST') };
     const upgrade = headerValue(h.headers, 'upgrade');
     if (upgrade) p.upgrade = upgrade.toLowerCase().slice(0, 64);
     const session = headerValue(h.headers, 'mcp-session-id');
@@ -201,8 +207,8 @@ export class ConnectionDecoder {
     return { kind: 'none' };
   }
 
-  private requestBody(b: Buffer): void {
-    this.current?.request.body.add(b);
+  private requestBody(b: Buffer, at: number): void {
+    this.current?.request.body.add(b, at);
   }
 
   private requestEnd(): void {
@@ -224,7 +230,7 @@ export class ConnectionDecoder {
     if (!p) throw new DecodeError('a response without a request');
     const status = Number(h.line[1]);
     if (status >= 100 && status < 200 && status !== 101) return { kind: 'none' }; // informational: the real answer follows
-    p.response = this.side(h);
+    p.response = this.side(h, true);
     const session = headerValue(h.headers, 'mcp-session-id');
     if (session) this.mcpSession = session;
     if (status === 101) {
@@ -248,10 +254,10 @@ export class ConnectionDecoder {
     return { kind: 'close' };
   }
 
-  private responseBody(b: Buffer): void {
+  private responseBody(b: Buffer, at: number): void {
     const r = this.queue[0]?.response;
     if (!r) return;
-    r.body.add(b);
+    r.body.add(b, at);
     if (r.sse) r.sse.push(r.sseDecoder!.write(b));
   }
 
@@ -300,8 +306,23 @@ export class ConnectionDecoder {
     this.emit(ev);
   }
 
-  private side(h: MessageHead): Side {
-    return { head: h, at: this.cx.now(), body: new BoundedBody(this.cx.limit, this.budget), done: false };
+  /**
+   * `mcpCandidate`: a JSON body here is read for MCP. A body that will be a
+   * reference into the raw bytes (nothing frames, codes or masks it) and
+   * that nothing reads is not copied at all, only placed.
+   */
+  private side(h: MessageHead, mcpCandidate: boolean): Side {
+    const keep =
+      !this.refsNow() ||
+      this.cx.patterns.length > 0 ||
+      (mcpCandidate && isJson(headerValue(h.headers, 'content-type'))) ||
+      !!headerValue(h.headers, 'content-encoding') ||
+      headerValues(h.headers, 'transfer-encoding').length > 0;
+    return { head: h, at: this.cx.now(), body: new BoundedBody(this.cx.limit, this.budget, { keep }), done: false };
+  }
+
+  private refsNow(): boolean {
+    return this.cx.refs?.() ?? false;
   }
 
   /** A body as text for MCP: decoded, complete (a cut JSON body is not parsed), masked later per field. */
@@ -329,7 +350,7 @@ export class ConnectionDecoder {
       request: { method, target: maskPatterns(target.slice(0, 8192), this.cx.patterns), version, headers: storedHeaders(rq.head.headers, this.cx.patterns) },
     };
     if (this.cx.port !== undefined) ev.port = this.cx.port;
-    const reqBody = recordBody(rq.body, this.bodyMeta(rq));
+    const reqBody = recordBody(rq.body, this.bodyMeta(rq, 'in'));
     if (reqBody) {
       ev.request.body = reqBody.body;
       if (reqBody.decodedFrom) ev.request.decodedFrom = reqBody.decodedFrom;
@@ -338,7 +359,7 @@ export class ConnectionDecoder {
     if (rs) {
       const [v, status, reason] = rs.head.line;
       ev.response = { status: Number(status), reason: reason.slice(0, 256), version: v, headers: storedHeaders(rs.head.headers, this.cx.patterns) };
-      const resBody = recordBody(rs.body, this.bodyMeta(rs));
+      const resBody = recordBody(rs.body, this.bodyMeta(rs, 'out'));
       if (resBody) {
         ev.response.body = resBody.body;
         if (resBody.decodedFrom) ev.response.decodedFrom = resBody.decodedFrom;
@@ -353,12 +374,16 @@ export class ConnectionDecoder {
     this.emit(ev);
   }
 
-  private bodyMeta(s: Side): { contentType?: string | undefined; coding?: string | undefined; limit: number; patterns: MaskPattern[] } {
+  private bodyMeta(
+    s: Side,
+    channel: 'in' | 'out',
+  ): { contentType?: string | undefined; coding?: string | undefined; limit: number; patterns: MaskPattern[]; ref?: RefPlace | undefined } {
     return {
       contentType: headerValue(s.head.headers, 'content-type')?.slice(0, 256),
       coding: headerValue(s.head.headers, 'content-encoding'),
       limit: this.cx.limit,
       patterns: this.cx.patterns,
+      ref: this.refsNow() ? { connection: this.cx.connection, channel } : undefined,
     };
   }
 }

@@ -26,7 +26,8 @@ export type BodyFraming = { kind: 'none' } | { kind: 'length'; length: number } 
 export interface MessageEvents {
   /** A head is complete; returns how its body is framed ('switch': what follows is another protocol). */
   head(h: MessageHead): BodyFraming;
-  body(chunk: Buffer): void;
+  /** `at`: the chunk's offset in this direction's bytes (from the connection's first byte). */
+  body(chunk: Buffer, at: number): void;
   /** The message is complete. */
   end(): void;
   /** After a 'switch': everything that follows, as it comes. */
@@ -44,6 +45,8 @@ export class Http1Reader {
   private headBytes = 0;
   private remaining = 0;
   private line = '';
+  /** Bytes of this direction pushed before the current buffer. */
+  private base = 0;
 
   constructor(
     private readonly side: 'request' | 'response',
@@ -60,7 +63,14 @@ export class Http1Reader {
   }
 
   push(buf: Buffer): void {
-    let off = 0;
+    try {
+      this.read(buf, 0);
+    } finally {
+      this.base += buf.length;
+    }
+  }
+
+  private read(buf: Buffer, off: number): void {
     while (off < buf.length) {
       switch (this.state) {
         case 'head':
@@ -68,7 +78,7 @@ export class Http1Reader {
           break;
         case 'length': {
           const n = Math.min(this.remaining, buf.length - off);
-          this.events.body(buf.subarray(off, off + n));
+          this.events.body(buf.subarray(off, off + n), this.base + off);
           off += n;
           this.remaining -= n;
           if (this.remaining === 0) this.complete();
@@ -81,14 +91,14 @@ export class Http1Reader {
           break;
         case 'chunk-data': {
           const n = Math.min(this.remaining, buf.length - off);
-          this.events.body(buf.subarray(off, off + n));
+          this.events.body(buf.subarray(off, off + n), this.base + off);
           off += n;
           this.remaining -= n;
           if (this.remaining === 0) this.state = 'chunk-crlf';
           break;
         }
         case 'close':
-          this.events.body(off === 0 ? buf : buf.subarray(off));
+          this.events.body(off === 0 ? buf : buf.subarray(off), this.base + off);
           off = buf.length;
           break;
         case 'switched':

@@ -25,6 +25,8 @@ export interface TapOptions {
   patterns: MaskPattern[];
   sink: DecodedSink;
   now?: () => number;
+  /** Whether connection `n`'s raw bytes are recorded exactly as forwarded so far (bodies may then be references to them). */
+  refs?: (n: number) => boolean;
 }
 
 interface Conn {
@@ -56,6 +58,7 @@ export class PortForwardTap {
       linker: this.linker,
       sink: (ev) => !this.closed && this.o.sink(ev),
       now: () => this.now(),
+      refs: () => this.o.refs?.(n) ?? false,
     });
     this.conns.set(n, { decoder, queued: 0 });
   }
