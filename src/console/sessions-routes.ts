@@ -24,6 +24,7 @@ import { QueryError, encodeCursor, isSessionId, parseListQuery } from './list-qu
 import { AsciicastWriter } from './asciicast.js';
 import { NoTerminalError, terminalEvents } from './terminal-events.js';
 import { withoutBodies } from './event-bodies.js';
+import { resolveBodyRefs } from '../record/decode/body-refs.js';
 import { followSession } from './live.js';
 import { listAccesses, parseAccessQuery } from './accesses.js';
 import type { BrowserSession } from './browser-sessions.js';
@@ -232,7 +233,8 @@ async function streamEvents(store: RecordingStore, id: string, q: URLSearchParam
   const bodies = flagParam(q, 'bodies');
   exchange.responseHead(200, 'application/x-ndjson', undefined);
   res.writeHead(200, { 'Content-Type': 'application/x-ndjson', ...STREAM_HEADERS });
-  for await (const ev of store.readSession(id)) {
+  // With bodies: decoded port-forward bodies recorded as references to the raw bytes are filled in from them.
+  for await (const ev of bodies ? resolveBodyRefs(() => store.readSession(id)) : store.readSession(id)) {
     // Read to the end even past `to`: a long request's response (a watch) comes after later requests.
     if (!inRange(ev, from, to)) continue;
     if (!(await write(res, JSON.stringify(bodies ? ev : withoutBodies(ev)) + '\n'))) break;
