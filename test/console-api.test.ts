@@ -202,6 +202,15 @@ t.test('events as NDJSON, by range, bodies on request', async (t) => {
     'only request 2',
   );
   t.equal((await api('dana', `/kubetape/v1/sessions/${danaGet.id}/events?from=3&to=1`)).status, 400);
+  // types=: only those event types (the console's timeline asks for requests and responses).
+  const typed = (await api('dana', `/kubetape/v1/sessions/${danaExec.id}/events?types=request,response`)).body
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as RecordEvent);
+  t.ok(typed.length >= 2, 'requests and responses');
+  t.same([...new Set(typed.map((e) => e.type))].sort(), ['request', 'response'], 'no stream events, no start or end');
+  const allOfExec = (await api('dana', `/kubetape/v1/sessions/${danaExec.id}/events`)).body;
+  t.match(allOfExec, /"type":"stream"/, "without types= the exec's stream events are there");
 });
 
 t.test('the cast is asciicast v2 of the exec', async (t) => {
@@ -246,6 +255,8 @@ t.test('hostile parameters get a Status', async (t) => {
     '/kubetape/v1/sessions?trace=xyz',
     `/kubetape/v1/sessions/${danaGet.id}/events?from=0`,
     `/kubetape/v1/sessions/${danaGet.id}/events?bodies=yes`,
+    `/kubetape/v1/sessions/${danaGet.id}/events?types=request,bogus`,
+    `/kubetape/v1/sessions/${danaGet.id}/events?types=request&types=response`,
     `/kubetape/v1/sessions/${danaGet.id}/nope`,
     '/kubetape/v1/nothing-here',
   ]) {

@@ -216,6 +216,38 @@ export function write(res: ServerResponse, text: string): Promise<boolean> {
   });
 }
 
+/**
+ * Lines gathered into writes of about 64 KiB: a write per line of a 100,000-event
+ * recording (each a TLS record and an HTTP chunk) cost more than building them.
+ * `push` waits only when a batch goes out and the client is slow (backpressure).
+ */
+export class BatchWriter {
+  private parts: string[] = [];
+  private size = 0;
+  open = true;
+
+  constructor(
+    private readonly res: ServerResponse,
+    private readonly limit = 64 * 1024,
+  ) {}
+
+  async push(text: string): Promise<boolean> {
+    this.parts.push(text);
+    this.size += text.length;
+    if (this.size >= this.limit) await this.flush();
+    return this.open;
+  }
+
+  async flush(): Promise<boolean> {
+    if (this.parts.length === 0 || !this.open) return this.open;
+    const text = this.parts.join('');
+    this.parts = [];
+    this.size = 0;
+    this.open = await write(this.res, text);
+    return this.open;
+  }
+}
+
 const STREAM_HEADERS = { 'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff' };
 
 /** Whether an event falls in the [from, to] range of request sequence numbers (the session's start and end only on an open side). */
@@ -225,20 +257,48 @@ function inRange(ev: RecordEvent, from: number | undefined, to: number | undefin
   return (from === undefined || ev.seq >= from) && (to === undefined || ev.seq <= to);
 }
 
+/** Event types a `types=` filter may name. */
+const EVENT_TYPES = new Set<string>([
+  'session.start',
+  'session.end',
+  'request',
+  'response',
+  'response.chunk',
+  'stream',
+  'http.exchange',
+  'ws.frame',
+  'decode.note',
+  'mcp.message',
+] satisfies RecordEvent['type'][]);
+
+/** `types=request,response`: only those event types (a timeline needs no stream events); undefined: all. */
+function typesParam(q: URLSearchParams): Set<string> | undefined {
+  const all = q.getAll('types');
+  if (all.length === 0) return undefined;
+  if (all.length > 1) throw new QueryError('types must be given once (a comma-separated list)');
+  const types = all[0].split(',');
+  for (const t of types)
+    if (!EVENT_TYPES.has(t)) throw new QueryError(`types: unknown event type ${JSON.stringify(t.slice(0, 40))} (known: ${[...EVENT_TYPES].join(', ')})`);
+  return new Set(types);
+}
+
 async function streamEvents(store: RecordingStore, id: string, q: URLSearchParams, res: ServerResponse, exchange: Exchange, done: () => void): Promise<void> {
-  onlyParams(q, ['from', 'to', 'bodies']);
+  onlyParams(q, ['from', 'to', 'bodies', 'types']);
+  const types = typesParam(q);
   const from = seqParam(q, 'from');
   const to = seqParam(q, 'to');
   if (from !== undefined && to !== undefined && to < from) throw new QueryError('to must not be before from');
   const bodies = flagParam(q, 'bodies');
   exchange.responseHead(200, 'application/x-ndjson', undefined);
   res.writeHead(200, { 'Content-Type': 'application/x-ndjson', ...STREAM_HEADERS });
+  const out = new BatchWriter(res);
   // With bodies: decoded port-forward bodies recorded as references to the raw bytes are filled in from them.
   for await (const ev of bodies ? resolveBodyRefs(() => store.readSession(id)) : store.readSession(id)) {
     // Read to the end even past `to`: a long request's response (a watch) comes after later requests.
-    if (!inRange(ev, from, to)) continue;
-    if (!(await write(res, JSON.stringify(bodies ? ev : withoutBodies(ev)) + '\n'))) break;
+    if (!inRange(ev, from, to) || (types && !types.has(ev.type))) continue;
+    if (!(await out.push(JSON.stringify(bodies ? ev : withoutBodies(ev)) + '\n'))) break;
   }
+  await out.flush();
   res.end();
   done();
 }
@@ -247,20 +307,27 @@ async function streamCast(store: RecordingStore, id: string, q: URLSearchParams,
   onlyParams(q, ['seq', 'stdin']);
   const seq = seqParam(q, 'seq');
   const stdin = flagParam(q, 'stdin');
-  let open = true;
+  const out = new BatchWriter(res);
+  let first = true;
   const sink = async (line: string) => {
     if (!res.headersSent) {
       exchange.responseHead(200, 'application/x-asciicast', undefined);
       res.writeHead(200, { 'Content-Type': 'application/x-asciicast', 'Content-Disposition': `attachment; filename="${id}.cast"`, ...STREAM_HEADERS });
     }
-    if (open) open = await write(res, line);
+    await out.push(line);
+    // The header line goes out at once: the player can size its terminal while the rest is built.
+    if (first) {
+      first = false;
+      await out.flush();
+    }
   };
   const writer = new AsciicastWriter(id, { stdin, markers: true }, sink);
   for await (const ev of terminalEvents(store, id, seq)) {
     await writer.add(ev);
-    if (!open) break;
+    if (!out.open) break;
   }
-  if (open) await writer.end();
+  if (out.open) await writer.end();
+  await out.flush();
   res.end();
   done();
 }
