@@ -8,7 +8,7 @@
 // a keystroke overlay for stdin, speeds. The speed buttons (0.25x-8x), the
 // typed-command list and the download around it are ours.
 import * as AsciinemaPlayer from 'asciinema-player';
-import { getText, sessionPath } from './api.js';
+import { streamLines, sessionPath } from './api.js';
 import { h, clear } from './dom.js';
 
 export const SPEEDS = [0.25, 0.5, 1, 2, 4, 8];
@@ -17,28 +17,40 @@ const IDLE_TIME_LIMIT = 2;
 export interface Cast {
   cols: number;
   rows: number;
-  /** [seconds, code, data], as in the file, markers included. */
+  /** [milliseconds, code, data], markers left out. */
   events: [number, string, string][];
   markers: [number, string][];
   duration: number;
 }
 
-/** asciicast v2 text into what the player takes; markers ("m" events) become the player's markers. */
-export function parseCast(text: string): Cast {
-  const lines = text.split('\n');
-  const header = JSON.parse(lines[0] ?? '{}') as { width?: number; height?: number };
-  const events: [number, string, string][] = [];
-  const markers: [number, string][] = [];
-  for (let i = 1; i < lines.length; i++) {
-    const l = lines[i];
-    if (!l) continue;
+/**
+ * asciicast v2 into what the player takes, a line at a time as the cast streams in (the
+ * server sends its header first); markers ("m" events) become the player's markers.
+ * Times are kept in milliseconds, as the player keeps them, so nothing is mapped again.
+ */
+export class CastReader {
+  private header: { width?: number; height?: number } | undefined;
+  /** [milliseconds, code, data], markers left out. */
+  readonly events: [number, string, string][] = [];
+  readonly markers: [number, string][] = [];
+
+  line(l: string): void {
+    if (!this.header) {
+      this.header = JSON.parse(l) as { width?: number; height?: number };
+      return;
+    }
     const ev = JSON.parse(l) as [number, string, string];
-    if (!Array.isArray(ev) || typeof ev[0] !== 'number' || typeof ev[1] !== 'string') continue;
+    if (!Array.isArray(ev) || typeof ev[0] !== 'number' || typeof ev[1] !== 'string') return;
     const data = typeof ev[2] === 'string' ? ev[2] : String(ev[2]);
-    if (ev[1] === 'm') markers.push([ev[0], data]);
-    else events.push([ev[0], ev[1], data]);
+    if (ev[1] === 'm') this.markers.push([ev[0], data]);
+    else this.events.push([ev[0] * 1000, ev[1], data]);
   }
-  return { cols: header.width ?? 80, rows: header.height ?? 24, events, markers, duration: events.length ? events[events.length - 1][0] : 0 };
+
+  cast(): Cast {
+    const h = this.header ?? {};
+    const n = this.events.length;
+    return { cols: h.width ?? 80, rows: h.height ?? 24, events: this.events, markers: this.markers, duration: n ? this.events[n - 1][0] / 1000 : 0 };
+  }
 }
 
 export interface PlayerHandle {
@@ -51,7 +63,9 @@ export interface PlayerHandle {
 export async function renderPlayer(box: HTMLElement, id: string, seq?: number): Promise<PlayerHandle> {
   const url = `${sessionPath(id)}/cast?${seq !== undefined ? `seq=${seq}&` : ''}stdin=true`;
   const t0 = performance.now();
-  const cast = parseCast(await getText(url));
+  const reader = new CastReader();
+  await streamLines(url, (l) => reader.line(l));
+  const cast = reader.cast();
   const screen = h('div', { class: 'player-screen', data: { testid: 'player' } });
   const speedBar = h('div', { class: 'speeds', role: 'group', ariaLabel: 'speed' });
   const markerList = h('ol', { class: 'markers' });
@@ -66,8 +80,8 @@ export async function renderPlayer(box: HTMLElement, id: string, seq?: number): 
   const make = (startAt: number, autoPlay: boolean) => {
     player?.dispose();
     clear(screen);
-    // The player keeps times in milliseconds internally; a parser hands it that.
-    const recording = { cols: cast.cols, rows: cast.rows, events: cast.events.map(([t, c, d]) => [t * 1000, c, d]) as AsciinemaPlayer.RecordingEvent[] };
+    // The player keeps times in milliseconds internally; a parser hands it that (CastReader read them so).
+    const recording = { cols: cast.cols, rows: cast.rows, events: cast.events as AsciinemaPlayer.RecordingEvent[] };
     player = AsciinemaPlayer.create({ data: () => recording, parser: (d: unknown) => d as AsciinemaPlayer.Recording }, screen, {
       cols: cast.cols,
       rows: cast.rows,

@@ -161,7 +161,8 @@ export function renderSession(root: HTMLElement, id: string): () => void {
   const detailP = getJson<SessionDetail>(sessionPath(id));
   const loadTimeline = async (live: boolean) => {
     try {
-      await streamNdjson(`${sessionPath(id)}/events?bodies=false`, (ev: RecordEvent) => {
+      // Only requests and responses: an hour-long exec's stream events (100,000 of them) come through /cast for the player.
+      await streamNdjson(`${sessionPath(id)}/events?bodies=false&types=request,response`, (ev: RecordEvent) => {
         if (ev.type === 'request') {
           exchanges.set(ev.seq, { request: ev });
           order.push(ev.seq);
