@@ -7,7 +7,11 @@
 // this process, nothing else changes):
 //   bulk   one GET of --bytes (default 128 MiB), Content-Length framed
 //   many   --requests GETs of 64 KiB on one keep-alive connection
-// Prints MB/s per mode (median of --rounds) and the ratio on/off.
+// Prints MB/s per mode (median of --rounds) and the ratio on/off, and the
+// median of each round's own on/off ratio (the two modes of a round run back
+// to back, so this ratio is the one least moved by the shared machine's load).
+// --warmup rounds run first and are not counted (the first port-forward of a
+// process pays for JIT warm-up, whichever mode it runs).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -45,11 +49,13 @@ const { values } = parseArgs({
     bytes: { type: 'string', default: String(128 * 2 ** 20) },
     requests: { type: 'string', default: '400' },
     rounds: { type: 'string', default: '3' },
+    warmup: { type: 'string', default: '1' },
   },
 });
 const BYTES = Number(values.bytes);
 const REQUESTS = Number(values.requests);
 const ROUNDS = Number(values.rounds);
+const WARMUP = Number(values.warmup);
 
 const children = new Set<ChildProcess>();
 const dir = mkdtempSync(join(tmpdir(), 'kt-bench-pfd-'));
@@ -134,17 +140,19 @@ async function main(): Promise<void> {
   };
   // The tap is taken when a port-forward starts, so each mode gets its own kubectl port-forward.
   const results: Record<string, Record<'on' | 'off', number[]>> = { bulk: { on: [], off: [] }, many: { on: [], off: [] } };
-  for (let round = 0; round < ROUNDS; round++) {
+  for (let round = -WARMUP; round < ROUNDS; round++) {
     for (const mode of round % 2 === 0 ? (['on', 'off'] as const) : (['off', 'on'] as const)) {
       setDecoding(mode === 'on');
       const fwd = child('kubectl', ['--kubeconfig', kt.kubeconfigPath, 'port-forward', '--address', '127.0.0.1', 'bench-0', ':8080'], { HOME: dir });
       const p = Number((await firstMatch(fwd, /Forwarding from 127\.0\.0\.1:(\d+) ->/))[1]);
       const bulk = await curl([`http://127.0.0.1:${p}/big?n=${BYTES}`]);
       const many = await curl([`http://127.0.0.1:${p}/big?n=65536&i=[1-${REQUESTS}]`]);
-      results.bulk[mode].push(bulk.bytes / bulk.seconds / 2 ** 20);
-      results.many[mode].push(many.bytes / many.seconds / 2 ** 20);
+      if (round >= 0) {
+        results.bulk[mode].push(bulk.bytes / bulk.seconds / 2 ** 20);
+        results.many[mode].push(many.bytes / many.seconds / 2 ** 20);
+      }
       process.stderr.write(
-        `round ${round + 1} decoding ${mode}: bulk ${(bulk.bytes / bulk.seconds / 2 ** 20).toFixed(1)} MiB/s, many ${(many.bytes / many.seconds / 2 ** 20).toFixed(1)} MiB/s\n`,
+        `${round < 0 ? 'warm-up' : `round ${round + 1}`} decoding ${mode}: bulk ${(bulk.bytes / bulk.seconds / 2 ** 20).toFixed(1)} MiB/s, many ${(many.bytes / many.seconds / 2 ** 20).toFixed(1)} MiB/s\n`,
       );
       fwd.kill('SIGINT');
       await new Promise((r) => fwd.once('exit', r));
@@ -153,10 +161,13 @@ async function main(): Promise<void> {
   const rows = Object.entries(results).map(([name, r]) => {
     const on = median(r.on);
     const off = median(r.off);
-    return `${name.padEnd(6)} ${off.toFixed(1).padStart(10)} ${on.toFixed(1).padStart(10)} ${(on / off).toFixed(3).padStart(10)}`;
+    const paired = median(r.on.map((x, i) => x / r.off[i]));
+    return `${name.padEnd(6)} ${off.toFixed(1).padStart(10)} ${on.toFixed(1).padStart(10)} ${(on / off).toFixed(3).padStart(10)} ${paired.toFixed(3).padStart(14)}`;
   });
   process.stdout.write(`port-forward throughput through kubetape (MiB/s, median of ${ROUNDS}; bulk ${BYTES} B, many ${REQUESTS} x 64 KiB)\n`);
-  process.stdout.write(`${'load'.padEnd(6)} ${'decode off'.padStart(10)} ${'decode on'.padStart(10)} ${'on/off'.padStart(10)}\n${rows.join('\n')}\n`);
+  process.stdout.write(
+    `${'load'.padEnd(6)} ${'decode off'.padStart(10)} ${'decode on'.padStart(10)} ${'on/off'.padStart(10)} ${'round on/off'.padStart(14)}\n${rows.join('\n')}\n`,
+  );
   await kt.close();
   await api.close();
 }
