@@ -182,13 +182,15 @@ t.test('an IdP without token exchange, a subject token for another audience or e
   const before = refusals();
   const plainBefore = plainIdp.grants.length + plainIdp.refused.length;
 
-  const [noGrant, wrongAud, old, missing, unset, onArgv] = await cliFromSource([
+  const [noGrant, wrongAud, old, missing, unset, onArgv, badType, wrongGrant] = await cliFromSource([
     ['credential', ...exchangeArgs(['--subject-token-file', tokenFile(alice)], { issuer: plainIdp.issuer })],
     ['credential', ...exchangeArgs(['--subject-token-file', tokenFile(otherAudience)])],
     ['credential', ...exchangeArgs(['--subject-token-file', tokenFile(expired)])],
     ['credential', ...exchangeArgs(['--subject-token-file', join(dir, 'no-such-file')])],
     ['credential', ...exchangeArgs(['--subject-token-env', 'KUBETAPE_TEST_UNSET_TOKEN'])],
     ['credential', ...exchangeArgs(['--subject-token', alice])],
+    ['credential', ...exchangeArgs(['--subject-token-file', tokenFile(alice), '--subject-token-type', 'urn:ietf:params:oauth:token-type:saml2'])],
+    ['credential', ...exchangeArgs(['--subject-token-file', tokenFile(alice)]).map((a) => (a === 'token-exchange' ? 'client-credentials' : a))],
   ]);
   const oneLine = (r: { code: number; stderr: string }, re: RegExp, what: string, lines = 1) => {
     t.not(r.code, 0, what);
@@ -208,6 +210,12 @@ t.test('an IdP without token exchange, a subject token for another audience or e
   // commander's own refusal: the line, and its suggestion on a second.
   oneLine(onArgv, /unknown option '--subject-token'/, 'no token on the command line', 2);
   t.notMatch(onArgv.stderr, alice.slice(-20), 'the token is not echoed back');
+  oneLine(badType, /--subject-token-type must be access_token, id_token or jwt/, 'unknown token type');
+  oneLine(
+    wrongGrant,
+    /--subject-token-file, --subject-token-env, --subject-token-type and --requested-token-type go with --grant token-exchange/,
+    'wrong grant',
+  );
   t.equal(refusals(), before + 1, 'only the wrong audience reached the IdP; the expired token was refused here');
   t.equal(plainIdp.grants.length + plainIdp.refused.length, plainBefore, 'nothing was asked of the IdP without the grant');
 
