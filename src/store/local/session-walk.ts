@@ -39,9 +39,10 @@ const MAX_CACHED = 64;
 const cache = new Map<string, { key: string; walk: SessionWalk }>();
 
 /** For tests: whether the cache is used (turning it off shows a test would catch a stale one). */
-export const sessionWalkCache = { enabled: true, hits: 0 };
+export const sessionWalkCache = { enabled: true, hits: 0, reportHits: 0 };
 
-function identity(path: string): string | undefined {
+/** A file's identity: any write to it changes this (ctime cannot be set back); undefined when it is not there. */
+export function fileIdentity(path: string): string | undefined {
   try {
     const s = statSync(path, { bigint: true });
     return `${s.dev}:${s.ino}:${s.size}:${s.mtimeNs}:${s.ctimeNs}`;
@@ -56,7 +57,7 @@ function identity(path: string): string | undefined {
  * file cannot be read.
  */
 export function walkSessionFile(path: string, file: string, id: string, wanted: Set<number>, sealLines: number | undefined): SessionWalk {
-  const before = identity(path);
+  const before = fileIdentity(path);
   const key = `${before}|${id}|${file}|${[...wanted].sort((a, b) => a - b).join(',')}|${sealLines ?? ''}`;
   const hit = cache.get(path);
   if (sessionWalkCache.enabled && before && hit && hit.key === key) {
@@ -67,7 +68,7 @@ export function walkSessionFile(path: string, file: string, id: string, wanted: 
   }
   const walk = walk0(path, file, id, wanted, sealLines);
   // Kept only when the file did not change while it was read (a live session's appends).
-  if (before && identity(path) === before) {
+  if (before && fileIdentity(path) === before) {
     cache.delete(path);
     cache.set(path, { key, walk });
     while (cache.size > MAX_CACHED) cache.delete(cache.keys().next().value!);

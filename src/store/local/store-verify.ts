@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import type { SessionSummaryCounts } from '../../model/recording.js';
 import type { StoreVerifyReport, VerifyReport } from '../verify.js';
 import { CHAIN_FIELD, GENESIS_LINE, lineBytesHash } from './line-chain.js';
-import { walkSessionFile, type SessionWalk } from './session-walk.js';
+import { fileIdentity, sessionWalkCache, walkSessionFile, type SessionWalk } from './session-walk.js';
 import {
   LINK_FIELD,
   forEachLine,
@@ -66,7 +66,52 @@ interface SessionFacts {
 
 const short = (h: string | undefined): string => (h ? `${h.slice(0, 12)}…` : 'none');
 
+/** One session's reports, kept while nothing they were judged from changed (see onlyKey). */
+const reportCache = new Map<string, { key: string; report: StoreVerifyReport }>();
+const MAX_CACHED_REPORTS = 64;
+
+/**
+ * What one session's verdict depends on: the identity (dev, inode, size, mtime and ctime in ns) of
+ * the index, of the anchor file and of every file named like the session's in every day, the
+ * checkpoint key and the live instance. Any write to any of them changes it. The console opens the
+ * same ended session again and again; the index is then not read whole each time.
+ */
+function onlyKey(o: LocalVerifyOptions, id: string): string | undefined {
+  const parts = [fileIdentity(join(o.root, 'index.ndjson')) ?? 'no index', o.anchorFile ? (fileIdentity(o.anchorFile) ?? 'no anchor') : '-'];
+  let days: string[] = [];
+  try {
+    days = readdirSync(join(o.root, 'sessions')).sort();
+  } catch {
+    // no sessions dir
+  }
+  parts.push(days.join('/'));
+  for (const day of days) {
+    const f = fileIdentity(join(o.root, 'sessions', day, `${id}.ndjson`));
+    if (f) parts.push(`${day}=${f}`);
+  }
+  parts.push(o.key ? keyId(o.key) : '-', o.liveInstance ?? '-');
+  return parts.join('|');
+}
+
 export async function verifyLocalStore(o: LocalVerifyOptions): Promise<StoreVerifyReport> {
+  if (!o.only || !sessionWalkCache.enabled) return verifyStore(o);
+  const key = onlyKey(o, o.only);
+  const hit = reportCache.get(o.only);
+  if (key && hit?.key === key) {
+    sessionWalkCache.reportHits++;
+    return structuredClone(hit.report);
+  }
+  const report = await verifyStore(o);
+  // Kept only when nothing changed while it was judged (a live session, a new index line).
+  if (key && onlyKey(o, o.only) === key) {
+    reportCache.delete(o.only);
+    reportCache.set(o.only, { key, report: structuredClone(report) });
+    while (reportCache.size > MAX_CACHED_REPORTS) reportCache.delete(reportCache.keys().next().value!);
+  }
+  return report;
+}
+
+async function verifyStore(o: LocalVerifyOptions): Promise<StoreVerifyReport> {
   const facts = new Map<string, SessionFacts>();
   const of = (id: string): SessionFacts => {
     let f = facts.get(id);
