@@ -168,7 +168,7 @@ t.test('the cache serves a person’s exchanged token again, and never for anoth
   t.match(claimsOf(tokenOf(a1.stdout).token), { sub: 'alice', act: { sub: AGENT }, aud: MACHINE_RESOURCE });
   t.match(claimsOf(tokenOf(b1.stdout).token), { sub: 'bob', act: { sub: AGENT } });
   // kubectl keeps it no longer than the person's own token lives.
-  t.ok(Date.parse(tokenOf(a1.stdout).expirationTimestamp) <= Number(claimsOf(alice)['exp']) * 1000);
+  t.ok(Date.parse(tokenOf(a1.stdout).expirationTimestamp) <= Number(claimsOf(alice)['exp']) * 1000, 'kubectl keeps it no longer than the person token');
   // The cache holds hashes of the subject tokens, never the tokens.
   const files = readdirSync(cacheDir).filter((n) => n.endsWith('.json'));
   t.equal(files.length, 2);
