@@ -10,6 +10,8 @@
 // Prints MB/s per mode (median of --rounds) and the ratio on/off, and the
 // median of each round's own on/off ratio (the two modes of a round run back
 // to back, so this ratio is the one least moved by the shared machine's load).
+// Also the CPU time of this process (kubetape runs in it) per MiB forwarded,
+// on over off: what decoding adds to the work, less moved by other load.
 // --warmup rounds run first and are not counted (the first port-forward of a
 // process pays for JIT warm-up, whichever mode it runs).
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -140,16 +142,27 @@ async function main(): Promise<void> {
   };
   // The tap is taken when a port-forward starts, so each mode gets its own kubectl port-forward.
   const results: Record<string, Record<'on' | 'off', number[]>> = { bulk: { on: [], off: [] }, many: { on: [], off: [] } };
+  /** CPU seconds of this process per MiB forwarded. */
+  const cpu: Record<string, Record<'on' | 'off', number[]>> = { bulk: { on: [], off: [] }, many: { on: [], off: [] } };
+  const cpuSeconds = (): number => {
+    const u = process.cpuUsage();
+    return (u.user + u.system) / 1e6;
+  };
   for (let round = -WARMUP; round < ROUNDS; round++) {
     for (const mode of round % 2 === 0 ? (['on', 'off'] as const) : (['off', 'on'] as const)) {
       setDecoding(mode === 'on');
       const fwd = child('kubectl', ['--kubeconfig', kt.kubeconfigPath, 'port-forward', '--address', '127.0.0.1', 'bench-0', ':8080'], { HOME: dir });
       const p = Number((await firstMatch(fwd, /Forwarding from 127\.0\.0\.1:(\d+) ->/))[1]);
+      const c0 = cpuSeconds();
       const bulk = await curl([`http://127.0.0.1:${p}/big?n=${BYTES}`]);
+      const c1 = cpuSeconds();
       const many = await curl([`http://127.0.0.1:${p}/big?n=65536&i=[1-${REQUESTS}]`]);
+      const c2 = cpuSeconds();
       if (round >= 0) {
         results.bulk[mode].push(bulk.bytes / bulk.seconds / 2 ** 20);
         results.many[mode].push(many.bytes / many.seconds / 2 ** 20);
+        cpu.bulk[mode].push((c1 - c0) / (bulk.bytes / 2 ** 20));
+        cpu.many[mode].push((c2 - c1) / (many.bytes / 2 ** 20));
       }
       process.stderr.write(
         `${round < 0 ? 'warm-up' : `round ${round + 1}`} decoding ${mode}: bulk ${(bulk.bytes / bulk.seconds / 2 ** 20).toFixed(1)} MiB/s, many ${(many.bytes / many.seconds / 2 ** 20).toFixed(1)} MiB/s\n`,
@@ -162,11 +175,12 @@ async function main(): Promise<void> {
     const on = median(r.on);
     const off = median(r.off);
     const paired = median(r.on.map((x, i) => x / r.off[i]));
-    return `${name.padEnd(6)} ${off.toFixed(1).padStart(10)} ${on.toFixed(1).padStart(10)} ${(on / off).toFixed(3).padStart(10)} ${paired.toFixed(3).padStart(14)}`;
+    const cpuRatio = median(cpu[name].on) / median(cpu[name].off);
+    return `${name.padEnd(6)} ${off.toFixed(1).padStart(10)} ${on.toFixed(1).padStart(10)} ${(on / off).toFixed(3).padStart(10)} ${paired.toFixed(3).padStart(14)} ${cpuRatio.toFixed(3).padStart(16)}`;
   });
   process.stdout.write(`port-forward throughput through kubetape (MiB/s, median of ${ROUNDS}; bulk ${BYTES} B, many ${REQUESTS} x 64 KiB)\n`);
   process.stdout.write(
-    `${'load'.padEnd(6)} ${'decode off'.padStart(10)} ${'decode on'.padStart(10)} ${'on/off'.padStart(10)} ${'round on/off'.padStart(14)}\n${rows.join('\n')}\n`,
+    `${'load'.padEnd(6)} ${'decode off'.padStart(10)} ${'decode on'.padStart(10)} ${'on/off'.padStart(10)} ${'round on/off'.padStart(14)} ${'CPU/MiB on/off'.padStart(16)}\n${rows.join('\n')}\n`,
   );
   await kt.close();
   await api.close();

@@ -140,3 +140,57 @@ t.test('with masking on, a decoded body is stored as its masked copy, never a re
   t.notMatch(echo?.request.body?.data, /abcdefghijklmnopqrstuvwxyz0123456789/, 'with the token masked');
   t.notMatch(echo?.response?.body?.data, /abcdefghijklmnopqrstuvwxyz0123456789/);
 });
+
+t.test('resolveBodyRefs: a body spread over several raw events, next to another; bytes missing from the recording', async (t) => {
+  const { resolveBodyRefs } = await import('../src/record/decode/body-refs.js');
+  const raw = (data: Buffer, connection = 1): StreamEvent => ({
+    type: 'stream',
+    session: 's',
+    seq: 2,
+    offsetMs: 0,
+    channel: 'out',
+    connection,
+    encoding: 'base64',
+    data: data.toString('base64'),
+  });
+  const wire = Buffer.from('HEAD|first body|HEAD|second|');
+  const exchange = (offset: number, length: number, connection = 1): HttpExchangeEvent => ({
+    type: 'http.exchange',
+    session: 's',
+    seq: 2,
+    offsetMs: 0,
+    connection,
+    index: 1,
+    request: { method: 'GET', target: '/', version: 'HTTP/1.1', headers: [] },
+    response: {
+      status: 200,
+      reason: 'OK',
+      version: 'HTTP/1.1',
+      headers: [],
+      body: { encoding: 'base64', data: '', size: length, truncated: false, ref: { connection, channel: 'out', offset, length } },
+    },
+  });
+  const events: RecordEvent[] = [
+    raw(wire.subarray(0, 7)),
+    raw(wire.subarray(7, 13)),
+    raw(wire.subarray(13, 22)),
+    exchange(5, 10),
+    raw(wire.subarray(22)),
+    exchange(21, 6),
+    exchange(0, 4, 3),
+  ];
+  let reads = 0;
+  const out: RecordEvent[] = [];
+  for await (const ev of resolveBodyRefs(async function* () {
+    reads++;
+    yield* events;
+  }))
+    out.push(ev);
+  t.equal(out.length, events.length, 'every event handed on, in order');
+  const bodies = out.filter((e): e is HttpExchangeEvent => e.type === 'http.exchange').map((e) => e.response?.body);
+  t.match(bodies[0], { encoding: 'utf8', data: 'first body', truncated: false }, 'a body over three raw events');
+  t.match(bodies[1], { encoding: 'utf8', data: 'second', truncated: false }, 'the next body on the same connection');
+  t.match(bodies[2], { data: '', truncated: true }, 'raw bytes not in the recording: only the size is known');
+  t.equal(reads, 2, 'read twice: the scan, then the fill');
+  t.equal((events[3] as HttpExchangeEvent).response?.body?.data, '', 'the events read are not changed');
+});
