@@ -231,6 +231,8 @@ t.test('the cast is asciicast v2 of the exec', async (t) => {
       .join(''),
     /hello-from-exec/,
   );
+  const again = await api('dana', `/kubetape/v1/sessions/${danaExec.id}/cast`);
+  t.equal(again.body, r.body, 'opened again (from the kept cast): the same cast');
   const none = await api('dana', `/kubetape/v1/sessions/${danaGet.id}/cast`);
   t.equal(none.status, 404, 'no exec, no cast');
   t.match(JSON.parse(none.body), { kind: 'Status', message: /no exec or attach/ });

@@ -303,17 +303,56 @@ async function streamEvents(store: RecordingStore, id: string, q: URLSearchParam
   done();
 }
 
+/**
+ * Casts built lately, kept under the session file's version (LocalStore.sessionVersion: any write
+ * to the file changes it), so an hour-long exec opened again is not rebuilt from 100,000 events.
+ * Read only after the reader's visibility was checked; at most CAST_CACHE_BYTES in all.
+ */
+const castCache = new Map<string, { version: string; text: string }>();
+const CAST_CACHE_BYTES = 64 * 1024 * 1024;
+
+function versionOf(store: RecordingStore, id: string): string | undefined {
+  const v = (store as { sessionVersion?: (id: string) => string | undefined }).sessionVersion;
+  return typeof v === 'function' ? v.call(store, id) : undefined;
+}
+
+function keepCast(key: string, version: string, text: string): void {
+  castCache.delete(key);
+  castCache.set(key, { version, text });
+  let total = 0;
+  for (const c of castCache.values()) total += c.text.length;
+  for (const [k, c] of castCache) {
+    if (total <= CAST_CACHE_BYTES) break;
+    castCache.delete(k);
+    total -= c.text.length;
+  }
+}
+
 async function streamCast(store: RecordingStore, id: string, q: URLSearchParams, res: ServerResponse, exchange: Exchange, done: () => void): Promise<void> {
   onlyParams(q, ['seq', 'stdin']);
   const seq = seqParam(q, 'seq');
   const stdin = flagParam(q, 'stdin');
   const out = new BatchWriter(res);
+  const cacheKey = `${id}|${seq ?? ''}|${stdin}`;
+  const version = versionOf(store, id);
+  const cached = castCache.get(cacheKey);
+  if (version && cached?.version === version) {
+    exchange.responseHead(200, 'application/x-asciicast', undefined);
+    res.writeHead(200, { 'Content-Type': 'application/x-asciicast', 'Content-Disposition': `attachment; filename="${id}.cast"`, ...STREAM_HEADERS });
+    let ok = true;
+    for (let at = 0; at < cached.text.length && ok; at += 1024 * 1024) ok = await write(res, cached.text.slice(at, at + 1024 * 1024));
+    res.end();
+    done();
+    return;
+  }
+  const kept: string[] = [];
   let first = true;
   const sink = async (line: string) => {
     if (!res.headersSent) {
       exchange.responseHead(200, 'application/x-asciicast', undefined);
       res.writeHead(200, { 'Content-Type': 'application/x-asciicast', 'Content-Disposition': `attachment; filename="${id}.cast"`, ...STREAM_HEADERS });
     }
+    if (version) kept.push(line);
     await out.push(line);
     // The header line goes out at once: the player can size its terminal while the rest is built.
     if (first) {
@@ -328,6 +367,9 @@ async function streamCast(store: RecordingStore, id: string, q: URLSearchParams,
   }
   if (out.open) await writer.end();
   await out.flush();
+  if (out.open && version && versionOf(store, id) === version) {
+    keepCast(cacheKey, version, kept.join(''));
+  }
   res.end();
   done();
 }

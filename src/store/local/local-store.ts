@@ -20,6 +20,7 @@ import { AppendLog } from './append-log.js';
 import { readNdjson } from './ndjson-reader.js';
 import { GENESIS_LINE, chainLine, lineBytesHash, lineHash, unchain } from './line-chain.js';
 import { verifyLocalStore } from './store-verify.js';
+import { fileIdentity } from './session-walk.js';
 import {
   LINK_FIELD,
   appendAnchor,
@@ -451,6 +452,15 @@ export class LocalStore implements RecordingStore {
     } finally {
       await fd.close();
     }
+  }
+
+  /**
+   * What changes whenever the session's file is written (session-walk.ts fileIdentity): the
+   * console keeps a built cast under it. Undefined when there is no such session.
+   */
+  sessionVersion(id: string): string | undefined {
+    const file = this.fileOf(id);
+    return file ? fileIdentity(join(this.root, file)) : undefined;
   }
 
   /** One session against its file, its index lines (and the index chain up to them) and the checkpoints. */
