@@ -78,6 +78,9 @@ export function bridgePortForward(client: PortForwardClientEnd, upstream: PortFo
         if (closed) return;
         closed = true;
         live.delete(abort);
+        // Frames still held by the pacing are recorded now; with `closed` set they are not
+        // forwarded, but the decoder sees them, so a request cut mid-body is decoded as cut.
+        exchange.drainConnection(n);
         tap?.end(n);
         exchange.streamEvent('close', why, where, { prepaid: true });
       };
@@ -95,10 +98,11 @@ export function bridgePortForward(client: PortForwardClientEnd, upstream: PortFo
             'in',
             chunk,
             () => {
+              // The decoder follows the record, whether or not the connection is still open.
+              tap?.push(n, 'in', chunk);
               if (closed) return;
               if (pair) forward(pair.data, chunk, towardsUpstream);
               else early.push(chunk);
-              tap?.push(n, 'in', chunk);
             },
             where,
           );
@@ -139,9 +143,9 @@ export function bridgePortForward(client: PortForwardClientEnd, upstream: PortFo
           'out',
           chunk,
           () => {
+            tap?.push(n, 'out', chunk);
             if (closed) return;
             forward(c.data, chunk, towardsClient);
-            tap?.push(n, 'out', chunk);
           },
           where,
         );
