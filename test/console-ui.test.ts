@@ -230,7 +230,8 @@ t.test('a viewer logs in with the one-time link, filters by person and namespace
   await page.screenshot({ path: join(SCREENSHOTS, 'session-list.png') });
 
   await page.click(`tr[data-session="${execSession}"] a`);
-  await page.waitForSelector('.verification');
+  // The box is on the page before the session's verdict arrives; wait for the verdict itself.
+  await page.waitForSelector('.verification[data-verified]');
   t.equal(await page.getAttribute('.verification', 'data-verified'), 'true', 'the hash chain verifies');
   await page.waitForSelector('.player[data-ready="true"], .player-error');
   t.equal(await page.locator('.player-error').count(), 0, (await page.textContent('.terminal-box')) ?? '');
