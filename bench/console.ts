@@ -20,11 +20,12 @@ import { startKubetape } from '../src/listen/start.js';
 import { resolveConfig } from '../src/config/config.js';
 import { newSessionId, type RecordingStore } from '../src/store/store.js';
 import { mintLoginLink } from '../src/console/login-links.js';
-import type { RecordEvent } from '../src/model/recording.js';
+import { writeExecRecording, type Frame } from '../test/helpers/recorded-exec.js';
 import { median } from './stats.js';
 
 const SESSIONS = Number(process.env.SESSIONS ?? 10_000);
 const BIG_EVENTS = Number(process.env.BIG_EVENTS ?? 100_000);
+const TYPE_EVERY = Number(process.env.TYPE_EVERY ?? 50);
 const USERS = ['dana@example.com', 'sam@example.com', 'lee@example.com', 'kim@example.com'];
 const NAMESPACES = ['prod', 'staging', 'default', 'kube-system'];
 
@@ -92,69 +93,24 @@ async function writeSessions(store: RecordingStore, n: number): Promise<void> {
 }
 
 /** One exec -it of an hour: typed commands, output, 100,000 stream events. */
-async function writeBigExec(store: RecordingStore, events: number): Promise<string> {
+function writeBigExec(store: RecordingStore, events: number): Promise<string> {
   const at = Date.now() - 3_600_000;
-  const id = newSessionId(at);
-  const time = new Date(at).toISOString();
-  const w = await store.openSession({
-    type: 'session.start',
-    session: id,
-    time,
-    user: 'dana@example.com',
-    groups: ['dev'],
-    authMethod: 'token',
-    cluster: 'bench',
-    source: '127.0.0.1',
-    command: 'kubectl exec',
-  });
-  await w.append({
-    type: 'request',
-    session: id,
-    seq: 1,
-    time,
-    method: 'POST',
-    uri: '/api/v1/namespaces/prod/pods/web-0/exec?command=sh&stdin=true&stdout=true&tty=true',
-    attrs: { verb: 'create', apiGroup: '', apiVersion: 'v1', resource: 'pods', subresource: 'exec', namespace: 'prod', name: 'web-0', isResourceRequest: true },
-    headers: {},
-    streaming: true,
-    exec: { command: ['sh'], tty: true, stdin: true, stdout: true, stderr: false },
-  });
   const step = 3_600_000 / events;
-  let seq = 0;
-  const ev = (offsetMs: number, channel: 'stdin' | 'stdout' | 'resize', data: string): RecordEvent => ({
-    type: 'stream',
-    session: id,
-    seq: 1,
-    offsetMs: Math.round(offsetMs),
-    channel,
-    encoding: 'utf8',
-    data,
-  });
-  await w.append(ev(0, 'resize', '{"Width":120,"Height":40}'));
-  for (let i = 0; i < events - 1; i++) {
-    const t = i * step;
-    if (i % 50 === 0) await w.append(ev(t, 'stdin', `cat /var/log/app-${seq++}.log\r`));
-    else await w.append(ev(t, 'stdout', `\x1b[32m${new Date(at + t).toISOString()}\x1b[0m line ${i} of the log, some text to fill a terminal row\r\n`));
+  function* frames(): Generator<Frame> {
+    yield { offsetMs: 0, channel: 'resize', data: '{"Width":120,"Height":40}' };
+    let typed = 0;
+    for (let i = 0; i < events - 1; i++) {
+      const offsetMs = Math.round(i * step);
+      if (i % TYPE_EVERY === 0) yield { offsetMs, channel: 'stdin', data: `cat /var/log/app-${typed++}.log\r` };
+      else
+        yield {
+          offsetMs,
+          channel: 'stdout',
+          data: `\x1b[32m${new Date(at + offsetMs).toISOString()}\x1b[0m line ${i} of the log, some text to fill a terminal row\r\n`,
+        };
+    }
   }
-  await w.append({
-    type: 'response',
-    session: id,
-    seq: 1,
-    time: new Date(at + 3_600_000).toISOString(),
-    status: 101,
-    durationMs: 3_600_000,
-    bytesIn: 0,
-    bytesOut: 0,
-    exitCode: 0,
-  });
-  await w.close({
-    type: 'session.end',
-    session: id,
-    time: new Date(at + 3_600_000).toISOString(),
-    reason: 'connection-closed',
-    summary: { requests: 1, bytesIn: 0, bytesOut: 0, verbs: ['create'], namespaces: ['prod'], resources: ['pods/exec'], errors: 0 },
-  });
-  return id;
+  return writeExecRecording(store, frames(), { at });
 }
 
 async function main(): Promise<void> {
@@ -227,6 +183,12 @@ async function main(): Promise<void> {
     console.log(`  events, no bodies (timeline)      ${ms(await runs(`/kubetape/v1/sessions/${big}/events?bodies=false`, 3))}`);
     console.log(`  events, types=request,response    ${ms(await runs(`/kubetape/v1/sessions/${big}/events?bodies=false&types=request,response`, 3))}`);
     console.log(`  cast (asciicast v2, markers)      ${ms(await runs(`/kubetape/v1/sessions/${big}/cast?seq=1&stdin=true`, 3))}`);
+    // The player's source: the same cast cut into segments with screen snapshots (built once, then kept).
+    const [cut, index] = await timed(() => call(`/kubetape/v1/sessions/${big}/player?stdin=true&idle=2`));
+    const segments = (JSON.parse(index.body) as { segments: unknown[] }).segments.length;
+    console.log(`  player index, first (cut into ${segments} segments) ${ms(cut)}`);
+    console.log(`  player index, kept                ${ms(await runs(`/kubetape/v1/sessions/${big}/player?stdin=true&idle=2`, 3))}`);
+    console.log(`  one segment                       ${ms(await runs(`/kubetape/v1/sessions/${big}/player/${segments >> 1}?stdin=true&idle=2`, 3))}`);
 
     const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1280, height: 860 } });
     const page = await context.newPage();
@@ -259,22 +221,53 @@ async function main(): Promise<void> {
     const openInPage: number[] = [];
     const seekRuns: number[] = [];
     for (let i = 0; i < 3; i++) {
+      const cdp = process.env.BENCH_PROFILE ? await page.context().newCDPSession(page) : undefined;
+      if (cdp) {
+        await cdp.send('Profiler.enable');
+        await cdp.send('Profiler.start');
+      }
       const [d] = await timed(async () => {
         await page.goto(`${kt.url}/kubetape/ui/sessions/${big}`);
         await page.locator('.player[data-ready="true"]').waitFor({ timeout: 120_000 });
       });
       openRuns.push(d);
       openInPage.push(Number(await page.getAttribute('.player', 'data-open-ms')));
+      if (process.env.BENCH_TRACE) {
+        const entries = await page.evaluate(() =>
+          performance.getEntries().map((e) => {
+            const r = e as unknown as { responseStart?: number; responseEnd?: number };
+            return [e.entryType, e.name.replace(/^https:\/\/[^/]+/, ''), e.startTime, r.responseStart ?? 0, r.responseEnd ?? e.startTime + e.duration];
+          }),
+        );
+        for (const [type, name, start, first, end] of entries)
+          console.log(
+            `    ${String(type).padEnd(10)} ${Number(start).toFixed(0).padStart(6)} ${Number(first).toFixed(0).padStart(6)} ${Number(end).toFixed(0).padStart(6)}  ${String(name).slice(0, 90)}`,
+          );
+      }
       for (const at of [600, 1800, 3000, 120, 2400]) {
         await page.fill('input.seek', String(at));
         await page.press('input.seek', 'Enter');
         await page.locator(`.player[data-seeked-to="${at}"]`).waitFor();
         seekRuns.push(Number(await page.getAttribute('.player', 'data-seek-ms')));
+        if (process.env.BENCH_TRACE) console.log(`    seek to ${at}: ${seekRuns[seekRuns.length - 1]} ms`);
+      }
+      if (cdp) {
+        await new Promise((r) => setTimeout(r, 1500));
+        const { profile } = await cdp.send('Profiler.stop');
+        const self = new Map<string, number>();
+        const dt = profile.timeDeltas ?? [];
+        const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+        (profile.samples ?? []).forEach((id, i) => {
+          const n = byId.get(id)!;
+          const k = `${n.callFrame.functionName || '(anon)'} ${n.callFrame.url.split('/').pop()}:${n.callFrame.lineNumber}`;
+          self.set(k, (self.get(k) ?? 0) + (dt[i] ?? 0) / 1000);
+        });
+        for (const [k, v] of [...self].sort((a, b) => b[1] - a[1]).slice(0, 15)) console.log(`    ${v.toFixed(0).padStart(6)} ms  ${k}`);
       }
     }
-    console.log(`\nplayer, one hour, ${BIG_EVENTS} events (cast fetched, parsed, player built):`);
+    console.log(`\nplayer, one hour, ${BIG_EVENTS} events (index and first segment fetched, terminal drawn):`);
     console.log(`  open: page load to player ready  ${ms(median(openRuns))} (median of 3)`);
-    console.log(`  open: fetch + parse + create     ${ms(median(openInPage))} (median of 3)`);
+    console.log(`  open: in the page, to drawn      ${ms(median(openInPage))} (median of 3)`);
     console.log(`  seek (5 points x 3)              ${ms(median(seekRuns))} median, ${ms(Math.max(...seekRuns))} worst`);
   } finally {
     await browser.close();

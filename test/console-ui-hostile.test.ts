@@ -11,18 +11,18 @@
 // never set by a recording. The UI's files are served with the strict
 // Content-Security-Policy and no path leaves dist/ui.
 import t, { type Test } from 'tap';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
-import { startHarness, type Harness } from './helpers/harness.js';
+import type { Harness } from './helpers/harness.js';
 import { kubectl, writeKubeconfig } from './helpers/kubectl.js';
 import { kubectlOnPty } from './helpers/streams.js';
 import { runningPod } from './helpers/stream-upstream.js';
 import { findSession, settledExchanges } from './helpers/recordings.js';
 import { httpsCall } from './helpers/https-call.js';
 import { rawRequest } from './helpers/raw-request.js';
-import { ensureUiBuilt, launchChromium, watchedPage, type WatchedPage } from './helpers/console-browser.js';
+import { startConsoleHarness, watchedPage, type WatchedPage } from './helpers/console-browser.js';
 import { consoleLogin } from './helpers/console-login.js';
 
 // Each payload, if it ever ran, would set window.__pwned.
@@ -41,16 +41,7 @@ let evil = '';
 const dir = mkdtempSync(join(tmpdir(), 'console-hostile-'));
 
 t.before(async () => {
-  writeFileSync(join(dir, 'tokens.csv'), `evil-token,${EVIL_USER},,"dev"\nvic-token,vic,,"auditors"\n`);
-  const [hh, b] = await Promise.all([
-    startHarness({
-      config: { tokenFile: join(dir, 'tokens.csv'), console: { viewers: [{ group: 'auditors' }], linkTtlSeconds: 300, sessionTtlSeconds: 3600 } },
-    }),
-    launchChromium(),
-    ensureUiBuilt(),
-  ]);
-  h = hh;
-  browser = b;
+  ({ h, browser } = await startConsoleHarness(dir, `evil-token,${EVIL_USER},,"dev"\nvic-token,vic,,"auditors"\n`));
   evil = writeKubeconfig(h.dir, { server: h.kt.url, ca: h.kt.ca, token: 'evil-token', name: 'evil' });
   h.api.objects.put(runningPod('web-0') as never);
   // As JSON (kubectl create sends the protobuf of a built-in kind it builds itself; from a file it sends the file's JSON).

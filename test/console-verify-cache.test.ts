@@ -8,47 +8,12 @@ import { mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync,
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LocalStore } from '../src/store/local/local-store.js';
-import { newSessionId } from '../src/store/store.js';
+import { writeExecRecording } from './helpers/recorded-exec.js';
 import { sessionWalkCache } from '../src/store/local/session-walk.js';
 
-async function writeExec(store: LocalStore): Promise<string> {
-  const at = Date.now() - 60_000;
-  const id = newSessionId(at);
-  const time = new Date(at).toISOString();
-  const w = await store.openSession({
-    type: 'session.start',
-    session: id,
-    time,
-    user: 'dana@example.com',
-    groups: ['dev'],
-    authMethod: 'token',
-    cluster: 'c',
-    source: '127.0.0.1',
-    command: 'kubectl exec',
-  });
-  await w.append({
-    type: 'request',
-    session: id,
-    seq: 1,
-    time,
-    method: 'POST',
-    uri: '/api/v1/namespaces/prod/pods/web-0/exec?command=sh',
-    attrs: { verb: 'create', apiGroup: '', apiVersion: 'v1', resource: 'pods', subresource: 'exec', namespace: 'prod', name: 'web-0', isResourceRequest: true },
-    headers: {},
-    streaming: true,
-    exec: { command: ['sh'], tty: true, stdin: true, stdout: true, stderr: false },
-  });
-  for (let i = 0; i < 50; i++)
-    await w.append({ type: 'stream', session: id, seq: 1, offsetMs: i * 10, channel: 'stdout', encoding: 'utf8', data: `line ${i} total 0\r\n` });
-  await w.append({ type: 'response', session: id, seq: 1, time, status: 101, durationMs: 500, bytesIn: 0, bytesOut: 0, exitCode: 0 });
-  await w.close({
-    type: 'session.end',
-    session: id,
-    time,
-    reason: 'connection-closed',
-    summary: { requests: 1, bytesIn: 0, bytesOut: 0, verbs: ['create'], namespaces: ['prod'], resources: ['pods/exec'], errors: 0 },
-  });
-  return id;
+function writeExec(store: LocalStore): Promise<string> {
+  const frames = Array.from({ length: 50 }, (_, i) => ({ offsetMs: i * 10, channel: 'stdout' as const, data: `line ${i} total 0\r\n` }));
+  return writeExecRecording(store, frames, { at: Date.now() - 60_000 });
 }
 
 function fileOf(dir: string, id: string): string {

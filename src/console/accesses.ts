@@ -67,7 +67,8 @@ export function accessOf(uri: string): Pick<Access, 'action' | 'session' | 'quer
   const base = query ? { query } : {};
   if (what === 'accesses') return { action: 'accesses', ...base };
   if (!id) return { action: 'list', ...base };
-  const action = sub === 'events' || sub === 'cast' || sub === 'live' ? sub : 'show';
+  // The player's index and its segments are the cast, cut for seeking.
+  const action = sub === 'player' ? 'cast' : sub === 'events' || sub === 'cast' || sub === 'live' ? sub : 'show';
   return { action, session: id, ...base };
 }
 

@@ -111,10 +111,18 @@ function titleOf(ev: TimedStreamEvent): string {
   return `${what} (${rq.attrs.namespace}/${rq.attrs.name})`;
 }
 
+/**
+ * The largest terminal a cast asks for. A resize is whatever the client sent (Kubernetes allows up
+ * to 65535x65535); a player, or the snapshotting terminal of cast-segments.ts, allocates every cell.
+ */
+export const MAX_COLS = 1000;
+export const MAX_ROWS = 500;
+
 function parseSize(text: string): { width: number; height: number } | undefined {
   try {
     const v = JSON.parse(text) as { Width?: number; Height?: number };
-    if (Number.isInteger(v.Width) && Number.isInteger(v.Height) && v.Width! > 0 && v.Height! > 0) return { width: v.Width!, height: v.Height! };
+    if (Number.isInteger(v.Width) && Number.isInteger(v.Height) && v.Width! > 0 && v.Height! > 0)
+      return { width: Math.min(v.Width!, MAX_COLS), height: Math.min(v.Height!, MAX_ROWS) };
   } catch {
     // not a size: ignore
   }

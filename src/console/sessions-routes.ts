@@ -1,5 +1,6 @@
 // The sessions API on kubetape's own listener (/kubetape/v1/whoami,
-// /sessions, /sessions/ID, /sessions/ID/events|cast|live, /accesses; also
+// /sessions, /sessions/ID, /sessions/ID/events|cast|live|player[/N],
+// /accesses; also
 // under /clusters/NAME/). Callers are authenticated like every request (a
 // bearer token, or the console's cookie); what they may see is decided per
 // session (visibility.ts) on every endpoint, and a session they may not see
@@ -22,6 +23,7 @@ import type { Policy } from '../authorize/policy/types.js';
 import { isApprover, isViewer, maySee, scopedFilter, visibilityOf, type Visibility } from './visibility.js';
 import { QueryError, encodeCursor, isSessionId, parseListQuery } from './list-query.js';
 import { AsciicastWriter } from './asciicast.js';
+import { DEFAULT_SEGMENTS, segmentCast, segmentIndex, type CastEvent, type CastHeader, type SegmentedCast } from './cast-segments.js';
 import { NoTerminalError, terminalEvents } from './terminal-events.js';
 import { withoutBodies } from './event-bodies.js';
 import { resolveBodyRefs } from '../record/decode/body-refs.js';
@@ -59,7 +61,7 @@ function routeOf(t: RequestTarget): string[] | undefined {
   const rest = s.slice(2);
   if (rest[0] === 'whoami' && rest.length === 1) return rest;
   if (rest[0] === 'accesses' && rest.length === 1) return rest;
-  if (rest[0] === 'sessions' && rest.length <= 3) return rest;
+  if (rest[0] === 'sessions' && (rest.length <= 3 || (rest.length === 4 && rest[2] === 'player'))) return rest;
   return undefined;
 }
 
@@ -140,6 +142,7 @@ export function createSessionsRoutes(o: SessionsApiOptions): RequestHandler {
       const done = () => exchange.finish(undefined, 200);
       if (what === 'events') return await streamEvents(o.store, id, q, res, exchange, done);
       if (what === 'cast') return await streamCast(o.store, id, q, res, exchange, done);
+      if (what === 'player') return reply(await playerDocument(o.store, id, q, route[3]));
       if (what === 'live') return await streamLive(o, id, summary, q, res, exchange, done);
       throw notFound(id);
     } catch (e) {
@@ -317,14 +320,78 @@ function versionOf(store: RecordingStore, id: string): string | undefined {
 }
 
 function keepCast(key: string, version: string, text: string): void {
-  castCache.delete(key);
-  castCache.set(key, { version, text });
+  keepBounded(castCache, key, { version, text }, CAST_CACHE_BYTES, (c) => c.text.length);
+}
+
+/**
+ * Segmented casts for the console's player (cast-segments.ts), built once per cast and kept like the
+ * casts: under the session file's version, or for a minute where the store has none, so that the
+ * index and the segments the player then fetches are cut from the same recording.
+ */
+const playerCache = new Map<string, { version: string; at: number; cast: SegmentedCast }>();
+const PLAYER_CACHE_CHARS = 64 * 1024 * 1024;
+const UNVERSIONED_PLAYER_MS = 60_000;
+const MAX_IDLE_SECONDS = 3600;
+
+async function playerDocument(store: RecordingStore, id: string, q: URLSearchParams, segment: string | undefined): Promise<unknown> {
+  onlyParams(q, ['seq', 'stdin', 'idle']);
+  const seq = seqParam(q, 'seq');
+  const stdin = flagParam(q, 'stdin');
+  const idleText = q.getAll('idle');
+  if (idleText.length > 1 || (idleText.length === 1 && !/^\d{1,4}(?:\.\d{1,3})?$/.test(idleText[0])) || Number(idleText[0] ?? 0) > MAX_IDLE_SECONDS)
+    throw new QueryError(`idle must be a number of seconds up to ${MAX_IDLE_SECONDS}, given once`);
+  const idle = idleText.length ? Number(idleText[0]) : DEFAULT_SEGMENTS.idleTimeLimit;
+  if (segment !== undefined && !/^\d{1,6}$/.test(segment)) throw new QueryError('a segment is a number (0, 1, ...)');
+  const key = `${id}|${seq ?? ''}|${stdin}|${idle}`;
+  const version = versionOf(store, id);
+  let hit = playerCache.get(key);
+  if (!hit || (version ? hit.version !== version : Date.now() - hit.at > UNVERSIONED_PLAYER_MS)) {
+    const { header, events } = parseCast(await castText(store, id, seq, stdin));
+    hit = { version: version ?? '', at: Date.now(), cast: await segmentCast(header, events, { ...DEFAULT_SEGMENTS, idleTimeLimit: idle }) };
+    keepBounded(playerCache, key, hit, PLAYER_CACHE_CHARS, (v) => v.cast.size);
+  }
+  const cast = hit.cast;
+  if (segment === undefined) {
+    const query = q.toString();
+    return segmentIndex(cast, (i) => `player/${i}${query ? `?${query}` : ''}`);
+  }
+  const s = cast.segments[Number(segment)];
+  if (!s) throw new ApiError(404, `the player has ${cast.segments.length} segments; there is no segment ${segment}`);
+  return s;
+}
+
+/** The whole cast of a session (or of one request), from the kept casts or built and kept. */
+async function castText(store: RecordingStore, id: string, seq: number | undefined, stdin: boolean): Promise<string> {
+  const key = `${id}|${seq ?? ''}|${stdin}`;
+  const version = versionOf(store, id);
+  const cached = castCache.get(key);
+  if (version && cached?.version === version) return cached.text;
+  const lines: string[] = [];
+  const writer = new AsciicastWriter(id, { stdin, markers: true }, async (line) => void lines.push(line));
+  for await (const ev of terminalEvents(store, id, seq)) await writer.add(ev);
+  await writer.end();
+  const text = lines.join('');
+  if (version && versionOf(store, id) === version) keepCast(key, version, text);
+  return text;
+}
+
+function parseCast(text: string): { header: CastHeader; events: CastEvent[] } {
+  const lines = text.split('\n');
+  const head = JSON.parse(lines[0]) as { width: number; height: number };
+  const events: CastEvent[] = [];
+  for (let i = 1; i < lines.length; i++) if (lines[i]) events.push(JSON.parse(lines[i]) as CastEvent);
+  return { header: { width: head.width, height: head.height }, events };
+}
+
+function keepBounded<V>(cache: Map<string, V>, key: string, value: V, budget: number, sizeOf: (v: V) => number): void {
+  cache.delete(key);
+  cache.set(key, value);
   let total = 0;
-  for (const c of castCache.values()) total += c.text.length;
-  for (const [k, c] of castCache) {
-    if (total <= CAST_CACHE_BYTES) break;
-    castCache.delete(k);
-    total -= c.text.length;
+  for (const v of cache.values()) total += sizeOf(v);
+  for (const [k, v] of cache) {
+    if (total <= budget) break;
+    cache.delete(k);
+    total -= sizeOf(v);
   }
 }
 

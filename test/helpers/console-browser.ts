@@ -4,7 +4,10 @@
 // a dialog, a page error, a Content-Security-Policy violation, a request
 // that leaves kubetape's own /kubetape/ paths.
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { buildUi } from '../../ui/build.mjs';
+import { startHarness, type Harness } from './harness.js';
 
 export const CHROMIUM = process.env.KUBETAPE_CHROMIUM ?? '/usr/bin/chromium';
 
@@ -69,4 +72,21 @@ export async function watchedPage(browser: Browser, origin: string): Promise<Wat
     if (!u.startsWith(`${origin}/kubetape/`) && !u.startsWith('data:')) w.foreignRequests.push(u);
   });
   return w;
+}
+
+/**
+ * kubetape in front of the test API server with people from a token file (`TOKEN,USER,,"GROUP"` lines
+ * written into `dir`), the console on with the auditors group as viewers, and chromium and the built
+ * UI ready, all started together.
+ */
+export async function startConsoleHarness(dir: string, tokensCsv: string): Promise<{ h: Harness; browser: Browser }> {
+  writeFileSync(join(dir, 'tokens.csv'), tokensCsv);
+  const [h, browser] = await Promise.all([
+    startHarness({
+      config: { tokenFile: join(dir, 'tokens.csv'), console: { viewers: [{ group: 'auditors' }], linkTtlSeconds: 300, sessionTtlSeconds: 3600 } },
+    }),
+    launchChromium(),
+    ensureUiBuilt(),
+  ]);
+  return { h, browser };
 }

@@ -86,27 +86,6 @@ export async function getText(path: string): Promise<string> {
   return (await call(path)).text();
 }
 
-/** A text stream of lines (a cast), each line handed over as it arrives: no whole copy of a large answer is split at the end. */
-export async function streamLines(path: string, onLine: (line: string) => void): Promise<void> {
-  const r = await call(path);
-  if (!r.body) return;
-  const reader = r.body.pipeThrough(new TextDecoderStream()).getReader();
-  let rest = '';
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    const text = rest ? rest + value : value;
-    let from = 0;
-    let nl: number;
-    while ((nl = text.indexOf('\n', from)) >= 0) {
-      if (nl > from) onLine(text.slice(from, nl));
-      from = nl + 1;
-    }
-    rest = text.slice(from);
-  }
-  if (rest) onLine(rest);
-}
-
 /** NDJSON, one value per line, handed over as the lines arrive. */
 export async function streamNdjson(path: string, onEvent: (ev: RecordEvent) => void, signal?: AbortSignal): Promise<void> {
   const r = await call(path, signal ? { signal } : {});

@@ -1,56 +1,29 @@
 // The terminal player for exec and attach. asciinema-player, bundled from
 // node_modules: it plays asciicast v2, which kubetape already exports (the
-// API's /cast is the same format as `kubetape export`), so what the browser
-// plays is what the CLI exports; it is a maintained terminal emulator (a
-// WebAssembly VT) that keeps escape sequences inside the terminal it draws
-// (titles, OSC 52 clipboard writes and OSC 8 hyperlinks are not acted on),
-// and it has what a reviewer needs: seek, markers, idle-gap compression,
-// a keystroke overlay for stdin, speeds. The speed buttons (0.25x-8x), the
-// typed-command list and the download around it are ours.
+// API's /cast is the same format as `kubetape export`, and is what the
+// download link gives), here cut by the server into segments that each
+// open on a snapshot of the screen (/player, see src/console/cast-segments.ts),
+// so an hour-long exec opens on its first segment and a seek replays one
+// segment. It is a maintained terminal emulator (a WebAssembly VT) that
+// keeps escape sequences inside the terminal it draws (titles, OSC 52
+// clipboard writes and OSC 8 hyperlinks are not acted on), and it has what
+// a reviewer needs: seek, markers, a keystroke overlay for stdin, speeds.
+// The speed buttons (0.25x-8x), the typed-command list and the download
+// around it are ours.
 import * as AsciinemaPlayer from 'asciinema-player';
-import { streamLines, sessionPath } from './api.js';
+import { getJson, sessionPath } from './api.js';
 import { h, clear } from './dom.js';
 
 export const SPEEDS = [0.25, 0.5, 1, 2, 4, 8];
 const IDLE_TIME_LIMIT = 2;
 
-export interface Cast {
-  cols: number;
-  rows: number;
-  /** [milliseconds, code, data], markers left out. */
-  events: [number, string, string][];
-  markers: [number, string][];
+/** The segmented cast's index (the server's cast-segments.ts): what the controls around the player need. */
+interface PlayerIndex {
   duration: number;
-}
-
-/**
- * asciicast v2 into what the player takes, a line at a time as the cast streams in (the
- * server sends its header first); markers ("m" events) become the player's markers.
- * Times are kept in milliseconds, as the player keeps them, so nothing is mapped again.
- */
-export class CastReader {
-  private header: { width?: number; height?: number } | undefined;
-  /** [milliseconds, code, data], markers left out. */
-  readonly events: [number, string, string][] = [];
-  readonly markers: [number, string][] = [];
-
-  line(l: string): void {
-    if (!this.header) {
-      this.header = JSON.parse(l) as { width?: number; height?: number };
-      return;
-    }
-    const ev = JSON.parse(l) as [number, string, string];
-    if (!Array.isArray(ev) || typeof ev[0] !== 'number' || typeof ev[1] !== 'string') return;
-    const data = typeof ev[2] === 'string' ? ev[2] : String(ev[2]);
-    if (ev[1] === 'm') this.markers.push([ev[0], data]);
-    else this.events.push([ev[0] * 1000, ev[1], data]);
-  }
-
-  cast(): Cast {
-    const h = this.header ?? {};
-    const n = this.events.length;
-    return { cols: h.width ?? 80, rows: h.height ?? 24, events: this.events, markers: this.markers, duration: n ? this.events[n - 1][0] / 1000 : 0 };
-  }
+  term: { cols: number; rows: number };
+  /** Every typed command, [seconds, line] (the player's own `markers` may be thinned for its progress bar). */
+  typed: [number, string][];
+  segments: { start: number; url: string }[];
 }
 
 export interface PlayerHandle {
@@ -61,11 +34,13 @@ export interface PlayerHandle {
 
 /** The player for request `seq` of session `id` (without: all its exec/attach, one after the other), with its controls. */
 export async function renderPlayer(box: HTMLElement, id: string, seq?: number): Promise<PlayerHandle> {
-  const url = `${sessionPath(id)}/cast?${seq !== undefined ? `seq=${seq}&` : ''}stdin=true`;
+  const query = `${seq !== undefined ? `seq=${seq}&` : ''}stdin=true`;
+  const url = `${sessionPath(id)}/cast?${query}`;
+  // The player reads the cast cut into segments, each opening on a snapshot of the screen, so a seek
+  // replays one segment and opening fetches only the first (the server compresses idle gaps for it).
+  const indexUrl = `${sessionPath(id)}/player?${query}&idle=${IDLE_TIME_LIMIT}`;
   const t0 = performance.now();
-  const reader = new CastReader();
-  await streamLines(url, (l) => reader.line(l));
-  const cast = reader.cast();
+  const index = await getJson<PlayerIndex>(indexUrl);
   const screen = h('div', { class: 'player-screen', data: { testid: 'player' } });
   const speedBar = h('div', { class: 'speeds', role: 'group', ariaLabel: 'speed' });
   const markerList = h('ol', { class: 'markers' });
@@ -80,21 +55,26 @@ export async function renderPlayer(box: HTMLElement, id: string, seq?: number): 
   const make = (startAt: number, autoPlay: boolean) => {
     player?.dispose();
     clear(screen);
-    // The player keeps times in milliseconds internally; a parser hands it that (CastReader read them so).
-    const recording = { cols: cast.cols, rows: cast.rows, events: cast.events as AsciinemaPlayer.RecordingEvent[] };
-    player = AsciinemaPlayer.create({ data: () => recording, parser: (d: unknown) => d as AsciinemaPlayer.Recording }, screen, {
-      cols: cast.cols,
-      rows: cast.rows,
+    delete box.dataset['ready'];
+    const source = { url: indexUrl, format: 'segmented', fetchOpts: { credentials: 'same-origin', cache: 'no-store', redirect: 'error' } };
+    const p = AsciinemaPlayer.create(source as AsciinemaPlayer.UrlSource, screen, {
+      cols: index.term.cols,
+      rows: index.term.rows,
       speed,
-      idleTimeLimit: IDLE_TIME_LIMIT,
       startAt,
       autoPlay,
       preload: true,
       fit: 'width',
-      markers: cast.markers,
       keystrokeOverlay: true,
       controls: true,
       terminalFontSize: 'small',
+    });
+    player = p;
+    // "metadata": the index and the segment to start in are loaded and the terminal drawn from its snapshot.
+    (p.addEventListener as (name: string, f: () => void) => void)('metadata', () => {
+      if (player !== p) return;
+      box.dataset['openMs'] ??= (performance.now() - t0).toFixed(1);
+      box.dataset['ready'] = 'true';
     });
   };
 
@@ -119,9 +99,9 @@ export async function renderPlayer(box: HTMLElement, id: string, seq?: number): 
     });
     speedBar.append(b);
   }
-  cast.markers.forEach(([t, label], i) => {
+  index.typed.forEach(([t, label]) => {
     const b = h('button', { type: 'button', class: 'marker', title: `${t.toFixed(2)} s` }, h('span', { class: 't' }, `${t.toFixed(1)}s`), ' ', label);
-    b.addEventListener('click', () => void player?.seek({ marker: i }).then(() => player?.play()));
+    b.addEventListener('click', () => void player?.seek(t).then(() => player?.play()));
     markerList.append(h('li', null, b));
   });
   const go = h('button', { type: 'button', class: 'go' }, 'go');
@@ -130,19 +110,16 @@ export async function renderPlayer(box: HTMLElement, id: string, seq?: number): 
     if (ev.key === 'Enter') void seek(Number(seekInput.value) || 0);
   });
 
-  make(0, false);
-  const opened = performance.now() - t0;
-  box.dataset['openMs'] = opened.toFixed(1);
   box.replaceChildren(
     h('div', { class: 'player-controls' }, speedBar, h('label', null, 'seek ', seekInput), go, time, download),
     screen,
-    cast.markers.length ? h('details', { class: 'typed' }, h('summary', null, `typed commands (${cast.markers.length})`), markerList) : '',
+    index.typed.length ? h('details', { class: 'typed' }, h('summary', null, `typed commands (${index.typed.length})`), markerList) : '',
     h(
       'p',
       { class: 'hint' },
-      `idle gaps longer than ${IDLE_TIME_LIMIT} s are compressed; what was typed shows as an overlay; ${cast.events.length} events, ${cast.duration.toFixed(1)} s`,
+      `idle gaps longer than ${IDLE_TIME_LIMIT} s are compressed; what was typed shows as an overlay; ${index.duration.toFixed(1)} s in ${index.segments.length} segment${index.segments.length === 1 ? '' : 's'}`,
     ),
   );
-  box.dataset['ready'] = 'true';
+  make(0, false);
   return { el: screen, seek, dispose: () => player?.dispose() };
 }
