@@ -11,7 +11,7 @@ import { harOf } from './har-export.js';
 import { wholeNumber } from './replay-command.js';
 import { openStoreForReading } from './sessions-command.js';
 import { resolveSession, terminalEvents, warnUnlessVerified } from './stream-reading.js';
-import { AsciicastWriter } from '../console/asciicast.js';
+import { AsciicastWriter, castLines } from '../console/asciicast.js';
 
 interface ExportOptions {
   format: string;
@@ -55,7 +55,7 @@ export function registerExportCommand(program: Command): void {
         process.stdout.write(JSON.stringify(har, null, 2) + '\n');
         return;
       }
-      const writer = new AsciicastWriter(id, { stdin: o.stdin === true, markers: o.markers === true }, line);
+      const writer = new AsciicastWriter(id, { stdin: o.stdin === true, markers: o.markers === true }, castLines(line));
       for await (const ev of terminalEvents(store, id, o.seq)) await writer.add(ev);
       await writer.end();
     });

@@ -4,12 +4,21 @@
 // [seconds, "m", line] for each line typed into a TTY, rebuilt from stdin
 // the way the typed-line guardrail rebuilds it. Written by `kubetape export`
 // and by the sessions API's cast endpoint, line by line to a sink that may
-// make it wait (backpressure).
+// make it wait (backpressure), or as values to the console's player.
 import { StringDecoder } from 'node:string_decoder';
 import { LineEditor } from '../forward/streams/typed-line.js';
 import { eventBytes, type TimedStreamEvent } from './terminal-events.js';
 
 export type LineSink = (line: string) => Promise<void>;
+/** The header, then [seconds, code, data] per event, as values (for a reader that wants them unserialized). */
+export type CastRecord = Record<string, unknown> | [number, string, string];
+export type RecordSink = (record: CastRecord) => Promise<void>;
+
+/** A record sink writing asciicast v2 lines. */
+export const castLines =
+  (sink: LineSink): RecordSink =>
+  (r) =>
+    sink(JSON.stringify(r) + '\n');
 
 /** Events looked through for the first resize before the header must be written. */
 const HEADER_LOOKAHEAD_EVENTS = 256;
@@ -34,7 +43,7 @@ export class AsciicastWriter {
   constructor(
     private readonly sessionId: string,
     private readonly o: AsciicastOptions,
-    private readonly sink: LineSink,
+    private readonly sink: RecordSink,
   ) {}
 
   async add(ev: TimedStreamEvent): Promise<void> {
@@ -55,8 +64,8 @@ export class AsciicastWriter {
     }
   }
 
-  private line(v: unknown): Promise<void> {
-    return this.sink(JSON.stringify(v) + '\n');
+  private line(v: CastRecord): Promise<void> {
+    return this.sink(v);
   }
 
   private async writeHeader(): Promise<void> {

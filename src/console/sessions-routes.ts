@@ -22,7 +22,7 @@ import type { ConsoleConfig } from '../config/console.js';
 import type { Policy } from '../authorize/policy/types.js';
 import { isApprover, isViewer, maySee, scopedFilter, visibilityOf, type Visibility } from './visibility.js';
 import { QueryError, encodeCursor, isSessionId, parseListQuery } from './list-query.js';
-import { AsciicastWriter } from './asciicast.js';
+import { AsciicastWriter, castLines } from './asciicast.js';
 import { DEFAULT_SEGMENTS, segmentCast, segmentIndex, type CastEvent, type CastHeader, type SegmentedCast } from './cast-segments.js';
 import { NoTerminalError, terminalEvents } from './terminal-events.js';
 import { withoutBodies } from './event-bodies.js';
@@ -346,7 +346,7 @@ async function playerDocument(store: RecordingStore, id: string, q: URLSearchPar
   const version = versionOf(store, id);
   let hit = playerCache.get(key);
   if (!hit || (version ? hit.version !== version : Date.now() - hit.at > UNVERSIONED_PLAYER_MS)) {
-    const { header, events } = parseCast(await castText(store, id, seq, stdin));
+    const { header, events } = await castRecords(store, id, seq, stdin);
     hit = { version: version ?? '', at: Date.now(), cast: await segmentCast(header, events, { ...DEFAULT_SEGMENTS, idleTimeLimit: idle }) };
     keepBounded(playerCache, key, hit, PLAYER_CACHE_CHARS, (v) => v.cast.size);
   }
@@ -360,27 +360,17 @@ async function playerDocument(store: RecordingStore, id: string, q: URLSearchPar
   return s;
 }
 
-/** The whole cast of a session (or of one request), from the kept casts or built and kept. */
-async function castText(store: RecordingStore, id: string, seq: number | undefined, stdin: boolean): Promise<string> {
-  const key = `${id}|${seq ?? ''}|${stdin}`;
-  const version = versionOf(store, id);
-  const cached = castCache.get(key);
-  if (version && cached?.version === version) return cached.text;
-  const lines: string[] = [];
-  const writer = new AsciicastWriter(id, { stdin, markers: true }, async (line) => void lines.push(line));
+/** The cast of a session (or of one request) as values: its size, then its events. */
+async function castRecords(store: RecordingStore, id: string, seq: number | undefined, stdin: boolean): Promise<{ header: CastHeader; events: CastEvent[] }> {
+  let header: CastHeader | undefined;
+  const events: CastEvent[] = [];
+  const writer = new AsciicastWriter(id, { stdin, markers: true }, async (r) => {
+    if (Array.isArray(r)) events.push(r);
+    else header = { width: r['width'] as number, height: r['height'] as number };
+  });
   for await (const ev of terminalEvents(store, id, seq)) await writer.add(ev);
   await writer.end();
-  const text = lines.join('');
-  if (version && versionOf(store, id) === version) keepCast(key, version, text);
-  return text;
-}
-
-function parseCast(text: string): { header: CastHeader; events: CastEvent[] } {
-  const lines = text.split('\n');
-  const head = JSON.parse(lines[0]) as { width: number; height: number };
-  const events: CastEvent[] = [];
-  for (let i = 1; i < lines.length; i++) if (lines[i]) events.push(JSON.parse(lines[i]) as CastEvent);
-  return { header: { width: head.width, height: head.height }, events };
+  return { header: header ?? { width: 80, height: 24 }, events };
 }
 
 function keepBounded<V>(cache: Map<string, V>, key: string, value: V, budget: number, sizeOf: (v: V) => number): void {
@@ -427,7 +417,7 @@ async function streamCast(store: RecordingStore, id: string, q: URLSearchParams,
       await out.flush();
     }
   };
-  const writer = new AsciicastWriter(id, { stdin, markers: true }, sink);
+  const writer = new AsciicastWriter(id, { stdin, markers: true }, castLines(sink));
   for await (const ev of terminalEvents(store, id, seq)) {
     await writer.add(ev);
     if (!out.open) break;
