@@ -18,6 +18,7 @@ import { randomUUID } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import { AppendLog } from './append-log.js';
 import { readNdjson } from './ndjson-reader.js';
+import { IndexFollower, type IndexEntry } from './index-follower.js';
 import { GENESIS_LINE, chainLine, lineBytesHash, lineHash, unchain } from './line-chain.js';
 import { verifyLocalStore } from './store-verify.js';
 import { fileIdentity } from './session-walk.js';
@@ -120,6 +121,11 @@ export class LocalStore implements RecordingStore {
       this.index = new AppendLog(this.indexPath);
       if (opts.claim !== false) this.claim();
     }
+  }
+
+  private followerOfIndex: IndexFollower | undefined;
+  private get indexFollower(): IndexFollower {
+    return (this.followerOfIndex ??= new IndexFollower(this.indexPath));
   }
 
   private get indexPath(): string {
@@ -332,7 +338,13 @@ export class LocalStore implements RecordingStore {
   }
 
   /** The index's lines by session (`only`: that session's lines alone, the others not even parsed). */
-  private async readIndex(only?: string): Promise<Map<string, { start?: IndexStart; end?: IndexEnd; seal?: IndexSeal }>> {
+  private async readIndex(only?: string): Promise<Map<string, IndexEntry>> {
+    const followed = await this.indexFollower.sessions();
+    if (followed) {
+      if (only === undefined) return followed;
+      const e = followed.get(only);
+      return new Map(e ? [[only, e]] : []);
+    }
     const byId = new Map<string, { start?: IndexStart; end?: IndexEnd; seal?: IndexSeal }>();
     for await (const l of readNdjson<IndexLine>(this.indexPath, only ? (line) => line.includes(only) : undefined)) {
       if (l.kind === 'checkpoint' || (only && l.id !== only)) continue;
@@ -365,7 +377,7 @@ export class LocalStore implements RecordingStore {
     return (await this.summaries(await this.readIndex(id), {}))[0];
   }
 
-  private async summaries(index: Map<string, { start?: IndexStart; end?: IndexEnd; seal?: IndexSeal }>, filter: SessionFilter): Promise<SessionSummary[]> {
+  private async summaries(index: Map<string, IndexEntry>, filter: SessionFilter): Promise<SessionSummary[]> {
     const live = this.liveInstance();
     const out: SessionSummary[] = [];
     for (const [id, { start, end: ended, seal }] of index) {
