@@ -14,6 +14,9 @@ import { httpsCall } from './helpers/https-call.js';
 import { findSession } from './helpers/recordings.js';
 import { awsEnv, awsRecording, provision, startMotoServer, useAwsEnv, type MotoServer } from './helpers/aws-store.js';
 import type { SessionSummary } from '../src/model/recording.js';
+import { DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
+import { linkLogin } from './helpers/console-login.js';
+import { LOGIN_CACHE_MS } from '../src/console/login-store-dynamo.js';
 
 const TABLE = 'console-api';
 const BUCKET = 'console-api';
@@ -103,3 +106,37 @@ t.test('reads through the API are accesses in the shared store', async (t) => {
   const acc = JSON.parse((await onB('/kubetape/v1/accesses?user=vera')).body) as { items: Array<{ action: string }> };
   t.ok(acc.items.some((x) => x.action === 'cast'));
 });
+
+t.test('a browser login made on one replica is known on the other; a logout on either ends it', async (t) => {
+  const cookie = await linkLogin(a.h.kt.url, a.h.kt.ca, a.h.dataDir, { user: 'vera', groups: ['auditors'] });
+  const whoami = (h: Harness) => httpsCall(`${h.kt.url}/kubetape/v1/whoami`, { ca: h.kt.ca, headers: { cookie: `kubetape_session=${cookie}` } });
+  const me = await whoami(b);
+  t.equal(me.status, 200, 'the other replica knows the login');
+  const { user, csrfToken } = JSON.parse(me.body) as { user: string; csrfToken: string };
+  t.equal(user, 'vera');
+  t.equal((await whoami(a.h)).status, 200, 'and the one that made it');
+  const item = await getLoginItems();
+  t.ok(item.length === 1 && !item[0].includes(cookie), 'one item, keyed by a hash of the token, which it does not hold');
+  const out = await httpsCall(`${b.kt.url}/kubetape/v1/logout`, {
+    ca: b.kt.ca,
+    method: 'POST',
+    headers: { cookie: `kubetape_session=${cookie}`, 'x-kubetape-csrf': csrfToken },
+  });
+  t.equal(out.status, 200, 'logged out on the other replica');
+  t.equal((await whoami(b)).status, 401, 'that replica refuses the cookie at once');
+  await new Promise((r) => setTimeout(r, LOGIN_CACHE_MS + 100));
+  t.equal((await whoami(a.h)).status, 401, 'the first one within its one-second cache');
+});
+
+/** The login items in the table, as JSON text. */
+async function getLoginItems(): Promise<string[]> {
+  const client = new DynamoDBClient({});
+  try {
+    const r = await client.send(
+      new ScanCommand({ TableName: TABLE, FilterExpression: 'begins_with(pk, :p)', ExpressionAttributeValues: { ':p': { S: 'console-login#' } } }),
+    );
+    return (r.Items ?? []).map((i) => JSON.stringify(i));
+  } finally {
+    client.destroy();
+  }
+}

@@ -1,17 +1,17 @@
 // Logins of the web console: a random session token in an HttpOnly, Secure,
 // SameSite=Strict cookie scoped to /kubetape/, and a CSRF token the page
 // reads from whoami and sends back in X-Kubetape-CSRF on every call that
-// changes something. Kept in this process's memory, by the token's SHA-256
-// (a memory dump does not hand out logins): a restart logs everyone out,
-// and several replicas need the load balancer to keep a browser on one.
+// changes something. Kept by the token's SHA-256 (whoever reads where they
+// are kept cannot log in with them) in a LoginStore that follows the
+// recording store (login-stores.ts): a file in the data dir, so a restart
+// keeps everyone logged in, or the DynamoDB table, so every replica behind
+// the load balancer knows every login.
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Identity } from '../model/identity.js';
 
 export const COOKIE_NAME = 'kubetape_session';
 export const CSRF_HEADER = 'x-kubetape-csrf';
-/** Logins kept at most; the oldest goes first. */
-const MAX_SESSIONS = 10_000;
 
 export interface BrowserSession {
   identity: Identity;
@@ -19,35 +19,57 @@ export interface BrowserSession {
   expiresAt: number;
 }
 
+/** Where logins are kept, by the SHA-256 (hex) of their token. */
+export interface LoginStore {
+  put(tokenHash: string, s: BrowserSession): Promise<void>;
+  get(tokenHash: string): Promise<BrowserSession | undefined>;
+  /** Ends a login (logout): it is never valid again. */
+  revoke(tokenHash: string): Promise<void>;
+  close(): void;
+}
+
+/** Whether a value read back from where logins are kept is one (a file or an item anyone with access may have edited). */
+export function isSession(s: unknown): s is BrowserSession {
+  const v = s as BrowserSession | null;
+  return (
+    !!v &&
+    typeof v.csrfToken === 'string' &&
+    typeof v.expiresAt === 'number' &&
+    !!v.identity &&
+    typeof v.identity.user === 'string' &&
+    Array.isArray(v.identity.groups) &&
+    v.identity.groups.every((g) => typeof g === 'string')
+  );
+}
+
 const hash = (token: string): string => createHash('sha256').update(token).digest('hex');
 
 export class BrowserSessions {
-  private readonly byHash = new Map<string, BrowserSession>();
-
-  constructor(private readonly ttlMs: () => number) {}
+  constructor(
+    private readonly ttlMs: () => number,
+    private readonly store: LoginStore,
+  ) {}
 
   /** A new login; returns the cookie's value. */
-  create(identity: Identity, now = Date.now()): { token: string; session: BrowserSession } {
+  async create(identity: Identity, now = Date.now()): Promise<{ token: string; session: BrowserSession }> {
     const token = randomBytes(32).toString('base64url');
     const session: BrowserSession = { identity, csrfToken: randomBytes(32).toString('base64url'), expiresAt: now + this.ttlMs() };
-    if (this.byHash.size >= MAX_SESSIONS) this.byHash.delete(this.byHash.keys().next().value!);
-    this.byHash.set(hash(token), session);
+    await this.store.put(hash(token), session);
     return { token, session };
   }
 
-  get(token: string, now = Date.now()): BrowserSession | undefined {
+  async get(token: string, now = Date.now()): Promise<BrowserSession | undefined> {
     if (!/^[A-Za-z0-9_-]{43}$/.test(token)) return undefined;
-    const h = hash(token);
-    const s = this.byHash.get(h);
-    if (s && s.expiresAt <= now) {
-      this.byHash.delete(h);
-      return undefined;
-    }
-    return s;
+    const s = await this.store.get(hash(token));
+    return s && s.expiresAt > now ? s : undefined;
   }
 
-  delete(token: string): void {
-    this.byHash.delete(hash(token));
+  delete(token: string): Promise<void> {
+    return this.store.revoke(hash(token));
+  }
+
+  close(): void {
+    this.store.close();
   }
 }
 

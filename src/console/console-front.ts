@@ -13,7 +13,7 @@ import type { RequestTarget } from '../model/request-target.js';
 import type { Identity } from '../model/identity.js';
 import type { AuthResult } from '../authenticate/identity.js';
 import type { ConsoleConfig } from '../config/console.js';
-import { BrowserSessions, clearCookieHeader, csrfMatches, sessionCookie, setCookieHeader } from './browser-sessions.js';
+import { BrowserSessions, clearCookieHeader, type BrowserSession, csrfMatches, sessionCookie, setCookieHeader } from './browser-sessions.js';
 import { consumeLoginLink } from './login-links.js';
 import { LOGIN_COOKIE, describeOidcError, type ConsoleOidcLogin } from './oidc-login.js';
 
@@ -67,8 +67,13 @@ function redirect(res: ServerResponse, to: string, cookies: string[] = []): void
 
 export function createConsoleFront(o: ConsoleFrontOptions): RequestHandler {
   const ttlSeconds = () => o.console()?.sessionTtlSeconds ?? 8 * 3600;
-  const login = (res: ServerResponse, identity: Identity, to: string, extra: string[] = []) => {
-    const { token } = o.sessions.create(identity);
+  const login = async (res: ServerResponse, identity: Identity, to: string, extra: string[] = []) => {
+    let token: string;
+    try {
+      ({ token } = await o.sessions.create(identity));
+    } catch (e) {
+      return sendStatus(res, 503, `kubetape could not keep this login: ${(e as Error).message}`, 'ServiceUnavailable');
+    }
     redirect(res, to, [setCookieHeader(token, ttlSeconds()), ...extra]);
   };
   return async (req: Request, res: Response, next: NextFunction) => {
@@ -112,11 +117,22 @@ export function createConsoleFront(o: ConsoleFrontOptions): RequestHandler {
     }
     // Everything else under /kubetape/: the cookie, when there is no bearer token.
     const token = req.headers.authorization ? undefined : sessionCookie(req);
-    const session = token ? o.sessions.get(token) : undefined;
+    let session: BrowserSession | undefined;
+    try {
+      session = token ? await o.sessions.get(token) : undefined;
+    } catch (e) {
+      return sendStatus(res, 503, `kubetape could not read its console logins: ${(e as Error).message}`, 'ServiceUnavailable');
+    }
     if (what === 'logout') {
       if (req.method !== 'POST') return sendStatus(res, 405, 'use POST for /kubetape/v1/logout');
       if (session && !csrfMatches(req, session)) return sendStatus(res, 403, 'the X-Kubetape-CSRF header is missing or wrong', 'Forbidden');
-      if (token) o.sessions.delete(token);
+      if (token) {
+        try {
+          await o.sessions.delete(token);
+        } catch (e) {
+          return sendStatus(res, 503, `kubetape could not end this login: ${(e as Error).message}`, 'ServiceUnavailable');
+        }
+      }
       res.writeHead(200, { 'Content-Type': 'application/json', 'Set-Cookie': clearCookieHeader(), 'Cache-Control': 'no-store' });
       return res.end('{}');
     }

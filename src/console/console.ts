@@ -10,7 +10,7 @@ import type { Authenticator } from '../authenticate/identity.js';
 import type { Recorder } from '../record/recorder.js';
 import type { RecordingStore } from '../store/store.js';
 import type { PolicyHolder } from '../authorize/policy/holder.js';
-import { BrowserSessions } from './browser-sessions.js';
+import { BrowserSessions, type LoginStore } from './browser-sessions.js';
 import { createConsoleFront, ownApiNotFound } from './console-front.js';
 import { ConsoleOidcLogin } from './oidc-login.js';
 import { createSessionsRoutes } from './sessions-routes.js';
@@ -24,6 +24,8 @@ export interface ConsoleOptions {
   dataDir: string;
   store: RecordingStore;
   recorder: Recorder;
+  /** Where browser logins are kept (login-stores.ts). */
+  logins: LoginStore;
   authenticator: Authenticator;
   policy?: PolicyHolder;
   /** The web UI's files (default: the built console UI, console/ui-static.ts). */
@@ -50,7 +52,7 @@ export function createConsole(o: ConsoleOptions): Console {
     if (!issuer) o.log(`kubetape: console.oidc.issuer ${oidcConfig.issuer} is not one of authentication.oidc's issuers: its logins will not be accepted`);
     oidc = new ConsoleOidcLogin(oidcConfig, issuer?.ca ? readFileSync(issuer.ca, 'utf8') : undefined);
   }
-  const sessions = new BrowserSessions(() => (c.console?.sessionTtlSeconds ?? 8 * 3600) * 1000);
+  const sessions = new BrowserSessions(() => (c.console?.sessionTtlSeconds ?? 8 * 3600) * 1000, o.logins);
   const liveIntervalMs = (c.recording.store ?? 'local') === 'aws' ? Math.round((c.recording.flushSeconds ?? 2) * 1000) : LOCAL_LIVE_MS;
   return {
     front: createConsoleFront({

@@ -21,6 +21,8 @@ export interface DataDirPaths {
   tokens: string;
   kubeconfig: string;
   approvals: string;
+  /** The console's browser logins (local store). */
+  consoleLogins: string;
 }
 
 export function dataDirPaths(root: string): DataDirPaths {
@@ -33,6 +35,7 @@ export function dataDirPaths(root: string): DataDirPaths {
     tokens: join(root, 'tokens.csv'),
     kubeconfig: join(root, 'kubeconfig'),
     approvals: join(root, 'approvals.ndjson'),
+    consoleLogins: join(root, 'console-logins.json'),
   };
 }
 

@@ -40,6 +40,7 @@ import { notifyApprovers } from '../authorize/approvals/notify.js';
 import { openApprovalStore } from '../authorize/approvals/open.js';
 import { createApprovalRoutes } from '../authorize/approvals/routes.js';
 import { createConsole } from '../console/console.js';
+import { openLoginStore } from '../console/login-stores.js';
 import { createUiStatic } from '../console/ui-static.js';
 
 export interface RunningKubetape {
@@ -165,8 +166,11 @@ async function startHolding(
   // A plain handler chain, not express: express cost about a quarter of kubetape's CPU per small GET (request-chain.ts).
   // The console (sessions API, browser login, UI files): its front runs before authentication (a login
   // cookie authenticates only kubetape's own paths), its API after; nothing under /kubetape/ is forwarded.
+  // Browser logins live with the recordings too, so a restart or another replica keeps them.
+  const logins = await openLoginStore({ file: paths.consoleLogins, recording: c.recording });
   const consoleApp = createConsole({
     config: c,
+    logins,
     dataDir: paths.root,
     store,
     recorder,
@@ -245,6 +249,7 @@ async function startHolding(
     await store.close();
     limits.close();
     approvals?.close();
+    logins.close();
     agent.destroy();
     built?.close();
     throw err;
@@ -277,6 +282,7 @@ async function startHolding(
         await store.close();
         limits.close();
         approvals?.close();
+        logins.close();
         agent.destroy();
         built?.close();
         lock.release();

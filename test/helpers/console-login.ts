@@ -4,6 +4,7 @@
 // browser to the UI.
 import type { Page } from 'playwright-core';
 import { mintLoginLink } from '../../src/console/login-links.js';
+import { httpsCall } from './https-call.js';
 
 export interface ConsoleUser {
   user: string;
@@ -18,4 +19,13 @@ export async function consoleLogin(page: Page, origin: string, dataDir: string, 
   const r = await page.goto(loginLinkUrl(origin, dataDir, who));
   if (!r?.ok()) throw new Error(`login link answered ${r?.status()}: ${await r?.text()}`);
   await page.waitForURL(/\/kubetape\/ui\/$/);
+}
+
+/** Logs in with a one-time link; returns the cookie's value. */
+export async function linkLogin(url: string, ca: string, dataDir: string, who: { user: string; groups: string[] }): Promise<string> {
+  const r = await httpsCall(loginLinkUrl(url, dataDir, who), { ca });
+  if (r.status !== 302) throw new Error(`login link answered ${r.status}: ${r.body}`);
+  const cookie = String(r.headers['set-cookie']).match(/kubetape_session=([A-Za-z0-9_-]+)/)?.[1];
+  if (!cookie) throw new Error('no session cookie');
+  return cookie;
 }
