@@ -8,6 +8,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildUi } from '../../ui/build.mjs';
 import { startHarness, type Harness } from './harness.js';
+import type { FakeApiServerOptions } from '../fake-apiserver/index.js';
 
 export const CHROMIUM = process.env.KUBETAPE_CHROMIUM ?? '/usr/bin/chromium';
 
@@ -79,10 +80,11 @@ export async function watchedPage(browser: Browser, origin: string): Promise<Wat
  * written into `dir`), the console on with the auditors group as viewers, and chromium and the built
  * UI ready, all started together.
  */
-export async function startConsoleHarness(dir: string, tokensCsv: string): Promise<{ h: Harness; browser: Browser }> {
+export async function startConsoleHarness(dir: string, tokensCsv: string, api?: FakeApiServerOptions): Promise<{ h: Harness; browser: Browser }> {
   writeFileSync(join(dir, 'tokens.csv'), tokensCsv);
   const [h, browser] = await Promise.all([
     startHarness({
+      ...(api ? { api } : {}),
       config: { tokenFile: join(dir, 'tokens.csv'), console: { viewers: [{ group: 'auditors' }], linkTtlSeconds: 300, sessionTtlSeconds: 3600 } },
     }),
     launchChromium(),

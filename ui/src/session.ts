@@ -11,6 +11,8 @@ import { lineDiff } from './diff.js';
 import { guardrailBadges } from './list.js';
 import { renderPlayer, type PlayerHandle } from './player.js';
 import { renderConnections, renderLanes } from './streams.js';
+import { bodyBlock, headersTable } from './bodies.js';
+import { isDecoded, renderMcpMessages, type DecodedEvent } from './decoded.js';
 import { renderLive } from './live.js';
 
 interface Exchange {
@@ -250,22 +252,6 @@ async function renderAccesses(box: HTMLElement, id: string): Promise<void> {
   }
 }
 
-function headersTable(headers: Record<string, string>): HTMLElement {
-  return h('table', { class: 'headers' }, h('tbody', null, ...Object.entries(headers).map(([k, v]) => h('tr', null, h('th', null, k), h('td', null, v)))));
-}
-
-function bodyBlock(title: string, b: RequestEvent['body']): HTMLElement {
-  if (!b) return h('div', { class: 'body none' }, h('h4', null, title), h('p', null, 'no body'));
-  if (b.redacted) return h('div', { class: 'body' }, h('h4', null, title), h('p', { class: 'badge info' }, `not stored in clear (${b.redacted})`));
-  const p = prettyBody(b);
-  return h(
-    'div',
-    { class: 'body', data: { body: title } },
-    h('h4', null, `${title} · ${bytes(b.size)}${b.truncated ? ' · truncated' : ''} · ${p.kind}`),
-    h('pre', { class: `code ${p.kind}` }, p.kind === 'binary' ? p.text : visibleControls(p.text)),
-  );
-}
-
 function diffBlock(req: RequestEvent, resp: ResponseEvent | undefined): HTMLElement | string {
   if (!req.body || !resp?.body || resp.status >= 400) return '';
   const a = prettyBody(req.body);
@@ -299,9 +285,12 @@ async function renderDetail(cell: HTMLElement, id: string, seq: number, play: (s
   let resp: ResponseEvent | undefined;
   const chunks: ResponseChunkEvent[] = [];
   const streams: StreamEvent[] = [];
+  const decoded: DecodedEvent[] = [];
   try {
     await streamNdjson(`${sessionPath(id)}/events?from=${seq}&to=${seq}&bodies=true`, (ev) => {
-      if (ev.type === 'request' && ev.seq === seq) req = ev;
+      if (isDecoded(ev)) {
+        if (ev.seq === seq) decoded.push(ev);
+      } else if (ev.type === 'request' && ev.seq === seq) req = ev;
       else if (ev.type === 'response' && ev.seq === seq) resp = ev;
       else if (ev.type === 'response.chunk' && ev.seq === seq) chunks.push(ev);
       else if (ev.type === 'stream' && ev.seq === seq) streams.push(ev);
@@ -332,7 +321,7 @@ async function renderDetail(cell: HTMLElement, id: string, seq: number, play: (s
   if (resp?.error) parts.push(h('p', { class: 'bad' }, `ended: ${resp.error}`));
   if (resp?.typed) parts.push(h('p', { class: 'bad' }, `typed line refused by ${resp.typed.rule}: `, h('code', null, visibleControls(resp.typed.line))));
   if (resp?.exitCode !== undefined) parts.push(h('p', null, `exit code ${resp.exitCode}`));
-  parts.push(h('details', null, h('summary', null, 'request headers'), headersTable(r.headers)));
+  parts.push(h('details', null, h('summary', null, 'request headers'), headersTable(Object.entries(r.headers))));
   if (isTerminal(r)) {
     const btn = h('button', { type: 'button', class: 'play' }, '▶ play in the terminal player');
     btn.addEventListener('click', (ev) => {
@@ -342,11 +331,14 @@ async function renderDetail(cell: HTMLElement, id: string, seq: number, play: (s
     parts.push(btn);
     if (r.exec && !r.exec.tty) parts.push(renderLanes(streams));
   } else if (r.attrs.subresource === 'portforward') {
-    parts.push(renderConnections(streams));
+    parts.push(renderConnections(streams, decoded));
   } else {
     parts.push(h('div', { class: 'bodies' }, bodyBlock('request body', r.body), resp?.body || !r.streaming ? bodyBlock('response body', resp?.body) : ''));
     if (r.method === 'PATCH' || r.method === 'PUT' || (r.method === 'POST' && r.attrs.verb === 'create')) parts.push(diffBlock(r, resp));
     if (r.streaming || chunks.length) parts.push(chunksBlock(chunks, resp?.truncated));
+    // MCP through a service or pod proxy: the messages kubetape recognised in the bodies.
+    const mcp = decoded.filter((e) => e.type === 'mcp.message');
+    if (mcp.length) parts.push(renderMcpMessages(mcp));
   }
   cell.replaceChildren(...parts);
 }

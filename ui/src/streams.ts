@@ -1,11 +1,13 @@
 // Stream recordings shown outside the terminal: non-TTY exec output in two
 // lanes (stdout, stderr) plus what was sent on stdin, and port-forward
 // connections with their bytes both ways (text where it is text, hex
-// otherwise). Control characters are made visible, never interpreted.
+// otherwise), with the traffic decoded from them (decoded.ts). Control
+// characters are made visible, never interpreted.
 import type { StreamEvent } from '../../src/model/recording.js';
 import { h } from './dom.js';
 import { asText, bodyBytes, bytes, hexDump } from './format.js';
 import { visibleControls } from './dom.js';
+import { renderDecoded, type DecodedEvent } from './decoded.js';
 
 function concat(parts: Uint8Array[]): Uint8Array {
   const n = parts.reduce((a, p) => a + p.length, 0);
@@ -45,8 +47,8 @@ export function renderLanes(events: StreamEvent[]): HTMLElement {
   );
 }
 
-/** port-forward: one block per connection. */
-export function renderConnections(events: StreamEvent[]): HTMLElement {
+/** port-forward: one block per connection, its raw bytes both ways and what was decoded from them. */
+export function renderConnections(events: StreamEvent[], decoded: DecodedEvent[] = []): HTMLElement {
   const conns = new Map<number, StreamEvent[]>();
   for (const e of events) {
     const c = e.connection ?? 0;
@@ -67,6 +69,7 @@ export function renderConnections(events: StreamEvent[]): HTMLElement {
         h('h4', null, `connection ${n}${port !== undefined ? ` · port ${port}` : ''}${closed ? ` · closed at ${closed.offsetMs} ms` : ''}`),
         h('div', { class: 'lanes' }, lane('client → pod', 'in', join('in')), lane('pod → client', 'out', join('out'))),
         err.length ? lane('error', 'error', err) : '',
+        renderDecoded(decoded.filter((d) => d.connection === n)),
       ),
     );
   }
