@@ -5,9 +5,10 @@
 // server and the MCP SDK's server; the bodies carry HTML and script, which
 // must stay text.
 import t from 'tap';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Browser } from 'playwright-core';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
@@ -21,6 +22,8 @@ import { settledStreamExchanges } from './helpers/streams.js';
 
 const EVIL = '<img src=x onerror=window.__pwned=1>';
 const dir = mkdtempSync(join(tmpdir(), 'console-decoded-'));
+// The README's picture of this view, refreshed on request (as test/console-ui.test.ts does).
+const SCREENSHOTS = process.env.KUBETAPE_SCREENSHOTS ? resolve(dirname(fileURLToPath(import.meta.url)), '../docs/screenshots') : join(dir, 'screenshots');
 let h: Harness;
 let browser: Browser;
 let web: Target;
@@ -102,6 +105,9 @@ t.test('HTTP exchanges and MCP messages under their connections, recorded text a
     'the client named at initialize',
   );
 
+  await call.first().scrollIntoViewIfNeeded();
+  mkdirSync(SCREENSHOTS, { recursive: true });
+  await page.screenshot({ path: join(SCREENSHOTS, 'port-forward.png') });
   t.equal(await page.evaluate<unknown>('window.__pwned'), undefined, 'nothing recorded ran');
   t.equal(await page.locator('main img').count(), 0, 'no element made from recorded text');
   t.same(w.errors, []);
