@@ -80,3 +80,29 @@ t.test('an index line changed after an open is reported though the file is uncha
   t.equal(r.ok, false, 'the index change is reported on the next open');
   t.equal(sessionWalkCache.reportHits, reportHits + 1, 'the changed index missed the cached report');
 });
+
+t.test('verifying a large session gives the event loop turns while it reads (kubetape forwards on the same thread)', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'kubetape-verify-yield-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const store = new LocalStore(dir, { writable: true });
+  const line = 'x'.repeat(120);
+  const frames = Array.from({ length: 40_000 }, (_, i) => ({ offsetMs: i, channel: 'stdout' as const, data: `${i} ${line}\r\n` }));
+  const id = await writeExecRecording(store, frames);
+  await store.close();
+  const reader = new LocalStore(dir, { writable: false });
+  const size = statSync(fileOf(dir, id)).size;
+  // Other work, as the proxy's would be: a callback that runs whenever the loop gets a turn.
+  let turns = 0;
+  let verifying = true;
+  const other = () => {
+    turns++;
+    if (verifying) setImmediate(other);
+  };
+  setImmediate(other);
+  const r = await reader.verify(id);
+  verifying = false;
+  t.equal(r.ok, true);
+  const chunks = Math.floor(size / (256 * 1024));
+  t.ok(chunks >= 20, `the file is large (${size} bytes)`);
+  t.ok(turns >= chunks / 2, `other work ran ${turns} times during the walk of ${chunks} chunks of 256 KiB`);
+});

@@ -184,6 +184,9 @@ function inside(p: string, dir: string): boolean {
   return r === '' || (!r.startsWith('..') && !isAbsolute(r));
 }
 
+type LineVisitor = (bytes: Buffer, n: number) => boolean | void;
+type LinesRead = { lines: number; torn: number };
+
 /**
  * Calls `each` with every complete line of `path` (its bytes, without the
  * newline, and its 1-based number), reading 1 MiB at a time; `each`
@@ -191,10 +194,33 @@ function inside(p: string, dir: string): boolean {
  * unterminated last piece (a torn line, or one being written). Throws
  * ENOENT like readFileSync.
  */
-export function forEachLine(path: string, each: (bytes: Buffer, n: number) => boolean | void): { lines: number; torn: number } {
+export function forEachLine(path: string, each: LineVisitor): LinesRead {
+  const g = readLines(path, each, 1024 * 1024);
+  let r = g.next();
+  while (!r.done) r = g.next();
+  return r.value;
+}
+
+/**
+ * forEachLine giving the event loop a turn after every 256 KiB: for a file
+ * that may be large (an hour-long exec's), read while kubetape goes on
+ * forwarding, so a verify holds the loop for milliseconds, not a second.
+ */
+export async function forEachLineYielding(path: string, each: LineVisitor): Promise<LinesRead> {
+  const g = readLines(path, each, 256 * 1024);
+  let r = g.next();
+  while (!r.done) {
+    await new Promise((resolve) => setImmediate(resolve));
+    r = g.next();
+  }
+  return r.value;
+}
+
+/** The line reader of both: pauses (yields) after each buffer it read. */
+function* readLines(path: string, each: LineVisitor, bufferBytes: number): Generator<void, LinesRead> {
   const fd = openSync(path, 'r');
   try {
-    const buf = Buffer.allocUnsafe(1024 * 1024);
+    const buf = Buffer.allocUnsafe(bufferBytes);
     let carry: Buffer[] = [];
     let carryLen = 0;
     let n = 0;
@@ -219,6 +245,7 @@ export function forEachLine(path: string, each: (bytes: Buffer, n: number) => bo
         carry.push(Buffer.from(buf.subarray(from, got)));
         carryLen += got - from;
       }
+      yield;
     }
     return { lines: n, torn: carryLen };
   } finally {

@@ -13,7 +13,7 @@ import { statSync } from 'node:fs';
 import { hash } from 'node:crypto';
 import { countEvent, emptyCounts, type RecordEvent, type SessionSummaryCounts } from '../../model/recording.js';
 import { CHAIN_FIELD, GENESIS_LINE } from './line-chain.js';
-import { forEachLine, withoutChainFields } from './index-chain.js';
+import { forEachLineYielding, withoutChainFields } from './index-chain.js';
 
 export interface SessionWalk {
   walked: { lines: number; torn: number };
@@ -56,7 +56,7 @@ export function fileIdentity(path: string): string | undefined {
  * the `wanted` lines, and the counts and event at line `sealLines` (when given). Throws when the
  * file cannot be read.
  */
-export function walkSessionFile(path: string, file: string, id: string, wanted: Set<number>, sealLines: number | undefined): SessionWalk {
+export async function walkSessionFile(path: string, file: string, id: string, wanted: Set<number>, sealLines: number | undefined): Promise<SessionWalk> {
   const before = fileIdentity(path);
   const key = `${before}|${id}|${file}|${[...wanted].sort((a, b) => a - b).join(',')}|${sealLines ?? ''}`;
   const hit = cache.get(path);
@@ -66,7 +66,7 @@ export function walkSessionFile(path: string, file: string, id: string, wanted: 
     cache.set(path, hit); // most recently used last
     return hit.walk;
   }
-  const walk = walk0(path, file, id, wanted, sealLines);
+  const walk = await walk0(path, file, id, wanted, sealLines);
   // Kept only when the file did not change while it was read (a live session's appends).
   if (before && fileIdentity(path) === before) {
     cache.delete(path);
@@ -76,7 +76,7 @@ export function walkSessionFile(path: string, file: string, id: string, wanted: 
   return walk;
 }
 
-function walk0(path: string, file: string, id: string, wanted: Set<number>, sealLines: number | undefined): SessionWalk {
+async function walk0(path: string, file: string, id: string, wanted: Set<number>, sealLines: number | undefined): Promise<SessionWalk> {
   const hashes = new Map<number, string>();
   const counts = emptyCounts();
   let sealCounts: SessionSummaryCounts | undefined = sealLines === 0 ? emptyCounts() : undefined;
@@ -86,7 +86,8 @@ function walk0(path: string, file: string, id: string, wanted: Set<number>, seal
   let lastLine = 0;
   let prev = GENESIS_LINE;
   let broken: string | undefined;
-  const walked = forEachLine(path, (bytes, n) => {
+  // Read with a turn for the event loop every 256 KiB: kubetape forwards on the same thread.
+  const walked = await forEachLineYielding(path, (bytes, n) => {
     let ev: Record<string, unknown>;
     try {
       ev = JSON.parse(bytes.toString('utf8')) as Record<string, unknown>;

@@ -276,7 +276,7 @@ async function verifyStore(o: LocalVerifyOptions): Promise<StoreVerifyReport> {
   const chainHolds = breaks.length === 0;
   // Every start of kubetape seals the sessions left open before it writes its start checkpoint.
   const restarts = checkpoints.filter((c) => c.rec.reason === 'start');
-  for (const id of ids) reports.set(id, verifySession(o, id, facts.get(id) ?? of(id), hashAt, links, chainHolds, restarts));
+  for (const id of ids) reports.set(id, await verifySession(o, id, facts.get(id) ?? of(id), hashAt, links, chainHolds, restarts));
   // A session named as the one before another, found nowhere: deleted with its index lines.
   for (const [id, link] of links) {
     const prev = link.prevSession;
@@ -379,7 +379,7 @@ function judgeCheckpoints(
   );
 }
 
-function verifySession(
+async function verifySession(
   o: LocalVerifyOptions,
   id: string,
   f: SessionFacts,
@@ -387,7 +387,7 @@ function verifySession(
   links: Map<string, IndexLink>,
   chainHolds: boolean,
   restarts: At<IndexCheckpoint>[],
-): VerifyReport {
+): Promise<VerifyReport> {
   const start = f.starts[0];
   const end = f.ends[0];
   const seal = f.seals[0];
@@ -435,7 +435,7 @@ function verifySession(
   // The file's own chain and counts (session-walk.ts; cached while the file is unchanged).
   let w: SessionWalk;
   try {
-    w = walkSessionFile(path, file, id, wanted, seal?.rec.lines);
+    w = await walkSessionFile(path, file, id, wanted, seal?.rec.lines);
   } catch (e) {
     return fail(`its session file ${file} cannot be read: ${(e as Error).message}`);
   }
