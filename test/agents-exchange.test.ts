@@ -15,7 +15,7 @@ import { join, resolve } from 'node:path';
 import { startTestProvider, personAccessToken, MACHINE_RESOURCE, TOKEN_EXCHANGE, type TestProvider } from './helpers/oidc-provider.js';
 import { startHarness, type Harness } from './helpers/harness.js';
 import { cliFromSource } from './helpers/streams.js';
-import { kubectl } from './helpers/kubectl.js';
+import { kubectl, writeCredentialKubeconfig } from './helpers/kubectl.js';
 import { parseOidcIssuers } from '../src/authenticate/oidc/config.js';
 import { exchangeToken } from '../src/login/token-exchange.js';
 
@@ -95,33 +95,13 @@ function exchangeArgs(subject: string[], o: { issuer?: string; cacheDir?: string
 let configs = 0;
 /** A kubeconfig whose user is the agent: kubectl runs `kubetape credential --grant token-exchange`. */
 function agentKubeconfig(subject: string[], cacheDir?: string): string {
-  const path = join(dir, `kubeconfig-${++configs}.yaml`);
-  writeFileSync(
-    path,
-    [
-      'apiVersion: v1',
-      'kind: Config',
-      'clusters:',
-      '- name: kt',
-      '  cluster:',
-      `    server: ${h.kt.url}`,
-      `    certificate-authority-data: ${Buffer.from(h.kt.ca).toString('base64')}`,
-      'users:',
-      '- name: agent',
-      '  user:',
-      '    exec:',
-      '      apiVersion: client.authentication.k8s.io/v1',
-      `      command: ${JSON.stringify(process.execPath)}`,
-      `      args: ${JSON.stringify([BIN, 'credential', ...exchangeArgs(subject, cacheDir ? { cacheDir } : {})])}`,
-      '      interactiveMode: Never',
-      'contexts:',
-      '- name: kt',
-      '  context: {cluster: kt, user: agent, namespace: default}',
-      'current-context: kt',
-      '',
-    ].join('\n'),
-  );
-  return path;
+  return writeCredentialKubeconfig(join(dir, `kubeconfig-${++configs}.yaml`), {
+    server: h.kt.url,
+    ca: h.kt.ca,
+    user: 'agent',
+    bin: BIN,
+    args: exchangeArgs(subject, cacheDir ? { cacheDir } : {}),
+  });
 }
 
 t.test('the agent exchanges the person’s token as kubectl’s exec plugin; the recording names the agent and the person', async (t) => {

@@ -17,6 +17,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { startTestProvider, MACHINE_RESOURCE, type TestProvider } from './helpers/oidc-provider.js';
 import { startStreamHarness, type StreamHarness } from './helpers/streams.js';
+import { writeCredentialKubeconfig } from './helpers/kubectl.js';
 import { parseOidcIssuers } from '../src/authenticate/oidc/config.js';
 import { parsePolicyObject } from '../src/authorize/policy/load.js';
 import type { RecordEvent, SessionSummary } from '../src/model/recording.js';
@@ -88,36 +89,7 @@ function machineKubeconfig(clientId = 'mcp-k8s'): string {
 }
 
 function kubeconfig(name: string, credentialArgs: string[]): string {
-  const args = [BIN, 'credential', ...credentialArgs];
-  const caFile = join(dir, 'kt-ca.pem');
-  writeFileSync(caFile, s.h.kt.ca);
-  const path = join(dir, `kubeconfig-${name}.yaml`);
-  writeFileSync(
-    path,
-    [
-      'apiVersion: v1',
-      'kind: Config',
-      'clusters:',
-      '- name: kt',
-      '  cluster:',
-      `    server: ${s.h.kt.url}`,
-      `    certificate-authority: ${caFile}`,
-      'users:',
-      '- name: mcp',
-      '  user:',
-      '    exec:',
-      '      apiVersion: client.authentication.k8s.io/v1',
-      `      command: ${JSON.stringify(process.execPath)}`,
-      `      args: ${JSON.stringify(args)}`,
-      '      interactiveMode: Never',
-      'contexts:',
-      '- name: kt',
-      '  context: {cluster: kt, user: mcp, namespace: default}',
-      'current-context: kt',
-      '',
-    ].join('\n'),
-  );
-  return path;
+  return writeCredentialKubeconfig(join(dir, `kubeconfig-${name}.yaml`), { server: s.h.kt.url, ca: s.h.kt.ca, user: 'mcp', bin: BIN, args: credentialArgs });
 }
 
 /** A tool call's text: its content, or the JSON-RPC error the server answered with (mcp-server-kubernetes throws on kubectl failures). */

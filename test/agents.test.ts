@@ -15,7 +15,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { startTestProvider, MACHINE_RESOURCE, type TestProvider } from './helpers/oidc-provider.js';
 import { cliFromSource, startStreamHarness, type StreamHarness } from './helpers/streams.js';
-import { kubectl } from './helpers/kubectl.js';
+import { kubectl, writeCredentialKubeconfig } from './helpers/kubectl.js';
 import { parseOidcIssuers } from '../src/authenticate/oidc/config.js';
 import { OidcAuthenticator } from '../src/authenticate/oidc/oidc-authenticator.js';
 import { parsePolicyObject } from '../src/authorize/policy/load.js';
@@ -89,35 +89,14 @@ t.teardown(async () => {
 let configs = 0;
 /** A kubeconfig whose user runs `kubetape credential` with these arguments (and environment). */
 function kubeconfigWith(credentialArgs: string[], env: Record<string, string> = {}): string {
-  const path = join(dir, `kubeconfig-${++configs}.yaml`);
-  const envLines = Object.entries(env).flatMap(([name, value]) => [`      - name: ${name}`, `        value: ${JSON.stringify(value)}`]);
-  writeFileSync(
-    path,
-    [
-      'apiVersion: v1',
-      'kind: Config',
-      'clusters:',
-      '- name: kt',
-      '  cluster:',
-      `    server: ${s.h.kt.url}`,
-      `    certificate-authority: ${ktCa}`,
-      'users:',
-      '- name: agent',
-      '  user:',
-      '    exec:',
-      '      apiVersion: client.authentication.k8s.io/v1',
-      `      command: ${JSON.stringify(process.execPath)}`,
-      `      args: ${JSON.stringify([BIN, 'credential', ...credentialArgs])}`,
-      '      interactiveMode: Never',
-      ...(envLines.length ? ['      env:', ...envLines] : []),
-      'contexts:',
-      '- name: kt',
-      '  context: {cluster: kt, user: agent, namespace: default}',
-      'current-context: kt',
-      '',
-    ].join('\n'),
-  );
-  return path;
+  return writeCredentialKubeconfig(join(dir, `kubeconfig-${++configs}.yaml`), {
+    server: s.h.kt.url,
+    ca: s.h.kt.ca,
+    user: 'agent',
+    bin: BIN,
+    args: credentialArgs,
+    env,
+  });
 }
 
 /** Client credentials for one of the test IdP's machines; the secret comes from a file. */

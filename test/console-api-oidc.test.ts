@@ -5,11 +5,11 @@
 // cookie's identity; a callback that did not start in this browser is refused.
 import t from 'tap';
 import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startHarness, type Harness } from './helpers/harness.js';
-import { startTestProvider, type TestProvider } from './helpers/oidc-provider.js';
+import { freePort } from './helpers/free-port.js';
+import { consoleClient, startTestProvider, type TestProvider } from './helpers/oidc-provider.js';
 import { ScriptedBrowser } from './helpers/scripted-browser.js';
 import { httpsCall } from './helpers/https-call.js';
 import { parseOidcIssuer } from '../src/authenticate/oidc/config.js';
@@ -18,33 +18,12 @@ const dir = mkdtempSync(join(tmpdir(), 'console-oidc-'));
 let idp: TestProvider;
 let h: Harness;
 
-/** A port free now, for kubetape: the IdP must know the callback URL before kubetape starts. */
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
 t.before(async () => {
   const port = await freePort();
   idp = await startTestProvider(
     { alice: { email: 'alice@example.com', groups: ['auditors'] } },
     {
-      clients: [
-        {
-          client_id: 'kubetape-console',
-          client_secret: 'console-secret',
-          redirect_uris: [`https://127.0.0.1:${port}/kubetape/v1/login/callback`],
-          grant_types: ['authorization_code'],
-          response_types: ['code'],
-          token_endpoint_auth_method: 'client_secret_post',
-          id_token_signed_response_alg: 'ES256',
-        },
-      ],
+      clients: [consoleClient(port)],
     },
   );
   const caFile = join(dir, 'idp-ca.pem');

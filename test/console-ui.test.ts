@@ -19,9 +19,10 @@ import { runningPod } from './helpers/stream-upstream.js';
 import { findSession } from './helpers/recordings.js';
 import { ensureUiBuilt, launchChromium, watchedPage, type WatchedPage } from './helpers/console-browser.js';
 import { consoleLogin } from './helpers/console-login.js';
-import { startTestProvider, type TestProvider } from './helpers/oidc-provider.js';
+import { freePort } from './helpers/free-port.js';
+import { consoleClient, startTestProvider, type TestProvider } from './helpers/oidc-provider.js';
 import { parseOidcIssuer } from '../src/authenticate/oidc/config.js';
-import { connect, createServer, type AddressInfo } from 'node:net';
+import { connect } from 'node:net';
 import { spawn } from 'node:child_process';
 import { settledExchanges } from './helpers/recordings.js';
 
@@ -50,16 +51,6 @@ let h: Harness;
 let browser: Browser;
 let idp: TestProvider;
 
-/** A port free now, for kubetape: the IdP must know the console's callback URL before kubetape starts. */
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 const kc: Record<'dana' | 'sam' | 'vic', string> = { dana: '', sam: '', vic: '' };
 const pages: WatchedPage[] = [];
 let execSession = '';
@@ -74,17 +65,7 @@ t.before(async () => {
   idp = await startTestProvider(
     { olga: { email: 'olga@example.com', groups: ['auditors'] } },
     {
-      clients: [
-        {
-          client_id: 'kubetape-console',
-          client_secret: 'console-secret',
-          redirect_uris: [`https://127.0.0.1:${port}/kubetape/v1/login/callback`],
-          grant_types: ['authorization_code'],
-          response_types: ['code'],
-          token_endpoint_auth_method: 'client_secret_post',
-          id_token_signed_response_alg: 'ES256',
-        },
-      ],
+      clients: [consoleClient(port)],
     },
   );
   writeFileSync(join(dir, 'idp-ca.pem'), idp.ca);

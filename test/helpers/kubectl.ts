@@ -191,3 +191,38 @@ export function spawnKubectl(args: string[], o: KubectlOptions): { child: ChildP
   done.catch(() => queue.end());
   return { child: l.child, lines: queue, done };
 }
+
+/** A kubeconfig whose user runs `node BIN credential ...args` as its exec plugin (how an agent or a person logs in to kubetape). */
+export function writeCredentialKubeconfig(
+  path: string,
+  o: { server: string; ca: string; user: string; bin: string; args: string[]; env?: Record<string, string> },
+): string {
+  const envLines = Object.entries(o.env ?? {}).flatMap(([name, value]) => [`      - name: ${name}`, `        value: ${JSON.stringify(value)}`]);
+  writeFileSync(
+    path,
+    [
+      'apiVersion: v1',
+      'kind: Config',
+      'clusters:',
+      '- name: kt',
+      '  cluster:',
+      `    server: ${o.server}`,
+      `    certificate-authority-data: ${Buffer.from(o.ca).toString('base64')}`,
+      'users:',
+      `- name: ${o.user}`,
+      '  user:',
+      '    exec:',
+      '      apiVersion: client.authentication.k8s.io/v1',
+      `      command: ${JSON.stringify(process.execPath)}`,
+      `      args: ${JSON.stringify([o.bin, 'credential', ...o.args])}`,
+      '      interactiveMode: Never',
+      ...(envLines.length ? ['      env:', ...envLines] : []),
+      'contexts:',
+      '- name: kt',
+      `  context: {cluster: kt, user: ${o.user}, namespace: default}`,
+      'current-context: kt',
+      '',
+    ].join('\n'),
+  );
+  return path;
+}

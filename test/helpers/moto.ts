@@ -1,7 +1,7 @@
 // moto_server (the AWS emulator) for tests: on a free 127.0.0.1 port, ready
 // when it answers, killed by its own pid at the end.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
+import { freePort } from './free-port.js';
 import { request } from 'node:http';
 
 export interface Moto {
@@ -17,16 +17,7 @@ export interface Moto {
   close(): Promise<void>;
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
 
 function post(url: string): Promise<number> {
   return new Promise((resolve, reject) => {

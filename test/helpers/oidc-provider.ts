@@ -306,3 +306,19 @@ export async function personAccessToken(idp: TestProvider, login: string, resour
     callback.close();
   }
 }
+
+/**
+ * The console's confidential client at a test provider, with its callback on kubetape at `port`
+ * (a port picked before kubetape starts: the provider must know the redirect URL first).
+ */
+export function consoleClient(port: number): Record<string, unknown> {
+  return {
+    client_id: 'kubetape-console',
+    client_secret: 'console-secret',
+    redirect_uris: [`https://127.0.0.1:${port}/kubetape/v1/login/callback`],
+    grant_types: ['authorization_code'],
+    response_types: ['code'],
+    token_endpoint_auth_method: 'client_secret_post',
+    id_token_signed_response_alg: 'ES256',
+  };
+}
