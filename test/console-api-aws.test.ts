@@ -52,6 +52,15 @@ t.test('a session recorded by one replica, read through the other', async (t) =>
   const dana = writeKubeconfig(a.h.dir, { server: a.h.kt.url, ca: a.h.kt.ca, token: 'dana-token', name: 'dana' });
   const run = kubectlBinary(dana, ['exec', 'web-0', '--', 'sh', '-c', 'echo aws-first; sleep 2; echo aws-second']);
   const live = await findSession(b.kt.store, (x) => x.user === 'dana' && x.state === 'live' && x.command === 'kubectl exec', 15_000);
+  // While it runs, the other replica's filtered list finds it: its item learns its namespace and exec as chunks are uploaded.
+  const foundLive = (async () => {
+    for (let i = 0; i < 40; i++) {
+      const r = await onB(`/kubetape/v1/sessions?namespace=default&kind=exec&state=live&q=${encodeURIComponent('aws-second')}`);
+      if (r.status === 200 && (JSON.parse(r.body) as Page).items.some((x) => x.id === live.id)) return true;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    return false;
+  })();
   // Live through the replica that is not recording it: events arrive once their chunk is uploaded.
   const events: string[] = [];
   const ended = await new Promise<boolean>((resolve, reject) => {
@@ -77,6 +86,7 @@ t.test('a session recorded by one replica, read through the other', async (t) =>
   });
   t.equal((await run).code, 0);
   t.ok(ended, 'the live view ended with the session');
+  t.ok(await foundLive, 'while live, found by namespace, kind and its exec command through the other replica');
   const out = events
     .map((e) => JSON.parse(e) as { type: string; channel?: string; data?: string; encoding?: string })
     .filter((e) => e.type === 'stream' && e.channel === 'stdout');

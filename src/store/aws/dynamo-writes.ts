@@ -49,30 +49,9 @@ export class DynamoWrites {
    * was already finished (a retry after a crash), resolves to that item.
    */
   async finishSession(id: string, fields: Record<string, Plain | undefined>): Promise<Item | undefined> {
-    const names: Record<string, string> = { '#state': 'state' };
-    const values: Item = { ':live': { S: 'live' } };
-    const sets: string[] = [];
-    let i = 0;
-    for (const [k, v] of Object.entries(fields)) {
-      if (v === undefined) continue;
-      names[`#f${i}`] = k;
-      values[`:f${i}`] = toAttr(v);
-      sets.push(`#f${i} = :f${i}`);
-      i++;
-    }
     return withRetries(this.ctx, 'dynamodb', `finish session ${id}`, async (abortSignal) => {
       try {
-        await this.client.send(
-          new UpdateItemCommand({
-            TableName: this.table,
-            Key: { pk: { S: sessionPk(id) }, sk: { S: SESSION_SK } },
-            UpdateExpression: `SET ${sets.join(', ')}`,
-            ConditionExpression: 'attribute_exists(pk) AND #state = :live',
-            ExpressionAttributeNames: names,
-            ExpressionAttributeValues: values,
-          }),
-          { abortSignal },
-        );
+        await this.client.send(whileLive(this.table, id, fields), { abortSignal });
         return undefined;
       } catch (e) {
         if (!isConditionFailure(e)) throw e;
@@ -82,6 +61,17 @@ export class DynamoWrites {
         );
         if (!got.Item) throw new Error(`session item ${id} does not exist`, { cause: e });
         return got.Item;
+      }
+    });
+  }
+
+  /** Sets `fields` on a live session's item (what it holds so far); nothing once it is finished. */
+  async updateLiveSession(id: string, fields: Record<string, Plain | undefined>): Promise<void> {
+    await withRetries(this.ctx, 'dynamodb', `update live session ${id}`, async (abortSignal) => {
+      try {
+        await this.client.send(whileLive(this.table, id, fields), { abortSignal });
+      } catch (e) {
+        if (!isConditionFailure(e)) throw e; // finished meanwhile: its final fields are written
       }
     });
   }
@@ -111,4 +101,27 @@ export class DynamoWrites {
       }
     }
   }
+}
+
+/** An update of a session item's `fields`, made only while its state is live. */
+function whileLive(table: string, id: string, fields: Record<string, Plain | undefined>): UpdateItemCommand {
+  const names: Record<string, string> = { '#state': 'state' };
+  const values: Item = { ':live': { S: 'live' } };
+  const sets: string[] = [];
+  let i = 0;
+  for (const [k, v] of Object.entries(fields)) {
+    if (v === undefined) continue;
+    names[`#f${i}`] = k;
+    values[`:f${i}`] = toAttr(v);
+    sets.push(`#f${i} = :f${i}`);
+    i++;
+  }
+  return new UpdateItemCommand({
+    TableName: table,
+    Key: { pk: { S: sessionPk(id) }, sk: { S: SESSION_SK } },
+    UpdateExpression: `SET ${sets.join(', ')}`,
+    ConditionExpression: 'attribute_exists(pk) AND #state = :live',
+    ExpressionAttributeNames: names,
+    ExpressionAttributeValues: values,
+  });
 }

@@ -128,6 +128,29 @@ export function chunkItem(session: string, key: string, c: EncodedChunk, streamS
   };
 }
 
+/**
+ * What a session's item says of its requests so far: the fields the list filters on (verbs,
+ * namespaces, kinds, traces, guardrails, free text), set while it is live so that a live session
+ * is found by them too, and again, final, when it finishes.
+ */
+export function progressFields(c: SessionSummaryCounts): Fields {
+  return {
+    requests: c.requests,
+    bytesIn: c.bytesIn,
+    bytesOut: c.bytesOut,
+    verbs: c.verbs.slice(0, 100),
+    namespaces: c.namespaces.slice(0, 200),
+    resources: c.resources.slice(0, 200),
+    errors: c.errors,
+    guardrails: c.guardrails ? guardrailsItem(c.guardrails) : undefined,
+    traces: c.traces?.slice(0, 100),
+    mcp: c.mcp ? mcpItem(c.mcp) : undefined,
+    paths: c.paths?.map((p) => cut(p)!),
+    execCommands: c.execCommands?.map((p) => cut(p)!),
+    reads: c.reads,
+  };
+}
+
 export function finishFields(o: {
   state: 'ended' | 'interrupted';
   end?: SessionEndEvent;
@@ -144,19 +167,7 @@ export function finishFields(o: {
     endedAt: o.end?.time,
     endReason: o.end?.reason,
     finishedAt: new Date().toISOString(),
-    requests: c.requests,
-    bytesIn: c.bytesIn,
-    bytesOut: c.bytesOut,
-    verbs: c.verbs.slice(0, 100),
-    namespaces: c.namespaces.slice(0, 200),
-    resources: c.resources.slice(0, 200),
-    errors: c.errors,
-    guardrails: c.guardrails ? guardrailsItem(c.guardrails) : undefined,
-    traces: c.traces?.slice(0, 100),
-    mcp: c.mcp ? mcpItem(c.mcp) : undefined,
-    paths: c.paths?.map((p) => cut(p)!),
-    execCommands: c.execCommands?.map((p) => cut(p)!),
-    reads: c.reads,
+    ...progressFields(c),
     chunks: o.chunks,
     events: o.events,
     bytes: o.bytes,

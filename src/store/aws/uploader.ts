@@ -32,7 +32,7 @@ import { toItem } from './item-codec.js';
 import { chunkKey, expiresAt, manifestKey, monthOf, sessionPrefix } from './keys.js';
 import { backoffMs, mapLimit, sleep, UploadStopped } from './retry.js';
 import type { S3Writes } from './s3-writes.js';
-import { chunkItem, eventItems, finishFields, monthItem, sessionStartItem } from './session-items.js';
+import { chunkItem, eventItems, finishFields, monthItem, progressFields, sessionStartItem } from './session-items.js';
 import {
   checkpointKey,
   encodeCheckpoint,
@@ -74,6 +74,8 @@ interface SessionBuffer {
   fromEarlierRun: boolean;
   /** From an earlier run and never ended: finish it as interrupted once all of it is uploaded. */
   interrupted: boolean;
+  /** What the live item was last told (progressFields without the byte counts), to write only changes. */
+  liveFields?: string;
 }
 
 interface PlannedChunk {
@@ -425,6 +427,22 @@ export class Uploader {
     const eventIndex = planned.flatMap((p) => p.lines.flatMap((l) => eventItems(l.ev, p.seq, p.b.progress.expiresAt)));
     await Promise.all([mapLimit(planned, PARALLEL, (p) => this.putChunkItem(p)), this.o.dynamo.batchPut(eventIndex)]);
     for (const p of planned) this.commit(p);
+    await mapLimit([...new Set(planned.map((p) => p.b))], PARALLEL, (b) => this.updateLive(b));
+  }
+
+  /**
+   * A live session's item learns what its uploaded requests were (verbs, namespaces, traces...), so the
+   * list's filters find it before it ends. Only when those changed: a long exec's output costs no writes.
+   */
+  private async updateLive(b: SessionBuffer): Promise<void> {
+    const pr = b.progress;
+    if (pr.end || b.interrupted) return;
+    const fields = progressFields(pr.counts);
+    const { bytesIn: _in, bytesOut: _out, ...filtered } = fields;
+    const signature = JSON.stringify(filtered);
+    if (signature === b.liveFields) return;
+    await this.o.dynamo.updateLiveSession(pr.id, fields);
+    b.liveFields = signature;
   }
 
   private async putChunkItem(p: PlannedChunk): Promise<void> {
