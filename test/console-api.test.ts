@@ -229,7 +229,8 @@ t.test('the cast is asciicast v2 of the exec', async (t) => {
       .filter((e) => e[1] === 'o')
       .map((e) => e[2])
       .join(''),
-    /hello-from-exec/,
+    /hello-from-exec\r\n/,
+    "output without a TTY ends its lines with CR LF, as the viewer's terminal showed them",
   );
   const again = await api('dana', `/kubetape/v1/sessions/${danaExec.id}/cast`);
   t.equal(again.body, r.body, 'opened again (from the kept cast): the same cast');

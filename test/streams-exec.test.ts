@@ -208,7 +208,8 @@ t.test('sessions show, replay and export read the exec back', async (t) => {
       .filter((e) => e[1] === 'o')
       .map((e) => e[2])
       .join(''),
-    'replay me\nerr-line\n',
+    'replay me\r\nerr-line\r\n',
+    'output as the terminal showed it: a non-TTY exec wrote bare newlines, the viewer saw CR LF',
   );
   t.equal(
     events

@@ -99,7 +99,10 @@ export class AsciicastWriter {
     // Output may be cut in the middle of a character; decode per channel so nothing is lost.
     let d = this.decoders.get(channel);
     if (!d) this.decoders.set(channel, (d = new StringDecoder('utf8')));
-    const text = d.write(eventBytes(ev.event));
+    let text = d.write(eventBytes(ev.event));
+    // Without a TTY the program wrote bare newlines, which the viewer's own terminal turned into
+    // CR LF as kubectl printed them; a cast is played on a terminal that does not, so it gets both.
+    if (channel !== 'stdin' && !ev.request.exec?.tty) text = text.replace(/\r?\n/g, '\r\n');
     if (text) await this.line([t, channel === 'stdin' ? 'i' : 'o', text]);
   }
 
