@@ -24,6 +24,7 @@ import { httpsCall } from './helpers/https-call.js';
 import { writeExecRecording, type Frame } from './helpers/recorded-exec.js';
 import { startConsoleHarness, watchedPage } from './helpers/console-browser.js';
 import { consoleLogin } from './helpers/console-login.js';
+import { playerCuts } from '../src/console/sessions-routes.js';
 
 const STEP_MS = 20;
 const FRAMES = 6500;
@@ -219,6 +220,21 @@ t.test('hostile sizes are clamped; bad parameters get a Status; others see 404; 
     seen.items.some((a) => a.user === 'vic' && a.action === 'cast'),
     "the viewer's play is recorded as a read of the cast",
   );
+});
+
+t.test('viewers opening a recording at once wait for one cut', async (t) => {
+  const id = await writeExecRecording(
+    h.kt.store,
+    Array.from({ length: 3000 }, (_, i) => ({ offsetMs: i * 10, channel: 'stdout' as const, data: `[at once ${i}]\r\n` })),
+  );
+  const before = playerCuts.made;
+  const answers = await Promise.all(Array.from({ length: 5 }, () => api('vic-token', `/kubetape/v1/sessions/${id}/player?stdin=true&idle=2`)));
+  t.same(
+    answers.map((r) => r.status),
+    [200, 200, 200, 200, 200],
+  );
+  t.equal(new Set(answers.map((r) => r.body)).size, 1, 'the same index for all');
+  t.equal(playerCuts.made - before, 1, 'cut once');
 });
 
 t.test('in chromium, a seek into each segment shows the screen of that instant', async (t) => {

@@ -329,6 +329,9 @@ function keepCast(key: string, version: string, text: string): void {
  * index and the segments the player then fetches are cut from the same recording.
  */
 const playerCache = new Map<string, { version: string; at: number; cast: SegmentedCast }>();
+const playerBuilds = new Map<string, Promise<{ version: string; at: number; cast: SegmentedCast }>>();
+/** For tests: how many cuts were made. */
+export const playerCuts = { made: 0 };
 const PLAYER_CACHE_CHARS = 64 * 1024 * 1024;
 const UNVERSIONED_PLAYER_MS = 60_000;
 const MAX_IDLE_SECONDS = 3600;
@@ -346,9 +349,20 @@ async function playerDocument(store: RecordingStore, id: string, q: URLSearchPar
   const version = versionOf(store, id);
   let hit = playerCache.get(key);
   if (!hit || (version ? hit.version !== version : Date.now() - hit.at > UNVERSIONED_PLAYER_MS)) {
-    const { header, events } = await castRecords(store, id, seq, stdin);
-    hit = { version: version ?? '', at: Date.now(), cast: await segmentCast(header, events, { ...DEFAULT_SEGMENTS, idleTimeLimit: idle }) };
-    keepBounded(playerCache, key, hit, PLAYER_CACHE_CHARS, (v) => v.cast.size);
+    // Viewers opening the same recording at once (an incident, a shared link) wait for one cut, not one each.
+    const flight = `${key}|${version ?? ''}`;
+    let building = playerBuilds.get(flight);
+    if (!building) {
+      building = (async () => {
+        playerCuts.made++;
+        const { header, events } = await castRecords(store, id, seq, stdin);
+        const built = { version: version ?? '', at: Date.now(), cast: await segmentCast(header, events, { ...DEFAULT_SEGMENTS, idleTimeLimit: idle }) };
+        keepBounded(playerCache, key, built, PLAYER_CACHE_CHARS, (v) => v.cast.size);
+        return built;
+      })().finally(() => playerBuilds.delete(flight));
+      playerBuilds.set(flight, building);
+    }
+    hit = await building;
   }
   const cast = hit.cast;
   if (segment === undefined) {
