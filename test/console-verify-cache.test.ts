@@ -3,18 +3,25 @@
 // exec is not hashed again each time. A security property: any change to the
 // file must miss that cache, even one that keeps its size and puts its
 // modification time back, and the problem must be reported on the next open.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LocalStore } from '../src/store/local/local-store.js';
-import { writeExecRecording } from './helpers/recorded-exec.js';
+import { writeExecRecording, type Frame } from './helpers/recorded-exec.js';
 import { sessionWalkCache } from '../src/store/local/session-walk.js';
 
-function writeExec(store: LocalStore): Promise<string> {
-  const frames = Array.from({ length: 50 }, (_, i) => ({ offsetMs: i * 10, channel: 'stdout' as const, data: `line ${i} total 0\r\n` }));
-  return writeExecRecording(store, frames, { at: Date.now() - 60_000 });
+/** A data dir in a temp dir (removed after the test) holding one recording of these frames, and a reader of it. */
+async function recorded(t: Test, frames: Frame[]): Promise<{ dir: string; id: string; reader: LocalStore }> {
+  const dir = mkdtempSync(join(tmpdir(), 'kubetape-verify-cache-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const store = new LocalStore(dir, { writable: true });
+  const id = await writeExecRecording(store, frames, { at: Date.now() - 60_000 });
+  await store.close();
+  return { dir, id, reader: new LocalStore(dir, { writable: false }) };
 }
+
+const fifty = (): Frame[] => Array.from({ length: 50 }, (_, i) => ({ offsetMs: i * 10, channel: 'stdout' as const, data: `line ${i} total 0\r\n` }));
 
 function fileOf(dir: string, id: string): string {
   const days = join(dir, 'recordings', 'sessions');
@@ -23,12 +30,7 @@ function fileOf(dir: string, id: string): string {
 }
 
 t.test('an unchanged session is verified from the cache; a byte changed (same size, mtime put back) is reported', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'kubetape-verify-cache-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const store = new LocalStore(dir, { writable: true });
-  const id = await writeExec(store);
-  await store.close();
-  const reader = new LocalStore(dir, { writable: false });
+  const { dir, id, reader } = await recorded(t, fifty());
   // A whole-second mtime, so the tamper below can put it back exactly.
   const path = fileOf(dir, id);
   const mtime = new Date(1_700_000_000_000);
@@ -62,12 +64,7 @@ t.test('an unchanged session is verified from the cache; a byte changed (same si
 });
 
 t.test('an index line changed after an open is reported though the file is unchanged', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'kubetape-verify-cache-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const store = new LocalStore(dir, { writable: true });
-  const id = await writeExec(store);
-  await store.close();
-  const reader = new LocalStore(dir, { writable: false });
+  const { dir, id, reader } = await recorded(t, fifty());
   t.equal((await reader.verify(id)).ok, true, 'verifies');
   const reportHits = sessionWalkCache.reportHits;
   t.equal((await reader.verify(id)).ok, true, 'verifies again');
@@ -82,14 +79,11 @@ t.test('an index line changed after an open is reported though the file is uncha
 });
 
 t.test('verifying a large session gives the event loop turns while it reads (kubetape forwards on the same thread)', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'kubetape-verify-yield-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const store = new LocalStore(dir, { writable: true });
   const line = 'x'.repeat(120);
-  const frames = Array.from({ length: 40_000 }, (_, i) => ({ offsetMs: i, channel: 'stdout' as const, data: `${i} ${line}\r\n` }));
-  const id = await writeExecRecording(store, frames);
-  await store.close();
-  const reader = new LocalStore(dir, { writable: false });
+  const { dir, id, reader } = await recorded(
+    t,
+    Array.from({ length: 40_000 }, (_, i) => ({ offsetMs: i, channel: 'stdout' as const, data: `${i} ${line}\r\n` })),
+  );
   const size = statSync(fileOf(dir, id)).size;
   // Other work, as the proxy's would be: a callback that runs whenever the loop gets a turn.
   let turns = 0;

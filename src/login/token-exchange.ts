@@ -15,6 +15,7 @@ import { tokenExpiry } from './jwt-claims.js';
 import { describe, discover } from './oidc-login.js';
 import { TokenCache, type LoginKey } from './token-cache.js';
 import type { IdToken } from './credential.js';
+import type { ClientCredentialsOptions } from './machine-credential.js';
 
 export const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
 
@@ -32,22 +33,13 @@ export function tokenType(value: string, flag: string): string {
   return urn;
 }
 
-export interface TokenExchangeOptions {
-  issuer: string;
-  clientId: string;
-  clientSecret: string;
+/** The agent's own client, as for client credentials (a cached token with less than minValidityMs left is exchanged again), and the person's token. */
+export interface TokenExchangeOptions extends ClientCredentialsOptions {
   /** The person's token the agent received. */
   subjectToken: string;
   /** Its RFC 8693 type URN (default: access token). */
   subjectTokenType?: string;
   requestedTokenType?: string;
-  resource?: string;
-  audience?: string;
-  scopes: string[];
-  ca?: string;
-  cacheDir: string;
-  /** A cached token with less life left than this is exchanged again (default 60 s). */
-  minValidityMs?: number;
   now?: () => number;
 }
 
