@@ -179,7 +179,8 @@ t.test('kubetape SIGKILLed mid-session: the restart uploads the spool and marks 
   t.teardown(() => reader.close());
   let session: import('../src/model/recording.js').SessionSummary | undefined;
   for (const deadline = Date.now() + 30_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 200))) {
-    session = (await reader.listSessions({ cluster: 'kill-cluster' })).find((s) => s.state === 'interrupted');
+    // The exec's session: /usr/bin/kubectl (a dispatcher) first asks /version in a session of its own, interrupted too.
+    session = (await reader.listSessions({ cluster: 'kill-cluster' })).find((s) => s.state === 'interrupted' && s.command === 'kubectl exec');
     if (session) break;
   }
   t.ok(session, 'the session is in DynamoDB, marked interrupted');
