@@ -13,7 +13,8 @@ import { readFileSync, statSync } from 'node:fs';
 import * as client from 'openid-client';
 import { tokenExpiry } from './jwt-claims.js';
 import { describe, discover } from './oidc-login.js';
-import { TokenCache, type LoginKey } from './token-cache.js';
+import { cachedGrant } from './cached-grant.js';
+import type { LoginKey } from './token-cache.js';
 import type { IdToken } from './credential.js';
 
 export interface ClientCredentialsOptions {
@@ -37,37 +38,25 @@ function cacheKey(o: ClientCredentialsOptions): LoginKey {
 }
 
 export async function getClientCredentialsToken(o: ClientCredentialsOptions): Promise<IdToken> {
-  const cache = new TokenCache(o.cacheDir);
-  const key = cacheKey(o);
-  const minValidity = o.minValidityMs ?? 60_000;
-  const usable = (): IdToken | undefined => {
-    const c = cache.read(key);
-    if (!c?.accessToken || !c.expiresAt) return undefined;
-    const exp = new Date(c.expiresAt);
-    return exp.getTime() - Date.now() >= minValidity ? { token: c.accessToken, expiresAt: exp, source: 'cache' } : undefined;
+  const cached = {
+    cacheDir: o.cacheDir,
+    key: cacheKey(o),
+    issuer: o.issuer,
+    what: 'the access token',
+    ...(o.ca ? { ca: o.ca } : {}),
+    ...(o.minValidityMs !== undefined ? { minValidityMs: o.minValidityMs } : {}),
   };
-  const hit = usable();
-  if (hit) return hit;
-  return cache.withLock(key, { waitMs: 60_000, staleMs: 120_000 }, async () => {
-    const fresh = usable();
-    if (fresh) return fresh;
+  return cachedGrant(cached, async () => {
     const config = await discover({ issuer: o.issuer, clientId: o.clientId, clientSecret: o.clientSecret, ...(o.ca ? { ca: o.ca } : {}) });
     const params: Record<string, string> = {};
     if (o.scopes.length) params['scope'] = o.scopes.join(' ');
     if (o.resource) params['resource'] = o.resource;
     if (o.audience) params['audience'] = o.audience;
-    let r: client.TokenEndpointResponse;
     try {
-      r = await client.clientCredentialsGrant(config, params);
+      return await client.clientCredentialsGrant(config, params);
     } catch (err) {
       throw new Error(`the client-credentials grant at ${o.issuer} failed: ${describe(err)}`, { cause: err });
     }
-    const token = r.access_token;
-    // A JWT says when it expires; an opaque token's expires_in does.
-    const expiresAt = tokenExpiry(token) ?? (typeof r.expires_in === 'number' ? new Date(Date.now() + r.expires_in * 1000) : undefined);
-    if (!expiresAt) throw new Error(`the access token from ${o.issuer} says neither exp nor expires_in; kubetape cannot tell when to renew it`);
-    cache.write({ ...key, accessToken: token, expiresAt: expiresAt.toISOString(), ...(o.ca ? { ca: o.ca } : {}), updatedAt: new Date().toISOString() });
-    return { token, expiresAt, source: 'login' };
   });
 }
 

@@ -13,7 +13,8 @@ import { createHash } from 'node:crypto';
 import * as client from 'openid-client';
 import { tokenExpiry } from './jwt-claims.js';
 import { describe, discover } from './oidc-login.js';
-import { TokenCache, type LoginKey } from './token-cache.js';
+import { cachedGrant } from './cached-grant.js';
+import type { TokenCache, LoginKey } from './token-cache.js';
 import type { IdToken } from './credential.js';
 import type { ClientCredentialsOptions } from './machine-credential.js';
 
@@ -76,22 +77,17 @@ function pruneExpired(cache: TokenCache, now: number): void {
 export async function exchangeToken(o: TokenExchangeOptions): Promise<IdToken> {
   const now = o.now ?? Date.now;
   const subjectExp = checkSubjectToken(o.subjectToken, now());
-  const cache = new TokenCache(o.cacheDir);
-  const key = cacheKey(o);
-  const minValidity = o.minValidityMs ?? 60_000;
-  // kubectl keeps the token no longer than the person's own token lives.
-  const capped = (exp: Date): Date => (subjectExp && subjectExp < exp ? subjectExp : exp);
-  const usable = (): IdToken | undefined => {
-    const c = cache.read(key);
-    if (!c?.accessToken || !c.expiresAt) return undefined;
-    const exp = new Date(c.expiresAt);
-    return exp.getTime() - now() >= minValidity ? { token: c.accessToken, expiresAt: capped(exp), source: 'cache' } : undefined;
+  const cached = {
+    cacheDir: o.cacheDir,
+    key: cacheKey(o),
+    issuer: o.issuer,
+    now,
+    what: 'the exchanged token',
+    beforeWrite: pruneExpired,
+    ...(o.ca ? { ca: o.ca } : {}),
+    ...(o.minValidityMs !== undefined ? { minValidityMs: o.minValidityMs } : {}),
   };
-  const hit = usable();
-  if (hit) return hit;
-  return cache.withLock(key, { waitMs: 60_000, staleMs: 120_000 }, async () => {
-    const fresh = usable();
-    if (fresh) return fresh;
+  const got = await cachedGrant(cached, async () => {
     const config = await discover({ issuer: o.issuer, clientId: o.clientId, clientSecret: o.clientSecret, ...(o.ca ? { ca: o.ca } : {}) });
     // Discovery that lists its grants and leaves this one out: say so instead of asking. One that lists none may still support it.
     const supported = config.serverMetadata().grant_types_supported;
@@ -105,20 +101,15 @@ export async function exchangeToken(o: TokenExchangeOptions): Promise<IdToken> {
     if (o.resource) params['resource'] = o.resource;
     if (o.audience) params['audience'] = o.audience;
     if (o.scopes.length) params['scope'] = o.scopes.join(' ');
-    let r: client.TokenEndpointResponse;
     try {
-      r = await client.genericGrantRequest(config, TOKEN_EXCHANGE_GRANT, params);
+      return await client.genericGrantRequest(config, TOKEN_EXCHANGE_GRANT, params);
     } catch (err) {
       const e = err as { error?: string };
       if (e?.error === 'unsupported_grant_type')
         throw new Error(`${o.issuer} does not support token exchange (RFC 8693): unsupported_grant_type`, { cause: err });
       throw new Error(`the token exchange at ${o.issuer} failed: ${describe(err)}`, { cause: err });
     }
-    const token = r.access_token;
-    const expiresAt = tokenExpiry(token) ?? (typeof r.expires_in === 'number' ? new Date(now() + r.expires_in * 1000) : undefined);
-    if (!expiresAt) throw new Error(`the exchanged token from ${o.issuer} says neither exp nor expires_in; kubetape cannot tell when to renew it`);
-    pruneExpired(cache, now());
-    cache.write({ ...key, accessToken: token, expiresAt: expiresAt.toISOString(), ...(o.ca ? { ca: o.ca } : {}), updatedAt: new Date(now()).toISOString() });
-    return { token, expiresAt: capped(expiresAt), source: 'login' };
   });
+  // kubectl keeps the token no longer than the person's own token lives.
+  return subjectExp && subjectExp < got.expiresAt ? { ...got, expiresAt: subjectExp } : got;
 }
