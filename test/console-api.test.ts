@@ -173,6 +173,15 @@ t.test('one session: summary and verification', async (t) => {
   const one = await json<{ summary: SessionSummary; verification: { ok: boolean; problems: string[] } }>('dana', `/kubetape/v1/sessions/${danaExec.id}`);
   t.equal(one.summary.id, danaExec.id);
   t.same(one.verification, { ok: true, problems: [] });
+  // The console asks for the summary alone first (verify=false), and for the verification after.
+  const quick = await json<Record<string, unknown>>('dana', `/kubetape/v1/sessions/${danaExec.id}?verify=false`);
+  t.same(Object.keys(quick), ['summary'], 'verify=false: the summary alone');
+  t.same(quick['summary'], one.summary);
+  for (const bad of ['verify=maybe', 'verify=false&verify=true', 'verified=false']) {
+    const r = await api('dana', `/kubetape/v1/sessions/${danaExec.id}?${bad}`);
+    t.equal(r.status, 400, `${bad}: refused`);
+    t.match(JSON.parse(r.body), { kind: 'Status', code: 400 });
+  }
 });
 
 t.test('events as NDJSON, by range, bodies on request', async (t) => {

@@ -7,7 +7,7 @@
 // outside the viewer groups sees only their own sessions. The main pages are
 // saved as docs/screenshots/*.png for the README (with KUBETAPE_SCREENSHOTS=1).
 import t from 'tap';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -381,4 +381,26 @@ t.test('someone outside the viewer groups sees only their own sessions', async (
   await page.waitForSelector('.session-head');
   await page.locator('.session-head', { hasText: 'Could not open the session' }).waitFor();
   t.notMatch(await page.textContent('main'), /sam@example\.com/, "nothing of sam's session shows");
+});
+
+t.test('a recording altered on disk: the page shows the session first, then says the chain is broken', async (t) => {
+  const applySession = (await findSession(h.kt.store, (s) => s.user === 'dana@example.com' && !!s.command?.includes('apply'))).id;
+  // One byte of a recorded response changed in place (the status 200 -> 299), the file's size unchanged.
+  const days = join(h.dataDir, 'recordings', 'sessions');
+  const day = readdirSync(days).find((d) => existsSync(join(days, d, `${applySession}.ndjson`)));
+  t.ok(day, 'the session file is found');
+  const path = join(days, day!, `${applySession}.ndjson`);
+  const text = readFileSync(path, 'utf8');
+  t.match(text, /"status":200/);
+  writeFileSync(path, text.replace('"status":200', '"status":299'));
+
+  const w = await loggedIn('vic');
+  const { page } = w;
+  await page.goto(`${h.kt.url}/kubetape/ui/sessions/${applySession}`);
+  await page.waitForSelector('.verification[data-verified]');
+  t.equal(await page.getAttribute('.verification', 'data-verified'), 'false', 'the verdict, once the chain is walked');
+  t.match(await page.textContent('.verification'), /does NOT verify[\s\S]*line \d+ does not follow line \d+/, 'it says so and names the line');
+  await page.waitForSelector('[data-timeline="loaded"]');
+  t.ok((await page.locator('tr.req').count()) >= 2, 'the requests are still shown, as recorded');
+  t.same(w.errors, []);
 });

@@ -21,9 +21,15 @@ export interface SessionPage {
   nextCursor?: string;
 }
 
+export interface Verification {
+  ok: boolean;
+  problems: string[];
+}
+
+/** GET /sessions/ID; with ?verify=false the summary alone. */
 export interface SessionDetail {
   summary: SessionRow;
-  verification: { ok: boolean; problems: string[] };
+  verification?: Verification;
 }
 
 export interface Access {

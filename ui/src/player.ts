@@ -16,6 +16,8 @@ import { h, clear } from './dom.js';
 
 export const SPEEDS = [0.25, 0.5, 1, 2, 4, 8];
 const IDLE_TIME_LIMIT = 2;
+/** How long the page holds its other reads back for the player to show its first screen. */
+const READY_WAIT_MS = 5000;
 
 /** The segmented cast's index (the server's cast-segments.ts): what the controls around the player need. */
 interface PlayerIndex {
@@ -28,6 +30,8 @@ interface PlayerIndex {
 
 export interface PlayerHandle {
   el: HTMLElement;
+  /** Settles once the player first shows its terminal (or after a few seconds, whatever happened). */
+  ready: Promise<void>;
   seek(seconds: number): Promise<void>;
   dispose(): void;
 }
@@ -51,6 +55,11 @@ export async function renderPlayer(box: HTMLElement, id: string, seq?: number): 
   download.download = `kubetape-${id}${seq !== undefined ? `-${seq}` : ''}.cast`;
   let speed = 1;
   let player: AsciinemaPlayer.Player | undefined;
+  let firstShown: () => void = () => undefined;
+  const ready = new Promise<void>((resolve) => {
+    firstShown = resolve;
+    setTimeout(resolve, READY_WAIT_MS);
+  });
 
   const make = (startAt: number, autoPlay: boolean) => {
     player?.dispose();
@@ -75,6 +84,7 @@ export async function renderPlayer(box: HTMLElement, id: string, seq?: number): 
       if (player !== p) return;
       box.dataset['openMs'] ??= (performance.now() - t0).toFixed(1);
       box.dataset['ready'] = 'true';
+      firstShown();
     });
   };
 
@@ -121,5 +131,5 @@ export async function renderPlayer(box: HTMLElement, id: string, seq?: number): 
     ),
   );
   make(0, false);
-  return { el: screen, seek, dispose: () => player?.dispose() };
+  return { el: screen, ready, seek, dispose: () => player?.dispose() };
 }

@@ -4,7 +4,7 @@
 // sessions stream in); a request's bodies, stream and diff are fetched when
 // it is opened.
 import type { RecordEvent, RequestEvent, ResponseEvent, ResponseChunkEvent, StreamEvent } from '../../src/model/recording.js';
-import { getJson, streamNdjson, sessionPath, API, type SessionDetail, type Access } from './api.js';
+import { getJson, streamNdjson, sessionPath, API, type SessionDetail, type Verification, type Access } from './api.js';
 import { h, clear, routeLink, visibleControls } from './dom.js';
 import { bytes, duration, localTime, prettyBody, canonical, bodyBytes, asText, hexDump } from './format.js';
 import { lineDiff } from './diff.js';
@@ -150,8 +150,9 @@ export function renderSession(root: HTMLElement, id: string): () => void {
   };
 
   // An ended session with an exec or attach opens on the player: its
-  // recording (the cast) is fetched first, the timeline after it, since both
-  // come from the same server and a long exec's timeline is long too. A live
+  // recording (the cast) is fetched first, the timeline and the verification
+  // once it shows, since all come from the same server and a long exec's
+  // timeline is long too. A live
   // session opens on the timeline and the live view; an exec of it that has
   // finished plays once its response is seen.
   let playing = false;
@@ -160,7 +161,28 @@ export function renderSession(root: HTMLElement, id: string): () => void {
     playing = true;
     return openPlayer(seq);
   };
-  const detailP = getJson<SessionDetail>(sessionPath(id));
+  // The summary first, without the hash chain: its first walk over an hour-long exec takes most of
+  // a second, and the player (or the timeline) should not wait for it. The verification follows.
+  const detailP = getJson<SessionDetail>(`${sessionPath(id)}?verify=false`);
+  const showVerification = async () => {
+    let v: Verification;
+    try {
+      const d = await getJson<SessionDetail>(sessionPath(id));
+      if (!d.verification) throw new Error('the server sent no verification');
+      v = d.verification;
+    } catch (err) {
+      verify.className = 'verification bad';
+      verify.dataset['verified'] = 'unknown';
+      verify.replaceChildren(h('strong', null, `✘ Could not check the hash chain: ${(err as Error).message}`));
+      return;
+    }
+    verify.className = `verification ${v.ok ? 'ok' : 'bad'}`;
+    verify.dataset['verified'] = String(v.ok);
+    verify.replaceChildren(
+      h('strong', null, v.ok ? '✔ Recording verified: the hash chain is intact.' : '✘ Recording does NOT verify: it may have been altered or cut.'),
+      v.problems.length ? h('ul', null, ...v.problems.map((p) => h('li', null, p))) : '',
+    );
+  };
   const loadTimeline = async (live: boolean) => {
     try {
       // Only requests and responses: an hour-long exec's stream events (100,000 of them) come through /cast for the player.
@@ -199,13 +221,8 @@ export function renderSession(root: HTMLElement, id: string): () => void {
       return;
     }
     const s = detail.summary;
-    const v = detail.verification;
-    verify.className = `verification ${v.ok ? 'ok' : 'bad'}`;
-    verify.dataset['verified'] = String(v.ok);
-    verify.replaceChildren(
-      h('strong', null, v.ok ? '✔ Recording verified: the hash chain is intact.' : '✘ Recording does NOT verify: it may have been altered or cut.'),
-      v.problems.length ? h('ul', null, ...v.problems.map((p) => h('li', null, p))) : '',
-    );
+    verify.className = 'verification pending';
+    verify.replaceChildren(h('strong', null, '… checking the hash chain'));
     clear(head);
     head.append(
       h('h1', null, 'Session ', h('code', null, s.id), s.state === 'live' ? h('span', { class: 'badge live' }, 'live') : ''),
@@ -231,8 +248,16 @@ export function renderSession(root: HTMLElement, id: string): () => void {
       ),
     );
     if (s.state === 'live') cleanups.push(renderLive(live, id));
-    else if (s.resources.some((r) => r === 'pods/exec' || r === 'pods/attach')) await play();
+    else if (s.resources.some((r) => r === 'pods/exec' || r === 'pods/attach')) {
+      // The verification and the timeline wait for the player's first screen: on a recording nobody
+      // has opened yet each reads the whole file, and the segment the player fetches next would
+      // queue behind them.
+      await play();
+      await player?.ready;
+    }
+    const verified = showVerification();
     await loadTimeline(s.state === 'live');
+    await verified;
     void renderAccesses(accesses, id);
   })();
   return () => cleanups.forEach((c) => c());
