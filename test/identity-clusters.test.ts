@@ -16,9 +16,8 @@ import { startTestIssuer, type TestIssuer } from './helpers/test-issuer.js';
 import { kubectl, writeKubeconfig } from './helpers/kubectl.js';
 import { httpsCall } from './helpers/https-call.js';
 import { findSession, sessionEvents } from './helpers/recordings.js';
-import { startKubetape, type RunningKubetape } from '../src/listen/start.js';
-import { resolveConfig } from '../src/config/config.js';
-import { parseOidcIssuer } from '../src/authenticate/oidc/config.js';
+import type { RunningKubetape } from '../src/listen/start.js';
+import { startClustersKubetape } from './helpers/clusters-kubetape.js';
 import { parseClustersConfig } from '../src/clusters/config.js';
 import { roleSessionName } from '../src/credentials/session-name.js';
 import type { SessionStartEvent } from '../src/model/recording.js';
@@ -81,12 +80,10 @@ t.before(async () => {
     spec: { containers: [{ name: 'c', image: 'nginx' }] },
   });
 
-  const idpCa = join(dir, 'idp-ca.pem');
-  writeFileSync(idpCa, idp.ca);
   const eksCa = join(dir, 'eks-ca.pem');
   writeFileSync(eksCa, eks.ca);
   const stagingKubeconfig = writeKubeconfig(dir, { server: staging.url, ca: staging.ca, token: 'kubetape-sa-token', name: 'staging-admin' });
-  const { clusters, aws } = parseClustersConfig(
+  const clusters = parseClustersConfig(
     [
       {
         name: 'prod',
@@ -103,18 +100,7 @@ t.before(async () => {
     { region: 'us-east-1', stsEndpoint: moto.url, timeoutSeconds: 5 },
     (p) => p,
   );
-  const config = resolveConfig(
-    {},
-    {
-      listen: '127.0.0.1:0',
-      adminListen: '127.0.0.1:0',
-      dataDir: join(dir, 'data'),
-      authentication: { oidc: [parseOidcIssuer({ issuer: idp.issuer, audience: 'kubetape', usernameClaim: 'email', ca: idpCa }, 'test')] },
-      clusters,
-      ...(aws ? { aws } : {}),
-    },
-  );
-  kt = await startKubetape(config, { log: () => undefined });
+  kt = await startClustersKubetape(dir, idp, clusters);
 });
 
 t.teardown(async () => {

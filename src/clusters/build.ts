@@ -119,7 +119,7 @@ function impersonationUpstream(spec: ClusterSpec, log: (l: string) => void): Ups
     server: new URL(spec.server ?? cluster.server),
     insecureSkipTlsVerify: spec.insecureSkipTlsVerify || cluster.insecureSkipTlsVerify,
     // Callers' own Impersonate-* are checked against the cluster's RBAC with SubjectAccessReviews.
-    credentials: new ImpersonatingCredentialSource(own, new SubjectAccessReviewer(() => u, own)),
+    credentials: new ImpersonatingCredentialSource(own, new SubjectAccessReviewer(() => u, own), { agentExtras: spec.agentExtras ?? false }),
   };
   const ca = spec.ca ? readCa(spec.ca, spec.name) : cluster.ca;
   if (ca) u.ca = ca;

@@ -33,6 +33,8 @@ export interface ClusterSpec {
   /** Non-EKS: kubetape's own credential for the cluster, from this kubeconfig and context. */
   kubeconfig?: string;
   context?: string;
+  /** Non-EKS: send an agent's name and whom it acts for as user extras (Impersonate-Extra-kubetape.io/...). */
+  agentExtras?: boolean;
 }
 
 export interface ClustersConfig {
@@ -40,7 +42,7 @@ export interface ClustersConfig {
   clusters: ClusterSpec[];
 }
 
-const CLUSTER_KEYS = ['name', 'eks', 'server', 'ca', 'insecureSkipTlsVerify', 'roles', 'kubeconfig', 'context'] as const;
+const CLUSTER_KEYS = ['name', 'eks', 'server', 'ca', 'insecureSkipTlsVerify', 'roles', 'kubeconfig', 'context', 'agentExtras'] as const;
 const AWS_KEYS = ['region', 'stsEndpoint', 'eksEndpoint', 'sessionDurationSeconds', 'timeoutSeconds'] as const;
 const NAME = /^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$/;
 const REGION = /^[a-z]{2}(-[a-z]+)+-\d+$/;
@@ -77,12 +79,16 @@ export function parseCluster(raw: unknown, where: string, resolvePath: (p: strin
   if (kubeconfig) spec.kubeconfig = resolvePath(kubeconfig);
   const context = optionalString(o, 'context', where);
   if (context) spec.context = context;
+  const agentExtras = optionalBoolean(o, 'agentExtras', where);
+  if (agentExtras !== undefined) spec.agentExtras = agentExtras;
   if (o['roles'] !== undefined) spec.roles = list(o['roles'], `${where}.roles`).map((r, i) => parseRole(r, `${where}.roles[${i}]`));
 
   if (spec.eks) {
     if (spec.roles.length === 0) throw new ConfigError(`${where} is an EKS cluster: give it roles (which group gets which IAM role)`);
     if (spec.kubeconfig || spec.context)
       throw new ConfigError(`${where} is an EKS cluster: callers reach it with their own IAM role, so kubeconfig/context do not apply`);
+    if (spec.agentExtras)
+      throw new ConfigError(`${where}.agentExtras applies to clusters reached with impersonation: an EKS cluster sees the caller's own IAM role session`);
   } else {
     if (spec.roles.length > 0) throw new ConfigError(`${where}.roles apply to EKS clusters only (give the cluster an eks: {name, region})`);
     if (!spec.kubeconfig)

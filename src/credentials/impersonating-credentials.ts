@@ -7,6 +7,7 @@
 import type { CallerImpersonation, CredentialSource, UpstreamAuth } from '../model/upstream.js';
 import type { Identity, UpstreamPrincipal } from '../model/identity.js';
 import {
+  agentExtras,
   impersonationChecks,
   impersonationRequestHeaders,
   type ImpersonationCheck,
@@ -26,6 +27,15 @@ export interface ImpersonationReviewer {
   allowed(subject: ReviewSubject, check: ImpersonationCheck): Promise<boolean>;
 }
 
+export interface ImpersonationOptions {
+  /**
+   * clusters[].agentExtras: an agent's name, and whom it acts for, go to the cluster as user extras
+   * (Impersonate-Extra-kubetape.io/agent, .../acting-for), so its audit log names the agent too.
+   * kubetape's identity then also needs `impersonate` on userextras.
+   */
+  agentExtras?: boolean;
+}
+
 export class ImpersonatingCredentialSource implements CredentialSource {
   readonly perCaller = true;
   readonly callerImpersonation?: CallerImpersonation;
@@ -33,6 +43,7 @@ export class ImpersonatingCredentialSource implements CredentialSource {
   constructor(
     private readonly own: OwnCredential,
     reviewer?: ImpersonationReviewer,
+    private readonly o: ImpersonationOptions = {},
   ) {
     if (reviewer) this.callerImpersonation = this.impersonationVia(reviewer);
   }
@@ -41,15 +52,21 @@ export class ImpersonatingCredentialSource implements CredentialSource {
     return identity.groups.includes(AUTHENTICATED) ? identity.groups : [...identity.groups, AUTHENTICATED];
   }
 
+  /** Who the cluster is told the caller is: what get() sends and principal() records, made in one place. */
+  private impersonated(identity: Identity): ImpersonationRequest {
+    return { user: identity.user, groups: this.groups(identity), extra: this.o.agentExtras ? agentExtras(identity) : {} };
+  }
+
   principal(identity: Identity): UpstreamPrincipal {
-    return { method: 'impersonation', user: identity.user, groups: this.groups(identity) };
+    const r = this.impersonated(identity);
+    return { method: 'impersonation', user: r.user, groups: r.groups, ...(Object.keys(r.extra).length ? { extra: r.extra } : {}) };
   }
 
   async get(identity?: Identity): Promise<UpstreamAuth> {
     // Without a caller there is nobody to impersonate: kubetape's own identity is never lent out.
     if (!identity) throw new Error('impersonation needs a caller');
     const auth = await this.own.get();
-    return { ...auth, headers: { ...auth.headers, 'Impersonate-User': identity.user, 'Impersonate-Group': this.groups(identity) } };
+    return { ...auth, headers: { ...auth.headers, ...impersonationRequestHeaders(this.impersonated(identity)) } };
   }
 
   invalidate(): void {

@@ -42,4 +42,6 @@ export interface UpstreamPrincipal {
   /** impersonation: the user and groups sent as Impersonate-User / Impersonate-Group. */
   user?: string;
   groups?: string[];
+  /** impersonation: the extras sent as Impersonate-Extra-* (clusters[].agentExtras). */
+  extra?: Record<string, string[]>;
 }

@@ -58,3 +58,33 @@ export function impersonationRequestHeaders(r: ImpersonationRequest): Record<str
   for (const [key, values] of Object.entries(r.extra)) h[`Impersonate-Extra-${encodeURIComponent(key)}`] = values;
   return h;
 }
+
+/** The user extras kubetape adds for an agent (clusters[].agentExtras), as the cluster's audit log shows them in user.extra. */
+export const AGENT_EXTRA = 'kubetape.io/agent';
+export const ACTING_FOR_EXTRA = 'kubetape.io/acting-for';
+const MAX_EXTRA_VALUE_CHARS = 256;
+const UTF8 = new TextEncoder();
+
+/**
+ * An extra's value as a header value every HTTP stack passes unchanged: printable ASCII as it is,
+ * anything else (controls, spaces, non-ASCII), `%` and `,` (which a proxy may split a header on)
+ * percent-encoded as UTF-8. The values come from token claims: hostile until shown otherwise.
+ */
+export function extraHeaderValue(v: string): string {
+  return v
+    .slice(0, MAX_EXTRA_VALUE_CHARS)
+    .replace(/[^\x21-\x24\x26-\x2b\x2d-\x7e]/gu, (c) => [...UTF8.encode(c)].map((b) => `%${b.toString(16).toUpperCase().padStart(2, '0')}`).join(''));
+}
+
+/**
+ * Who besides the user a caller is, as user extras: an agent's name, and whom it acts for when that
+ * is not the user (an agent whose token names the person in a plain claim). An agent with an `act`
+ * claim is impersonated as the person; the extra keeps the agent in the cluster's record.
+ */
+export function agentExtras(identity: { user: string; kind?: string; agent?: string; actingFor?: string }): Record<string, string[]> {
+  const extra: Record<string, string[]> = {};
+  if (identity.kind !== 'machine') return extra;
+  if (identity.agent) extra[AGENT_EXTRA] = [extraHeaderValue(identity.agent)];
+  if (identity.actingFor && identity.actingFor !== identity.user) extra[ACTING_FOR_EXTRA] = [extraHeaderValue(identity.actingFor)];
+  return extra;
+}
