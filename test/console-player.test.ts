@@ -199,6 +199,8 @@ t.test('hostile sizes are clamped; bad parameters get a Status; others see 404; 
   for (const [path, code, why] of [
     [`${base}?idle=abc`, 400, /idle must be a number of seconds/],
     [`${base}?idle=99999`, 400, /idle must be/],
+    [`${base}?idle=0`, 400, /idle must be a number of seconds from 0\.001/],
+    [`${base}?idle=0.000`, 400, /idle must be/],
     [`${base}?idle=1&idle=2`, 400, /idle must be/],
     [`${base}?color=red`, 400, /unknown parameter "color"/],
     [`${base}/x1`, 400, /a segment is a number/],

@@ -344,8 +344,12 @@ async function playerDocument(store: RecordingStore, id: string, q: URLSearchPar
   const seq = seqParam(q, 'seq');
   const stdin = flagParam(q, 'stdin');
   const idleText = q.getAll('idle');
-  if (idleText.length > 1 || (idleText.length === 1 && !/^\d{1,4}(?:\.\d{1,3})?$/.test(idleText[0])) || Number(idleText[0] ?? 0) > MAX_IDLE_SECONDS)
-    throw new QueryError(`idle must be a number of seconds up to ${MAX_IDLE_SECONDS}, given once`);
+  // 0 is refused: it would squeeze every gap to nothing, the whole recording into one instant (and one segment).
+  if (
+    idleText.length > 1 ||
+    (idleText.length === 1 && (!/^\d{1,4}(?:\.\d{1,3})?$/.test(idleText[0]) || Number(idleText[0]) < 0.001 || Number(idleText[0]) > MAX_IDLE_SECONDS))
+  )
+    throw new QueryError(`idle must be a number of seconds from 0.001 up to ${MAX_IDLE_SECONDS}, given once`);
   const idle = idleText.length ? Number(idleText[0]) : DEFAULT_SEGMENTS.idleTimeLimit;
   if (segment !== undefined && !/^\d{1,6}$/.test(segment)) throw new QueryError('a segment is a number (0, 1, ...)');
   const key = `${id}|${seq ?? ''}|${stdin}|${idle}`;
