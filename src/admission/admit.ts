@@ -26,6 +26,7 @@ import type { Identity } from '../model/identity.js';
 import type { RequestAttributes } from '../model/request-attributes.js';
 import type { PolicyRecord } from '../model/recording.js';
 import { isSecret, requestAttributes } from '../model/request-attributes.js';
+import { unsendableHeader } from '../model/header-text.js';
 import { impersonationRefusal, parseImpersonation } from '../authorize/impersonation.js';
 import { credentialsForImpersonation, recordedImpersonation } from '../authorize/caller-impersonation.js';
 import type { PolicyHolder } from '../authorize/policy/holder.js';
@@ -169,6 +170,14 @@ export function createAdmission(d: AdmissionDeps): Admit {
         const f = credentialFailure(err);
         return refuse(attrs.verb, { code: f.code, message: f.message, ...(f.reason ? { reason: f.reason } : {}) }, exchange);
       }
+    }
+
+    // Node throws on a header value it cannot send, and would throw in the middle of forwarding; say it here instead.
+    const unsendable = unsendableHeader(auth);
+    if (unsendable) {
+      d.metrics.upstreamErrors.inc({ kind: 'credential' });
+      const message = `kubetape could not send the credential for the upstream cluster: its ${unsendable} header holds characters HTTP cannot carry`;
+      return refuse(attrs.verb, { code: 502, message }, exchange);
     }
 
     const admitted: Admitted = { target: r.target, identity, attrs, exchange, upstream: d.upstream, auth };

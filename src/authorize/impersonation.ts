@@ -11,6 +11,7 @@
 // clusters, see caller-impersonation.ts) or refuses the request; either way
 // the attempt is recorded.
 import type { ImpersonationCheck, ImpersonationRequest } from '../model/impersonation.js';
+import { fromHeaderText, hasControlChars } from '../model/header-text.js';
 
 export type ParsedImpersonation = { names: string[] } & ({ ok: true; request: ImpersonationRequest } | { ok: false; message: string });
 
@@ -26,8 +27,17 @@ export function parseImpersonation(headers: Record<string, string[] | undefined>
   const fail = (message: string): ParsedImpersonation => ({ names, ok: false, message: `kubetape: ${message}` });
   const unknown = names.find((n) => n !== USER && n !== GROUP && n !== UID && !n.startsWith(EXTRA));
   if (unknown) return fail(`unknown impersonation header ${displayName(unknown)}`);
-  const users = headers[USER] ?? [];
-  const uids = headers[UID] ?? [];
+  // Values as the API server reads them: their bytes as UTF-8 (header-text.ts); what is checked is what is sent.
+  let unreadable: string | undefined;
+  const read = (n: string): string[] =>
+    (headers[n] ?? []).map((v) => {
+      const text = fromHeaderText(v);
+      if (text === undefined || hasControlChars(text)) unreadable ??= n;
+      return text ?? '';
+    });
+  const users = read(USER);
+  const uids = read(UID);
+  const groups = read(GROUP);
   if (users.length > 1) return fail('more than one Impersonate-User header');
   if (uids.length > 1) return fail('more than one Impersonate-Uid header');
   const extra: Record<string, string[]> = {};
@@ -40,9 +50,10 @@ export function parseImpersonation(headers: Record<string, string[] | undefined>
       return fail(`cannot decode the extra key in ${displayName(n)}`);
     }
     if (!key) return fail('an Impersonate-Extra- header without a key');
-    (extra[key] ??= []).push(...(headers[n] ?? []));
+    (extra[key] ??= []).push(...read(n));
   }
-  const request: ImpersonationRequest = { user: users[0] ?? '', groups: headers[GROUP] ?? [], extra };
+  if (unreadable) return fail(`${displayName(unreadable)} is not UTF-8 text without control characters`);
+  const request: ImpersonationRequest = { user: users[0] ?? '', groups, extra };
   if (uids[0]) request.uid = uids[0];
   if (!request.user) {
     // The API server answers this with a 500; it is the caller's mistake, so 400 here.

@@ -1,5 +1,6 @@
 // Authorization (flattened RBAC rules plus the bootstrap roles every cluster
 // has) and impersonation, both producing the real 403 messages.
+import { fromHeaderText } from '../model/header-text.js';
 import { ApiError, forbidden, status } from './errors.js';
 import type { RbacRule } from './types.js';
 
@@ -118,14 +119,16 @@ type HeaderValues = Record<string, string[] | undefined>;
  * Returns undefined when the request impersonates nothing.
  */
 export function impersonate(headers: HeaderValues, requestor: Identity, authz: Authorizer): Identity | undefined {
-  const userValues = headers[IMP_USER] ?? [];
-  const groupValues = headers[IMP_GROUP] ?? [];
-  const uidValues = headers[IMP_UID] ?? [];
+  // Go reads a header value's bytes as a UTF-8 string; node hands them over one char per byte.
+  const utf8 = (values: string[] | undefined): string[] => (values ?? []).map((v) => fromHeaderText(v) ?? v);
+  const userValues = utf8(headers[IMP_USER]);
+  const groupValues = utf8(headers[IMP_GROUP]);
+  const uidValues = utf8(headers[IMP_UID]);
   const extras: Array<[string, string]> = [];
   for (const [name, values] of Object.entries(headers)) {
     if (!name.startsWith(IMP_EXTRA)) continue;
     const key = decodeURIComponent(name.slice(IMP_EXTRA.length)).toLowerCase();
-    for (const v of values ?? []) extras.push([key, v]);
+    for (const v of utf8(values)) extras.push([key, v]);
   }
   const requestedUser = userValues[0] ?? '';
   if (!requestedUser && (groupValues.length || uidValues.length || extras.length)) {

@@ -5,6 +5,8 @@
 // subject-access-review.ts); credentials/impersonating-credentials.ts
 // makes the checks and sends the headers.
 
+import { toHeaderText } from './header-text.js';
+
 /** Who the caller asked to act as. */
 export interface ImpersonationRequest {
   user: string;
@@ -52,10 +54,10 @@ export function impersonationChecks(r: ImpersonationRequest): ImpersonationCheck
 
 /** The Impersonate-* headers that make kubetape's own credential act as `r`. */
 export function impersonationRequestHeaders(r: ImpersonationRequest): Record<string, string | string[]> {
-  const h: Record<string, string | string[]> = { 'Impersonate-User': r.user };
-  if (r.groups.length > 0) h['Impersonate-Group'] = r.groups;
-  if (r.uid) h['Impersonate-Uid'] = r.uid;
-  for (const [key, values] of Object.entries(r.extra)) h[`Impersonate-Extra-${encodeURIComponent(key)}`] = values;
+  const h: Record<string, string | string[]> = { 'Impersonate-User': toHeaderText(r.user) };
+  if (r.groups.length > 0) h['Impersonate-Group'] = r.groups.map(toHeaderText);
+  if (r.uid) h['Impersonate-Uid'] = toHeaderText(r.uid);
+  for (const [key, values] of Object.entries(r.extra)) h[`Impersonate-Extra-${encodeURIComponent(key)}`] = values.map(toHeaderText);
   return h;
 }
 

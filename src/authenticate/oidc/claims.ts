@@ -1,6 +1,7 @@
 // From a verified token's claims to the Identity kubetape acts for. Refusal
 // reasons name the claim, never its value: they go back to whoever sent the
 // token, and into logs.
+import { hasControlChars } from '../../model/header-text.js';
 import type { JWTPayload } from 'jose';
 import type { Identity } from '../../model/identity.js';
 import type { OidcIssuerConfig } from './config.js';
@@ -113,6 +114,11 @@ export function identityFromClaims(p: JWTPayload, c: OidcIssuerConfig, o: Claims
   if (serviceAccount) groups.push('system:serviceaccounts', `system:serviceaccounts:${serviceAccount[1]}`);
   groups = [...new Set([...groups, ...c.groups]), AUTHENTICATED];
 
+  // A name goes to the cluster in a header (impersonation) and into recordings: a control character has no place in one.
+  if (hasControlChars(user)) return { ok: false, reason: 'the username holds control characters' };
+  if (groups.some(hasControlChars)) return { ok: false, reason: 'a group name holds control characters' };
+  if (Array.isArray(chain) && chain.some(hasControlChars)) return { ok: false, reason: 'an actor in the token\'s "act" claim holds control characters' };
+
   const identity: Identity = { user, groups, method: 'oidc', issuer: c.issuer, subject: p.sub, kind: c.kind };
   if (chain) {
     // RFC 8693: the token's subject is whom the actor acts for; the actor is the agent calling.
@@ -124,7 +130,7 @@ export function identityFromClaims(p: JWTPayload, c: OidcIssuerConfig, o: Claims
     identity.agent = user;
     if (c.actingForClaim) {
       const v = p[c.actingForClaim];
-      if (v !== undefined && (typeof v !== 'string' || v === '' || v.length > MAX_NAME))
+      if (v !== undefined && (typeof v !== 'string' || v === '' || v.length > MAX_NAME || hasControlChars(v)))
         return { ok: false, reason: `the token's "${c.actingForClaim}" claim (whom the agent acts for) is not a name` };
       if (typeof v === 'string') identity.actingFor = v;
     }

@@ -1,11 +1,16 @@
-// An agent through an impersonation cluster with `agentExtras: true`: the
-// person it acts for is the Kubernetes user (their RBAC), and the agent's
-// name goes along as a user extra, so the cluster itself (its audit log,
-// SelfSubjectReview, webhooks) knows an agent acted, not only kubetape's
-// recording. kubectl auth whoami asks the test API server who it saw.
-// Without the `impersonate` permission on those extras the cluster refuses,
-// as a real one would; hostile names from a token arrive encoded, never as
-// header syntax.
+// What an impersonation cluster is told about the caller, by the real
+// kubectl through kubetape to the test API server (kubectl auth whoami asks
+// who it saw):
+// - with `agentExtras: true`, an agent acting for a person is the person
+//   (their RBAC) with the agent's name as a user extra, so the cluster itself
+//   (its audit log, SelfSubjectReview, webhooks) knows an agent acted; without
+//   the `impersonate` permission on those extras the cluster refuses, as a
+//   real one would; hostile agent names arrive percent-encoded;
+// - names outside latin1 go out as their UTF-8 bytes, as the API server reads
+//   them (node throws on such a string: before, one such username crashed
+//   kubetape), and a caller's --as name is checked with the cluster under the
+//   spelling that is then sent;
+// - names with control characters are refused at login.
 import t from 'tap';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -43,7 +48,9 @@ function cluster(rbacExtras: boolean): Promise<FakeApiServer> {
             },
           ]
         : []),
+      { users: [KUBETAPE_SA], verbs: ['create'], apiGroups: ['authorization.k8s.io'], resources: ['subjectaccessreviews'] },
       { groups: ['dev'], verbs: ['get', 'list'], resources: ['pods'], namespaces: ['default'] },
+      { users: ['ユーザー@example.com'], verbs: ['impersonate'], resources: ['users'], resourceNames: ['ゲスト'] },
     ],
   });
 }
@@ -125,12 +132,12 @@ t.test('kubetape may not impersonate the extras: the cluster refuses, and says w
   });
 });
 
-t.test('a hostile agent name arrives percent-encoded, one value, never header syntax', async (t) => {
-  const hostile = 'evil agent,\r\nImpersonate-Group: system:masters%é';
+t.test('a hostile agent name arrives percent-encoded, one value (control characters are refused at login, below)', async (t) => {
+  const hostile = 'evil agent, Impersonate-Group: system:masters%é';
   const r = await whoami('staging', { ...dana, act: { sub: hostile } }, 'agent-hostile');
   t.equal(r.code, 0, r.stderr);
   const info = (JSON.parse(r.stdout) as Review).status.userInfo;
-  t.same(info.extra, { 'kubetape.io/agent': ['evil%20agent%2C%0D%0AImpersonate-Group:%20system:masters%25%C3%A9'] });
+  t.same(info.extra, { 'kubetape.io/agent': ['evil%20agent%2C%20Impersonate-Group:%20system:masters%25%C3%A9'] });
   t.notOk(info.groups.includes('system:masters'), 'no group smuggled in');
   const sent = withExtras.received.filter((x) => x.path.includes('selfsubjectreviews')).at(-1);
   t.same(sent?.headers['impersonate-group'], ['dev', 'system:authenticated'], 'the groups kubetape sent, and only those');
@@ -146,4 +153,33 @@ t.test('agentExtras on an EKS cluster is a configuration error', async (t) => {
       ),
     new ConfigError("clusters[0].agentExtras applies to clusters reached with impersonation: an EKS cluster sees the caller's own IAM role session"),
   );
+});
+
+t.test('a username outside latin1 reaches the cluster as the same name (its UTF-8 bytes), not a crash', async (t) => {
+  const r = await whoami('staging', { sub: 's-yuki', email: 'ユーザー@example.com', groups: ['dev'] }, 'yuki');
+  t.equal(r.code, 0, r.stderr);
+  t.equal((JSON.parse(r.stdout) as Review).status.userInfo.username, 'ユーザー@example.com');
+  // Asked to act as such a name (kubectl --as): the name checked with the cluster is the one sent.
+  const token = await idp.mint({ sub: 's-yuki', email: 'ユーザー@example.com', groups: ['dev'] });
+  const kubeconfig = writeKubeconfig(dir, { server: `${kt.url}/clusters/staging`, ca: kt.ca, token, name: 'yuki-as' });
+  const as = await kubectl(['auth', 'whoami', '-o', 'json', '--as', 'ゲスト'], { kubeconfig });
+  t.equal(as.code, 0, as.stderr);
+  t.equal((JSON.parse(as.stdout) as Review).status.userInfo.username, 'ゲスト', 'allowed by a rule that names ゲスト, and acted on as ゲスト');
+  const denied = await kubectl(['auth', 'whoami', '--as', 'ゲスト2'], { kubeconfig });
+  t.equal(denied.code, 1, 'a name the rule does not give is refused');
+});
+
+t.test('names with control characters are refused at login, and nothing is sent upstream', async (t) => {
+  const before = withExtras.received.length;
+  for (const claims of [
+    { sub: 's2', email: 'x@example.com', groups: ['dev', 'ops\r\nImpersonate-Group: system:masters'] },
+    { sub: 's3', email: 'y\u0000@example.com', groups: ['dev'] },
+    { ...dana, act: { sub: 'agent\u0007' } },
+  ]) {
+    const token = await idp.mint(claims);
+    const raw = await httpsCall(`${kt.url}/clusters/staging/api/v1/namespaces/default/pods`, { ca: kt.ca, headers: { Authorization: `Bearer ${token}` } });
+    t.equal(raw.status, 401, JSON.stringify(claims));
+    t.match(JSON.parse(raw.body), { kind: 'Status', code: 401 });
+  }
+  t.equal(withExtras.received.length, before, 'the cluster saw none of them');
 });
